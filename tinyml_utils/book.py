@@ -1,0 +1,355 @@
+"""Build the course book (Jupyter Book 1.x) offline from the papermill-executed chapters.
+
+The book is never built from ``notebooks/`` (clean sources, no outputs). ``build_book`` stages a
+copy of ``book/`` into ``build/book-src/{quick|full}/``, adds the executed chapters from
+``paths.executed_dir(quick)`` and a generated ``_toc.yml``, copies MathJax 3 (from the npm package
+``mathjax@3``) into ``_static/mathjax/`` so math renders without a CDN, then runs::
+
+    jupyter-book build --all -W -n --keep-going <staged copy>
+
+and returns ``<staged copy>/_build/html``.
+"""
+from __future__ import annotations
+
+import copy
+import html
+import json
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from . import paths
+
+#: Chapter notebooks are ``NN_slug.ipynb`` (two or three leading digits).
+CHAPTER_RE = re.compile(r"^(\d{2,3})_[A-Za-z0-9][A-Za-z0-9_-]*\.ipynb$")
+#: Files in ``notebooks/`` that a chapter's Markdown may reference and the book must carry.
+ASSET_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp", ".csv", ".json"}
+#: The parts of the npm ``mathjax@3`` package (under ``es5/``) the book copies.
+#: ``tex-chtml.js`` and its fonts are what every page needs; ``input/tex/extensions`` (TeX
+#: packages MathJax autoloads, e.g. ``\require{physics}``), ``a11y`` (assistive MathML, loaded by
+#: the menu on every page by default) and ``ui`` are loaded on demand and would otherwise 404.
+MATHJAX_PARTS = ("tex-chtml.js", "output/chtml/fonts", "input/tex/extensions", "a11y", "ui")
+MATHJAX_VERSION = "3"
+#: Output MIME types of ipywidgets (tqdm.auto bars). They render only with JavaScript from a CDN,
+#: so the staged copies keep their text/plain fallback instead.
+WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
+RUN_HINT = "python -m tinyml_utils run --quick"
+
+
+class BookBuildError(RuntimeError):
+    """The book could not be built; the message says why and what to do."""
+
+
+def _log(msg: str) -> None:
+    print(f"[book] {msg}", flush=True)
+
+
+# --------------------------------------------------------------------------------------------
+# MathJax
+# --------------------------------------------------------------------------------------------
+def _mathjax_candidates() -> list[Path]:
+    """npm prefixes to look in: the active build folder first, then the repository's ``build/``."""
+    cands = [paths.build_dir() / "npm", paths.REPO / "build" / "npm"]
+    out: list[Path] = []
+    for c in cands:
+        if c not in out:
+            out.append(c)
+    return out
+
+
+def ensure_mathjax(prefix: Path | None = None) -> Path:
+    """Return the ``es5/`` folder of an npm-installed ``mathjax@3``, installing it if needed.
+
+    Looks in ``prefix`` (default: ``<build>/npm``, then the repository's ``build/npm``); if no
+    MathJax 3 is there, runs ``npm install --prefix <prefix> mathjax@3`` once (the npm registry is
+    the only network this needs). Raises :class:`BookBuildError` if npm is missing or fails.
+    """
+    cands = [Path(prefix)] if prefix is not None else _mathjax_candidates()
+    for c in cands:
+        es5 = _mathjax_es5(c)
+        if es5 is not None:
+            return es5
+    target = cands[0]
+    npm = shutil.which("npm")
+    if npm is None:
+        raise BookBuildError(
+            "MathJax is needed to render the book's math offline, and npm is not installed. "
+            "Install Node.js/npm (Debian: `apt-get install -y npm`), or run "
+            f"`npm install --prefix {target} mathjax@{MATHJAX_VERSION}` on a machine with npm."
+        )
+    target.mkdir(parents=True, exist_ok=True)
+    cmd = [npm, "install", "--prefix", str(target), "--no-audit", "--no-fund",
+           f"mathjax@{MATHJAX_VERSION}"]
+    _log("installing MathJax: " + " ".join(cmd[1:]))
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    es5 = _mathjax_es5(target)
+    if proc.returncode != 0 or es5 is None:
+        raise BookBuildError(
+            f"`{' '.join(cmd)}` failed (exit {proc.returncode}); the book needs MathJax 3 to render "
+            f"math offline. npm said:\n{_tail(proc.stdout + proc.stderr)}"
+        )
+    return es5
+
+
+def _mathjax_es5(prefix: Path) -> Path | None:
+    pkg = prefix / "node_modules" / "mathjax"
+    try:
+        version = json.loads((pkg / "package.json").read_text())["version"]
+    except (OSError, ValueError, KeyError):
+        return None
+    es5 = pkg / "es5"
+    if not version.startswith(MATHJAX_VERSION + ".") or not (es5 / "tex-chtml.js").is_file():
+        return None
+    return es5
+
+
+def copy_mathjax(static_dir: Path, es5: Path | None = None) -> Path:
+    """Copy MathJax's ``tex-chtml.js`` and the files it loads into ``static_dir/mathjax/``.
+
+    The layout under ``mathjax/`` mirrors ``es5/``, because MathJax resolves its fonts
+    (``output/chtml/fonts/woff-v2``) and extensions relative to the script's own URL.
+    """
+    es5 = es5 or ensure_mathjax()
+    dest = static_dir / "mathjax"
+    if dest.exists():
+        shutil.rmtree(dest)
+    for part in MATHJAX_PARTS:
+        src = es5 / part
+        if src.is_dir():
+            shutil.copytree(src, dest / part)
+        elif src.is_file():
+            (dest / part).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / part)
+        else:
+            raise BookBuildError(f"MathJax file {src} is missing; delete {es5.parent.parent} and retry")
+    return dest / "tex-chtml.js"
+
+
+# --------------------------------------------------------------------------------------------
+# Chapters and table of contents
+# --------------------------------------------------------------------------------------------
+def _chapter_key(name: str) -> tuple[int, str]:
+    m = CHAPTER_RE.match(name)
+    assert m is not None
+    return int(m.group(1)), name
+
+
+def chapter_files(folder: Path) -> list[Path]:
+    """Chapter notebooks ``NN_slug.ipynb`` in ``folder``, in number order."""
+    if not folder.is_dir():
+        return []
+    found = [p for p in folder.iterdir() if p.is_file() and CHAPTER_RE.match(p.name)]
+    return sorted(found, key=lambda p: _chapter_key(p.name))
+
+
+def executed_chapters(quick: bool = True) -> list[Path]:
+    """Executed chapters in ``paths.executed_dir(quick)``; raises if there are none.
+
+    The error names the chapters of ``notebooks/`` that have no executed copy yet.
+    """
+    exe_dir = paths.executed_dir(quick)
+    executed = chapter_files(exe_dir)
+    if executed:
+        return executed
+    sources = [p.name for p in chapter_files(paths.NOTEBOOKS)]
+    mode = "quick" if quick else "full"
+    missing = ", ".join(sources) if sources else "every chapter (notebooks/NN_slug.ipynb)"
+    run = RUN_HINT if quick else "python -m tinyml_utils run"
+    raise BookBuildError(
+        f"No executed chapters in {exe_dir} ({mode} mode): missing {missing}. "
+        f"The book is built only from papermill-executed copies; run `{run}` first "
+        f"(or `make course`)."
+    )
+
+
+def _load_toc_template(book_dir: Path) -> tuple[str, list[dict]]:
+    """Root page and extra chapters of ``book/_toc.yml`` (the template)."""
+    import yaml  # a dependency of jupyter-book
+
+    tpl = book_dir / "_toc.yml"
+    if not tpl.is_file():
+        return "intro", []
+    data = yaml.safe_load(tpl.read_text()) or {}
+    root = str(data.get("root", "intro"))
+    extra = list(data.get("chapters") or [])
+    return root, extra
+
+
+def write_toc(staged: Path, root: str, chapters: list[str], extra: list[dict]) -> Path:
+    """Write ``staged/_toc.yml``: ``root``, then ``chapters`` (paths without suffix), then ``extra``."""
+    import yaml
+
+    entries = [{"file": c} for c in chapters] + [copy.deepcopy(e) for e in extra]
+    toc = {"format": "jb-book", "root": root}
+    if entries:
+        toc["chapters"] = entries
+    text = "# Generated by tinyml_utils.book.build_book(); edit book/_toc.yml instead.\n"
+    text += yaml.safe_dump(toc, sort_keys=False)
+    path = staged / "_toc.yml"
+    path.write_text(text)
+    return path
+
+
+def _html_text(value: str) -> str:
+    return html.unescape(re.sub(r"<[^>]+>", "", value or ""))
+
+
+def _widget_text(model_id: str, state: dict) -> str | None:
+    """Final state of a progress-bar widget (tqdm.auto's HBox) as one line of text, else None.
+
+    The widget's own text/plain fallback is its repr at creation time (a tqdm bar at 0%); the
+    notebook's saved widget state has the values it ended with.
+    """
+    model = state.get(model_id)
+    if not model or model.get("model_name") != "HBoxModel":
+        return None
+    parts, has_bar = [], False
+    for child in model.get("state", {}).get("children", []):
+        cstate = state.get(str(child).removeprefix("IPY_MODEL_"), {})
+        name, st = cstate.get("model_name", ""), cstate.get("state", {})
+        if name in ("FloatProgressModel", "IntProgressModel"):
+            lo, hi, val = st.get("min", 0) or 0, st.get("max", 0) or 0, st.get("value", 0) or 0
+            frac = min(max((val - lo) / (hi - lo), 0.0), 1.0) if hi > lo else 0.0
+            filled = int(round(frac * 10))
+            parts.append("|" + "█" * filled + " " * (10 - filled) + "|")
+            has_bar = True
+        elif name in ("HTMLModel", "LabelModel"):
+            parts.append(_html_text(st.get("value", "")))
+    return "".join(parts) if has_bar else None
+
+
+def _clean_notebook(src: Path, dest: Path) -> list[str]:
+    """Copy an executed notebook, replacing ipywidgets outputs with text.
+
+    Widgets render only with JavaScript from a CDN. Progress bars (tqdm.auto) become their final
+    line of text, from the saved widget state; other widgets keep their text/plain fallback.
+    Returns notes (e.g. papermill recorded a failure) for the build log.
+    """
+    import nbformat
+
+    nb = nbformat.read(src, as_version=4)
+    notes = []
+    if nb.metadata.get("papermill", {}).get("exception"):
+        notes.append(f"{src.name}: papermill recorded an exception; the page shows the failing cell")
+    widgets = nb.metadata.pop("widgets", None) or {}
+    state = widgets.get("application/vnd.jupyter.widget-state+json", {}).get("state", {})
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            data = out.get("data")
+            if not data or WIDGET_MIME not in data:
+                continue
+            view = data.pop(WIDGET_MIME)
+            model_id = view.get("model_id", "") if isinstance(view, dict) else ""
+            text = _widget_text(model_id, state)
+            if text is not None:
+                data["text/plain"] = text
+            elif not data:  # no fallback at all: say so rather than show an empty output
+                data["text/plain"] = "[interactive widget: not shown in the static book]"
+    nbformat.write(nb, dest)
+    return notes
+
+
+def stage_book(quick: bool = True, out: Path | None = None) -> Path:
+    """Assemble the book's source folder (book/ + executed chapters + toc + MathJax); return it."""
+    chapters = executed_chapters(quick)
+    staged = Path(out) if out is not None else paths.build_dir() / "book-src" / ("quick" if quick else "full")
+    staged = staged.resolve()
+    if staged == paths.BOOK.resolve():
+        raise BookBuildError("build_book(out=...) must not be the book/ source folder")
+    if staged.exists():
+        if any(staged.iterdir()) and not (staged / "_config.yml").is_file():
+            raise BookBuildError(
+                f"{staged} exists and is not a staged book (no _config.yml); refusing to replace it"
+            )
+        shutil.rmtree(staged)
+    shutil.copytree(
+        paths.BOOK, staged,
+        ignore=shutil.ignore_patterns("_build", ".ipynb_checkpoints", "__pycache__", "notebooks"),
+    )
+    nb_dir = staged / "notebooks"
+    nb_dir.mkdir()
+    # Images and small files that chapters' Markdown may reference by relative path.
+    if paths.NOTEBOOKS.is_dir():
+        for asset in paths.NOTEBOOKS.rglob("*"):
+            rel = asset.relative_to(paths.NOTEBOOKS)
+            if (asset.is_file() and asset.suffix.lower() in ASSET_SUFFIXES
+                    and not any(part.startswith((".", "_")) for part in rel.parts)):
+                (nb_dir / rel).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(asset, nb_dir / rel)
+    notes = []
+    for nb in chapters:
+        notes += _clean_notebook(nb, nb_dir / nb.name)
+    for n in notes:
+        _log("note: " + n)
+    sources = {p.name for p in chapter_files(paths.NOTEBOOKS)}
+    not_run = sorted(sources - {p.name for p in chapters})
+    if not_run:
+        _log(f"note: not executed yet, left out of the book: {', '.join(not_run)}")
+
+    root, extra = _load_toc_template(paths.BOOK)
+    write_toc(staged, root, [f"notebooks/{p.stem}" for p in chapters], extra)
+    copy_mathjax(staged / "_static")
+    return staged
+
+
+# --------------------------------------------------------------------------------------------
+# Build
+# --------------------------------------------------------------------------------------------
+def jupyter_book_exe() -> str:
+    """The ``jupyter-book`` executable of this environment (next to ``sys.executable``)."""
+    # Do not resolve symlinks: a venv's bin/python is a link to the base interpreter.
+    here = Path(sys.executable).parent / "jupyter-book"
+    if here.is_file():
+        return str(here)
+    found = shutil.which("jupyter-book")
+    if found:
+        return found
+    raise BookBuildError(
+        f"jupyter-book is not installed next to {sys.executable}; install the course environment "
+        "(requirements/base.txt pins jupyter-book==1.0.4.post1)."
+    )
+
+
+def _tail(text: str, lines: int = 60) -> str:
+    return "\n".join(text.rstrip().splitlines()[-lines:])
+
+
+def build_book(quick: bool = True, out: Path | None = None, strict: bool = True) -> Path:
+    """Build the HTML book from the executed chapters; return the ``html`` folder.
+
+    Args:
+        quick: use ``build/executed/quick`` (True) or ``build/executed/full`` (False).
+        out: the staged source folder (default ``build/book-src/{quick|full}``); it is replaced.
+            The HTML lands in ``out/_build/html``.
+        strict: pass ``-W`` (warnings are errors). ``-n --keep-going`` are always passed, so a
+            strict build reports every warning before failing.
+
+    Raises:
+        BookBuildError: no executed chapters, MathJax unavailable, or jupyter-book failed (the
+            message carries the tail of the build log, saved in full at ``out/_build/build.log``).
+    """
+    t0 = time.perf_counter()
+    staged = stage_book(quick, out)
+    cmd = [jupyter_book_exe(), "build", "--all"]
+    if strict:
+        cmd.append("-W")
+    cmd += ["-n", "--keep-going", str(staged)]
+    _log("running " + " ".join(cmd))
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=staged)
+    log = proc.stdout + ("\n" + proc.stderr if proc.stderr else "")
+    log_path = staged / "_build" / "build.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    log_path.write_text(log)
+    html = staged / "_build" / "html"
+    if proc.returncode != 0 or not (html / "index.html").is_file():
+        warnings = [ln for ln in log.splitlines() if "WARNING" in ln or "ERROR" in ln]
+        summary = ("\nWarnings/errors:\n" + "\n".join(warnings[:40])) if warnings else ""
+        raise BookBuildError(
+            f"jupyter-book failed (exit {proc.returncode}) on {staged}. Full log: {log_path}"
+            f"{summary}\nLog tail:\n{_tail(log)}"
+        )
+    _log(f"built {html / 'index.html'} in {time.perf_counter() - t0:.1f} s")
+    return html

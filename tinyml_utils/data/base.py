@@ -1,0 +1,118 @@
+"""The shapes every dataset loader returns: splits, a data card, and actionable errors."""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+
+class DataError(RuntimeError):
+    """A dataset file is missing or corrupt. The message names the file and the fix."""
+
+
+@dataclass
+class Split:
+    """Inputs ``x`` (float32) and integer labels ``y`` (int64) of one split."""
+
+    x: np.ndarray
+    y: np.ndarray
+
+    def __post_init__(self) -> None:
+        if len(self.x) != len(self.y):
+            raise ValueError(f"x has {len(self.x)} rows but y has {len(self.y)}")
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def subset(self, n: int, seed: int = 0) -> "Split":
+        """A class-stratified random subset of at most ``n`` examples (deterministic for a seed)."""
+        if n >= len(self):
+            return self
+        idx = stratified_indices(self.y, n, seed)
+        return Split(self.x[idx], self.y[idx])
+
+
+@dataclass
+class DataCard:
+    """What a learner should know before trusting a dataset."""
+
+    name: str
+    source: str                 # where the data comes from (package, generator, file)
+    real_or_synthetic: str      # an honest statement of what is real and what is synthetic
+    input_description: str      # shape and units of one example
+    license: str
+    caveats: list[str] = field(default_factory=list)
+
+    def to_markdown(self) -> str:
+        lines = [f"**{self.name}**", "", f"- Source: {self.source}",
+                 f"- Real or synthetic: {self.real_or_synthetic}",
+                 f"- One example: {self.input_description}", f"- License: {self.license}"]
+        lines += [f"- Caveat: {c}" for c in self.caveats]
+        return "\n".join(lines)
+
+
+@dataclass
+class Dataset:
+    """Train/val/test splits plus class names and a data card. ``meta`` holds extras (e.g. sample rate)."""
+
+    name: str
+    train: Split
+    val: Split
+    test: Split
+    classes: list[str]
+    card: DataCard
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    def summary(self):
+        """Examples per class and split, as a pandas DataFrame."""
+        import pandas as pd
+
+        data = {s: np.bincount(getattr(self, s).y, minlength=self.num_classes)
+                for s in ("train", "val", "test")}
+        return pd.DataFrame(data, index=self.classes)
+
+
+def stratified_indices(y: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """``n`` indices drawn evenly across classes (deterministic), in sorted order."""
+    rng = np.random.default_rng(seed)
+    classes = np.unique(y)
+    per = max(1, n // len(classes))
+    picked = [rng.permutation(np.flatnonzero(y == c))[:per] for c in classes]
+    return np.sort(np.concatenate(picked))
+
+
+def stratified_split(y: np.ndarray, fractions: tuple[float, ...], seed: int) -> list[np.ndarray]:
+    """Split indices into parts with the given fractions, stratified by label, deterministic."""
+    rng = np.random.default_rng(seed)
+    parts: list[list[np.ndarray]] = [[] for _ in fractions]
+    for c in np.unique(y):
+        idx = rng.permutation(np.flatnonzero(y == c))
+        bounds = np.round(np.cumsum((0,) + tuple(fractions)) * len(idx)).astype(int)
+        for i in range(len(fractions)):
+            parts[i].append(idx[bounds[i]:bounds[i + 1]])
+    return [np.sort(np.concatenate(p)) for p in parts]
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def verify_checksum(path: Path, expected_sha256: str, fix: str) -> None:
+    """Raise :class:`DataError` naming the file and the fix if it is missing or its SHA-256 differs."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"Missing dataset file: {path}. {fix}")
+    got = sha256_file(path)
+    if got != expected_sha256:
+        raise DataError(f"Corrupt dataset file: {path} has SHA-256 {got[:12]}…, expected "
+                        f"{expected_sha256[:12]}…. {fix}")

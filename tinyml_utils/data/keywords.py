@@ -1,0 +1,565 @@
+"""keywords: spoken keywords synthesized offline with the eSpeak NG engine, synthetic noise mixed in.
+
+Twelve classes in the layout of Google's Speech Commands benchmark: ten keywords, ``unknown``
+(other words) and ``silence`` (background noise only). Every example is one second of 16 kHz
+audio, float32 in [-1, 1].
+
+How an example is made
+    1. eSpeak NG (the C library that the ``espeakng-loader`` wheel ships, called through ctypes)
+       speaks one word at 22,050 Hz with a random English accent, a voice variant (the
+       "speaker"), pitch, pitch range and speaking rate.
+    2. Leading and trailing silence is trimmed, the word is resampled to 16 kHz
+       (``scipy.signal.resample_poly``, 320/441) and placed at a random offset in a 1 s buffer.
+    3. A synthetic background noise (white, pink, brown, mains hum with harmonics, or a
+       babble-like mixture of modulated speech-shaped noise) is mixed in at a random SNR.
+    4. The mixture is scaled to a random peak level and stored as 16-bit PCM.
+
+Every random choice comes from ``numpy.random.default_rng((seed, split, class, index))``, so the
+same seed gives byte-identical arrays. eSpeak NG keeps a little state between utterances (the
+phase of its pitch "flutter" table, an automatic gain), so synthesis runs in fresh worker
+processes over fixed chunks of requests: the output does not depend on what ran before in your
+kernel, nor on how many CPU cores you have.
+
+Splits are by speaker: the voice variants used for validation and for testing never appear in
+training (see :data:`VARIANTS`). The eight English accents are shared by all splits.
+
+The result is cached under ``paths.data_cache()/keywords/<config hash>/`` (one ``.npz`` per split
+and a ``manifest.json`` with the configuration, per-file SHA-256, counts and per-example metadata)
+and verified against those checksums on every load.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .. import paths
+from .base import DataCard, DataError, Dataset, Split, sha256_file, verify_checksum
+
+GENERATOR_VERSION = 1          # bump when the generation recipe changes: it changes the cache key
+SAMPLE_RATE = 16_000           # Hz, output sample rate
+CLIP_SAMPLES = SAMPLE_RATE     # 1 s per example
+ESPEAK_RATE = 22_050           # Hz, eSpeak NG's native output rate
+
+KEYWORDS = ["yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go"]
+CLASSES = KEYWORDS + ["unknown", "silence"]
+UNKNOWN_INDEX = CLASSES.index("unknown")
+SILENCE_INDEX = CLASSES.index("silence")
+
+# The auxiliary words of Speech Commands v0.02, so that "unknown" means the same thing here.
+UNKNOWN_WORDS = ["backward", "bed", "bird", "cat", "dog", "eight", "five", "follow", "forward",
+                 "four", "happy", "house", "learn", "marvin", "nine", "one", "seven", "sheila",
+                 "six", "three", "tree", "two", "visual", "wow", "zero"]
+
+# eSpeak NG English accents (language voices); all of them are used in every split.
+ACCENTS = ["en", "en-us", "en-gb-x-rp", "en-gb-scotland", "en-gb-x-gbclan", "en-gb-x-gbcwmd",
+           "en-029", "en-us-nyc"]
+
+# Voice variants (files in espeak-ng-data/voices/!v) play the role of speakers: each one sets a
+# timbre (formants, pitch base, roughness, breath) or a different synthesizer (the klatt family).
+# Families of near-identical variants (steph, steph2, steph3; mike, mike2; iven..iven4) stay in
+# one split. Gimmick voices (robots, whisper, croak, "Demonic") are left out.
+VARIANTS = {
+    "train": ["m1", "m2", "m4", "m5", "m6", "m8", "f1", "f3", "f5", "klatt", "klatt2", "klatt4",
+              "klatt6", "adam", "Alex", "Andrea", "Andy", "aunty", "belinda", "benjamin", "caleb",
+              "edward", "grandma", "ian", "iven", "iven2", "iven3", "iven4", "john", "linda",
+              "max", "Michael", "norbert", "paul", "quincy", "rob", "travis", "victor", "zac"],
+    "val": ["m3", "f4", "klatt5", "Alicia", "david", "robert", "steph", "steph2", "steph3"],
+    "test": ["m7", "f2", "klatt3", "Annie", "boris", "grandpa", "Lee", "Mike", "mike2"],
+}
+
+NOISES = ["white", "pink", "brown", "hum", "babble"]
+
+SPLITS = ("train", "val", "test")
+FULL_COUNTS = {"train": 200, "val": 50, "test": 50}     # examples per class
+QUICK_COUNTS = {"train": 30, "val": 10, "test": 10}
+
+PITCH = (20, 80)         # eSpeak pitch parameter, 0-100 (50 = the variant's own pitch)
+PITCH_RANGE = (30, 80)   # eSpeak intonation range, 0-100
+RATE = (120, 230)        # words per minute (eSpeak default 175)
+SNR_DB = (3.0, 25.0)     # speech-to-noise ratio in dB, over the word's own duration
+PEAK = (0.05, 0.9)       # peak amplitude of a keyword clip, log-uniform
+SILENCE_RMS = (5e-4, 0.15)  # RMS of a silence clip, log-uniform (overlaps the keyword noise levels)
+
+CHUNK = 300              # synthesis requests per fresh worker process (fixed: part of the recipe)
+
+CARD_TEXT = dict(
+    source="Generated on your machine by tinyml_utils.data.keywords with the eSpeak NG 1.52 "
+           "formant synthesizer (the C library and voice data shipped in the espeakng-loader "
+           "wheel); no download",
+    real_or_synthetic="Synthetic. The speech is real text-to-speech output of a real engine, but "
+                      "it is not human recordings: eSpeak NG is a formant synthesizer and sounds "
+                      "robotic. The 'speakers' are eSpeak voice variants and accents. The "
+                      "background noises are synthetic too (white, pink and brown noise, mains "
+                      "hum with harmonics, a babble-like mixture of modulated speech-shaped noise),"
+                      " generated with NumPy: no recorded noise, no room acoustics, no microphone.",
+    input_description="1 s of mono audio at 16 kHz: float32 array of 16,000 samples in [-1, 1] "
+                      "(16-bit PCM divided by 32,768)",
+    license="Generated data: no third-party content. eSpeak NG is GPL-3.0-or-later; its output "
+            "audio is not covered by the GPL.",
+)
+CAVEATS = [
+    "Accuracy on this set says little about accuracy on human speech: expect a large drop on "
+    "Speech Commands (tinyml_utils.data.public.speech_commands) or a real microphone.",
+    "Speaker split: validation and test use eSpeak voice variants never seen in training; the 8 "
+    "English accents are shared by all splits because eSpeak has only these.",
+    "'unknown' words are the 25 auxiliary words of Speech Commands v0.02, used in every split.",
+    "SNR is measured over the word's own samples, not the whole second.",
+    "Classes are balanced (unlike Speech Commands, where unknown dominates).",
+]
+
+
+# --------------------------------------------------------------------------------------------
+# eSpeak NG through ctypes (runs only inside the worker processes)
+# --------------------------------------------------------------------------------------------
+_AUDIO_OUTPUT_SYNCHRONOUS = 2
+_INITIALIZE_DONT_EXIT = 0x8000
+_POS_CHARACTER = 1
+_CHARS_UTF8 = 1
+_PARAM_RATE, _PARAM_PITCH, _PARAM_RANGE = 1, 3, 4
+
+_engine = None
+
+
+def _espeak_paths() -> tuple[str, str]:
+    """(library path, data path) of the eSpeak NG that ``espeakng-loader`` ships."""
+    try:
+        import espeakng_loader
+    except ImportError as e:
+        raise DataError("The keywords set is synthesized with eSpeak NG from the espeakng-loader "
+                        "package, which is not installed. Fix: pip install -r "
+                        "requirements/base.txt") from e
+    lib = espeakng_loader.get_library_path()
+    data = (espeakng_loader.get_data_path() if hasattr(espeakng_loader, "get_data_path")
+            else str(Path(lib).parent / "espeak-ng-data"))
+    if not Path(lib).exists() or not Path(data).is_dir():
+        raise DataError(f"eSpeak NG files are missing ({lib}, {data}): the espeakng-loader install "
+                        "looks damaged. Fix: pip install --force-reinstall espeakng-loader")
+    return lib, data
+
+
+class _ESpeak:
+    """A minimal synchronous eSpeak NG: text in, int16 samples at 22,050 Hz out."""
+
+    def __init__(self) -> None:
+        import ctypes
+
+        lib_path, data_path = _espeak_paths()
+        lib = ctypes.CDLL(lib_path)
+        lib.espeak_Initialize.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
+        lib.espeak_Initialize.restype = ctypes.c_int
+        lib.espeak_Info.argtypes = [ctypes.c_void_p]
+        lib.espeak_Info.restype = ctypes.c_char_p
+        lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
+        lib.espeak_SetVoiceByName.restype = ctypes.c_int
+        lib.espeak_SetParameter.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
+        lib.espeak_SetParameter.restype = ctypes.c_int
+        lib.espeak_Synth.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int,
+                                     ctypes.c_uint, ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p]
+        lib.espeak_Synth.restype = ctypes.c_int
+        rate = lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, data_path.encode(),
+                                     _INITIALIZE_DONT_EXIT)
+        if rate != ESPEAK_RATE:
+            raise DataError(f"eSpeak NG initialization returned {rate} (expected {ESPEAK_RATE} Hz) "
+                            f"with data at {data_path}. Fix: pip install --force-reinstall "
+                            "espeakng-loader")
+        self._chunks: list[np.ndarray] = []
+        callback_type = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short),
+                                         ctypes.c_int, ctypes.c_void_p)
+
+        def on_audio(wav, n, _events):
+            if n > 0 and wav:
+                self._chunks.append(np.ctypeslib.as_array(wav, (n,)).copy())
+            return 0  # 0 = keep synthesizing
+
+        self._callback = callback_type(on_audio)  # keep a reference: ctypes does not
+        lib.espeak_SetSynthCallback(self._callback)
+        # Breath noise in some variants calls libc rand(); newer eSpeak has its own seedable one.
+        self._set_seed = getattr(lib, "espeak_ng_SetRandSeed", None)
+        if self._set_seed is not None:
+            self._set_seed.argtypes = [ctypes.c_long]
+        self._libc = ctypes.CDLL(None)
+        self.lib = lib
+        self.version = lib.espeak_Info(None).decode()
+
+    def say(self, word: str, voice: str, pitch: int, pitch_range: int, rate: int,
+            seed: int) -> np.ndarray:
+        """Speak ``word`` with ``voice`` ("en-us+m3"); returns int16 samples at 22,050 Hz."""
+        if self.lib.espeak_SetVoiceByName(voice.encode()) != 0:
+            raise DataError(f"eSpeak NG has no voice {voice!r}")
+        for param, value in ((_PARAM_RATE, rate), (_PARAM_PITCH, pitch),
+                             (_PARAM_RANGE, pitch_range)):
+            self.lib.espeak_SetParameter(param, int(value), 0)
+        if self._set_seed is not None:
+            self._set_seed(seed)
+        self._libc.srand(seed & 0x7FFFFFFF)
+        self._chunks.clear()
+        text = word.encode("utf-8")
+        err = self.lib.espeak_Synth(text, len(text) + 1, 0, _POS_CHARACTER, 0, _CHARS_UTF8,
+                                    None, None)
+        if err != 0 or not self._chunks:
+            raise DataError(f"eSpeak NG failed to speak {word!r} with voice {voice!r} (error {err})")
+        return np.concatenate(self._chunks)
+
+
+def _synthesize_chunk(requests: list[tuple]) -> tuple[str, list[np.ndarray]]:
+    """Run a fixed list of ``(word, voice, pitch, range, rate, seed)`` requests in this process."""
+    global _engine
+    if _engine is None:
+        _engine = _ESpeak()
+    return _engine.version, [_engine.say(*r) for r in requests]
+
+
+def _run_worker(request_file: Path, out_file: Path) -> None:
+    """Synthesize one chunk in a fresh interpreter (``python -m tinyml_utils.data.keywords``)."""
+    import subprocess
+    import sys
+
+    package_root = str(Path(__file__).resolve().parents[2])
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
+    proc = subprocess.run([sys.executable, "-m", "tinyml_utils.data.keywords", str(request_file),
+                           str(out_file)], env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise DataError(f"The eSpeak NG worker failed (exit code {proc.returncode}):\n"
+                        f"{proc.stderr[-2000:]}")
+
+
+def _synthesize(requests: list[tuple]) -> tuple[str, list[np.ndarray]]:
+    """Synthesize in fresh processes, ``CHUNK`` requests each, so results never depend on history.
+
+    Worker processes are plain ``subprocess`` runs (not ``multiprocessing``), so this works the
+    same from a notebook, a script without a ``__main__`` guard, or pytest.
+    """
+    import tempfile
+    from concurrent.futures import ThreadPoolExecutor
+
+    chunks = [requests[i:i + CHUNK] for i in range(0, len(requests), CHUNK)]
+    if not chunks:
+        return "", []
+    with tempfile.TemporaryDirectory(prefix="tinyml-espeak-") as tmp:
+        jobs = []
+        for i, chunk in enumerate(chunks):
+            req, out = Path(tmp) / f"request{i}.json", Path(tmp) / f"audio{i}.npz"
+            req.write_text(json.dumps(chunk))
+            jobs.append((req, out))
+        workers = max(1, min(len(chunks), os.cpu_count() or 1))
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            list(pool.map(lambda job: _run_worker(*job), jobs))
+        versions, audio = set(), []
+        for _, out in jobs:
+            with np.load(out) as npz:
+                versions.add(str(npz["version"]))
+                audio += np.split(npz["audio"], np.cumsum(npz["lengths"])[:-1])
+    if len(versions) != 1 or len(audio) != len(requests):
+        raise DataError(f"The eSpeak NG workers returned {len(audio)} clips for {len(requests)} "
+                        f"requests (versions {sorted(versions)})")
+    return versions.pop(), audio
+
+
+# --------------------------------------------------------------------------------------------
+# Synthetic noise (all returned at unit RMS, float64, CLIP_SAMPLES long)
+# --------------------------------------------------------------------------------------------
+def _unit_rms(x: np.ndarray) -> np.ndarray:
+    x = x - x.mean()
+    return x / max(float(np.sqrt(np.mean(x ** 2))), 1e-12)
+
+
+def _shaped(rng: np.random.Generator, n: int, exponent: float, f_floor: float = 20.0) -> np.ndarray:
+    """Gaussian noise with amplitude spectrum ∝ 1/f**exponent (flat below ``f_floor`` Hz)."""
+    spec = np.fft.rfft(rng.standard_normal(n))
+    f = np.fft.rfftfreq(n, 1.0 / SAMPLE_RATE)
+    spec /= np.maximum(f, f_floor) ** exponent
+    spec[0] = 0.0
+    return _unit_rms(np.fft.irfft(spec, n))
+
+
+def _hum(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Mains hum: 50 or 60 Hz (±0.5 %) and harmonics with random 1/k^p amplitudes and phases."""
+    f0 = rng.choice([50.0, 60.0]) * rng.uniform(0.995, 1.005)
+    t = np.arange(n) / SAMPLE_RATE
+    decay = rng.uniform(0.5, 1.5)
+    x = np.zeros(n)
+    for k in range(1, int(4000 // f0) + 1):
+        amp = rng.uniform(0.2, 1.0) / k ** decay
+        x += amp * np.sin(2 * np.pi * k * f0 * t + rng.uniform(0, 2 * np.pi))
+    x = _unit_rms(x)
+    return _unit_rms(x + 10 ** (-30 / 20) * rng.standard_normal(n))  # a -30 dB hiss floor
+
+
+def _babble(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Babble-like: 4-7 'talkers' of speech-shaped noise, each with a syllable-rate envelope.
+
+    Not real voices: each talker is Gaussian noise filtered by a few random formant-like bumps
+    (300-3,000 Hz) and amplitude-modulated by a smoothed random envelope at 2-8 Hz.
+    """
+    f = np.fft.rfftfreq(n, 1.0 / SAMPLE_RATE)
+    out = np.zeros(n)
+    for _ in range(int(rng.integers(4, 8))):
+        shape = np.zeros_like(f)
+        for _ in range(3):
+            fc, bw = rng.uniform(300, 3000), rng.uniform(100, 400)
+            shape += np.exp(-0.5 * ((f - fc) / bw) ** 2)
+        shape += 0.3 * np.exp(-0.5 * ((f - 150) / 80) ** 2)  # voicing energy near the pitch
+        talker = np.fft.irfft(np.fft.rfft(rng.standard_normal(n)) * shape, n)
+        env_spec = np.fft.rfft(rng.standard_normal(n))
+        env_spec[f > rng.uniform(2.0, 8.0)] = 0.0
+        env = np.fft.irfft(env_spec, n)
+        env = np.clip(env / (np.abs(env).max() + 1e-12) + 0.2, 0.0, None)
+        out += _unit_rms(talker) * env * rng.uniform(0.5, 1.0)
+    return _unit_rms(out)
+
+
+def _noise(kind: str, rng: np.random.Generator, n: int = CLIP_SAMPLES) -> np.ndarray:
+    if kind == "white":
+        return _unit_rms(rng.standard_normal(n))
+    if kind == "pink":
+        return _shaped(rng, n, 0.5)
+    if kind == "brown":
+        return _shaped(rng, n, 1.0)
+    if kind == "hum":
+        return _hum(rng, n)
+    if kind == "babble":
+        return _babble(rng, n)
+    raise ValueError(f"unknown noise kind {kind!r}")
+
+
+# --------------------------------------------------------------------------------------------
+# The recipe
+# --------------------------------------------------------------------------------------------
+def _rng(seed: int, split: str, label: int, index: int) -> np.random.Generator:
+    return np.random.default_rng([seed, SPLITS.index(split), label, index])
+
+
+def _loguniform(rng: np.random.Generator, lo: float, hi: float) -> float:
+    return float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
+
+
+def _available(names: list[str], folder: Path) -> list[str]:
+    return [v for v in names if (folder / v).is_file()]
+
+
+def _config(seed: int, counts: dict[str, int]) -> dict:
+    """Everything that determines the arrays; its hash names the cache folder."""
+    from importlib import metadata
+
+    _, data_path = _espeak_paths()
+    variants = {s: _available(v, Path(data_path) / "voices" / "!v") for s, v in VARIANTS.items()}
+    for split, names in variants.items():
+        if not names:
+            raise DataError(f"None of the eSpeak voice variants for the {split} split exist under "
+                            f"{data_path}/voices/!v. Fix: pip install --force-reinstall "
+                            "espeakng-loader")
+    return {
+        "generator_version": GENERATOR_VERSION, "seed": int(seed), "counts_per_class": counts,
+        "classes": CLASSES, "unknown_words": UNKNOWN_WORDS, "accents": ACCENTS,
+        "variants": variants, "noises": NOISES, "pitch": PITCH, "pitch_range": PITCH_RANGE,
+        "rate_wpm": RATE, "snr_db": SNR_DB, "peak": PEAK, "silence_rms": SILENCE_RMS,
+        "sample_rate": SAMPLE_RATE, "clip_samples": CLIP_SAMPLES, "chunk": CHUNK,
+        "espeakng_loader": metadata.version("espeakng-loader"),
+    }
+
+
+def _config_hash(config: dict) -> str:
+    return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _plan(config: dict) -> dict[str, list[dict]]:
+    """Draw every random choice of every example (no audio yet)."""
+    plan: dict[str, list[dict]] = {}
+    for split in SPLITS:
+        rows = []
+        for label, name in enumerate(CLASSES):
+            for i in range(config["counts_per_class"][split]):
+                rng = _rng(config["seed"], split, label, i)
+                row: dict = {"label": label, "class": name, "index": i,
+                             "noise": str(rng.choice(NOISES))}
+                if label == SILENCE_INDEX:
+                    row["rms"] = _loguniform(rng, *SILENCE_RMS)
+                else:
+                    word = name if label != UNKNOWN_INDEX else str(rng.choice(UNKNOWN_WORDS))
+                    accent = str(rng.choice(ACCENTS))
+                    variant = str(rng.choice(config["variants"][split]))
+                    row.update(word=word, accent=accent, variant=variant,
+                               voice=f"{accent}+{variant}",
+                               pitch=int(rng.integers(PITCH[0], PITCH[1] + 1)),
+                               pitch_range=int(rng.integers(PITCH_RANGE[0], PITCH_RANGE[1] + 1)),
+                               rate=int(rng.integers(RATE[0], RATE[1] + 1)),
+                               snr_db=float(rng.uniform(*SNR_DB)),
+                               peak=_loguniform(rng, *PEAK),
+                               espeak_seed=int(rng.integers(0, 2 ** 31 - 1)))
+                rows.append(row)
+        plan[split] = rows
+    return plan
+
+
+def _trim(audio: np.ndarray, rel_threshold: float = 0.02, pad: int = 160) -> np.ndarray:
+    """Cut leading/trailing samples below ``rel_threshold`` × peak, keeping ``pad`` samples."""
+    loud = np.flatnonzero(np.abs(audio) > rel_threshold * np.abs(audio).max())
+    if len(loud) == 0:
+        return audio
+    return audio[max(0, loud[0] - pad):loud[-1] + pad]
+
+
+def _render(row: dict, speech22k: np.ndarray | None, seed: int, split: str) -> np.ndarray:
+    """One example as int16 PCM at 16 kHz; adds offset/duration metadata to ``row``."""
+    from scipy.signal import resample_poly
+
+    rng = _rng(seed, split, row["label"], row["index"])
+    rng = np.random.default_rng(rng.integers(0, 2 ** 63 - 1, size=4))  # audio stream != plan stream
+    noise = _noise(row["noise"], rng)
+    if speech22k is None:  # silence: noise only
+        mix = noise * row["rms"]
+    else:
+        speech = _trim(speech22k.astype(np.float64) / 32768.0, pad=int(0.01 * ESPEAK_RATE))
+        speech = resample_poly(speech, SAMPLE_RATE, ESPEAK_RATE)
+        max_len = CLIP_SAMPLES - SAMPLE_RATE // 50  # leave at least 20 ms
+        row["cropped"] = bool(len(speech) > max_len)
+        if row["cropped"]:
+            speech = speech[:max_len].copy()
+            speech[-SAMPLE_RATE // 100:] *= np.linspace(1.0, 0.0, SAMPLE_RATE // 100)  # 10 ms fade
+        speech /= np.abs(speech).max() + 1e-12
+        offset = int(rng.integers(0, CLIP_SAMPLES - len(speech) + 1))
+        row["offset_s"] = offset / SAMPLE_RATE
+        row["duration_s"] = len(speech) / SAMPLE_RATE
+        clean = np.zeros(CLIP_SAMPLES)
+        clean[offset:offset + len(speech)] = speech
+        speech_rms = float(np.sqrt(np.mean(speech ** 2)))
+        mix = clean + noise * speech_rms / 10 ** (row["snr_db"] / 20)
+        mix *= row["peak"] / (np.abs(mix).max() + 1e-12)
+    return np.round(np.clip(mix, -1.0, 32767 / 32768) * 32768).astype(np.int16)
+
+
+def _generate(config: dict, folder: Path) -> dict:
+    """Synthesize, mix and write every split into ``folder``; returns the manifest."""
+    t0 = time.perf_counter()
+    plan = _plan(config)
+    requests, where = [], []
+    for split in SPLITS:
+        for j, row in enumerate(plan[split]):
+            if row["label"] != SILENCE_INDEX:
+                requests.append((row["word"], row["voice"], row["pitch"], row["pitch_range"],
+                                 row["rate"], row["espeak_seed"]))
+                where.append((split, j))
+    version, audio = _synthesize(requests)
+    speech: dict[tuple[str, int], np.ndarray] = dict(zip(where, audio))
+    t_synth = time.perf_counter() - t0
+    files, counts = {}, {}
+    for split in SPLITS:
+        rows = plan[split]
+        x = np.stack([_render(r, speech.get((split, j)), config["seed"], split)
+                      for j, r in enumerate(rows)]) if rows else np.zeros((0, CLIP_SAMPLES),
+                                                                         np.int16)
+        y = np.array([r["label"] for r in rows], dtype=np.int64)
+        path = folder / f"{split}.npz"
+        np.savez(path, x=x, y=y)
+        files[path.name] = sha256_file(path)
+        counts[split] = np.bincount(y, minlength=len(CLASSES)).tolist()
+    return {"config": config, "config_hash": _config_hash(config), "espeak_version": version,
+            "files": files, "counts": counts, "examples": plan,
+            "generation_seconds": {"synthesis": round(t_synth, 2),
+                                   "total": round(time.perf_counter() - t0, 2)}}
+
+
+def _fix(folder: Path) -> str:
+    return (f"Fix: delete the folder {folder} and re-run keywords.load(); it will be regenerated "
+            "(about a minute).")
+
+
+def _read(folder: Path, config: dict) -> tuple[dict, dict[str, Split]]:
+    manifest_path = folder / "manifest.json"
+    try:
+        manifest = json.loads(manifest_path.read_text())
+        files = manifest["files"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise DataError(f"Corrupt dataset file: {manifest_path} cannot be read ({e}). "
+                        f"{_fix(folder)}") from e
+    if manifest.get("config") != json.loads(json.dumps(config)):
+        raise DataError(f"Corrupt dataset file: {manifest_path} describes another configuration "
+                        f"than its folder name says. {_fix(folder)}")
+    splits = {}
+    for split in SPLITS:
+        path = folder / f"{split}.npz"
+        if path.name not in files:
+            raise DataError(f"Corrupt dataset file: {manifest_path} lists no checksum for "
+                            f"{path.name}. {_fix(folder)}")
+        verify_checksum(path, files[path.name], _fix(folder))
+        try:
+            with np.load(path) as npz:
+                x, y = npz["x"], npz["y"]
+        except (OSError, ValueError, KeyError) as e:
+            raise DataError(f"Corrupt dataset file: {path} cannot be read ({e}). "
+                            f"{_fix(folder)}") from e
+        splits[split] = Split((x.astype(np.float32) / np.float32(32768.0)), y.astype(np.int64))
+    return manifest, splits
+
+
+def load(quick: bool = False, seed: int = 0, per_class: int | None = None) -> Dataset:
+    """The 12-class spoken-keyword set (generated on first use, then read from the cache).
+
+    Args:
+        quick: 30 / 10 / 10 examples per class for train / val / test instead of 200 / 50 / 50.
+        seed: fixes every random choice; the same seed gives byte-identical arrays.
+        per_class: training examples per class, overriding ``quick``; validation and test then
+            get ``max(2, per_class // 4)`` each.
+
+    Returns:
+        A :class:`Dataset` whose splits hold ``x`` of shape (N, 16000), float32 in [-1, 1] (1 s at
+        16 kHz) and ``y`` int64 labels indexing :data:`CLASSES`. ``meta`` holds ``sample_rate``
+        (Hz), ``config`` and ``config_hash``, ``cache_dir``, ``espeak_version`` and per-example
+        ``examples`` metadata (word, voice, pitch, rate, noise, SNR in dB, offset in s) by split.
+
+    Raises:
+        DataError: a cached file is missing or corrupt (the message names it and the fix), or
+            eSpeak NG is not installed.
+    """
+    if per_class is not None:
+        if per_class < 1:
+            raise ValueError(f"per_class must be >= 1, got {per_class}")
+        other = max(2, per_class // 4)
+        counts = {"train": int(per_class), "val": other, "test": other}
+    else:
+        counts = dict(QUICK_COUNTS if quick else FULL_COUNTS)
+    config = _config(seed, counts)
+    digest = _config_hash(config)
+    folder = paths.data_cache() / "keywords" / digest
+    if not (folder / "manifest.json").exists():
+        if folder.exists():  # a leftover without a manifest: never trust it
+            shutil.rmtree(folder)
+        tmp = folder.with_name(f"{digest}.tmp-{os.getpid()}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        try:
+            manifest = _generate(config, tmp)
+            (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1))
+            try:
+                tmp.rename(folder)
+            except OSError:  # another process finished first: keep theirs
+                if not (folder / "manifest.json").exists():
+                    raise
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    manifest, splits = _read(folder, config)
+    card = DataCard(name=f"keywords (eSpeak NG synthetic speech, 12 classes, config {digest})",
+                    caveats=CAVEATS + [f"Generated in {manifest['generation_seconds']['total']} s "
+                                       f"with eSpeak NG {manifest['espeak_version']}."],
+                    **CARD_TEXT)
+    meta = {"sample_rate": SAMPLE_RATE, "config": config, "config_hash": digest,
+            "cache_dir": str(folder), "espeak_version": manifest["espeak_version"],
+            "generation_seconds": manifest["generation_seconds"],
+            "examples": manifest["examples"]}
+    return Dataset("keywords", splits["train"], splits["val"], splits["test"], list(CLASSES),
+                   card, meta)
+
+
+if __name__ == "__main__":  # the synthesis worker: python -m tinyml_utils.data.keywords IN.json OUT.npz
+    import sys
+
+    _version, _audio = _synthesize_chunk([tuple(r) for r in json.loads(Path(sys.argv[1]).read_text())])
+    np.savez(sys.argv[2], audio=np.concatenate(_audio), lengths=np.array([len(a) for a in _audio]),
+             version=np.array(_version))

@@ -1,0 +1,100 @@
+"""motion: aeon's BasicMotions smart-watch IMU recordings, cut into overlapping windows.
+
+BasicMotions (UEA archive): 80 recordings of 10 s at 10 Hz from a smart watch, 3-axis
+accelerometer + 3-axis gyroscope, four activities. aeon ships the ``.ts`` files in its wheel; we
+read them directly (aeon's own loader imports numba, which this environment does not install).
+Splits are made by *recording*, never by window, so no window of a test recording is seen in
+training.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .base import DataCard, DataError, Dataset, Split, stratified_split
+
+CHANNELS = ["acc_x", "acc_y", "acc_z", "gyr_x", "gyr_y", "gyr_z"]
+SAMPLE_RATE_HZ = 10.0
+WINDOW = 30   # samples (3 s)
+STRIDE = 10   # samples (1 s): 8 windows per 10 s recording
+
+CARD = DataCard(
+    name="motion (BasicMotions from aeon)",
+    source="aeon package data: datasets/data/BasicMotions/BasicMotions_{TRAIN,TEST}.ts (UEA archive)",
+    real_or_synthetic="Real: smart-watch accelerometer and gyroscope recordings of four people-"
+                      "performed activities. Windowing is our processing; nothing is synthesized.",
+    input_description=f"6 channels × {WINDOW} samples (3 s at 10 Hz), float32, sensor units "
+                      "(accelerometer in g, gyroscope in rad/s as recorded)",
+    license="UEA/UCR time series classification archive (free for research use)",
+    caveats=["only 80 recordings (20 a class): accuracies move in large steps",
+             "windows of one recording overlap and are correlated; splits are by recording",
+             "10 Hz is a low sampling rate for activity recognition"],
+)
+
+
+def _ts_path(split: str) -> Path:
+    try:
+        import aeon
+    except ImportError as e:  # pragma: no cover
+        raise DataError("The motion set comes from the aeon package, which is not installed. "
+                        "Fix: pip install --no-deps -r requirements/nodeps.txt") from e
+    path = Path(aeon.__file__).parent / "datasets" / "data" / "BasicMotions" / f"BasicMotions_{split}.ts"
+    if not path.exists():
+        raise DataError(f"Missing dataset file: {path}. Fix: pip install --force-reinstall "
+                        "--no-deps aeon==1.6.0")
+    return path
+
+
+def read_ts(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Parse an equal-length multivariate ``.ts`` file: returns x (N, channels, T) and string labels."""
+    xs, labels, in_data = [], [], False
+    for lineno, line in enumerate(Path(path).read_text().splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.lower().startswith("@data"):
+            in_data = True
+            continue
+        if not in_data:
+            continue
+        *dims, label = line.split(":")
+        try:
+            xs.append([[float(v) for v in d.split(",")] for d in dims])
+        except ValueError as e:
+            raise DataError(f"Corrupt dataset file: {path}, line {lineno}: {e}. Fix: reinstall aeon "
+                            "(pip install --force-reinstall --no-deps aeon==1.6.0)") from e
+        labels.append(label)
+    if not xs:
+        raise DataError(f"Corrupt dataset file: {path} has no @data rows. Fix: reinstall aeon.")
+    return np.asarray(xs, dtype=np.float32), np.asarray(labels)
+
+
+def windows(x: np.ndarray, window: int = WINDOW, stride: int = STRIDE) -> np.ndarray:
+    """Cut recordings (N, C, T) into overlapping windows (N, n_windows, C, window)."""
+    starts = range(0, x.shape[-1] - window + 1, stride)
+    return np.stack([x[..., s:s + window] for s in starts], axis=1)
+
+
+def _windowed(x: np.ndarray, y: np.ndarray, idx: np.ndarray) -> Split:
+    w = windows(x[idx])                      # (n, k, C, W)
+    k = w.shape[1]
+    return Split(w.reshape(-1, *w.shape[2:]).astype(np.float32), np.repeat(y[idx], k))
+
+
+def load(quick: bool = False, seed: int = 0) -> Dataset:
+    """Windows of the 40 train recordings (split 30/10 into train/val by recording) and of the
+    40 test recordings. Quick mode is identical: the set is already tiny."""
+    x_tr, l_tr = read_ts(_ts_path("TRAIN"))
+    x_te, l_te = read_ts(_ts_path("TEST"))
+    classes = sorted(set(l_tr))
+    to_id = {c: i for i, c in enumerate(classes)}
+    y_tr = np.array([to_id[c] for c in l_tr], dtype=np.int64)
+    y_te = np.array([to_id[c] for c in l_te], dtype=np.int64)
+    tr, va = stratified_split(y_tr, (0.75, 0.25), seed)
+    all_te = np.arange(len(y_te))
+    return Dataset("motion", _windowed(x_tr, y_tr, tr), _windowed(x_tr, y_tr, va),
+                   _windowed(x_te, y_te, all_te), classes, CARD,
+                   meta={"sample_rate": SAMPLE_RATE_HZ, "channels": CHANNELS, "window": WINDOW,
+                         "stride": STRIDE, "recordings": {"train": len(tr), "val": len(va),
+                                                          "test": len(all_te)}})

@@ -1,0 +1,92 @@
+"""Lower PyTorch models to ExecuTorch (XNNPACK delegate) and run the ``.pte`` with ``executorch.runtime``.
+
+>>> pte = to_executorch(model, example=torch.zeros(1, 1, 28, 28), path="build/m.pte")
+>>> runner = ExecuTorchRunner(pte)
+>>> logits = runner(x_batch1)           # numpy in, numpy out
+
+Export uses a dynamic batch dimension (an example of batch 2, batch from 1 to ``max_batch``),
+because a batch-1 example makes ``torch.export`` specialise the batch to 1 (STACK.md).
+Quantized models (PT2E, :mod:`tinyml_utils.quantize`) go through the same function.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+MAX_BATCH = 1024
+
+
+def export_program(model, example, max_batch: int = MAX_BATCH, dynamic_batch: bool = True):
+    """``torch.export.export`` with a dynamic batch dimension; ``example`` is one input tensor."""
+    import torch
+
+    example = example[:1]
+    if not dynamic_batch:
+        return torch.export.export(model, (example,))
+    ex2 = torch.cat([example, example])
+    batch = torch.export.Dim("batch", min=1, max=max_batch)
+    return torch.export.export(model, (ex2,), dynamic_shapes=({0: batch},))
+
+
+def to_executorch(model_or_program, example=None, path: str | Path | None = None, xnnpack: bool = True,
+                  max_batch: int = MAX_BATCH):
+    """Lower an eager model (or an ``ExportedProgram``) to an ExecuTorch program, delegating what
+    it can to XNNPACK. Writes the ``.pte`` to ``path`` if given and returns that path, else the bytes."""
+    import torch
+    from executorch.exir import to_edge_transform_and_lower
+
+    if isinstance(model_or_program, torch.export.ExportedProgram):
+        program = model_or_program
+    else:
+        if example is None:
+            raise ValueError("to_executorch needs an example input to export an eager model")
+        model_or_program.eval() if hasattr(model_or_program, "eval") else None
+        program = export_program(model_or_program, example, max_batch)
+    partitioners = []
+    if xnnpack:
+        from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+
+        partitioners = [XnnpackPartitioner()]
+    et = to_edge_transform_and_lower(program, partitioner=partitioners).to_executorch()
+    if path is None:
+        return et.buffer
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(et.buffer)
+    return path
+
+
+def delegation_summary(model_or_program, example=None, max_batch: int = MAX_BATCH):
+    """Which operators XNNPACK takes: a pandas DataFrame from ExecuTorch's own delegation info."""
+    import torch
+    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+    from executorch.devtools.backend_debug import get_delegation_info
+    from executorch.exir import to_edge_transform_and_lower
+
+    program = (model_or_program if isinstance(model_or_program, torch.export.ExportedProgram)
+               else export_program(model_or_program.eval(), example, max_batch))
+    edge = to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()])
+    info = get_delegation_info(edge.exported_program().graph_module)
+    return info.get_operator_delegation_dataframe(), info
+
+
+class ExecuTorchRunner:
+    """Load a ``.pte`` once and run its ``forward`` on numpy arrays (float32 in, float32 out)."""
+
+    def __init__(self, pte: str | Path | bytes):
+        import torch
+        from executorch.runtime import Runtime
+
+        self._torch = torch
+        runtime = Runtime.get()
+        self.program = runtime.load_program(pte if isinstance(pte, (bytes, bytearray)) else Path(pte))
+        self.method = self.program.load_method("forward")
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        out = self.method.execute([self._torch.as_tensor(np.ascontiguousarray(x, dtype=np.float32))])
+        return out[0].numpy()
+
+    def predict(self, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
+        """Logits for every row of ``x``, in batches."""
+        return np.concatenate([self(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])

@@ -1,0 +1,168 @@
+"""One training loop for every chapter: seeded, deterministic on CPU, tqdm progress, early stopping.
+
+>>> hist = fit(model, ds.train, ds.val, epochs=20, augment=random_affine())
+>>> evaluate(model, ds.test)
+0.98...
+
+Hooks let the same loop train unusual models: ``loss_fn`` (distillation), ``set_train`` /
+``set_eval`` (exported PT2E QAT models refuse ``.train()``/``.eval()``), ``augment``.
+"""
+from __future__ import annotations
+
+import copy
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .data.base import Split
+
+LossFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]  # (logits, y, x) -> loss
+
+
+def quiet() -> bool:
+    """Progress bars are off under CI (``CI`` set) or with ``TINYML_QUIET=1``."""
+    return bool(os.environ.get("CI")) or os.environ.get("TINYML_QUIET") == "1"
+
+
+def progress(iterable=None, **kwargs):
+    """``tqdm.auto`` with the course's defaults (disabled under CI)."""
+    from tqdm.auto import tqdm
+
+    kwargs.setdefault("disable", quiet())
+    kwargs.setdefault("leave", True)
+    return tqdm(iterable, **kwargs)
+
+
+@dataclass
+class History:
+    """Per-epoch metrics of one :func:`fit` run. Losses are mean cross-entropy; accuracies in [0, 1]."""
+
+    epochs: list[dict] = field(default_factory=list)
+    best_epoch: int = -1
+    best_val_accuracy: float = float("nan")
+    stopped_early: bool = False
+    seconds: float = 0.0
+
+    def frame(self):
+        import pandas as pd
+
+        return pd.DataFrame(self.epochs).set_index("epoch")
+
+
+def _tensors(split: Split) -> tuple[torch.Tensor, torch.Tensor]:
+    return torch.as_tensor(split.x, dtype=torch.float32), torch.as_tensor(split.y, dtype=torch.long)
+
+
+def _default_train(model: nn.Module) -> None:
+    model.train()
+
+
+def _default_eval(model: nn.Module) -> None:
+    model.eval()
+
+
+def random_affine(max_shift: float = 2.0, max_rotate_deg: float = 10.0, scale: tuple[float, float] = (0.9, 1.1),
+                  image_size: int = 28) -> Callable[[torch.Tensor, torch.Generator], torch.Tensor]:
+    """Image augmentation for training: a random shift (pixels), rotation (degrees) and scale per example."""
+
+    def augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        n = x.shape[0]
+        u = lambda: torch.rand(n, generator=gen) * 2 - 1  # noqa: E731 - uniform in [-1, 1]
+        angle = u() * math.radians(max_rotate_deg)
+        s = scale[0] + (torch.rand(n, generator=gen) * (scale[1] - scale[0]))
+        tx, ty = u() * (2 * max_shift / image_size), u() * (2 * max_shift / image_size)
+        cos, sin = torch.cos(angle) / s, torch.sin(angle) / s
+        theta = torch.stack([torch.stack([cos, -sin, tx], 1), torch.stack([sin, cos, ty], 1)], 1)
+        grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+        return F.grid_sample(x, grid, align_corners=False, padding_mode="zeros")
+
+    return augment
+
+
+@torch.no_grad()
+def predict(model: nn.Module, x: np.ndarray | torch.Tensor, batch_size: int = 512,
+            set_eval: Callable[[nn.Module], None] = _default_eval) -> np.ndarray:
+    """Logits for every row of ``x`` (float32 numpy array), in evaluation mode."""
+    set_eval(model)
+    x = torch.as_tensor(x, dtype=torch.float32)
+    outs = [model(x[i:i + batch_size]) for i in range(0, len(x), batch_size)]
+    return torch.cat(outs).numpy()
+
+
+def evaluate(model: nn.Module, split: Split, batch_size: int = 512,
+             set_eval: Callable[[nn.Module], None] = _default_eval) -> float:
+    """Top-1 accuracy in [0, 1] on ``split``."""
+    logits = predict(model, split.x, batch_size, set_eval)
+    return float((logits.argmax(1) == split.y).mean())
+
+
+def fit(model: nn.Module, train: Split, val: Split | None = None, *, epochs: int = 20,
+        batch_size: int = 64, lr: float = 3e-3, weight_decay: float = 1e-4, seed: int = 0,
+        patience: int | None = None, augment=None, loss_fn: LossFn | None = None,
+        cosine: bool = True, set_train: Callable[[nn.Module], None] = _default_train,
+        set_eval: Callable[[nn.Module], None] = _default_eval, restore_best: bool = True,
+        desc: str = "train") -> History:
+    """Train ``model`` in place with AdamW (+ cosine decay) and return its :class:`History`.
+
+    Deterministic on CPU for a given ``seed`` (shuffling and augmentation use their own
+    generator). With ``val`` and ``patience``, training stops after ``patience`` epochs without a
+    better validation accuracy; with ``restore_best`` the best epoch's weights are put back.
+    """
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    x, y = _tensors(train)
+    loss_fn = loss_fn or (lambda logits, yb, xb: F.cross_entropy(logits, yb))
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    steps = epochs * math.ceil(len(x) / batch_size)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(1, steps)) if cosine else None
+    hist, best_state, bad, t0 = History(), None, 0, time.perf_counter()
+    bar = progress(range(epochs), desc=desc, unit="epoch")
+    for epoch in bar:
+        set_train(model)
+        perm = torch.randperm(len(x), generator=gen)
+        tot_loss, correct = 0.0, 0
+        for i in range(0, len(x), batch_size):
+            idx = perm[i:i + batch_size]
+            xb, yb = x[idx], y[idx]
+            if augment is not None:
+                xb = augment(xb, gen)
+            logits = model(xb)
+            loss = loss_fn(logits, yb, xb)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            if sched is not None:
+                sched.step()
+            tot_loss += float(loss.detach()) * len(idx)
+            correct += int((logits.argmax(1) == yb).sum())
+        row = {"epoch": epoch + 1, "train_loss": tot_loss / len(x), "train_accuracy": correct / len(x)}
+        if val is not None:
+            logits = torch.as_tensor(predict(model, val.x, set_eval=set_eval))
+            row["val_loss"] = float(F.cross_entropy(logits, torch.as_tensor(val.y)))
+            row["val_accuracy"] = float((logits.argmax(1).numpy() == val.y).mean())
+            if row["val_accuracy"] > hist.best_val_accuracy or hist.best_epoch < 0:
+                hist.best_epoch, hist.best_val_accuracy, bad = epoch + 1, row["val_accuracy"], 0
+                if restore_best:
+                    best_state = copy.deepcopy(model.state_dict())
+            else:
+                bad += 1
+        row["seconds"] = time.perf_counter() - t0
+        hist.epochs.append(row)
+        bar.set_postfix({k: f"{v:.3f}" for k, v in row.items() if k in ("train_loss", "val_accuracy")})
+        if patience is not None and val is not None and bad >= patience:
+            hist.stopped_early = True
+            break
+    bar.close()
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    set_eval(model)
+    hist.seconds = time.perf_counter() - t0
+    return hist
