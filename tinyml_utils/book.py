@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import html
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -37,6 +38,7 @@ MATHJAX_VERSION = "3"
 #: so the staged copies keep their text/plain fallback instead.
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 RUN_HINT = "python -m tinyml_utils run --quick"
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 class BookBuildError(RuntimeError):
@@ -338,8 +340,9 @@ def build_book(quick: bool = True, out: Path | None = None, strict: bool = True)
         cmd.append("-W")
     cmd += ["-n", "--keep-going", str(staged)]
     _log("running " + " ".join(cmd))
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=staged)
-    log = proc.stdout + ("\n" + proc.stderr if proc.stderr else "")
+    env = {**os.environ, "NO_COLOR": "1"}  # plain log text (Sphinx colours otherwise)
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=staged, env=env)
+    log = _ANSI.sub("", proc.stdout + ("\n" + proc.stderr if proc.stderr else ""))
     log_path = staged / "_build" / "build.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log_path.write_text(log)

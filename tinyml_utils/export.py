@@ -4,8 +4,12 @@
 >>> runner = ExecuTorchRunner(pte)
 >>> logits = runner(x_batch1)           # numpy in, numpy out
 
-Export uses a dynamic batch dimension (an example of batch 2, batch from 1 to ``max_batch``),
-because a batch-1 example makes ``torch.export`` specialise the batch to 1 (STACK.md).
+``.pte`` programs are exported for batch 1, what a device runs: with the XNNPACK delegate a
+dynamic batch fails at run time beyond a small batch (``set_inputs ... 0x10``, measured with
+executorch 1.5.1), so :meth:`ExecuTorchRunner.predict` feeds one example at a time.
+:func:`export_program` keeps a dynamic batch (an example of batch 2, batch from 1 to ``max_batch``)
+for *training* exported models (PT2E QAT trains at batch 32, then infers at batch 1; a batch-1
+example would make ``torch.export`` specialise the batch to 1, STACK.md).
 Quantized models (PT2E, :mod:`tinyml_utils.quantize`) go through the same function.
 """
 from __future__ import annotations
@@ -30,7 +34,7 @@ def export_program(model, example, max_batch: int = MAX_BATCH, dynamic_batch: bo
 
 
 def to_executorch(model_or_program, example=None, path: str | Path | None = None, xnnpack: bool = True,
-                  max_batch: int = MAX_BATCH):
+                  dynamic_batch: bool = False, max_batch: int = MAX_BATCH):
     """Lower an eager model (or an ``ExportedProgram``) to an ExecuTorch program, delegating what
     it can to XNNPACK. Writes the ``.pte`` to ``path`` if given and returns that path, else the bytes."""
     import torch
@@ -42,7 +46,7 @@ def to_executorch(model_or_program, example=None, path: str | Path | None = None
         if example is None:
             raise ValueError("to_executorch needs an example input to export an eager model")
         model_or_program.eval() if hasattr(model_or_program, "eval") else None
-        program = export_program(model_or_program, example, max_batch)
+        program = export_program(model_or_program, example, max_batch, dynamic_batch=dynamic_batch)
     partitioners = []
     if xnnpack:
         from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
@@ -57,7 +61,7 @@ def to_executorch(model_or_program, example=None, path: str | Path | None = None
     return path
 
 
-def delegation_summary(model_or_program, example=None, max_batch: int = MAX_BATCH):
+def delegation_summary(model_or_program, example=None, dynamic_batch: bool = False, max_batch: int = MAX_BATCH):
     """Which operators XNNPACK takes: a pandas DataFrame from ExecuTorch's own delegation info."""
     import torch
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
@@ -65,7 +69,7 @@ def delegation_summary(model_or_program, example=None, max_batch: int = MAX_BATC
     from executorch.exir import to_edge_transform_and_lower
 
     program = (model_or_program if isinstance(model_or_program, torch.export.ExportedProgram)
-               else export_program(model_or_program.eval(), example, max_batch))
+               else export_program(model_or_program.eval(), example, max_batch, dynamic_batch=dynamic_batch))
     edge = to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()])
     info = get_delegation_info(edge.exported_program().graph_module)
     return info.get_operator_delegation_dataframe(), info
@@ -87,6 +91,6 @@ class ExecuTorchRunner:
         out = self.method.execute([self._torch.as_tensor(np.ascontiguousarray(x, dtype=np.float32))])
         return out[0].numpy()
 
-    def predict(self, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
-        """Logits for every row of ``x``, in batches."""
+    def predict(self, x: np.ndarray, batch_size: int = 1) -> np.ndarray:
+        """Logits for every row of ``x``, ``batch_size`` rows a call (1 for batch-1 programs)."""
         return np.concatenate([self(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])

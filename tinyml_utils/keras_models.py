@@ -29,7 +29,9 @@ def vision_cnn_keras(width: int = 16, num_classes: int = 10, keras=None, batch_s
     x = inp
     for i, c in enumerate((w, 2 * w, 4 * w)):
         x = L.Conv2D(c, 3, padding="same", use_bias=False, name=f"conv{i + 1}")(x)
-        x = L.BatchNormalization(name=f"bn{i + 1}")(x)
+        # momentum=0.9 is PyTorch's BatchNorm default (0.1 update); Keras' 0.99 leaves the running
+        # statistics near their initial values after a short (quick-mode) training run
+        x = L.BatchNormalization(momentum=0.9, epsilon=1e-5, name=f"bn{i + 1}")(x)
         x = L.ReLU(name=f"relu{i + 1}")(x)
         if i < 2:
             x = L.MaxPooling2D(2, name=f"pool{i + 1}")(x)

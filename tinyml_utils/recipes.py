@@ -16,8 +16,8 @@ from .models import VISION_WIDTHS
 
 # Training recipe of the vision family. Quick mode: a few epochs on the 1,000-digit subset.
 VISION_RECIPE = {
-    False: dict(epochs=60, lr=3e-3, batch_size=64, patience=None),
-    True: dict(epochs=4, lr=5e-3, batch_size=32, patience=None),
+    False: dict(epochs=40, lr=1e-2, batch_size=64, patience=None),
+    True: dict(epochs=8, lr=1e-2, batch_size=32, patience=None),
 }
 
 

@@ -86,10 +86,10 @@ SNR_DB = (3.0, 25.0)     # speech-to-noise ratio in dB, over the word's own dura
 PEAK = (0.05, 0.9)       # peak amplitude of a keyword clip, log-uniform
 SILENCE_RMS = (5e-4, 0.15)  # RMS of a silence clip, log-uniform (overlaps the keyword noise levels)
 
-CHUNK = 300              # synthesis requests per fresh worker process (fixed: part of the recipe)
+CHUNK = 400              # examples per fresh worker process (fixed: part of the recipe)
 
 CARD_TEXT = dict(
-    source="Generated on your machine by tinyml_utils.data.keywords with the eSpeak NG 1.52 "
+    source="Generated on your machine by tinyml_utils.data.keywords with the eSpeak NG "
            "formant synthesizer (the C library and voice data shipped in the espeakng-loader "
            "wheel); no download",
     real_or_synthetic="Synthetic. The speech is real text-to-speech output of a real engine, but "
@@ -183,7 +183,10 @@ class _ESpeak:
         self._set_seed = getattr(lib, "espeak_ng_SetRandSeed", None)
         if self._set_seed is not None:
             self._set_seed.argtypes = [ctypes.c_long]
-        self._libc = ctypes.CDLL(None)
+        try:
+            self._libc = ctypes.CDLL(None)  # the C library eSpeak's rand() comes from (POSIX)
+        except OSError:  # pragma: no cover - Windows
+            self._libc = None
         self.lib = lib
         self.version = lib.espeak_Info(None).decode()
 
@@ -197,7 +200,8 @@ class _ESpeak:
             self.lib.espeak_SetParameter(param, int(value), 0)
         if self._set_seed is not None:
             self._set_seed(seed)
-        self._libc.srand(seed & 0x7FFFFFFF)
+        if self._libc is not None:
+            self._libc.srand(seed & 0x7FFFFFFF)
         self._chunks.clear()
         text = word.encode("utf-8")
         err = self.lib.espeak_Synth(text, len(text) + 1, 0, _POS_CHARACTER, 0, _CHARS_UTF8,
@@ -207,16 +211,31 @@ class _ESpeak:
         return np.concatenate(self._chunks)
 
 
-def _synthesize_chunk(requests: list[tuple]) -> tuple[str, list[np.ndarray]]:
-    """Run a fixed list of ``(word, voice, pitch, range, rate, seed)`` requests in this process."""
+def _render_chunk(seed: int, jobs: list[tuple[str, dict]]) -> tuple[str, np.ndarray, list[dict]]:
+    """Speak and mix a fixed list of ``(split, plan row)`` jobs in this process.
+
+    Returns the eSpeak version, int16 clips (len(jobs), 16000) and the rows with the metadata
+    that only rendering knows (offset, duration).
+    """
     global _engine
-    if _engine is None:
-        _engine = _ESpeak()
-    return _engine.version, [_engine.say(*r) for r in requests]
+    clips, rows = [], []
+    for split, row in jobs:
+        row = dict(row)
+        speech = None
+        if row["label"] != SILENCE_INDEX:
+            if _engine is None:
+                _engine = _ESpeak()
+            speech = _engine.say(row["word"], row["voice"], row["pitch"], row["pitch_range"],
+                                 row["rate"], row["espeak_seed"])
+        clips.append(_render(row, speech, seed, split))
+        rows.append(row)
+    version = _engine.version if _engine is not None else ""
+    x = np.stack(clips) if clips else np.zeros((0, CLIP_SAMPLES), np.int16)
+    return version, x, rows
 
 
 def _run_worker(request_file: Path, out_file: Path) -> None:
-    """Synthesize one chunk in a fresh interpreter (``python -m tinyml_utils.data.keywords``)."""
+    """Run one chunk in a fresh interpreter (``python -m tinyml_utils.data.keywords IN OUT``)."""
     import subprocess
     import sys
 
@@ -226,40 +245,43 @@ def _run_worker(request_file: Path, out_file: Path) -> None:
     proc = subprocess.run([sys.executable, "-m", "tinyml_utils.data.keywords", str(request_file),
                            str(out_file)], env=env, capture_output=True, text=True)
     if proc.returncode != 0:
-        raise DataError(f"The eSpeak NG worker failed (exit code {proc.returncode}):\n"
+        raise DataError(f"The keyword generation worker failed (exit code {proc.returncode}):\n"
                         f"{proc.stderr[-2000:]}")
 
 
-def _synthesize(requests: list[tuple]) -> tuple[str, list[np.ndarray]]:
-    """Synthesize in fresh processes, ``CHUNK`` requests each, so results never depend on history.
+def _render_all(seed: int, jobs: list[tuple[str, dict]]) -> tuple[str, np.ndarray, list[dict]]:
+    """Render every job in fresh worker processes, ``CHUNK`` jobs each, up to one per CPU core.
 
-    Worker processes are plain ``subprocess`` runs (not ``multiprocessing``), so this works the
+    Fresh processes because eSpeak NG keeps state between utterances (pitch-flutter phase,
+    gain): with a fixed chunking the output never depends on what ran before, nor on the number
+    of cores. Workers are plain ``subprocess`` runs, not ``multiprocessing``, so this works the
     same from a notebook, a script without a ``__main__`` guard, or pytest.
     """
     import tempfile
     from concurrent.futures import ThreadPoolExecutor
 
-    chunks = [requests[i:i + CHUNK] for i in range(0, len(requests), CHUNK)]
-    if not chunks:
-        return "", []
-    with tempfile.TemporaryDirectory(prefix="tinyml-espeak-") as tmp:
-        jobs = []
+    chunks = [jobs[i:i + CHUNK] for i in range(0, len(jobs), CHUNK)]
+    with tempfile.TemporaryDirectory(prefix="tinyml-keywords-") as tmp:
+        files = []
         for i, chunk in enumerate(chunks):
-            req, out = Path(tmp) / f"request{i}.json", Path(tmp) / f"audio{i}.npz"
-            req.write_text(json.dumps(chunk))
-            jobs.append((req, out))
+            req, out = Path(tmp) / f"jobs{i}.json", Path(tmp) / f"clips{i}.npz"
+            req.write_text(json.dumps({"seed": seed, "jobs": chunk}))
+            files.append((req, out))
         workers = max(1, min(len(chunks), os.cpu_count() or 1))
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            list(pool.map(lambda job: _run_worker(*job), jobs))
-        versions, audio = set(), []
-        for _, out in jobs:
+            list(pool.map(lambda f: _run_worker(*f), files))
+        versions, xs, rows = set(), [], []
+        for _, out in files:
             with np.load(out) as npz:
                 versions.add(str(npz["version"]))
-                audio += np.split(npz["audio"], np.cumsum(npz["lengths"])[:-1])
-    if len(versions) != 1 or len(audio) != len(requests):
-        raise DataError(f"The eSpeak NG workers returned {len(audio)} clips for {len(requests)} "
-                        f"requests (versions {sorted(versions)})")
-    return versions.pop(), audio
+                xs.append(npz["x"])
+                rows += json.loads(str(npz["rows"]))
+    versions.discard("")
+    if len(versions) > 1 or sum(len(x) for x in xs) != len(jobs):
+        raise DataError(f"The keyword workers returned {sum(len(x) for x in xs)} clips for "
+                        f"{len(jobs)} jobs (eSpeak versions {sorted(versions)})")
+    x = np.concatenate(xs) if xs else np.zeros((0, CLIP_SAMPLES), np.int16)
+    return (versions.pop() if versions else ""), x, rows
 
 
 # --------------------------------------------------------------------------------------------
@@ -280,14 +302,18 @@ def _shaped(rng: np.random.Generator, n: int, exponent: float, f_floor: float = 
 
 
 def _hum(rng: np.random.Generator, n: int) -> np.ndarray:
-    """Mains hum: 50 or 60 Hz (±0.5 %) and harmonics with random 1/k^p amplitudes and phases."""
+    """Mains hum: 50 or 60 Hz (±0.5 %) and harmonics up to 4 kHz, random 1/k^p amplitudes and phases."""
     f0 = rng.choice([50.0, 60.0]) * rng.uniform(0.995, 1.005)
-    t = np.arange(n) / SAMPLE_RATE
     decay = rng.uniform(0.5, 1.5)
+    n_harm = int(4000 // f0)
+    amps = rng.uniform(0.2, 1.0, n_harm) / np.arange(1, n_harm + 1) ** decay
+    phases = np.exp(1j * rng.uniform(0, 2 * np.pi, n_harm))
+    step = np.exp(2j * np.pi * f0 * np.arange(n) / SAMPLE_RATE)
+    zk = np.ones(n, dtype=np.complex128)
     x = np.zeros(n)
-    for k in range(1, int(4000 // f0) + 1):
-        amp = rng.uniform(0.2, 1.0) / k ** decay
-        x += amp * np.sin(2 * np.pi * k * f0 * t + rng.uniform(0, 2 * np.pi))
+    for k in range(n_harm):  # z**k by repeated multiplication: cheaper than n_harm sin() calls
+        zk *= step
+        x += amps[k] * (zk * phases[k]).imag
     x = _unit_rms(x)
     return _unit_rms(x + 10 ** (-30 / 20) * rng.standard_normal(n))  # a -30 dB hiss floor
 
@@ -295,24 +321,22 @@ def _hum(rng: np.random.Generator, n: int) -> np.ndarray:
 def _babble(rng: np.random.Generator, n: int) -> np.ndarray:
     """Babble-like: 4-7 'talkers' of speech-shaped noise, each with a syllable-rate envelope.
 
-    Not real voices: each talker is Gaussian noise filtered by a few random formant-like bumps
-    (300-3,000 Hz) and amplitude-modulated by a smoothed random envelope at 2-8 Hz.
+    Not real voices: each talker is Gaussian noise filtered by three random formant-like bumps
+    (300-3,000 Hz) plus a low bump near 150 Hz, amplitude-modulated by a smoothed random
+    envelope with a 2-8 Hz cutoff.
     """
     f = np.fft.rfftfreq(n, 1.0 / SAMPLE_RATE)
-    out = np.zeros(n)
-    for _ in range(int(rng.integers(4, 8))):
-        shape = np.zeros_like(f)
-        for _ in range(3):
-            fc, bw = rng.uniform(300, 3000), rng.uniform(100, 400)
-            shape += np.exp(-0.5 * ((f - fc) / bw) ** 2)
-        shape += 0.3 * np.exp(-0.5 * ((f - 150) / 80) ** 2)  # voicing energy near the pitch
-        talker = np.fft.irfft(np.fft.rfft(rng.standard_normal(n)) * shape, n)
-        env_spec = np.fft.rfft(rng.standard_normal(n))
-        env_spec[f > rng.uniform(2.0, 8.0)] = 0.0
-        env = np.fft.irfft(env_spec, n)
-        env = np.clip(env / (np.abs(env).max() + 1e-12) + 0.2, 0.0, None)
-        out += _unit_rms(talker) * env * rng.uniform(0.5, 1.0)
-    return _unit_rms(out)
+    talkers = int(rng.integers(4, 8))
+    fc = rng.uniform(300, 3000, (talkers, 3, 1))
+    bw = rng.uniform(100, 400, (talkers, 3, 1))
+    shape = np.exp(-0.5 * ((f - fc) / bw) ** 2).sum(axis=1) + 0.3 * np.exp(-0.5 * ((f - 150) / 80) ** 2)
+    voices = np.fft.irfft(np.fft.rfft(rng.standard_normal((talkers, n)), axis=-1) * shape, n, axis=-1)
+    env_spec = np.fft.rfft(rng.standard_normal((talkers, n)), axis=-1)
+    env_spec[f[None, :] > rng.uniform(2.0, 8.0, (talkers, 1))] = 0.0
+    env = np.fft.irfft(env_spec, n, axis=-1)
+    env = np.clip(env / (np.abs(env).max(axis=-1, keepdims=True) + 1e-12) + 0.2, 0.0, None)
+    voices /= np.sqrt(np.mean(voices ** 2, axis=-1, keepdims=True)) + 1e-12
+    return _unit_rms((voices * env * rng.uniform(0.5, 1.0, (talkers, 1))).sum(axis=0))
 
 
 def _noise(kind: str, rng: np.random.Generator, n: int = CLIP_SAMPLES) -> np.ndarray:
@@ -436,34 +460,24 @@ def _render(row: dict, speech22k: np.ndarray | None, seed: int, split: str) -> n
 
 
 def _generate(config: dict, folder: Path) -> dict:
-    """Synthesize, mix and write every split into ``folder``; returns the manifest."""
+    """Speak, mix and write every split into ``folder``; returns the manifest."""
     t0 = time.perf_counter()
     plan = _plan(config)
-    requests, where = [], []
+    jobs = [(split, row) for split in SPLITS for row in plan[split]]
+    version, x_all, rows = _render_all(config["seed"], jobs)
+    files, counts, examples, start = {}, {}, {}, 0
     for split in SPLITS:
-        for j, row in enumerate(plan[split]):
-            if row["label"] != SILENCE_INDEX:
-                requests.append((row["word"], row["voice"], row["pitch"], row["pitch_range"],
-                                 row["rate"], row["espeak_seed"]))
-                where.append((split, j))
-    version, audio = _synthesize(requests)
-    speech: dict[tuple[str, int], np.ndarray] = dict(zip(where, audio))
-    t_synth = time.perf_counter() - t0
-    files, counts = {}, {}
-    for split in SPLITS:
-        rows = plan[split]
-        x = np.stack([_render(r, speech.get((split, j)), config["seed"], split)
-                      for j, r in enumerate(rows)]) if rows else np.zeros((0, CLIP_SAMPLES),
-                                                                         np.int16)
-        y = np.array([r["label"] for r in rows], dtype=np.int64)
+        n = len(plan[split])
+        x, examples[split] = x_all[start:start + n], rows[start:start + n]
+        start += n
+        y = np.array([r["label"] for r in examples[split]], dtype=np.int64)
         path = folder / f"{split}.npz"
         np.savez(path, x=x, y=y)
         files[path.name] = sha256_file(path)
         counts[split] = np.bincount(y, minlength=len(CLASSES)).tolist()
     return {"config": config, "config_hash": _config_hash(config), "espeak_version": version,
-            "files": files, "counts": counts, "examples": plan,
-            "generation_seconds": {"synthesis": round(t_synth, 2),
-                                   "total": round(time.perf_counter() - t0, 2)}}
+            "files": files, "counts": counts, "examples": examples,
+            "generation_seconds": round(time.perf_counter() - t0, 2)}
 
 
 def _fix(folder: Path) -> str:
@@ -546,7 +560,7 @@ def load(quick: bool = False, seed: int = 0, per_class: int | None = None) -> Da
             shutil.rmtree(tmp, ignore_errors=True)
     manifest, splits = _read(folder, config)
     card = DataCard(name=f"keywords (eSpeak NG synthetic speech, 12 classes, config {digest})",
-                    caveats=CAVEATS + [f"Generated in {manifest['generation_seconds']['total']} s "
+                    caveats=CAVEATS + [f"Generated in {manifest['generation_seconds']} s "
                                        f"with eSpeak NG {manifest['espeak_version']}."],
                     **CARD_TEXT)
     meta = {"sample_rate": SAMPLE_RATE, "config": config, "config_hash": digest,
@@ -557,9 +571,9 @@ def load(quick: bool = False, seed: int = 0, per_class: int | None = None) -> Da
                    card, meta)
 
 
-if __name__ == "__main__":  # the synthesis worker: python -m tinyml_utils.data.keywords IN.json OUT.npz
+if __name__ == "__main__":  # the worker: python -m tinyml_utils.data.keywords JOBS.json OUT.npz
     import sys
 
-    _version, _audio = _synthesize_chunk([tuple(r) for r in json.loads(Path(sys.argv[1]).read_text())])
-    np.savez(sys.argv[2], audio=np.concatenate(_audio), lengths=np.array([len(a) for a in _audio]),
-             version=np.array(_version))
+    _request = json.loads(Path(sys.argv[1]).read_text())
+    _version, _x, _rows = _render_chunk(_request["seed"], [tuple(j) for j in _request["jobs"]])
+    np.savez(sys.argv[2], x=_x, rows=np.array(json.dumps(_rows)), version=np.array(_version))

@@ -1,0 +1,99 @@
+"""Every chapter executes in quick mode with papermill, in order, into a fresh build folder; then
+the Jupyter Book builds from those executed chapters and every chapter page carries its figures.
+
+A failing chapter fails its own test with the notebook, the cell and the error
+(:class:`tinyml_utils.cli.ChapterFailed`). Full mode is opt-in: ``pytest --runslow -k full``.
+"""
+from __future__ import annotations
+
+import os
+import re
+import time
+from pathlib import Path
+
+import pytest
+
+from tinyml_utils import cli
+
+CHAPTERS = cli.chapters()
+TIMES: dict[str, float] = {}
+
+
+@pytest.fixture(scope="module")
+def fresh_build(tmp_path_factory):
+    """A build folder of its own: chapters must rebuild every artifact they need."""
+    build = tmp_path_factory.mktemp("course-build")
+    old = os.environ.get("TINYML_BUILD")
+    os.environ["TINYML_BUILD"] = str(build)  # papermill kernels inherit the environment
+    yield build
+    if old is None:
+        os.environ.pop("TINYML_BUILD", None)
+    else:
+        os.environ["TINYML_BUILD"] = old
+
+
+def test_chapters_exist():
+    assert [p.stem[:2] for p in CHAPTERS][:3] == ["00", "01", "02"], [p.stem for p in CHAPTERS]
+
+
+def test_notebooks_are_clean():
+    """Sources in git carry no outputs and have a papermill parameters cell with QUICK."""
+    import nbformat
+
+    for p in CHAPTERS:
+        nb = nbformat.read(p, as_version=4)
+        code = [c for c in nb.cells if c.cell_type == "code"]
+        assert not any(c.outputs or c.execution_count for c in code), f"{p.name} has outputs: clear them"
+        tagged = [c for c in code if "parameters" in c.metadata.get("tags", [])]
+        assert tagged and "QUICK" in tagged[0].source, f"{p.name}: no 'parameters' cell defining QUICK"
+        assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# "), \
+            f"{p.name} must open with a '# Title' markdown cell"
+
+
+@pytest.mark.notebooks
+@pytest.mark.parametrize("nb", CHAPTERS, ids=[p.stem for p in CHAPTERS])
+def test_chapter_quick(nb: Path, fresh_build):
+    from tinyml_utils import paths, results
+
+    try:
+        run = cli.execute(nb, quick=True)
+    except cli.ChapterFailed as e:
+        pytest.fail(str(e), pytrace=False)
+    TIMES[nb.stem] = run.seconds
+    doc = results.load(nb.stem, quick=True)
+    assert doc["quick"] is True and doc["claims"], f"{nb.stem} wrote no claims"
+    assert all(c["passed"] for c in doc["claims"])
+    assert str(paths.build_dir()) == str(fresh_build)
+
+
+@pytest.mark.book
+def test_book_from_executed_chapters(fresh_build):
+    """Runs after the chapter tests (file order): the real book, one page per executed chapter."""
+    from tinyml_utils import paths
+    from tinyml_utils.book import build_book
+
+    executed = sorted(paths.executed_dir(True).glob("*.ipynb"))
+    if len(executed) != len(CHAPTERS):
+        pytest.skip("not every chapter executed in this session (see the chapter tests)")
+    t0 = time.perf_counter()
+    html = build_book(quick=True)
+    print(f"book built in {time.perf_counter() - t0:.1f} s; chapter times: {TIMES}")
+    for nb in CHAPTERS:
+        page = html / "notebooks" / f"{nb.stem}.html"
+        assert page.exists(), f"no page for {nb.stem} in {html}"
+        text = page.read_text()
+        imgs = re.findall(r'<img[^>]+src="([^"]+)"', text)
+        assert imgs, f"{nb.stem}: the page shows no figure"
+        for src in imgs:
+            if not src.startswith("data:"):
+                assert (page.parent / src).resolve().exists(), f"{nb.stem}: image {src} missing"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("nb", CHAPTERS, ids=[p.stem for p in CHAPTERS])
+def test_chapter_full(nb: Path):
+    """Full mode (minutes per chapter): writes results/ — opt in with --runslow."""
+    try:
+        cli.execute(nb, quick=False)
+    except cli.ChapterFailed as e:
+        pytest.fail(str(e), pytrace=False)

@@ -1,0 +1,160 @@
+"""Oracle tests of tinyml_utils.runtimes: every wrapper against eager PyTorch on a tiny CNN.
+
+The tiny model is the course's vision CNN at width 4 with random weights and batch-norm
+statistics, so the logits are not trivially zero. fp32 runtimes must match eager within float
+rounding; int8 ones must match their own fake-quant reference (the same QDQ graph run in float, or
+LiteRT's reference kernels) to one quantization step of the output.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from tinyml_utils import models, profile
+from tinyml_utils import runtimes as R
+
+ARCH = {"fn": "tinyml_utils.models:vision_cnn", "kwargs": {"width": 4}}
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    torch.manual_seed(0)
+    model = models.vision_cnn(4).eval()
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.1, 0.1)
+                m.running_var.uniform_(0.5, 1.5)
+    rng = np.random.default_rng(0)
+    x = (rng.integers(0, 256, size=(24, 1, 28, 28)) / 255.0).astype(np.float32)
+    with torch.no_grad():
+        ref = model(torch.from_numpy(x)).numpy()
+    d = tmp_path_factory.mktemp("rt")
+    sd = d / "tiny.pt"
+    torch.save(model.state_dict(), sd)
+    return model, x, ref, d, sd
+
+
+def test_torch_eager_from_checkpoint_matches_model(tiny):
+    model, x, ref, _, sd = tiny
+    rt = R.TorchEager(None, sd, arch=ARCH, name="eager")
+    out = rt.predict(x)
+    assert rt.load_ms is not None and rt.load_ms > 0
+    np.testing.assert_allclose(out, ref, atol=1e-6)
+    assert rt.size_bytes == sd.stat().st_size
+    lat = rt.latency(x[:1], warmup=2, repeats=5)
+    assert lat.repeats == 5 and lat.threads == 1 and lat.p50_ms > 0
+
+
+def test_executorch_pte_matches_eager(tiny):
+    from tinyml_utils.export import to_executorch
+
+    model, x, ref, d, _ = tiny
+    pte = to_executorch(model, torch.from_numpy(x[:1]), d / "tiny.pte")
+    rt = R.ExecuTorchPte(pte)
+    np.testing.assert_allclose(rt.predict(x), ref, atol=1e-4)
+    assert rt.size_bytes == pte.stat().st_size
+
+
+def test_onnx_fp32_matches_eager_and_int8_matches_its_fake_quant(tiny):
+    model, x, ref, d, _ = tiny
+    f32 = R.export_onnx(model, x[:1], d / "tiny.onnx")
+    out = R.OnnxRuntime(f32).predict(x)
+    np.testing.assert_allclose(out, ref, atol=1e-4)
+    q = R.quantize_onnx_int8(f32, x, d / "tiny_int8.onnx")
+    fused = R.OnnxRuntime(q, precision="int8").predict(x)
+    fake = R.OnnxRuntime(q, precision="int8", optimize=False).predict(x)
+    step = np.abs(ref).max() / 127          # about one output quantization step
+    assert np.abs(fused - fake).max() <= 3 * step
+    assert R.parity(fused, ref)["top1_agreement"] >= 0.75   # int8 vs float on random weights
+    assert q.stat().st_size < f32.stat().st_size
+
+
+def test_litert_torch_with_and_without_xnnpack(tiny):
+    model, x, ref, d, _ = tiny
+    path = R.litert_torch_tflite(model, torch.zeros(1, 1, 28, 28), d / "tiny.tflite")
+    for xnn in (True, False):
+        rt = R.LiteRT(path, xnnpack=xnn)
+        np.testing.assert_allclose(rt.predict(x), ref, atol=1e-4)
+    assert "WITHOUT" in R.LiteRT(path, xnnpack=False).op_resolver
+
+
+def test_mediapipe_classifier_matches_eager(tiny):
+    model, x, ref, d, _ = tiny
+    twin = R.rgb_twin(model)
+    with torch.no_grad():
+        np.testing.assert_allclose(twin(torch.from_numpy(x).repeat(1, 3, 1, 1)).numpy(), ref, atol=1e-5)
+    path = R.mediapipe_classifier_file(model, [str(i) for i in range(10)], d / "tiny_mp.tflite")
+    rt = R.MediaPipeClassifier(path)
+    try:
+        out = rt.predict(x[:8])   # x is k/255, so the uint8 round trip is exact
+        np.testing.assert_allclose(out, ref[:8], atol=1e-4)
+    finally:
+        rt.close()
+
+
+def test_tflite_micro_matches_litert_reference_kernels(tiny):
+    """An int8 TFLite file (Keras twin of the tiny model, full-integer): TFLM and LiteRT's kernels
+    agree with LiteRT's reference kernels within one output LSB; TFLM reports its arena."""
+    keras = pytest.importorskip("keras")
+    from tinyml_utils.keras_models import to_nhwc, vision_cnn_keras
+    from tinyml_utils.quantize import tflite_int8
+
+    _, x, _, d, _ = tiny
+    keras.utils.set_random_seed(0)
+    km = vision_cnn_keras(4, batch_size=1)
+    path = tflite_int8(km, to_nhwc(x), d / "tiny_int8.tflite")
+    ref_rt = R.LiteRT(path, reference=True, precision="int8")
+    ref = ref_rt.predict(x)
+    lsb = float(ref_rt.runner.out["quantization"][0])
+    with torch.no_grad():
+        kout = km(to_nhwc(x)).numpy()
+    assert np.abs(ref - kout).max() < 0.1 * np.abs(kout).max() + 4 * lsb   # int8 ≈ float
+    tflm = R.TFLiteMicro(path)
+    assert np.abs(tflm.predict(x) - ref).max() <= lsb * 1.01
+    assert np.abs(R.LiteRT(path, xnnpack=False).predict(x) - ref).max() <= lsb * 1.01
+    arena = tflm.arena_bytes()
+    assert 1000 < arena < 200_000
+
+
+def test_peak_memory_in_fresh_process(tiny):
+    _, x, _, d, sd = tiny
+    rt = R.TorchEager(None, sd, arch=ARCH)
+    m = R.peak_memory(rt, x[:1])
+    assert m["peak_extra_bytes"] >= 0 and m["load_ms"] > 0 and m["rss_before_bytes"] > 10_000_000
+    assert R.peak_memory(R.TorchEager(models.vision_cnn(4)), x[:1]) is None   # nothing to rebuild from
+
+
+def test_parity_layout_code_lines_and_log():
+    a = np.array([[1.0, 2.0], [3.0, 0.0]], np.float32)
+    p = R.parity(a + np.array([[0, 0], [0, 4]], np.float32), a)
+    assert p == {"max_abs_diff": 4.0, "top1_agreement": 0.5}
+    x = np.zeros((2, 1, 5, 7), np.float32)
+    assert R._to_layout(x, (1, 5, 7, 1)).shape == (2, 5, 7, 1)
+    assert R._to_layout(x, (1, 1, 5, 7)) is x
+    with pytest.raises(ValueError, match="neither NCHW nor NHWC"):
+        R._to_layout(x, (1, 3, 3, 3))
+
+    def f(a):
+        """Docstring: not counted."""
+        # comment: not counted
+        b = a + 1
+
+        return b
+
+    assert R.code_lines(f) == 3
+    log = R.ConversionLog()
+    assert log.step("rt", "ok step", lambda: 5) == 5
+    assert log.step("rt", "bad step", lambda: 1 / 0) is None
+    df = log.frame()
+    assert list(df["ok"]) == [True, False] and "ZeroDivisionError" in df["error"].iloc[1]
+    assert profile.DEFAULT_THREADS == 1
+
+
+def test_open_runtime_picks_the_wrapper_by_suffix(tmp_path):
+    assert isinstance(R.open_runtime(tmp_path / "m.onnx"), R.OnnxRuntime)
+    assert isinstance(R.open_runtime(tmp_path / "m.tflite", xnnpack=False), R.LiteRT)
+    assert isinstance(R.open_runtime(tmp_path / "m.pte"), R.ExecuTorchPte)
+    with pytest.raises(ValueError, match="no runtime"):
+        R.open_runtime(tmp_path / "m.h5")

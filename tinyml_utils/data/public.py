@@ -1,0 +1,436 @@
+"""Loaders for the full public datasets, for learners who have a network connection.
+
+The course itself runs offline on the small sets in :mod:`tinyml_utils.data` (``vision``,
+``motion``, ``keywords``). These loaders read the full originals when you have them:
+
+- :func:`speech_commands`: Google Speech Commands (v0.02 by default, 2.3 GB), mapped to the same
+  12 classes as :mod:`tinyml_utils.data.keywords` (10 words, unknown, silence).
+- :func:`mnist_full`: the 70,000 MNIST digits from the four original idx files.
+
+Nothing is downloaded unless you pass ``download=True``. Without it, a missing file raises
+:class:`~tinyml_utils.data.base.DataError` naming the file and saying where to put it.
+
+Checksums. Downloads and archives are verified with SHA-256 before use. The expected values in
+:data:`SPEECH_COMMANDS_SHA256` and :data:`MNIST_SHA256` are the ones TensorFlow Datasets
+publishes (``tensorflow_datasets/url_checksums/speech_commands.txt`` and ``mnist.txt``); the
+MNIST MD5s in :data:`MNIST_MD5` (torchvision's) are listed for cross-checking. No published
+checksum is known to us for Speech Commands v0.01: for it the SHA-256 is computed on first use and
+recorded in ``<root>/checksums.json`` ("trust on first use"), and later loads are checked against
+that record. Certificate checks stay on; nothing here disables them.
+"""
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import math
+import shutil
+import struct
+import tarfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from .. import paths
+from .base import DataCard, DataError, Dataset, Split, sha256_file, stratified_split
+from .keywords import CLASSES as KEYWORD_CLASSES
+from .keywords import KEYWORDS, SILENCE_INDEX, UNKNOWN_INDEX
+
+__all__ = ["speech_commands", "mnist_full", "SPEECH_COMMANDS_SHA256", "MNIST_SHA256",
+           "MNIST_MD5"]
+
+# --------------------------------------------------------------------------------------------
+# Published checksums
+# --------------------------------------------------------------------------------------------
+# From TensorFlow Datasets, tensorflow_datasets/url_checksums/speech_commands.txt
+# (v0.02 archive: 2,428,923,189 bytes). None = no published value known: trust on first use.
+SPEECH_COMMANDS_SHA256: dict[str, str | None] = {
+    "v0.02": "af14739ee7dc311471de98f5f9d2c9191b18aedfe957f4a6ff791c709868ff58",
+    "v0.01": None,
+}
+SPEECH_COMMANDS_URLS = [
+    "https://storage.googleapis.com/download.tensorflow.org/data/speech_commands_{version}.tar.gz",
+    "https://download.tensorflow.org/data/speech_commands_{version}.tar.gz",
+]
+
+# From TensorFlow Datasets, tensorflow_datasets/url_checksums/mnist.txt.
+MNIST_SHA256 = {
+    "train-images-idx3-ubyte.gz": "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
+    "train-labels-idx1-ubyte.gz": "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
+    "t10k-images-idx3-ubyte.gz": "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
+    "t10k-labels-idx1-ubyte.gz": "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
+}
+# torchvision's MD5s of the same four files (for cross-checking by hand; SHA-256 is what we check).
+MNIST_MD5 = {
+    "train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
+    "train-labels-idx1-ubyte.gz": "d53e105ee54ea40749a09fcbcd1e9432",
+    "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
+    "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c",
+}
+MNIST_URLS = [
+    "https://storage.googleapis.com/cvdf-datasets/mnist/{name}",
+    "https://ossci-datasets.s3.amazonaws.com/mnist/{name}",
+]
+
+SAMPLE_RATE = 16_000
+CLIP_SAMPLES = SAMPLE_RATE
+BACKGROUND = "_background_noise_"
+# Each background-noise recording is cut in time: the first 80 % feeds train, then 10 % val,
+# 10 % test, so no silence clip of one split overlaps another split's.
+NOISE_SPANS = {"train": (0.0, 0.8), "val": (0.8, 0.9), "test": (0.9, 1.0)}
+
+
+# --------------------------------------------------------------------------------------------
+# Download and checksum helpers
+# --------------------------------------------------------------------------------------------
+def _sha256(path: Path) -> str:
+    return sha256_file(path)
+
+
+def _record_file(root: Path) -> Path:
+    return root / "checksums.json"
+
+
+def _recorded(root: Path) -> dict:
+    try:
+        return json.loads(_record_file(root).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _check(path: Path, expected: str | None, root: Path, fix: str) -> None:
+    """Verify ``path`` against a published SHA-256, or against the trust-on-first-use record."""
+    got = _sha256(path)
+    if expected is None:
+        records = _recorded(root)
+        expected = records.get(path.name)
+        if expected is None:
+            records[path.name] = got
+            records.setdefault("_note", "SHA-256 recorded on first use; no published checksum "
+                                        "was available to check against")
+            _record_file(root).write_text(json.dumps(records, indent=1, sort_keys=True))
+            warnings.warn(f"No published checksum is known for {path.name}; recorded its SHA-256 "
+                          f"{got[:12]}… in {_record_file(root)} and will check it from now on.",
+                          stacklevel=3)
+            return
+    if got != expected:
+        raise DataError(f"Corrupt dataset file: {path} has SHA-256 {got[:12]}…, expected "
+                        f"{expected[:12]}…. {fix}")
+
+
+def _download(urls: list[str], dest: Path, expected: str | None) -> None:
+    """Fetch the first URL that works into ``dest`` (via ``dest.part``), checking SHA-256."""
+    import urllib.request
+
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:  # pragma: no cover - tqdm is part of the course environment
+        tqdm = None
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    part = dest.with_name(dest.name + ".part")
+    errors = []
+    for url in urls:
+        try:
+            with urllib.request.urlopen(url, timeout=60) as response, open(part, "wb") as out:
+                total = int(response.headers.get("Content-Length") or 0) or None
+                bar = tqdm(total=total, unit="B", unit_scale=True, desc=dest.name) if tqdm else None
+                h = hashlib.sha256()
+                while block := response.read(1 << 20):
+                    out.write(block)
+                    h.update(block)
+                    if bar is not None:
+                        bar.update(len(block))
+                if bar is not None:
+                    bar.close()
+        except OSError as e:  # URLError, HTTPError, timeouts are all OSErrors
+            errors.append(f"{url}: {e}")
+            part.unlink(missing_ok=True)
+            continue
+        got = h.hexdigest()
+        if expected is not None and got != expected:
+            part.unlink(missing_ok=True)
+            raise DataError(f"Downloaded {url} but its SHA-256 is {got[:12]}…, expected "
+                            f"{expected[:12]}…: the file changed or the transfer was damaged. "
+                            "Try again later, or download it by another route and place it at "
+                            f"{dest}.")
+        part.replace(dest)
+        return
+    raise DataError(f"Could not download {dest.name} (network needed). Tried:\n  "
+                    + "\n  ".join(errors) + f"\nFix: check the connection, or place the file at "
+                                            f"{dest} by hand.")
+
+
+def _missing(path: Path, what: str) -> DataError:
+    return DataError(f"Missing dataset file: {path} ({what}). Fix: pass download=True (needs a "
+                     f"network connection), or place the file at {path} yourself.")
+
+
+# --------------------------------------------------------------------------------------------
+# Speech Commands
+# --------------------------------------------------------------------------------------------
+def _read_wav(path: Path) -> np.ndarray:
+    """One wav as float32 in [-1, 1], padded with zeros (or cut) to 1 s at 16 kHz."""
+    from scipy.io import wavfile
+
+    try:
+        rate, data = wavfile.read(path)
+    except (OSError, ValueError) as e:
+        raise DataError(f"Corrupt dataset file: {path} is not a readable wav ({e}). Fix: delete "
+                        "the extracted folder and load again to re-extract the archive.") from e
+    if rate != SAMPLE_RATE:
+        raise DataError(f"{path} has a sample rate of {rate} Hz, expected {SAMPLE_RATE} Hz")
+    if data.ndim > 1:
+        data = data[:, 0]
+    if data.dtype == np.int16:
+        audio = data.astype(np.float32) / 32768.0
+    elif data.dtype == np.int32:
+        audio = data.astype(np.float32) / 2147483648.0
+    elif data.dtype == np.uint8:
+        audio = (data.astype(np.float32) - 128.0) / 128.0
+    else:
+        audio = data.astype(np.float32)
+    return audio
+
+
+def _fit(audio: np.ndarray, n: int = CLIP_SAMPLES) -> np.ndarray:
+    out = np.zeros(n, np.float32)
+    out[:min(n, len(audio))] = audio[:n]
+    return out
+
+
+def _extracted_dir(root: Path, version: str, download: bool) -> Path:
+    """The extracted Speech Commands folder, extracting (and downloading) the archive if needed."""
+    folder = root / f"speech_commands_{version}"
+    if (folder / "validation_list.txt").exists() and (folder / "testing_list.txt").exists():
+        return folder
+    archive = root / f"speech_commands_{version}.tar.gz"
+    expected = SPEECH_COMMANDS_SHA256.get(version)
+    if not archive.exists():
+        if not download:
+            raise _missing(archive, f"Speech Commands {version} archive, "
+                                    f"{SPEECH_COMMANDS_URLS[0].format(version=version)}")
+        _download([u.format(version=version) for u in SPEECH_COMMANDS_URLS], archive, expected)
+    fix = (f"Fix: delete {archive} and load again with download=True, or place a good copy of "
+           "the archive there.")
+    _check(archive, expected, root, fix)
+    tmp = root / f"speech_commands_{version}.extracting"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        with tarfile.open(archive, "r:gz") as tar:
+            if hasattr(tarfile, "data_filter"):
+                tar.extractall(tmp, filter="data")
+            else:  # pragma: no cover - Python < 3.11.4
+                tar.extractall(tmp)
+    except (tarfile.TarError, OSError, EOFError) as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise DataError(f"Corrupt dataset file: {archive} cannot be extracted ({e}). {fix}") from e
+    inner = tmp
+    if not (inner / "validation_list.txt").exists():  # archive with a top-level folder
+        subdirs = [d for d in tmp.iterdir() if (d / "validation_list.txt").exists()]
+        if len(subdirs) != 1:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise DataError(f"{archive} has no validation_list.txt: it is not a Speech Commands "
+                            f"archive. {fix}")
+        inner = subdirs[0]
+    shutil.rmtree(folder, ignore_errors=True)
+    inner.rename(folder)
+    shutil.rmtree(tmp, ignore_errors=True)
+    return folder
+
+
+def _read_list(path: Path) -> set[str]:
+    if not path.exists():
+        raise _missing(path, "split list of Speech Commands")
+    return {line.strip() for line in path.read_text().splitlines() if line.strip()}
+
+
+def speech_commands(root: str | Path | None = None, download: bool = False,
+                    version: str = "v0.02", *, seed: int = 0, unknown_fraction: float = 0.1,
+                    silence_fraction: float = 0.1,
+                    max_per_class: int | None = None) -> Dataset:
+    """Google Speech Commands in the 12-class layout of :mod:`tinyml_utils.data.keywords`.
+
+    The ten keywords keep all their clips. As in TensorFlow's ``speech_commands`` training script,
+    ``unknown`` is a random sample of the other words and ``silence`` a sample of 1 s clips cut
+    from the ``_background_noise_`` recordings (random offset, random volume in [0, 1]), each
+    ``unknown_fraction`` / ``silence_fraction`` times the split's keyword count. Splits come from
+    ``validation_list.txt`` and ``testing_list.txt`` (everything else is train); background
+    recordings are cut in time (80 / 10 / 10 %) so silence clips never overlap across splits.
+
+    Args:
+        root: folder holding ``speech_commands_<version>.tar.gz`` or its extracted folder
+            ``speech_commands_<version>/``; default ``paths.data_cache()/speech_commands``.
+        download: fetch the archive (2.3 GB for v0.02) if it is missing. Needs a network.
+        version: "v0.02" (35 words) or "v0.01" (30 words).
+        seed: fixes the unknown/silence sampling.
+        max_per_class: keep at most this many clips per class and split (memory: the full v0.02
+            layout is about 37,000 training clips × 64 kB = 2.4 GB of float32).
+
+    Returns:
+        Dataset with ``x`` (N, 16000) float32 in [-1, 1] (clips shorter than 1 s are zero-padded
+        at the end), ``y`` int64 indexing the 12 classes; ``meta`` has ``sample_rate`` (16000 Hz)
+        and the source file of every example (``files``: ``word/name.wav`` or
+        ``_background_noise_/name.wav@<start sample>``).
+    """
+    if version not in SPEECH_COMMANDS_SHA256:
+        raise ValueError(f"version must be one of {sorted(SPEECH_COMMANDS_SHA256)}, got {version!r}")
+    root = Path(root) if root is not None else paths.data_cache() / "speech_commands"
+    folder = _extracted_dir(root, version, download)
+    val_list = _read_list(folder / "validation_list.txt")
+    test_list = _read_list(folder / "testing_list.txt")
+
+    known: dict[str, list[str]] = {s: [] for s in NOISE_SPANS}
+    unknown: dict[str, list[str]] = {s: [] for s in NOISE_SPANS}
+    words = sorted(d.name for d in folder.iterdir() if d.is_dir() and not d.name.startswith("_"))
+    for word in words:
+        for wav in sorted((folder / word).glob("*.wav")):
+            rel = f"{word}/{wav.name}"
+            split = "val" if rel in val_list else "test" if rel in test_list else "train"
+            (known if word in KEYWORDS else unknown)[split].append(rel)
+    noise_files = sorted((folder / BACKGROUND).glob("*.wav")) if (folder / BACKGROUND).is_dir() \
+        else []
+    if silence_fraction > 0 and not noise_files:
+        raise _missing(folder / BACKGROUND, "background-noise recordings for the silence class")
+    noises = [(f"{BACKGROUND}/{p.name}", _read_wav(p)) for p in noise_files]
+
+    rng = np.random.default_rng(seed)
+    splits = {}
+    files: dict[str, list[str]] = {}
+    for split in ("train", "val", "test"):
+        n_known = len(known[split])
+        chosen = list(known[split])
+        labels = [KEYWORDS.index(rel.split("/")[0]) for rel in chosen]
+        n_unknown = min(len(unknown[split]), math.ceil(round(n_known * unknown_fraction, 6)))
+        if n_unknown:
+            picked = rng.choice(len(unknown[split]), size=n_unknown, replace=False)
+            chosen += [unknown[split][i] for i in sorted(picked)]
+            labels += [UNKNOWN_INDEX] * n_unknown
+        if max_per_class is not None:
+            keep = []
+            labels_arr = np.array(labels, dtype=np.int64)
+            for c in np.unique(labels_arr):
+                idx = np.flatnonzero(labels_arr == c)
+                keep += sorted(rng.permutation(idx)[:max_per_class].tolist())
+            keep.sort()
+            chosen, labels = [chosen[i] for i in keep], [labels[i] for i in keep]
+        x = [_fit(_read_wav(folder / rel)) for rel in chosen]
+        n_silence = math.ceil(round(n_known * silence_fraction, 6)) if noises else 0
+        if max_per_class is not None:
+            n_silence = min(n_silence, max_per_class)
+        lo, hi = NOISE_SPANS[split]
+        for _ in range(n_silence):
+            name, audio = noises[int(rng.integers(len(noises)))]
+            start_lo, start_hi = int(lo * len(audio)), int(hi * len(audio)) - CLIP_SAMPLES
+            start = int(rng.integers(start_lo, max(start_lo, start_hi) + 1))
+            end = min(start + CLIP_SAMPLES, int(hi * len(audio)))
+            x.append(_fit(audio[start:end] * np.float32(rng.uniform(0.0, 1.0))))
+            chosen.append(f"{name}@{start}")
+            labels.append(SILENCE_INDEX)
+        arr = np.stack(x).astype(np.float32) if x else np.zeros((0, CLIP_SAMPLES), np.float32)
+        splits[split] = Split(arr, np.asarray(labels, dtype=np.int64))
+        files[split] = chosen
+
+    card = DataCard(
+        name=f"Speech Commands {version} (12-class layout)",
+        source=f"P. Warden, 'Speech Commands: A Dataset for Limited-Vocabulary Speech "
+               f"Recognition' (2018); archive speech_commands_{version}.tar.gz read from {root}",
+        real_or_synthetic="Real: one-second recordings of human speakers through their own "
+                          "microphones, crowd-sourced. Silence clips are cut from the real "
+                          "background-noise recordings shipped with the set (two of which, "
+                          "white and pink noise, are themselves synthetic).",
+        input_description="1 s of mono audio at 16 kHz: float32 array of 16,000 samples in "
+                          "[-1, 1] (16-bit PCM / 32,768), zero-padded at the end if shorter",
+        license="Creative Commons BY 4.0",
+        caveats=["Splits follow the published validation_list.txt / testing_list.txt (speakers "
+                 "do not cross splits); this is not the separate canonical test archive "
+                 "(speech_commands_test_set_v0.02).",
+                 f"unknown = {unknown_fraction:.0%} and silence = {silence_fraction:.0%} of each "
+                 "split's keyword count, sampled with the seed.",
+                 "Many clips are shorter than 1 s or contain clipping and noise: it is real data."],
+    )
+    return Dataset(f"speech_commands_{version}", splits["train"], splits["val"], splits["test"],
+                   list(KEYWORD_CLASSES), card,
+                   meta={"sample_rate": SAMPLE_RATE, "version": version, "root": str(folder),
+                         "files": files})
+
+
+# --------------------------------------------------------------------------------------------
+# MNIST
+# --------------------------------------------------------------------------------------------
+def _read_idx(path: Path) -> np.ndarray:
+    """Parse one gzip-compressed idx file (big-endian header, unsigned-byte payload)."""
+    fix = (f"Fix: delete {path} and load again with download=True, or place a good copy there.")
+    try:
+        with gzip.open(path, "rb") as f:
+            raw = f.read()
+    except (OSError, EOFError) as e:
+        raise DataError(f"Corrupt dataset file: {path} is not a gzip file ({e}). {fix}") from e
+    if len(raw) < 4:
+        raise DataError(f"Corrupt dataset file: {path} is too short for an idx header. {fix}")
+    zero, dtype_code, ndim = struct.unpack(">HBB", raw[:4])
+    if zero != 0 or dtype_code != 0x08 or ndim not in (1, 3):
+        raise DataError(f"Corrupt dataset file: {path} has no unsigned-byte idx header "
+                        f"(magic {raw[:4].hex()}). {fix}")
+    shape = struct.unpack(f">{ndim}I", raw[4:4 + 4 * ndim])
+    payload = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
+    if payload.size != int(np.prod(shape)):
+        raise DataError(f"Corrupt dataset file: {path} promises shape {shape} but holds "
+                        f"{payload.size} bytes. {fix}")
+    return payload.reshape(shape)
+
+
+def mnist_full(root: str | Path | None = None, download: bool = False, *,
+               val_fraction: float = 1 / 12, seed: int = 0) -> Dataset:
+    """All 70,000 MNIST digits from the four original idx files.
+
+    Args:
+        root: folder holding ``train-images-idx3-ubyte.gz``, ``train-labels-idx1-ubyte.gz``,
+            ``t10k-images-idx3-ubyte.gz`` and ``t10k-labels-idx1-ubyte.gz``; default
+            ``paths.data_cache()/mnist``.
+        download: fetch missing files (11 MB in all). Needs a network.
+        val_fraction: share of the 60,000 training digits held out for validation, stratified by
+            class and fixed by ``seed`` (default 1/12 = 5,000 digits).
+
+    Returns:
+        Dataset with ``x`` (N, 1, 28, 28) float32 in [0, 1] (pixel / 255) and ``y`` int64 digits;
+        test is the official 10,000-digit test set.
+    """
+    root = Path(root) if root is not None else paths.data_cache() / "mnist"
+    arrays = {}
+    for name, expected in MNIST_SHA256.items():
+        path = root / name
+        if not path.exists():
+            if not download:
+                raise _missing(path, f"MNIST idx file, {MNIST_URLS[0].format(name=name)}")
+            _download([u.format(name=name) for u in MNIST_URLS], path, expected)
+        _check(path, expected, root, f"Fix: delete {path} and load again with download=True, or "
+                                     "place a good copy there.")
+        arrays[name] = _read_idx(path)
+    images = {k: arrays[f"{k}-images-idx3-ubyte.gz"] for k in ("train", "t10k")}
+    labels = {k: arrays[f"{k}-labels-idx1-ubyte.gz"] for k in ("train", "t10k")}
+    for k in images:
+        if images[k].ndim != 3 or images[k].shape[1:] != (28, 28) or \
+                len(images[k]) != len(labels[k]) or labels[k].ndim != 1:
+            raise DataError(f"MNIST {k} files disagree: images {images[k].shape}, labels "
+                            f"{labels[k].shape}. Fix: delete the files in {root} and download "
+                            "again.")
+    x_train = images["train"][:, None].astype(np.float32) / 255.0
+    y_train = labels["train"].astype(np.int64)
+    tr, va = stratified_split(y_train, (1.0 - val_fraction, val_fraction), seed)
+    test = Split(images["t10k"][:, None].astype(np.float32) / 255.0,
+                 labels["t10k"].astype(np.int64))
+    card = DataCard(
+        name="MNIST (full, from the original idx files)",
+        source=f"Y. LeCun, C. Cortes, C. J. C. Burges, the MNIST database; idx files read from "
+               f"{root}",
+        real_or_synthetic="Real: handwritten digits from NIST Special Databases 1 and 3, "
+                          "size-normalized and centred in 28×28 pixels.",
+        input_description="1×28×28 grayscale image, float32 in [0, 1] (raw pixel / 255)",
+        license="MNIST terms of its authors (commonly redistributed as CC BY-SA 3.0)",
+        caveats=[f"validation = {len(va)} digits carved from the training file (stratified, "
+                 f"seed {seed}); test = the official test file"],
+    )
+    return Dataset("mnist_full", Split(x_train[tr], y_train[tr]), Split(x_train[va], y_train[va]),
+                   test, [str(d) for d in range(10)], card, meta={"image_shape": (1, 28, 28)})

@@ -1,0 +1,113 @@
+"""``python -m tinyml_utils doctor``: is this environment the one the course was measured on?
+
+Checks, each printed as ok / FAIL with what to do:
+1. every pin in ``requirements/*.txt`` is installed at exactly that version;
+2. ``pip check`` prints the known mismatches of the three ``--no-deps`` packages and nothing else;
+3. the MediaPipe metadata-writer stand-in works (see :mod:`tinyml_utils.compat`);
+4. the offline datasets load without a network.
+"""
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from importlib.metadata import PackageNotFoundError, version
+
+from . import paths
+
+# What `pip check` is expected to print after the --no-deps step (requirements/nodeps.txt explains why).
+KNOWN_PIP_CHECK = [
+    r"^aeon 1\.6\.0 requires numba, which is not installed\.$",
+    r"^aeon 1\.6\.0 has requirement pandas<3\.1\.0,>=2\.0\.0, but you have pandas 3\.1\.1\.$",
+    r"^tf-keras 2\.21\.0 requires tensorflow, which is not installed\.$",
+    r"^tensorflow-model-optimization 0\.8\.1 has requirement absl-py~=1\.2, but you have absl-py 2\.5\.1\.$",
+    r"^tosa-tools 2026\.8\.0 has requirement flatbuffers==25\.2\.10, but you have flatbuffers 25\.12\.19\.$",
+    r"^tosa-tools 2026\.8\.0 has requirement ml-dtypes==0\.5\.3, but you have ml-dtypes [0-9.]+\.$",
+    r"^tosa-tools 2026\.8\.0 has requirement numpy<2\.2,>=1\.26.*but you have numpy 2\.4\.6\.$",
+]
+
+
+def pinned() -> dict[str, str]:
+    """``{distribution: version}`` for every ``name==version`` line in requirements/*.txt."""
+    pins = {}
+    for f in sorted((paths.REPO / "requirements").glob("*.txt")):
+        for line in f.read_text().splitlines():
+            m = re.match(r"^\s*([A-Za-z0-9_.\-\[\]]+)==([^\s#;]+)", line)
+            if m:
+                pins[re.sub(r"\[.*\]", "", m.group(1))] = m.group(2)
+    return pins
+
+
+def check_pins() -> list[str]:
+    problems = []
+    for name, want in pinned().items():
+        try:
+            have = version(name)
+        except PackageNotFoundError:
+            problems.append(f"{name}=={want} is not installed")
+            continue
+        if have.split("+")[0] != want:
+            problems.append(f"{name} is {have}, the course pins {want}")
+    return problems
+
+
+def check_pip() -> list[str]:
+    out = subprocess.run([sys.executable, "-m", "pip", "check"], capture_output=True, text=True).stdout
+    lines = [ln.strip() for ln in out.splitlines() if ln.strip() and not ln.startswith("No broken")]
+    return [ln for ln in lines if not any(re.match(p, ln) for p in KNOWN_PIP_CHECK)]
+
+
+def check_mediapipe() -> list[str]:
+    try:
+        from .compat import mediapipe_metadata_writers
+
+        mw = mediapipe_metadata_writers()
+        from mediapipe.tasks.python.metadata.metadata_writers import image_classifier  # noqa: F401
+        from mediapipe.tasks.python.metadata import metadata
+
+        v = metadata._pywrap_metadata_version.GetMinimumMetadataParserVersion(b"", [])
+        assert mw is not None and v == "1.0.0", v
+    except Exception as e:  # report, don't crash
+        return [f"MediaPipe metadata writers do not import: {type(e).__name__}: {e}"]
+    return []
+
+
+def check_data() -> list[str]:
+    from . import data
+
+    problems = []
+    for name in ("vision", "motion"):
+        try:
+            ds = data.load(name, quick=True)
+            assert len(ds.train) and len(ds.test)
+        except Exception as e:
+            problems.append(f"dataset {name!r} does not load: {type(e).__name__}: {e}")
+    try:
+        import espeakng_loader  # noqa: F401
+    except Exception as e:
+        problems.append(f"eSpeak NG (espeakng-loader) missing for the keywords set: {e}")
+    return problems
+
+
+def doctor() -> bool:
+    """Run every check; print a line each; return True when all pass."""
+    print(f"Python {sys.version.split()[0]} at {sys.executable}")
+    checks = [
+        ("pinned versions installed", check_pins, "pip install -r requirements/base.txt && "
+         "pip install --no-deps -r requirements/nodeps.txt"),
+        ("pip check shows only the known --no-deps lines", check_pip, "see requirements/nodeps.txt; "
+         "a new line means a package changed version"),
+        ("MediaPipe metadata stand-in", check_mediapipe, "see tinyml_utils/compat.py"),
+        ("offline datasets", check_data, "pip install --force-reinstall the package named above"),
+    ]
+    ok = True
+    for title, fn, fix in checks:
+        problems = fn()
+        print(f"[{'ok' if not problems else 'FAIL'}] {title}")
+        for p in problems:
+            print(f"       - {p}")
+        if problems:
+            print(f"       fix: {fix}")
+            ok = False
+    print("environment OK" if ok else "environment has problems (see above)")
+    return ok
