@@ -96,6 +96,20 @@ def capture_logger(name: str, level=logging.INFO):
         out.append(buf.getvalue())
 
 
+@contextlib.contextmanager
+def quiet():
+    """Silence a noisy toolchain call: C-level and Python output captured (kept in the yielded list),
+    and the root logger raised to WARNING (some libraries switch it to INFO on import)."""
+    root = logging.getLogger()
+    old = root.level
+    root.setLevel(logging.WARNING)
+    try:
+        with capture_output() as out:
+            yield out
+    finally:
+        root.setLevel(old)
+
+
 # --------------------------------------------------------------------------------------------
 # Vela
 # --------------------------------------------------------------------------------------------
@@ -272,8 +286,9 @@ def torch_to_tflite_int8(model, calib_x_nchw: np.ndarray, path, n_representative
     from .keras_models import to_nhwc
     from .quantize import tflite_int8
 
-    twin = vision_keras_twin(model)
-    return tflite_int8(twin, to_nhwc(calib_x_nchw), path, int8_io=True, n_representative=n_representative)
+    with quiet():
+        twin = vision_keras_twin(model)
+        return tflite_int8(twin, to_nhwc(calib_x_nchw), path, int8_io=True, n_representative=n_representative)
 
 
 # --------------------------------------------------------------------------------------------
@@ -355,8 +370,9 @@ def ethos_u_pte(model, example, target: str = "ethos-u55-128", calib_x: np.ndarr
 
     spec = EthosUCompileSpec(target, system_config=system_config, memory_mode=memory_mode)
     calib = calib_x if calib_x is not None else example.numpy()
-    converted = arm_quantize(model, example, calib, spec)
-    with capture_logger("executorch.backends.arm.tosa.partitioner") as log, capture_output() as console:
+    with quiet():
+        converted = arm_quantize(model, example, calib, spec)
+    with capture_logger("executorch.backends.arm.tosa.partitioner") as log, quiet() as console:
         edge = to_edge_transform_and_lower(torch.export.export(converted, (example,)),
                                            partitioner=[EthosUPartitioner(spec)])
         buf = edge.to_executorch().buffer
@@ -388,8 +404,8 @@ def tosa_reference_check(model, example, calib_x: np.ndarray, inputs: np.ndarray
     from executorch.exir import to_edge_transform_and_lower
 
     spec = TosaCompileSpec(tosa_spec)
-    converted = arm_quantize(model, example, calib_x, spec)
-    with capture_output():
+    with quiet():
+        converted = arm_quantize(model, example, calib_x, spec)
         edge = to_edge_transform_and_lower(torch.export.export(converted, (example,)),
                                            partitioner=[TOSAPartitioner(spec)])
     gm = edge.exported_program().graph_module
@@ -438,13 +454,13 @@ def partner_lower(model, example, backend: str, path=None) -> dict:
     from executorch.devtools.backend_debug import get_delegation_info
     from executorch.exir import to_edge_transform_and_lower
 
-    if backend == "coreml":
-        from executorch.backends.apple.coreml.partition import CoreMLPartitioner as P
-    elif backend == "vulkan":
-        from executorch.backends.vulkan.partitioner.vulkan_partitioner import VulkanPartitioner as P
-    else:
+    if backend not in ("coreml", "vulkan"):
         raise ValueError(f"unknown backend {backend!r}: 'coreml' or 'vulkan'")
-    with capture_output() as console:
+    with quiet() as console:
+        if backend == "coreml":
+            from executorch.backends.apple.coreml.partition import CoreMLPartitioner as P
+        else:
+            from executorch.backends.vulkan.partitioner.vulkan_partitioner import VulkanPartitioner as P
         edge = to_edge_transform_and_lower(torch.export.export(model.eval(), (example,)), partitioner=[P()])
         buf = edge.to_executorch().buffer
     info = get_delegation_info(edge.exported_program().graph_module)
@@ -471,7 +487,7 @@ def qnn_attempt(model, example) -> dict:
             "LD_LIBRARY_PATH including $QNN_SDK_ROOT/lib/x86_64-linux-clang/ (libQnnHtp.so); "
             "running the .pte needs a Snapdragon device")
     try:
-        with capture_output() as console:
+        with quiet() as console:
             try:
                 from executorch.backends.qualcomm.serialization.qc_schema import QcomChipset
                 from executorch.backends.qualcomm.utils.utils import (
@@ -489,3 +505,50 @@ def qnn_attempt(model, example) -> dict:
     finally:
         if old is None:
             os.environ.pop("QNN_SDK_ROOT", None)
+
+
+def try_run_pte(path) -> str:
+    """Try to load and run a ``.pte`` with the host's ExecuTorch runtime; returns what happened.
+    An Ethos-U ``.pte`` fails here (``EthosUBackend is not registered``): it needs a Corstone FVP
+    or a board, whose runtime includes the Ethos-U driver."""
+    from .export import ExecuTorchRunner
+
+    try:
+        with capture_output() as log:
+            runner = ExecuTorchRunner(path)
+            runner(np.zeros((1, 1, 28, 28), np.float32))
+        return "ran on the host"
+    except Exception as err:
+        native = [ln for ln in log[0].splitlines() if "not registered" in ln] if log else []
+        return f"{type(err).__name__}: {err}" + (f"  [{native[0].strip()}]" if native else "")
+
+
+# --------------------------------------------------------------------------------------------
+# The fallback example: an L2-normalised output
+# --------------------------------------------------------------------------------------------
+
+def keras_with_unit_norm(keras_model):
+    """``keras_model`` with a ``UnitNormalization`` (L2 normalisation) on its output, a common head
+    for cosine scores. Its int8 TFLite keeps ``SQUARE`` in float (DEQUANTIZE → SQUARE → QUANTIZE),
+    which Ethos-U cannot take: Vela leaves those operators on the CPU."""
+    import keras
+
+    return keras.Model(keras_model.inputs, keras.layers.UnitNormalization(name="l2norm")(keras_model.outputs[0]),
+                       name=f"{keras_model.name}_l2")
+
+
+def l2_normalized(model):
+    """The PyTorch twin of the fallback example: a module computing ``F.normalize(model(x), dim=1)``.
+    The Arm partitioner rejects parts of ``normalize`` (not quantized in the Arm backend)."""
+    import torch.nn as nn
+    import torch.nn.functional as F
+
+    class L2Normalized(nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, x):
+            return F.normalize(self.inner(x), dim=1)
+
+    return L2Normalized(model).eval()

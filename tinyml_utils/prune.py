@@ -389,7 +389,10 @@ def load_structured(quick: bool = False, seed: int = 0, rebuild: bool = False) -
 # ----------------------------------------------------------------------------------------------
 def executorch_threads(n: int = 1) -> int:
     """Fix ExecuTorch's (XNNPACK's) thread pool to ``n`` threads, so its latency compares with
-    torch at ``profile.set_threads(n)``. Uses ExecuTorch's (experimental) pybinding; returns the count."""
+    torch at ``profile.set_threads(n)``. Uses ExecuTorch's (experimental) pybinding; returns the count.
+
+    Call it **before** loading any ``.pte`` (e.g. in a notebook's setup cell): resetting the pool
+    after a program was loaded corrupted the heap in our runs (``corrupted double-linked list``)."""
     from executorch.extension.pybindings import portable_lib
 
     portable_lib._unsafe_reset_threadpool(int(n))

@@ -83,7 +83,7 @@ def _windowed(x: np.ndarray, y: np.ndarray, idx: np.ndarray) -> Split:
 
 
 def load(quick: bool = False, seed: int = 0) -> Dataset:
-    """Windows of the 40 train recordings (split 30/10 into train/val by recording) and of the
+    """Windows of the 40 train recordings (split 32/8 into train/val by recording, 8/2 a class) and of the
     40 test recordings. Quick mode is identical: the set is already tiny."""
     x_tr, l_tr = read_ts(_ts_path("TRAIN"))
     x_te, l_te = read_ts(_ts_path("TEST"))
