@@ -116,17 +116,36 @@ def test_ptq_pte_matches_fake_quant_and_layer_error(tiny, tmp_path):
     assert len(err) == 4 and np.isfinite(err["sqnr_db"]).all() and (err["sqnr_db"] > 10).all()
 
 
-def test_qat_runs_and_refuses_plain_eval(tiny):
+def test_fold_batchnorm_keeps_outputs(tiny):
+    model, x = tiny
+    folded = Q.fold_batchnorm(model)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
+    with torch.no_grad():
+        torch.testing.assert_close(folded(torch.from_numpy(x)), model(torch.from_numpy(x)), atol=1e-5, rtol=1e-4)
+
+
+def _qat_smoke(tiny, fold_bn):
     from tinyml_utils.data.base import Split
 
     model, x = tiny
-    y = np.arange(len(x)) % 10
-    split = Split(x, y.astype(np.int64))
-    conv = Q.qat_pt2e(model, split, split, epochs=1, batch_size=16, calib_n=16)
+    split = Split(x, (np.arange(len(x)) % 10).astype(np.int64))
+    conv = Q.qat_pt2e(model, split, split, epochs=1, batch_size=16, calib_n=16, fold_bn=fold_bn)
     assert any("quantize_per_tensor" in str(n.target) for n in conv.graph.nodes)
     with pytest.raises(NotImplementedError):
         conv.eval()  # the trap: exported models refuse .eval(); Q.set_eval works
     Q.set_eval(conv)
+    out = Q.accuracy(conv, split)
+    assert 0.0 <= out <= 1.0
+
+
+def test_qat_bn_folded_runs_and_refuses_plain_eval(tiny):
+    _qat_smoke(tiny, fold_bn=True)
+
+
+@pytest.mark.slow
+def test_qat_with_batchnorm_runs(tiny):
+    """The default path (torchao's QAT conv-BN rewrites): ~40 s on 2 CPU cores, hence slow."""
+    _qat_smoke(tiny, fold_bn=False)
 
 
 def test_legacy_keras_errors_clearly_after_tf_import(monkeypatch):

@@ -59,6 +59,11 @@ class DeviceProfile:
 #: The course's device table (chapter 00 displays it; chapter 07 checks models against it).
 DEVICE_PROFILES: list[DeviceProfile] = [
     DeviceProfile(
+        "Cortex-M0+ MCU", "Cortex-M0+", 64e6, 36 * KB, 128 * KB, None, None, 20.0,
+        "STM32G0-class (e.g. STM32G071: 64 MHz, 36 KB SRAM, 128 KB flash); power ~6 mA at 3.3 V, "
+        "order of magnitude from the datasheet's run-mode current; no DSP/SIMD instructions",
+        cpu_macs_per_cycle=0.25, runtime_flash_bytes=100 * KB),
+    DeviceProfile(
         "Cortex-M4 MCU", "Cortex-M4F", 80e6, 256 * KB, 1 * MB, None, None, 30.0,
         "STM32L4-class (e.g. STM32L476: 80 MHz, 128 KB+ SRAM, 1 MB flash); power ~10 mA at 3.3 V, "
         "order of magnitude from the datasheet's run-mode current",

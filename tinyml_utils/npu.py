@@ -97,17 +97,23 @@ def capture_logger(name: str, level=logging.INFO):
 
 
 @contextlib.contextmanager
-def quiet():
+def quiet(logs: bool = False):
     """Silence a noisy toolchain call: C-level and Python output captured (kept in the yielded list),
-    and the root logger raised to WARNING (some libraries switch it to INFO on import)."""
+    the root logger raised to WARNING (some libraries switch it to INFO on import) and, unless
+    ``logs``, every log record up to WARNING dropped (handlers made before the block write to the
+    notebook's own stream, which the capture cannot reach)."""
     root = logging.getLogger()
     old = root.level
     root.setLevel(logging.WARNING)
+    if not logs:
+        logging.disable(logging.WARNING)
     try:
         with capture_output() as out:
             yield out
     finally:
         root.setLevel(old)
+        if not logs:
+            logging.disable(logging.NOTSET)
 
 
 # --------------------------------------------------------------------------------------------
@@ -180,8 +186,44 @@ def parse_vela_console(text: str) -> dict:
     return {"cpu_ops": count("CPU"), "npu_ops": count("NPU"), "cpu_op_list": cpu_list, "reasons": reasons}
 
 
+PER_LAYER_NUMERIC = ("staging_bytes", "peak_staging_%", "op_cycles", "network_cycles_%", "npu_cycles",
+                     "sram_access_cycles", "dram_access_cycles", "onchip_flash_access_cycles",
+                     "offchip_flash_access_cycles", "macs", "network_macs_%", "mac_util_%")
+
+
+def parse_vela_per_layer(text: str):
+    """Vela's ``--verbose-performance`` tables (one per NPU graph) as one pandas DataFrame: per
+    operator its cycles (``op_cycles``: the operator's total, ``npu_cycles``: the NPU busy part) and
+    MACs. The ``op_cycles`` column sums to the summary's total cycles (estimates)."""
+    import pandas as pd
+
+    rows, in_table = [], False
+    for line in text.splitlines():
+        if line.startswith("Original Operator"):
+            in_table = False
+            continue
+        if line.startswith("-----"):
+            in_table = True
+            continue
+        if in_table:
+            if not line.strip():
+                in_table = False
+                continue
+            tok = line.split(None, 15)
+            if len(tok) < 15:
+                continue
+            try:
+                nums = [float(t) for t in tok[3:15]]
+            except ValueError:
+                continue
+            rows.append({"operator": tok[0], "npu_op": tok[1], "target": tok[2],
+                         **dict(zip(PER_LAYER_NUMERIC, nums)), "name": tok[15].strip() if len(tok) > 15 else ""})
+    return pd.DataFrame(rows)
+
+
 def vela_compile(tflite_path, accelerator: str = "ethos-u55-128", system_config: str | None = None,
-                 memory_mode: str | None = None, out_dir=None, config=None, extra_args=()) -> dict:
+                 memory_mode: str | None = None, out_dir=None, config=None, extra_args=(),
+                 per_layer: bool = False) -> dict:
     """Compile an int8 ``.tflite`` with Vela and return its summary (all figures are **estimates**).
 
     Runs the ``vela`` CLI with ``--accelerator-config``, ``--system-config``, ``--memory-mode``
@@ -192,7 +234,8 @@ def vela_compile(tflite_path, accelerator: str = "ethos-u55-128", system_config:
     ``npu_cycles`` (NPU busy cycles), ``total_cycles`` (incl. memory-bound cycles),
     ``latency_ms`` (``total_cycles`` at the config's clock), ``sram_bytes``, ``flash_bytes``
     (model data in flash or DRAM), ``cpu_ops``, ``npu_ops``, ``cpu_op_list``, ``reasons``,
-    ``macs``, ``optimised_tflite``, ``csv``, ``console``, ``estimated=True``.
+    ``macs``, ``optimised_tflite``, ``csv``, ``console``, ``estimated=True``; with ``per_layer``
+    also ``layers`` (:func:`parse_vela_per_layer` of ``--verbose-performance``).
     """
     tflite_path = Path(tflite_path)
     sc, mm = default_system(accelerator)
@@ -201,7 +244,8 @@ def vela_compile(tflite_path, accelerator: str = "ethos-u55-128", system_config:
     out_dir.mkdir(parents=True, exist_ok=True)
     cmd = [vela_binary(), str(tflite_path), "--accelerator-config", accelerator,
            "--config", str(config or vela_config_ini()), "--system-config", system_config,
-           "--memory-mode", memory_mode, "--output-dir", str(out_dir), "--show-cpu-operations", *extra_args]
+           "--memory-mode", memory_mode, "--output-dir", str(out_dir), "--show-cpu-operations",
+           *(["--verbose-performance"] if per_layer else []), *extra_args]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     console = proc.stdout + proc.stderr
     if proc.returncode != 0:
@@ -228,6 +272,7 @@ def vela_compile(tflite_path, accelerator: str = "ethos-u55-128", system_config:
         "macs": int(row["nn_macs"]), **placement,
         "optimised_tflite": out_dir / f"{tflite_path.stem}_vela.tflite", "csv": csv_path,
         "console": console, "estimated": True,
+        **({"layers": parse_vela_per_layer(console)} if per_layer else {}),
     }
 
 
@@ -338,12 +383,22 @@ class ArmLowering:
     def summary(self) -> dict:
         return {"target": self.target, "pte_bytes": self.pte_bytes, "delegated_nodes": self.delegated_nodes,
                 "non_delegated_nodes": self.non_delegated_nodes,
-                **{k: self.vela.get(k) for k in ("npu_ops", "cpu_ops", "sram_bytes", "flash_bytes")}}
+                **{k: self.vela.get(k) for k in ("npu_ops", "cpu_ops", "npu_cycles", "total_cycles",
+                                                 "latency_ms", "sram_bytes", "flash_bytes")}}
 
 
 def _vela_console_memory(text: str) -> dict:
     """SRAM / flash (KiB lines) and operator counts from Vela's console summary."""
     out = parse_vela_console(text)
+    layers = parse_vela_per_layer(text)
+    out["layers"] = layers
+    out["npu_cycles"] = int(layers.npu_cycles.sum()) if len(layers) else None
+    out["total_cycles"] = int(layers.op_cycles.sum()) if len(layers) else None
+    clock = re.search(r"Accelerator clock\s+(\d+) MHz", text)
+    out["npu_clock_hz"] = float(clock.group(1)) * 1e6 if clock else None
+    out["latency_ms"] = (1e3 * out["total_cycles"] / out["npu_clock_hz"]
+                         if out["total_cycles"] and out["npu_clock_hz"] else None)
+    out["estimated"] = True
     for key, pat in (("sram_bytes", r"Total SRAM used\s+([\d.]+) KiB"),
                      ("flash_bytes", r"Total (?:Off-chip Flash|DRAM|On-chip Flash) used\s+([\d.]+) KiB")):
         vals = [float(v) for v in re.findall(pat, text)]
@@ -368,11 +423,12 @@ def ethos_u_pte(model, example, target: str = "ethos-u55-128", calib_x: np.ndarr
     from executorch.exir import to_edge_transform_and_lower
     import torch
 
-    spec = EthosUCompileSpec(target, system_config=system_config, memory_mode=memory_mode)
+    spec = EthosUCompileSpec(target, system_config=system_config, memory_mode=memory_mode,
+                             extra_flags=["--verbose-performance"])
     calib = calib_x if calib_x is not None else example.numpy()
     with quiet():
         converted = arm_quantize(model, example, calib, spec)
-    with capture_logger("executorch.backends.arm.tosa.partitioner") as log, quiet() as console:
+    with capture_logger("executorch.backends.arm.tosa.partitioner") as log, quiet(logs=True) as console:
         edge = to_edge_transform_and_lower(torch.export.export(converted, (example,)),
                                            partitioner=[EthosUPartitioner(spec)])
         buf = edge.to_executorch().buffer

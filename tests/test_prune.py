@@ -1,0 +1,124 @@
+"""Oracle tests of tinyml_utils.prune: masks against a numpy threshold and against
+``torch.nn.utils.prune`` itself, MAC counts against torch-pruning's own counter, save/load
+round trips, and the torch → Keras weight copy against the PyTorch logits."""
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+from torch.nn.utils import prune as torch_prune
+
+from tinyml_utils import models, profile, prune
+
+
+@pytest.fixture()
+def model():
+    torch.manual_seed(0)
+    m = models.vision_cnn(8).eval()
+    with torch.no_grad():  # non-trivial batch-norm statistics so save/load and Keras checks mean something
+        for bn in (x for x in m.modules() if isinstance(x, torch.nn.BatchNorm2d)):
+            bn.running_mean.uniform_(-0.5, 0.5)
+            bn.running_var.uniform_(0.5, 2.0)
+            bn.weight.uniform_(0.5, 1.5)
+            bn.bias.uniform_(-0.2, 0.2)
+    return m
+
+
+X = torch.rand(4, 1, 28, 28, generator=torch.Generator().manual_seed(1))
+
+
+def _weights(m):
+    return [mod.weight.detach().clone() for _, mod in prune.prunable_layers(m)]
+
+
+def test_global_pruning_matches_numpy_threshold(model):
+    before = _weights(model)
+    prune.magnitude_prune(model, 0.7, scope="global")
+    flat = np.concatenate([w.abs().flatten().numpy() for w in before])
+    k = int(round(0.7 * flat.size))
+    tau = np.sort(flat)[k - 1]   # the k smallest magnitudes go (no ties for random floats)
+    for w0, (_, mod) in zip(before, prune.prunable_layers(model)):
+        expect = np.where(w0.abs().numpy() <= tau, 0.0, w0.numpy())
+        np.testing.assert_array_equal(mod.weight.detach().numpy(), expect)
+    assert abs(prune.weight_sparsity(model) - 0.7) < 1e-4
+
+
+def test_global_matches_torch_prune_reference(model):
+    ref = copy.deepcopy(model)
+    torch_prune.global_unstructured([(m, "weight") for _, m in prune.prunable_layers(ref)],
+                                    pruning_method=torch_prune.L1Unstructured, amount=0.6)
+    prune.magnitude_prune(model, 0.6, scope="global")
+    for (_, a), (_, b) in zip(prune.prunable_layers(model), prune.prunable_layers(ref)):
+        assert torch.equal(a.weight_mask, b.weight_mask)
+
+
+def test_layerwise_and_iterative_targets(model):
+    prune.magnitude_prune(model, 0.5, scope="layerwise")
+    zero_before = [(m.weight == 0) for _, m in prune.prunable_layers(model)]
+    for _, m in prune.prunable_layers(model):
+        assert abs(float((m.weight == 0).float().mean()) - 0.5) < 0.01
+    prune.magnitude_prune(model, 0.8, scope="layerwise")  # the target is the total, not an increment
+    for z, (_, m) in zip(zero_before, prune.prunable_layers(model)):
+        assert abs(float((m.weight == 0).float().mean()) - 0.8) < 0.01
+        assert bool((m.weight[z] == 0).all())  # earlier zeros stay zero
+    report = prune.sparsity_report(model)
+    assert report.loc["total", "weights"] == sum(m.weight.numel() for _, m in prune.prunable_layers(model))
+    with pytest.raises(ValueError):
+        prune.magnitude_prune(model, 0.5, layers=["no.such.layer"])
+
+
+def test_make_permanent_keeps_outputs_and_plain_state_dict(model):
+    prune.magnitude_prune(model, 0.8)
+    with torch.no_grad():
+        y_masked = model(X)
+    prune.make_permanent(model)
+    assert not any(k.endswith(("_orig", "_mask")) for k in model.state_dict())
+    with torch.no_grad():
+        torch.testing.assert_close(model(X), y_masked)
+    assert abs(prune.weight_sparsity(model) - 0.8) < 1e-3
+
+
+def test_channel_prune_meets_mac_target_and_agrees_with_torch_pruning(model):
+    import torch_pruning as tp
+
+    example = X[:1]
+    small, info = prune.channel_prune(model, example, 0.5)
+    assert info["macs"] <= 0.5 * info["base_macs"]
+    assert info["macs"] == profile.count_macs(small, example)
+    tp_macs, tp_params = tp.utils.count_ops_and_params(small, example)
+    assert tp_params == info["params"] == profile.count_params(small)
+    # torch-pruning also counts BN/pool/ReLU ops: a few percent above our conv+linear MACs
+    assert info["macs"] <= tp_macs <= 1.15 * info["macs"]
+    assert small(X).shape == (4, 10)
+    assert info["channels"]["classifier"] == 10  # the classifier keeps every class
+
+
+def test_save_load_roundtrip_for_pruned_models(model, tmp_path):
+    small, _ = prune.channel_prune(model, X[:1], 0.5)
+    p = prune.save_pruned(small, tmp_path / "s.pt", {"note": "test"})
+    loaded, info = prune.load_pruned(p)
+    assert info == {"note": "test"}
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(X), small(X))
+    sparse = prune.magnitude_prune(copy.deepcopy(model), 0.9)
+    loaded2, _ = prune.load_pruned(prune.save_pruned(sparse, tmp_path / "u.pt"))
+    assert abs(prune.weight_sparsity(loaded2) - 0.9) < 1e-3
+
+
+def test_compare_latency_shape():
+    df = prune.compare_latency({"a": lambda: None, "b": lambda: None}, rounds=2, warmup=1, repeats=10)
+    assert list(df.index) == ["a", "b"] and df.loc["a", "ratio"] == 1.0
+
+
+def test_keras_from_torch_reproduces_logits(model):
+    tf_keras = pytest.importorskip("tf_keras")
+    from tinyml_utils import keras_models
+
+    km = prune.keras_from_torch(model, keras_models.vision_cnn_keras(8, keras=tf_keras))
+    x = X.numpy()
+    got = km(keras_models.to_nhwc(x), training=False).numpy()
+    with torch.no_grad():
+        want = model(X).numpy()
+    np.testing.assert_allclose(got, want, atol=1e-4)
