@@ -122,3 +122,18 @@ def test_keras_from_torch_reproduces_logits(model):
     with torch.no_grad():
         want = model(X).numpy()
     np.testing.assert_allclose(got, want, atol=1e-4)
+
+
+def test_prune_and_finetune_path(model):
+    from tinyml_utils.data.base import Split
+
+    rng = np.random.default_rng(0)
+    split = Split(rng.random((64, 1, 28, 28), dtype=np.float32), rng.integers(0, 10, 64))
+    w0 = _weights(model)
+    steps = prune.prune_and_finetune(model, split, split, [0.5, 0.8], epochs_per_step=[1, 0], batch_size=32)
+    assert [round(s.sparsity, 2) for s in steps] == [0.5, 0.8]
+    assert [s.epochs for s in steps] == [1, 1]
+    assert not any(k.endswith("_mask") for k in steps[-1].model.state_dict())  # permanent copies
+    assert all(torch.equal(a, b) for a, b in zip(w0, _weights(model)))        # the input is untouched
+    with pytest.raises(ValueError):
+        prune.prune_and_finetune(model, split, split, [0.5, 0.8], epochs_per_step=[1])

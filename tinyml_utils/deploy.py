@@ -368,15 +368,18 @@ def deployment_candidates(quick: bool = False, data=None, seed: int = 0, calib_n
               "tflite": quantize.artifacts(quick, seed=seed, names=("vision_keras_int8.tflite",))["vision_keras_int8"],
               "torch": recipes.vision_model("baseline", quick=quick, seed=seed, data=ds).model}]
     builders = [
-        ("pruned-structured", "channel pruning + int8 (ch03)", "03", lambda: prune.load_structured(quick, seed)[0]),
-        ("pruned-80%", "80% magnitude pruning + int8 (ch03)", "03", lambda: prune.load_unstructured(quick, seed)[0]),
+        ("pruned-structured", "channel pruning + int8 (ch03)", "03", lambda: prune.load_structured(quick, seed)[0],
+         out / prune.STRUCTURED_FILE),
+        ("pruned-80%", "80% magnitude pruning + int8 (ch03)", "03", lambda: prune.load_unstructured(quick, seed)[0],
+         out / prune.UNSTRUCTURED_FILE),
         ("distilled", "distilled width-8 student + int8 (ch05)", "05",
-         lambda: distill.load_distilled_student(quick, data=ds).model),
+         lambda: distill.load_distilled_student(quick, data=ds).model, distill.distilled_student_path(quick)),
     ]
-    for name, technique, chapter, load in builders:
-        model = load().eval()
+    for name, technique, chapter, load, source in builders:
+        model = load().eval()  # loads the saved model, or rebuilds it with its chapter's recipe
         path = out / f"ch07_{name.replace('%', 'pct')}_int8.tflite"
-        if not path.exists():
+        # rebuilt when missing or older than the model it comes from (a chapter re-ran)
+        if not path.exists() or (source.exists() and source.stat().st_mtime > path.stat().st_mtime):
             torch_to_tflite_int8(model, calib, path, n_representative=calib_n)
         cands.append({"name": name, "technique": technique, "chapter": chapter, "tflite": path, "torch": model})
     return cands

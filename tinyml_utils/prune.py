@@ -44,7 +44,7 @@ FORMAT = "tinyml_utils.prune/v1"
 # is the one the chapter measured. Fine-tunes are short: the baseline is already trained.
 UNSTRUCTURED_RECIPE = {
     # full: climb gradually, spend most epochs at 80% (the artifact), then go on to 95% for the curve
-    False: dict(schedule=(0.5, 0.7, 0.8, 0.9, 0.95), epochs_per_step=(2, 3, 8, 4, 4), lr=5e-3, batch_size=64,
+    False: dict(schedule=(0.5, 0.7, 0.8, 0.9, 0.95), epochs_per_step=(2, 3, 12, 6, 6), lr=5e-3, batch_size=64,
                 scope="global"),
     True: dict(schedule=(0.5, 0.8, 0.95), epochs_per_step=(1, 1, 1), lr=5e-3, batch_size=32, scope="global"),
 }

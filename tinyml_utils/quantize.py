@@ -26,7 +26,6 @@ tf-keras: call :func:`legacy_keras` before TensorFlow is imported.
 from __future__ import annotations
 
 import copy
-import json
 import os
 import sys
 from dataclasses import dataclass
@@ -459,8 +458,16 @@ def _convert(converter) -> bytes:
     import contextlib
     import io
 
-    with contextlib.redirect_stdout(io.StringIO()):
-        return converter.convert()
+    import tensorflow as tf
+
+    logger = tf.get_logger()
+    level = logger.level
+    logger.setLevel("ERROR")  # "Assets written to ..." INFO lines
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            return converter.convert()
+    finally:
+        logger.setLevel(level)
 
 
 def _write(data: bytes, path) -> Path:
@@ -622,7 +629,15 @@ def artifacts(quick: bool = False, seed: int = 0, rebuild: bool = False,
 
     out_dir = paths.artifacts_dir(quick)
     want = {_artifact_key(n): out_dir / n for n in names}
-    missing = {k: p for k, p in want.items() if rebuild or not p.exists()}
+    # a derived file older than the checkpoint it comes from is stale (e.g. chapter 02 retrained)
+    sources = {"torch": recipes.vision_checkpoint_path("baseline", quick, seed),
+               "keras": recipes.keras_checkpoint_path("baseline", quick, seed)}
+
+    def stale(key: str, path: Path) -> bool:
+        src = sources["keras" if key.startswith("vision_keras") else "torch"]
+        return src.exists() and path.stat().st_mtime < src.stat().st_mtime
+
+    missing = {k: p for k, p in want.items() if rebuild or not p.exists() or stale(k, p)}
     if not missing:
         return want
     ds = data_mod.load("vision", quick=quick, seed=0)

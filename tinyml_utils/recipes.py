@@ -38,6 +38,10 @@ def vision_checkpoint_path(width: int | str = "baseline", quick: bool = False, s
     return paths.artifacts_dir(quick) / f"vision_w{_width(width)}_s{seed}.pt"
 
 
+def keras_checkpoint_path(width: int | str = "baseline", quick: bool = False, seed: int = 0) -> Path:
+    return paths.artifacts_dir(quick) / f"vision_keras_w{_width(width)}_s{seed}.keras"
+
+
 def vision_model(width: int | str = "baseline", quick: bool = False, seed: int = 0, retrain: bool = False,
                  data=None) -> Checkpoint:
     """The trained PyTorch vision CNN at ``width``: loaded from the artifacts folder, else trained
@@ -78,7 +82,7 @@ def keras_vision_model(width: int | str = "baseline", quick: bool = False, seed:
     from . import data as data_mod
     from .keras_models import fit_keras, keras_accuracy, vision_cnn_keras
 
-    path = paths.artifacts_dir(quick) / f"vision_keras_w{_width(width)}_s{seed}.keras"
+    path = keras_checkpoint_path(width, quick, seed)
     meta_path = path.with_suffix(".json")
     if path.exists() and meta_path.exists() and not retrain:
         return Checkpoint(keras.models.load_model(path), path, json.loads(meta_path.read_text()))
