@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from test_browser import chromium  # noqa: F401  (fixture: finds or installs Debian chromium)
 from tinyml_utils import cli
 
 CHAPTERS = cli.chapters()
@@ -87,6 +88,48 @@ def test_book_from_executed_chapters(fresh_build):
         for src in imgs:
             if not src.startswith("data:"):
                 assert (page.parent / src).resolve().exists(), f"{nb.stem}: image {src} missing"
+
+
+@pytest.mark.browser
+def test_real_chapter_renders_in_browser(fresh_build, chromium, tmp_path):
+    """Headless Chromium opens the real chapter 02 page from a local server: title and figures load."""
+    import subprocess
+    import sys
+    import urllib.request
+
+    from test_browser import PNG_MAGIC, _chromium, _Dom, _free_port
+
+    from tinyml_utils import paths
+
+    html = paths.build_dir() / "book-src" / "quick" / "_build" / "html"
+    page = html / "notebooks" / "02_baseline.html"
+    if not page.exists():
+        pytest.skip("the quick-mode book was not built in this session (see test_book_from_executed_chapters)")
+    port = _free_port()
+    server = subprocess.Popen([sys.executable, "-m", "http.server", "--bind", "127.0.0.1", str(port),
+                               "--directory", str(html)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        base = f"http://127.0.0.1:{port}/"
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(base + "index.html", timeout=2).close()
+                break
+            except OSError:
+                time.sleep(0.2)
+        url = base + "notebooks/02_baseline.html"
+        dump = _chromium(chromium, tmp_path / "profile", "--virtual-time-budget=8000", "--dump-dom", url)
+        assert dump.returncode == 0 and "<html" in dump.stdout, dump.stderr[-2000:]
+        dom = _Dom()
+        dom.feed(dump.stdout)
+        assert any("The baseline" in h for h in dom.h1), f"h1s: {dom.h1}"
+        figures = [s for s in dom.imgs if "_images/" in s]
+        assert len(figures) >= 3, f"chapter 02 should show its figures; <img> srcs: {dom.imgs}"
+        for src in figures:
+            with urllib.request.urlopen(base + "notebooks/" + src, timeout=10) as r:
+                assert r.status == 200 and r.read().startswith(PNG_MAGIC), src
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
 
 
 @pytest.mark.slow
