@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 import torch
 
-from tinyml_utils import models
 from tinyml_utils import quantize as Q
 
 
@@ -84,16 +83,9 @@ def test_per_channel_beats_per_tensor_and_bits_cost_6db(w):
 
 @pytest.fixture(scope="module")
 def tiny():
-    torch.manual_seed(0)
-    model = models.vision_cnn(4).eval()
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, torch.nn.BatchNorm2d):
-                m.running_mean.uniform_(-0.1, 0.1)
-                m.running_var.uniform_(0.5, 1.5)
-    rng = np.random.default_rng(0)
-    x = (rng.integers(0, 256, size=(32, 1, 28, 28)) / 255.0).astype(np.float32)
-    return model, x
+    from tiny import tiny_model_and_images
+
+    return tiny_model_and_images(32)
 
 
 def test_ptq_pte_matches_fake_quant_and_layer_error(tiny, tmp_path):

@@ -19,15 +19,9 @@ ARCH = {"fn": "tinyml_utils.models:vision_cnn", "kwargs": {"width": 4}}
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
-    torch.manual_seed(0)
-    model = models.vision_cnn(4).eval()
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, torch.nn.BatchNorm2d):
-                m.running_mean.uniform_(-0.1, 0.1)
-                m.running_var.uniform_(0.5, 1.5)
-    rng = np.random.default_rng(0)
-    x = (rng.integers(0, 256, size=(24, 1, 28, 28)) / 255.0).astype(np.float32)
+    from tiny import tiny_model_and_images
+
+    model, x = tiny_model_and_images(24)
     with torch.no_grad():
         ref = model(torch.from_numpy(x)).numpy()
     d = tmp_path_factory.mktemp("rt")
