@@ -75,6 +75,20 @@ def delegation_summary(model_or_program, example=None, dynamic_batch: bool = Fal
     return info.get_operator_delegation_dataframe(), info
 
 
+def set_executorch_threads(threads: int = 1) -> int:
+    """Size ExecuTorch's shared thread pool (what its XNNPACK delegate runs on) to ``threads``, so
+    its latency compares with torch at ``profile.set_threads(threads)``; returns the count.
+
+    Call it **before** loading any ``.pte`` (e.g. in a notebook's setup cell): resetting the pool
+    after a program was loaded corrupted the heap in our runs (``corrupted double-linked list``).
+    Uses ExecuTorch's (experimental) pybinding."""
+    from executorch.extension.pybindings import portable_lib
+
+    if portable_lib._threadpool_get_thread_count() != threads:
+        portable_lib._unsafe_reset_threadpool(int(threads))
+    return int(portable_lib._threadpool_get_thread_count())
+
+
 class ExecuTorchRunner:
     """Load a ``.pte`` once and run its ``forward`` on numpy arrays (float32 in, float32 out)."""
 

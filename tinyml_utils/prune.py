@@ -404,18 +404,6 @@ def load_structured(quick: bool = False, seed: int = 0, rebuild: bool = False) -
 # ----------------------------------------------------------------------------------------------
 # Measuring: latency compared fairly, bytes of an artifact
 # ----------------------------------------------------------------------------------------------
-def executorch_threads(n: int = 1) -> int:
-    """Fix ExecuTorch's (XNNPACK's) thread pool to ``n`` threads, so its latency compares with
-    torch at ``profile.set_threads(n)``. Uses ExecuTorch's (experimental) pybinding; returns the count.
-
-    Call it **before** loading any ``.pte`` (e.g. in a notebook's setup cell): resetting the pool
-    after a program was loaded corrupted the heap in our runs (``corrupted double-linked list``)."""
-    from executorch.extension.pybindings import portable_lib
-
-    portable_lib._unsafe_reset_threadpool(int(n))
-    return int(portable_lib._threadpool_get_thread_count())
-
-
 def compare_latency(fns: dict[str, Callable[[], object]], rounds: int = 3, warmup: int = 20,
                     repeats: int = 200, threads: int = 1, max_seconds: float = 5.0):
     """Time several batch-1 inference functions *interleaved* (A, B, C, C, B, A, ...) so that load
@@ -547,29 +535,3 @@ def keras_to_tflite(keras_model, path: str | Path, width: int, keras=None) -> Pa
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(converter.convert())
     return path
-
-
-class TFLiteRunner:
-    """``ai_edge_litert`` interpreter of a batch-1 float TFLite model: NCHW numpy in, logits out."""
-
-    def __init__(self, path: str | Path, threads: int = 1):
-        from ai_edge_litert.interpreter import Interpreter
-
-        self.interpreter = Interpreter(model_path=str(path), num_threads=threads)
-        self.interpreter.allocate_tensors()
-        self._in = self.interpreter.get_input_details()[0]["index"]
-        self._out = self.interpreter.get_output_details()[0]["index"]
-
-    def __call__(self, x_nhwc: np.ndarray) -> np.ndarray:
-        self.interpreter.set_tensor(self._in, np.ascontiguousarray(x_nhwc, dtype=np.float32))
-        self.interpreter.invoke()
-        return self.interpreter.get_tensor(self._out)
-
-    def predict(self, x_nchw: np.ndarray) -> np.ndarray:
-        from .keras_models import to_nhwc
-
-        x = to_nhwc(x_nchw)
-        return np.concatenate([self(x[i:i + 1]) for i in range(len(x))])
-
-    def accuracy(self, split) -> float:
-        return float((self.predict(split.x).argmax(1) == split.y).mean())

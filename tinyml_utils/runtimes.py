@@ -46,7 +46,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from . import profile
+from . import export, profile
 
 # ----------------------------------------------------------------------------------------------
 # The interface
@@ -222,14 +222,6 @@ class TorchEager(Runtime):
 # ----------------------------------------------------------------------------------------------
 
 
-def set_executorch_threads(threads: int) -> None:
-    """Size ExecuTorch's shared thread pool (what its XNNPACK delegate runs on)."""
-    from executorch.extension.pybindings import portable_lib
-
-    if portable_lib._threadpool_get_thread_count() != threads:
-        portable_lib._unsafe_reset_threadpool(int(threads))
-
-
 class ExecuTorchPte(Runtime):
     """A ``.pte`` run with ``executorch.runtime`` (:class:`tinyml_utils.export.ExecuTorchRunner`)."""
 
@@ -239,7 +231,7 @@ class ExecuTorchPte(Runtime):
     def _load(self) -> None:
         from .export import ExecuTorchRunner
 
-        set_executorch_threads(self.threads or profile.DEFAULT_THREADS)
+        export.set_executorch_threads(self.threads or profile.DEFAULT_THREADS)
         self.runner = ExecuTorchRunner(self.path)
 
     def _predict(self, x: np.ndarray) -> np.ndarray:
