@@ -212,7 +212,7 @@ def train_lm(model, train_ids, val_ids, *, steps: int, batch: int = 16, seq_len:
         opt.step()
         sched.step()
         train_time += time.perf_counter() - t0
-        running.append(float(loss))
+        running.append(loss.item())
         if step % eval_every == 0 or step == steps:
             hist.rows.append({"step": step, "tokens": step * batch * seq_len, "seconds": train_time,
                               "train_loss": float(np.mean(running)),

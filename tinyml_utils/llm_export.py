@@ -189,27 +189,29 @@ def measure_speed(lms: dict[str, PteLM], prefill_tokens: int = 64, decode_tokens
 
 
 _PEAK_SCRIPT = r"""
-import json, resource, sys
-import torch
+import json, sys
 from tinyml_utils import llm_export
-def rss():
+def status(key):
     with open("/proc/self/status") as f:
-        return next(int(l.split()[1]) * 1024 for l in f if l.startswith("VmRSS"))
+        return next(int(l.split()[1]) * 1024 for l in f if l.startswith(key + ":"))
 llm_export.load_llm_ops()
 from executorch.runtime import Runtime
 Runtime.get()
-before = rss()
-lm = llm_export.PteLM(sys.argv[1], int(sys.argv[2]))
-lm.greedy(list(range(1, int(sys.argv[2]) // 2)), int(sys.argv[2]) // 2)
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-print(json.dumps({"before": before, "peak": peak}))
+with open("/proc/self/clear_refs", "w") as f:   # reset the high-water mark (VmHWM) to the current RSS
+    f.write("5")
+before = status("VmRSS")
+n = int(sys.argv[2])
+lm = llm_export.PteLM(sys.argv[1], n)
+lm.greedy(list(range(1, n // 2)), n - n // 2)
+print(json.dumps({"before": before, "peak": status("VmHWM")}))
 """
 
 
 def peak_memory_bytes(pte: str | Path, max_seq_len: int = 128, timeout: float = 300) -> int:
     """Peak resident memory (bytes) that loading ``pte`` and generating to the full context adds to
     a fresh Python process with the runtime already imported: program, XNNPACK's packed weights,
-    planned memory. A fresh process per program, because a process never gives its peak back."""
+    planned memory. Linux only: the peak (``VmHWM``) is reset through ``/proc/self/clear_refs``
+    after the imports. A fresh process per program, so no program reuses memory another freed."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
         [str(Path(__file__).resolve().parent.parent)] + [p for p in [os.environ.get("PYTHONPATH")] if p])}
     out = subprocess.run([sys.executable, "-c", _PEAK_SCRIPT, str(Path(pte).resolve()), str(max_seq_len)],
@@ -218,3 +220,17 @@ def peak_memory_bytes(pte: str | Path, max_seq_len: int = 128, timeout: float = 
         raise RuntimeError(f"measuring the peak memory of {pte} failed:\n{out.stderr[-2000:]}")
     doc = json.loads(out.stdout.strip().splitlines()[-1])
     return int(doc["peak"] - doc["before"])
+
+
+def mediapipe_llm_status() -> dict:
+    """What the installed MediaPipe wheel offers for language models, read from its files without
+    importing it: whether the LLM Inference API (``mediapipe.tasks.python.genai``) is present, and
+    which text tasks ship (each needs its own ``.tflite``/task bundle, which nothing here provides)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("mediapipe")
+    if spec is None or not spec.submodule_search_locations:
+        return {"installed": False, "genai": False, "text_tasks": []}
+    root = Path(list(spec.submodule_search_locations)[0]) / "tasks" / "python"
+    text = sorted(p.stem for p in (root / "text").glob("*.py") if not p.stem.startswith("_"))
+    return {"installed": True, "genai": (root / "genai").exists(), "text_tasks": text}
