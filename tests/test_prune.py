@@ -1,4 +1,4 @@
-"""Oracle tests of tinyml_utils.prune: masks against a numpy threshold and against
+"""Oracle tests of tinyml_utils.compress.prune: masks against a numpy threshold and against
 ``torch.nn.utils.prune`` itself, MAC counts against torch-pruning's own counter, save/load
 round trips, and the torch → Keras weight copy against the PyTorch logits."""
 from __future__ import annotations
@@ -10,7 +10,10 @@ import pytest
 import torch
 from torch.nn.utils import prune as torch_prune
 
-from tinyml_utils import models, profile, prune
+from tinyml_utils import measure, models
+from tinyml_utils.compress import prune
+from tinyml_utils.convert.keras_twin import keras_from_torch
+from tinyml_utils.models import keras as keras_models
 
 
 @pytest.fixture()
@@ -86,9 +89,9 @@ def test_channel_prune_meets_mac_target_and_agrees_with_torch_pruning(model):
     example = X[:1]
     small, info = prune.channel_prune(model, example, 0.5)
     assert info["macs"] <= 0.5 * info["base_macs"]
-    assert info["macs"] == profile.count_macs(small, example)
+    assert info["macs"] == measure.count_macs(small, example)
     tp_macs, tp_params = tp.utils.count_ops_and_params(small, example)
-    assert tp_params == info["params"] == profile.count_params(small)
+    assert tp_params == info["params"] == measure.count_params(small)
     # torch-pruning also counts BN/pool/ReLU ops: a few percent above our conv+linear MACs
     assert info["macs"] <= tp_macs <= 1.15 * info["macs"]
     assert small(X).shape == (4, 10)
@@ -108,15 +111,13 @@ def test_save_load_roundtrip_for_pruned_models(model, tmp_path):
 
 
 def test_compare_latency_shape():
-    df = prune.compare_latency({"a": lambda: None, "b": lambda: None}, rounds=2, warmup=1, repeats=10)
+    df = measure.compare_latency({"a": lambda: None, "b": lambda: None}, rounds=2, warmup=1, repeats=10)
     assert list(df.index) == ["a", "b"] and df.loc["a", "ratio"] == 1.0
 
 
 def test_keras_from_torch_reproduces_logits(model):
     tf_keras = pytest.importorskip("tf_keras")
-    from tinyml_utils import keras_models
-
-    km = prune.keras_from_torch(model, keras_models.vision_cnn_keras(8, keras=tf_keras))
+    km = keras_from_torch(model, keras_models.vision_cnn_keras(8, keras=tf_keras))
     x = X.numpy()
     got = km(keras_models.to_nhwc(x), training=False).numpy()
     with torch.no_grad():

@@ -22,7 +22,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import paths
+from .core import paths
 
 #: Chapter notebooks are ``NN_slug.ipynb`` (two or three leading digits).
 CHAPTER_RE = re.compile(r"^(\d{2,3})_[A-Za-z0-9][A-Za-z0-9_-]*\.ipynb$")

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import paths
+from .core import paths
 
 
 @dataclass

@@ -3,7 +3,7 @@
 Checks, each printed as ok / FAIL with what to do:
 1. every pin in ``requirements/*.txt`` is installed at exactly that version;
 2. ``pip check`` prints the known mismatches of the three ``--no-deps`` packages and nothing else;
-3. the MediaPipe metadata-writer stand-in works (see :mod:`tinyml_utils.compat`);
+3. the MediaPipe metadata-writer stand-in works (see :mod:`tinyml_utils.core.compat`);
 4. the offline datasets load without a network.
 """
 from __future__ import annotations
@@ -13,7 +13,9 @@ import subprocess
 import sys
 from importlib.metadata import PackageNotFoundError, version
 
-from . import paths
+from . import data
+from .core import paths
+from .core.compat import mediapipe_metadata_writers
 
 # What `pip check` is expected to print after the --no-deps step (requirements/nodeps.txt explains why).
 KNOWN_PIP_CHECK = [
@@ -59,11 +61,9 @@ def check_pip() -> list[str]:
 
 def check_mediapipe() -> list[str]:
     try:
-        from .compat import mediapipe_metadata_writers
-
         mw = mediapipe_metadata_writers()
-        from mediapipe.tasks.python.metadata.metadata_writers import image_classifier  # noqa: F401
         from mediapipe.tasks.python.metadata import metadata
+        from mediapipe.tasks.python.metadata.metadata_writers import image_classifier  # noqa: F401
 
         v = metadata._pywrap_metadata_version.GetMinimumMetadataParserVersion(b"", [])
         assert mw is not None and v == "1.0.0", v
@@ -73,8 +73,6 @@ def check_mediapipe() -> list[str]:
 
 
 def check_data() -> list[str]:
-    from . import data
-
     problems = []
     for name in ("vision", "motion"):
         try:

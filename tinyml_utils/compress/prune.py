@@ -13,13 +13,9 @@ Two kinds of sparsity, two different savings:
 - *structured* (channel) pruning removes whole filters: fewer parameters, fewer MACs, a smaller
   dense model that any runtime runs faster.
 
-Artifacts other chapters reuse (rebuilt with the recipes below when missing)::
-
-    model, info = load_unstructured(quick)   # the 80%-sparse vision baseline (zeros made permanent)
-    model, info = load_structured(quick)     # the channel-pruned vision baseline (about half the MACs)
-
-Both are plain ``VisionCNN`` modules (eval mode) whose layers may be narrower than the baseline's;
-:func:`load_pruned` rebuilds them from a state dict, so no pickled code is loaded.
+Pruned models are saved with :func:`save_pruned` and read back with :func:`load_pruned`, which
+rebuilds the (possibly narrower) ``VisionCNN`` from a state dict: no pickled code is loaded. The
+chapter's pruned artifacts come from :mod:`tinyml_utils.course.artifacts`.
 """
 from __future__ import annotations
 
@@ -34,27 +30,14 @@ import torch
 from torch import nn
 from torch.nn.utils import prune as torch_prune
 
-from . import paths
-from .profile import count_macs, count_params, measure_latency
+from .. import train as training
+from ..measure import accuracy, count_macs, count_params
+from ..models import vision_cnn
+from ..models.keras import to_nhwc
 
 PRUNABLE_TYPES = (nn.Conv1d, nn.Conv2d, nn.Linear)
 FORMAT = "tinyml_utils.prune/v1"
 
-# Recipes: the notebook (chapter 03) and the loaders below use the same ones, so a rebuilt artifact
-# is the one the chapter measured. Fine-tunes are short: the baseline is already trained.
-UNSTRUCTURED_RECIPE = {
-    # full: climb gradually, spend most epochs at 80% (the artifact), then go on to 95% for the curve
-    False: dict(schedule=(0.5, 0.7, 0.8, 0.9, 0.95), epochs_per_step=(2, 3, 12, 6, 6), lr=5e-3, batch_size=64,
-                scope="global"),
-    True: dict(schedule=(0.5, 0.8, 0.95), epochs_per_step=(1, 1, 1), lr=5e-3, batch_size=32, scope="global"),
-}
-STRUCTURED_RECIPE = {
-    False: dict(target_macs_ratio=0.5, epochs=8, lr=5e-3, batch_size=64),
-    True: dict(target_macs_ratio=0.5, epochs=2, lr=5e-3, batch_size=32),
-}
-UNSTRUCTURED_ARTIFACT_SPARSITY = 0.8
-STRUCTURED_FILE = "vision_pruned_structured.pt"
-UNSTRUCTURED_FILE = "vision_pruned_unstructured.pt"
 
 
 # ----------------------------------------------------------------------------------------------
@@ -150,9 +133,7 @@ def sensitivity(model: nn.Module, split, sparsities: Iterable[float], layers: Se
     """
     import pandas as pd
 
-    from . import train as train_mod
-
-    evaluate = evaluate or train_mod.evaluate
+    evaluate = evaluate or accuracy
     base = evaluate(model, split)
     names = layers or [n for n, _ in prunable_layers(model)]
     rows = []
@@ -189,8 +170,6 @@ def prune_and_finetune(model: nn.Module, train, val, schedule: Sequence[float], 
     untouched). Returns one :class:`PruneStep` per target, each with a permanent copy of the model.
     ``eval_split`` (default ``val``) is where accuracies are measured.
     """
-    from . import train as train_mod
-
     eval_split = eval_split if eval_split is not None else val
     m = copy.deepcopy(model)
     steps, epochs, t0 = [], 0, time.perf_counter()
@@ -199,12 +178,12 @@ def prune_and_finetune(model: nn.Module, train, val, schedule: Sequence[float], 
         raise ValueError(f"epochs_per_step has {len(per_step)} entries for {len(schedule)} steps")
     for i, (target, ep) in enumerate(zip(schedule, per_step)):
         magnitude_prune(m, target, scope=scope)
-        acc_pruned = train_mod.evaluate(m, eval_split)
+        acc_pruned = accuracy(m, eval_split)
         if ep > 0:
-            train_mod.fit(m, train, val, epochs=ep, lr=lr, batch_size=batch_size, seed=seed + i,
+            training.fit(m, train, val, epochs=ep, lr=lr, batch_size=batch_size, seed=seed + i,
                           augment=augment, desc=f"{desc} {target:.0%}")
             epochs += ep
-        acc = train_mod.evaluate(m, eval_split)
+        acc = accuracy(m, eval_split)
         snapshot = make_permanent(copy.deepcopy(m)).eval()
         steps.append(PruneStep(float(weight_sparsity(snapshot)), acc_pruned, acc, epochs,
                                time.perf_counter() - t0, snapshot))
@@ -250,7 +229,7 @@ def channel_prune(model: nn.Module, example: torch.Tensor, target_macs_ratio: fl
     """Channel-prune ``model`` to at most ``target_macs_ratio`` of its MACs (e.g. 0.5 halves them).
 
     Searches (bisection) for the smallest uniform channel ratio whose pruned model meets the MAC
-    target, counting MACs with :func:`tinyml_utils.profile.count_macs`. Returns ``(pruned copy, info)``
+    target, counting MACs with :func:`tinyml_utils.measure.count_macs`. Returns ``(pruned copy, info)``
     with ``info`` = channel ratio, MACs and params before/after, and channels per layer.
     """
     base_macs, base_params = count_macs(model, example), count_params(model)
@@ -320,8 +299,6 @@ def save_pruned(model: nn.Module, path: str | Path, info: dict | None = None) ->
 
 def load_pruned(path: str | Path) -> tuple[nn.Module, dict]:
     """Load a model saved by :func:`save_pruned` (``weights_only``, no pickled code): (model in eval mode, info)."""
-    from .models import vision_cnn
-
     blob = torch.load(Path(path), weights_only=True)
     if blob.get("format") != FORMAT:
         raise ValueError(f"{path} is not a tinyml_utils.prune file (format {blob.get('format')!r})")
@@ -329,135 +306,9 @@ def load_pruned(path: str | Path) -> tuple[nn.Module, dict]:
     return model.eval(), dict(blob.get("info", {}))
 
 
-def unstructured_recipe(base: nn.Module, ds, quick: bool, seed: int = 0, upto: float | None = None,
-                        augment=None) -> list[PruneStep]:
-    """Iterative global magnitude pruning of ``base`` with :data:`UNSTRUCTURED_RECIPE` (targets up
-    to ``upto`` if given). The 80% step is what :func:`load_unstructured` serves. Fine-tunes run
-    without augmentation by default: at 80% sparsity the 24 k-parameter CNN has too little capacity
-    left to fit augmented digits in a few epochs (measured: 97.5% with, 97.9% without, full mode)."""
-    r = dict(UNSTRUCTURED_RECIPE[bool(quick)])
-    keep = [i for i, s in enumerate(r.pop("schedule")) if upto is None or s <= upto + 1e-9]
-    schedule = [UNSTRUCTURED_RECIPE[bool(quick)]["schedule"][i] for i in keep]
-    r["epochs_per_step"] = [r["epochs_per_step"][i] for i in keep]
-    return prune_and_finetune(base, ds.train, ds.val, schedule, seed=seed, augment=augment,
-                              eval_split=ds.test, desc="iterative", **r)
-
-
-def structured_recipe(base: nn.Module, ds, quick: bool, seed: int = 0, augment=None):
-    """Channel-prune ``base`` to :data:`STRUCTURED_RECIPE`'s MAC target and fine-tune it:
-    ``(model, info)`` with accuracies before/after fine-tuning on the test split."""
-    from . import train as train_mod
-
-    r = STRUCTURED_RECIPE[bool(quick)]
-    example = torch.as_tensor(ds.test.x[:1])
-    model, info = channel_prune(base, example, r["target_macs_ratio"])
-    info["accuracy_pruned"] = train_mod.evaluate(model, ds.test)
-    t0 = time.perf_counter()
-    hist = train_mod.fit(model, ds.train, ds.val, epochs=r["epochs"], lr=r["lr"], batch_size=r["batch_size"],
-                         seed=seed, augment=augment, desc="fine-tune channels")
-    info.update(accuracy=train_mod.evaluate(model, ds.test), finetune_epochs=r["epochs"],
-                finetune_seconds=time.perf_counter() - t0, best_epoch=hist.best_epoch)
-    return model.eval(), info
-
-
-def _artifact(quick: bool, name: str) -> Path:
-    return paths.artifacts_dir(quick) / name
-
-
-def load_unstructured(quick: bool = False, seed: int = 0, rebuild: bool = False) -> tuple[nn.Module, dict]:
-    """The 80%-sparse (global magnitude, iteratively fine-tuned) vision baseline of chapter 03:
-    ``(VisionCNN in eval mode, info)``. Loaded from ``artifacts_dir(quick)/vision_pruned_unstructured.pt``,
-    rebuilt from the baseline (:func:`tinyml_utils.recipes.vision_model`) if missing."""
-    path = _artifact(quick, UNSTRUCTURED_FILE)
-    if path.exists() and not rebuild:
-        return load_pruned(path)
-    from . import data as data_mod
-    from . import recipes
-
-    ds = data_mod.load("vision", quick=quick, seed=0)
-    base = recipes.vision_model("baseline", quick=quick, seed=seed, data=ds).model
-    step = unstructured_recipe(base, ds, quick, seed, upto=UNSTRUCTURED_ARTIFACT_SPARSITY)[-1]
-    info = {"sparsity": step.sparsity, "test_accuracy": step.accuracy, "epochs": step.epochs,
-            "scope": "global", "quick": bool(quick), "seed": seed}
-    save_pruned(step.model, path, info)
-    return step.model, info
-
-
-def load_structured(quick: bool = False, seed: int = 0, rebuild: bool = False) -> tuple[nn.Module, dict]:
-    """The channel-pruned (about half the MACs, fine-tuned) vision baseline of chapter 03:
-    ``(VisionCNN with narrower layers, in eval mode, info)``. Loaded from
-    ``artifacts_dir(quick)/vision_pruned_structured.pt``, rebuilt if missing."""
-    path = _artifact(quick, STRUCTURED_FILE)
-    if path.exists() and not rebuild:
-        return load_pruned(path)
-    from . import data as data_mod
-    from . import recipes
-
-    ds = data_mod.load("vision", quick=quick, seed=0)
-    base = recipes.vision_model("baseline", quick=quick, seed=seed, data=ds).model
-    model, info = structured_recipe(base, ds, quick, seed)
-    info = {k: v for k, v in info.items()} | {"test_accuracy": info["accuracy"], "quick": bool(quick), "seed": seed}
-    save_pruned(model, path, info)
-    return model, info
-
-
-# ----------------------------------------------------------------------------------------------
-# Measuring: latency compared fairly, bytes of an artifact
-# ----------------------------------------------------------------------------------------------
-def compare_latency(fns: dict[str, Callable[[], object]], rounds: int = 3, warmup: int = 20,
-                    repeats: int = 200, threads: int = 1, max_seconds: float = 5.0):
-    """Time several batch-1 inference functions *interleaved* (A, B, C, C, B, A, ...) so that load
-    from other processes hits all of them alike. For each, the round with the median p50 is kept.
-
-    Returns a DataFrame indexed by name: ``p50_ms, p95_ms, spread_ms, rounds, ratio`` (p50 over the
-    first entry's p50)."""
-    import pandas as pd
-
-    runs: dict[str, list] = {k: [] for k in fns}
-    names = list(fns)
-    for i in range(rounds):
-        order = names if i % 2 == 0 else names[::-1]  # alternate the order: no model always runs first
-        for k in order:
-            fn = fns[k]
-            runs[k].append(measure_latency(fn, warmup=warmup, repeats=repeats, threads=threads,
-                                           max_seconds=max_seconds))
-    rows = {}
-    for k, lats in runs.items():
-        lat = sorted(lats, key=lambda r: r.p50_ms)[len(lats) // 2]
-        rows[k] = {"p50_ms": lat.p50_ms, "p95_ms": lat.p95_ms, "spread_ms": lat.spread_ms,
-                   "p50_all_rounds": [round(r.p50_ms, 4) for r in lats], "threads": threads}
-    df = pd.DataFrame(rows).T
-    first = next(iter(fns))
-    df["ratio"] = df["p50_ms"].astype(float) / float(df.loc[first, "p50_ms"])
-    return df
-
-
-def artifact_bytes(path: str | Path) -> dict[str, int]:
-    """``{"bytes": on disk, "zipped_bytes": after DEFLATE level 9}`` of one file."""
-    from .profile import file_bytes, zipped_bytes
-
-    return {"bytes": file_bytes(path), "zipped_bytes": zipped_bytes(path)}
-
-
 # ----------------------------------------------------------------------------------------------
 # Keras / tensorflow-model-optimization
 # ----------------------------------------------------------------------------------------------
-def keras_from_torch(torch_model: nn.Module, keras_model) -> object:
-    """Copy a trained :class:`~tinyml_utils.models.VisionCNN`'s weights into its Keras twin
-    (:func:`tinyml_utils.keras_models.vision_cnn_keras`, Keras 3 or tf_keras): conv kernels
-    OIHW→HWIO, batch-norm statistics (and epsilon), dense kernel transposed. Returns ``keras_model``."""
-    convs = [m for m in torch_model.modules() if isinstance(m, nn.Conv2d)]
-    bns = [m for m in torch_model.modules() if isinstance(m, nn.BatchNorm2d)]
-    lin = _last_linear(torch_model)[0]
-    for i, (c, b) in enumerate(zip(convs, bns)):
-        keras_model.get_layer(f"conv{i + 1}").set_weights([c.weight.detach().permute(2, 3, 1, 0).numpy()])
-        bn = keras_model.get_layer(f"bn{i + 1}")
-        bn.epsilon = b.eps
-        bn.set_weights([t.detach().numpy() for t in (b.weight, b.bias, b.running_mean, b.running_var)])
-    keras_model.get_layer("logits").set_weights([lin.weight.detach().T.numpy(), lin.bias.detach().numpy()])
-    return keras_model
-
-
 def keras_prune(keras_model, train, val, *, final_sparsity: float = 0.8, epochs: int = 2, batch_size: int = 64,
                 lr: float = 1e-3, end_fraction: float = 0.6, skip: Sequence[str] = ("conv1",), seed: int = 0,
                 keras=None):
@@ -471,8 +322,6 @@ def keras_prune(keras_model, train, val, *, final_sparsity: float = 0.8, epochs:
     Returns ``(stripped model, keras History)``.
     """
     import tensorflow_model_optimization as tfmot
-
-    from .keras_models import to_nhwc
 
     if keras is None:
         import tf_keras as keras
@@ -512,26 +361,3 @@ def keras_weight_sparsity(keras_model) -> dict[str, float]:
             zeros, total = zeros + int((k == 0).sum()), total + k.size
     out["total"] = zeros / max(total, 1)
     return out
-
-
-def keras_to_tflite(keras_model, path: str | Path, width: int, keras=None) -> Path:
-    """Float32 TFLite of a (stripped) vision Keras model, rebuilt with a fixed batch of 1 first
-    (the weights are copied by layer order). Writes ``path``; returns it."""
-    import tensorflow as tf
-
-    from .keras_models import vision_cnn_keras
-
-    if keras is None:
-        import tf_keras as keras
-    fixed = vision_cnn_keras(width, keras=keras, batch_size=1)
-    for layer in keras_model.layers:
-        if layer.get_weights():
-            tgt = fixed.get_layer(layer.name)
-            if hasattr(layer, "epsilon"):
-                tgt.epsilon = layer.epsilon
-            tgt.set_weights(layer.get_weights())
-    converter = tf.lite.TFLiteConverter.from_keras_model(fixed)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(converter.convert())
-    return path

@@ -1,4 +1,4 @@
-"""Work-arounds for known packaging traps, each in one named place (see STACK.md).
+"""Work-arounds for known packaging traps, each in one named place.
 
 - :func:`mediapipe_metadata_writers`: mediapipe ≥ 0.10.30 wheels lack the small native module
   ``mediapipe.tasks.cc.metadata.python._pywrap_metadata_version`` that the metadata writers import

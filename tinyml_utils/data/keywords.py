@@ -38,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import paths
+from ..core import paths
 from .base import DataCard, DataError, Dataset, Split, sha256_file, verify_checksum
 
 GENERATOR_VERSION = 1          # bump when the generation recipe changes: it changes the cache key

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import paths
+from ..core import paths
 from .base import DataCard, DataError, Dataset, Split, sha256_file, stratified_split
 from .keywords import CLASSES as KEYWORD_CLASSES
 from .keywords import KEYWORDS, SILENCE_INDEX, UNKNOWN_INDEX

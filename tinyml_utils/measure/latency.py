@@ -1,8 +1,9 @@
-"""Measure models: parameters, MACs, bytes on disk, latency (median and p95), peak memory.
+"""Latency: the course's one protocol for batch-1 timing, and interleaved comparisons.
 
-Latency protocol (every chapter uses it): fix the thread count, run ``warmup`` untimed calls,
-then time ``repeats`` single (batch-1) calls with ``time.perf_counter``; report median and p95
-in milliseconds plus the thread count. Compare runtimes as ratios measured within one run.
+Protocol: fix the thread count, run ``warmup`` untimed calls, then time ``repeats`` single
+(batch-1) calls with ``time.perf_counter``; report median and p95 in milliseconds plus the thread
+count. Trap: a shared machine only adds time, so compare runtimes as ratios measured interleaved
+within one run, never across runs.
 """
 from __future__ import annotations
 
@@ -11,65 +12,11 @@ import os
 import statistics
 import time
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
 DEFAULT_THREADS = 1
-
-
-def count_params(model) -> int:
-    """Number of parameters (weights and biases) of a torch module."""
-    return int(sum(p.numel() for p in model.parameters()))
-
-
-def count_nonzero_params(model) -> int:
-    """Parameters that are not exactly zero (after pruning masks are applied)."""
-    return int(sum(int((p != 0).sum()) for p in model.parameters()))
-
-
-def count_macs(model, example_input) -> int:
-    """Multiply-accumulates of one forward pass on ``example_input``, counted by PyTorch's
-    ``FlopCounterMode`` (FLOPs / 2; counts conv, linear and matmul, the ops that dominate)."""
-    import torch
-    from torch.utils.flop_counter import FlopCounterMode
-
-    was_training = model.training
-    model.eval()
-    with torch.no_grad(), FlopCounterMode(display=False) as counter:
-        model(example_input)
-    model.train(was_training)
-    return int(counter.get_total_flops() // 2)
-
-
-def file_bytes(path: str | Path) -> int:
-    """Size of a file on disk, in bytes."""
-    return Path(path).stat().st_size
-
-
-def state_dict_bytes(model, path: str | Path | None = None) -> int:
-    """Bytes of ``torch.save(model.state_dict())`` on disk: written to ``path`` if given, else to a
-    temporary file (an in-memory buffer differs by a few hundred bytes: the zip container stores the
-    file name in every entry)."""
-    import tempfile
-
-    import torch
-
-    if path is not None:
-        torch.save(model.state_dict(), path)
-        return file_bytes(path)
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "model.pt"
-        torch.save(model.state_dict(), out)
-        return file_bytes(out)
-
-
-def zipped_bytes(path: str | Path) -> int:
-    """Bytes of the file after DEFLATE compression (level 9): what sparsity saves in a download."""
-    import zlib
-
-    return len(zlib.compress(Path(path).read_bytes(), 9))
 
 
 @dataclass
@@ -154,25 +101,57 @@ def torch_latency(model, example_input, **kwargs) -> Latency:
     return measure_latency(run, **kwargs)
 
 
-def torch_peak_memory_bytes(model, example_input) -> int:
-    """Peak bytes of CPU memory that torch's allocator held during one forward pass
-    (``torch.profiler`` with ``profile_memory``): activations and temporaries, not the weights."""
-    import torch
-    from torch.profiler import ProfilerActivity, profile
-
-    model.eval()
-    with torch.no_grad(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
-        model(example_input)
-    events = sorted((e for e in prof.events() if e.cpu_memory_usage != 0),
-                    key=lambda e: e.time_range.start)
-    current = peak = 0
-    for e in events:
-        current += e.cpu_memory_usage
-        peak = max(peak, current)
-    return int(peak)
-
-
 def median_spread(values) -> str:
     """'median (min–max)' of repeated measurements, for tables."""
     v = list(values)
     return f"{statistics.median(v):.3g} ({min(v):.3g}–{max(v):.3g})"
+
+
+def compare_latency(fns: dict[str, Callable[[], object]], rounds: int = 3, warmup: int = 20,
+                    repeats: int = 200, threads: int = 1, max_seconds: float = 5.0):
+    """Time several batch-1 inference functions *interleaved* (A, B, C, C, B, A, ...) so load from
+    other processes hits all of them alike; per function the round with the median p50 is kept.
+
+    Returns a DataFrame indexed by name: ``p50_ms, p95_ms, spread_ms, rounds, ratio`` (p50 over
+    the first entry's p50).
+    """
+    import pandas as pd
+
+    runs: dict[str, list] = {k: [] for k in fns}
+    names = list(fns)
+    for i in range(rounds):
+        order = names if i % 2 == 0 else names[::-1]  # alternate the order: no model always runs first
+        for k in order:
+            runs[k].append(measure_latency(fns[k], warmup=warmup, repeats=repeats, threads=threads,
+                                           max_seconds=max_seconds))
+    rows = {}
+    for k, lats in runs.items():
+        lat = sorted(lats, key=lambda r: r.p50_ms)[len(lats) // 2]
+        rows[k] = {"p50_ms": lat.p50_ms, "p95_ms": lat.p95_ms, "spread_ms": lat.spread_ms,
+                   "p50_all_rounds": [round(r.p50_ms, 4) for r in lats], "threads": threads}
+    df = pd.DataFrame(rows).T
+    first = next(iter(fns))
+    df["ratio"] = df["p50_ms"].astype(float) / float(df.loc[first, "p50_ms"])
+    return df
+
+
+def latency_pass(rts, x1: np.ndarray, *, warmup: int = 20, repeats: int = 200, rounds: int = 3,
+                 threads: int = DEFAULT_THREADS) -> dict[str, dict]:
+    """Batch-1 latency of several runtimes (objects with ``name``, ``threads`` and
+    ``latency(x1, ...)``, see :mod:`tinyml_utils.runtimes`) in one interleaved pass: ``rounds``
+    rounds of ``repeats // rounds`` calls each. Per runtime: median over rounds of the per-round
+    median and p95 (ms), and each round's median. Keys are ``rt.name``."""
+    per = max(10, repeats // max(1, rounds))
+    rts = list(rts)
+    runs: dict[str, list] = {rt.name: [] for rt in rts}
+    for _ in range(rounds):
+        for rt in rts:
+            runs[rt.name].append(rt.latency(x1, warmup=warmup, repeats=per, threads=threads))
+    out = {}
+    for rt in rts:
+        lats = runs[rt.name]
+        out[rt.name] = {"latency_ms_p50": float(np.median([lt.p50_ms for lt in lats])),
+                        "latency_ms_p95": float(np.median([lt.p95_ms for lt in lats])),
+                        "round_p50_ms": [lt.p50_ms for lt in lats], "calls": int(sum(lt.repeats for lt in lats)),
+                        "threads": rt.threads}
+    return out

@@ -1,4 +1,4 @@
-"""The course's model family (PyTorch). Keras twins live in :mod:`tinyml_utils.keras_models`.
+"""The course's model family (PyTorch). Keras twins live in :mod:`tinyml_utils.models.keras`.
 
 - :func:`vision_cnn` — the spine: a small CNN for 28×28 digits at several widths
   (``width=8`` student, ``16`` baseline, ``32`` teacher). Built only from ops every runtime and

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import paths
+from ..core import paths
 
 RECORD_FIELDS = (
     "name", "technique", "runtime", "accuracy", "size_bytes", "params", "macs", "sparsity",
