@@ -1,0 +1,137 @@
+"""The course's one way to compare latencies: interleaved rounds, low quantiles, paired ratios.
+
+A learner's laptop is never idle. Another program can only *add* time to a call, never remove
+it, so the fastest calls are the ones closest to the model's own cost. :func:`compare` therefore
+
+1. warms every candidate up, then runs ``rounds`` rounds; in each round every candidate makes
+   ``calls`` calls back to back (the order rotates from round to round), so a burst of load
+   hits all candidates of that round alike;
+2. summarises each candidate's round by a low quantile of its per-call times (``quantile=0.1``:
+   the 10th percentile, robust to the calls that were preempted);
+3. compares two candidates by the **paired** per-round ratios: the estimate is their median and
+   the interval spans the 2nd smallest to the 2nd largest ratio (for 9 rounds that order-statistic
+   interval covers the true median ratio with about 96 % probability, whatever the noise's shape).
+
+Assert only effects larger than that interval on this machine; show the rest without asserting.
+
+>>> cmp = compare({"dense": lambda: dense(x), "pruned": lambda: pruned(x)})
+>>> r = cmp.ratio("pruned", "dense")          # Ratio(estimate=0.55, lo=0.52, hi=0.58, rounds=9)
+>>> cmp.frame()                               # one row a candidate: low / p50 / p95 in ms
+"""
+from __future__ import annotations
+
+import gc
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+
+@dataclass
+class Timing:
+    """Per-call wall times (ms) of one candidate, grouped by round."""
+
+    name: str
+    rounds_ms: list[list[float]] = field(default_factory=list)
+    quantile: float = 0.1
+
+    @property
+    def calls(self) -> int:
+        return sum(len(r) for r in self.rounds_ms)
+
+    @property
+    def per_round_ms(self) -> np.ndarray:
+        """The low quantile of each round's calls (ms): the statistic ratios are built from."""
+        return np.array([np.quantile(r, self.quantile) for r in self.rounds_ms])
+
+    @property
+    def low_ms(self) -> float:
+        """Median over rounds of the per-round low quantile (ms): the headline latency."""
+        return float(np.median(self.per_round_ms))
+
+    @property
+    def min_ms(self) -> float:
+        return float(min(min(r) for r in self.rounds_ms))
+
+    @property
+    def p50_ms(self) -> float:
+        """Median of all calls (ms): what a user typically sees, load included."""
+        return float(np.median(np.concatenate(self.rounds_ms)))
+
+    @property
+    def p95_ms(self) -> float:
+        return float(np.quantile(np.concatenate(self.rounds_ms), 0.95))
+
+
+@dataclass(frozen=True)
+class Ratio:
+    """``a / b`` from paired rounds: median estimate and an order-statistic interval."""
+
+    estimate: float
+    lo: float
+    hi: float
+    rounds: int
+
+    def __str__(self) -> str:
+        return f"{self.estimate:.3f} (interval {self.lo:.3f}–{self.hi:.3f}, {self.rounds} paired rounds)"
+
+
+@dataclass
+class Comparison:
+    """The result of :func:`compare`: one :class:`Timing` per candidate, same rounds for all."""
+
+    timings: dict[str, Timing]
+
+    def __getitem__(self, name: str) -> Timing:
+        return self.timings[name]
+
+    def ratio(self, a: str, b: str) -> Ratio:
+        """Latency of ``a`` over latency of ``b`` (below 1: ``a`` is faster)."""
+        ra, rb = self.timings[a].per_round_ms, self.timings[b].per_round_ms
+        r = np.sort(ra / rb)
+        k = 1 if len(r) >= 5 else 0
+        return Ratio(float(np.median(r)), float(r[k]), float(r[len(r) - 1 - k]), len(r))
+
+    def frame(self):
+        """pandas DataFrame, one row a candidate: low (the robust statistic), p50, p95 and min in ms."""
+        import pandas as pd
+
+        rows = [{"name": t.name, "low_ms": t.low_ms, "p50_ms": t.p50_ms, "p95_ms": t.p95_ms,
+                 "min_ms": t.min_ms, "calls": t.calls} for t in self.timings.values()]
+        return pd.DataFrame(rows).set_index("name")
+
+
+def compare(fns: dict[str, Callable[[], Any]], *, rounds: int = 9, calls: int = 30, warmup: int = 5,
+            quantile: float = 0.1, max_seconds: float | None = 60.0) -> Comparison:
+    """Time several zero-argument callables interleaved (see the module docstring).
+
+    ``calls`` per candidate per round; ``max_seconds`` caps the whole measurement (rounds stop
+    early, never below 3, when a slow candidate would blow the budget). Garbage collection is
+    paused while timing."""
+    if not fns:
+        raise ValueError("compare() needs at least one callable")
+    names = list(fns)
+    for n in names:
+        for _ in range(warmup):
+            fns[n]()
+    timings = {n: Timing(n, quantile=quantile) for n in names}
+    gc_was = gc.isenabled()
+    gc.disable()
+    t_start = time.perf_counter()
+    try:
+        for r in range(rounds):
+            order = names[r % len(names):] + names[:r % len(names)]
+            for n in order:
+                fn, ts = fns[n], []
+                for _ in range(calls):
+                    t0 = time.perf_counter()
+                    fn()
+                    ts.append((time.perf_counter() - t0) * 1e3)
+                timings[n].rounds_ms.append(ts)
+            if max_seconds is not None and r >= 2 and time.perf_counter() - t_start > max_seconds:
+                break
+    finally:
+        if gc_was:
+            gc.enable()
+    return Comparison(timings)
