@@ -178,3 +178,9 @@ def test_compare_is_robust_to_added_noise():
     r = cmp_.ratio("fast", "slow")
     assert 0.4 < r.lo <= r.estimate <= r.hi < 0.62, r
     assert cmp_["slow"].p95_ms > cmp_["slow"].low_ms
+
+
+def test_doctor_sees_this_checkout():
+    from tinyml_utils import doctor
+
+    assert doctor.check_package() == []

@@ -5,6 +5,8 @@
   times and every failure at the end; native libraries' log lines go to ``build/logs/<mode>/``.
 - ``book [--quick] [--partial]`` builds the Jupyter Book from the executed chapters, offline; it
   refuses failed, interrupted or missing chapters unless ``--partial``.
+- ``stability [-n 20]`` repeats every timing claim's measurement under load (a busy process on
+  one core) and reports how often each held.
 - ``doctor`` checks the environment: pinned versions, the known ``pip check`` lines and nothing
   else, the MediaPipe metadata stand-in, the offline datasets.
 """
@@ -233,6 +235,12 @@ def main(argv: list[str] | None = None) -> int:
     p_book.add_argument("--partial", action="store_true",
                         help="publish the chapters that executed successfully even if others failed or are missing")
     sub.add_parser("doctor", help="check the environment")
+    sub.add_parser("stability", help="repeat every timing claim under load and report pass rates", add_help=False)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["stability"]:
+        from .stability import main as stability_main
+
+        return stability_main(argv[1:])
     args = parser.parse_args(argv)
 
     if args.command == "run":
