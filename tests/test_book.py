@@ -145,3 +145,11 @@ def test_mathjax_comes_from_the_environment():
     assert (es5 / "tex-chtml.js").is_file()
     with pytest.raises(book.BookBuildError, match="make setup"):
         book.ensure_mathjax(prefix=Path("/nonexistent"))
+
+
+def test_quick_book_says_so(built_book):
+    """A book built from quick-mode runs carries a banner on every page."""
+    from tinyml_utils.book import QUICK_BANNER
+
+    page = built_book.chapter_html.read_text()
+    assert QUICK_BANNER.split(":")[0] in page

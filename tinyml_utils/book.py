@@ -39,6 +39,8 @@ MATHJAX_VERSION = "3"
 #: so the staged copies keep their text/plain fallback instead.
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 RUN_HINT = "python -m tinyml_utils run --quick"
+QUICK_BANNER = ("Quick-mode book: every chapter ran on less data and fewer epochs, and checks stated weaker "
+                "bounds. The full-mode numbers are in results/ (python -m tinyml_utils run; book).")
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
@@ -273,6 +275,8 @@ def _clean_notebook(src: Path, dest: Path) -> list[str]:
         notes.append(f"{src.name}: papermill recorded an exception; the page shows the failing cell")
     widgets = nb.metadata.pop("widgets", None) or {}
     state = widgets.get("application/vnd.jupyter.widget-state+json", {}).get("state", {})
+    # papermill's injected-parameters cell repeats the parameters cell: drop it from the page
+    nb.cells = [c for c in nb.cells if "injected-parameters" not in c.get("metadata", {}).get("tags", [])]
     for cell in nb.cells:
         for out in cell.get("outputs", []):
             data = out.get("data")
@@ -322,6 +326,10 @@ def stage_book(quick: bool = True, out: Path | None = None, partial: bool = Fals
     for n in notes:
         _log("note: " + n)
 
+    if quick:
+        cfg = staged / "_config.yml"
+        cfg.write_text(cfg.read_text().replace(
+            'announcement: ""', f'announcement: "{QUICK_BANNER}"'))
     root, extra = _load_toc_template(paths.BOOK)
     write_toc(staged, root, [f"notebooks/{p.stem}" for p in chapters], extra)
     copy_mathjax(staged / "_static")
