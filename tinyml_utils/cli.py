@@ -59,7 +59,8 @@ def kernelspec_dir() -> Path:
     The kernel runs this interpreter with ``PYTHONPATH`` = the repository (so an editable install
     of another checkout cannot win) and ``capture_fd_output=False`` (native libraries' C-level
     stdout/stderr goes to the kernel process's own streams, which :func:`run` sends to a log file,
-    instead of into cell outputs)."""
+    instead of into cell outputs); at start-up it installs :func:`tinyml_utils.kernel_io.install`,
+    which diverts native log lines written through ``sys.stderr`` to the same place."""
     import json
 
     from .atomic import atomic_write_text
@@ -67,7 +68,8 @@ def kernelspec_dir() -> Path:
     root = paths.build_dir() / "jupyter"
     spec = root / "kernels" / KERNEL_NAME / "kernel.json"
     doc = {"argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}",
-                    "--IPKernelApp.capture_fd_output=False"],
+                    "--IPKernelApp.capture_fd_output=False",
+                    "--IPKernelApp.exec_lines=import tinyml_utils.kernel_io as _kio; _kio.install()"],
            "display_name": "TinyML course (this checkout)", "language": "python",
            "env": {"PYTHONPATH": str(paths.REPO)}}
     text = json.dumps(doc, indent=1)
