@@ -52,6 +52,13 @@ def _zeros(m: nn.Module) -> int:
     return int((m.weight == 0).sum())
 
 
+def _masked(m: nn.Module) -> int:
+    """Weights the layer's pruning mask already removes (0 without a mask). Exact zeros in the
+    weights are *not* counted: L1 ranking picks them first, so they must count toward the amount."""
+    mask = getattr(m, "weight_mask", None)
+    return 0 if mask is None else int((mask == 0).sum())
+
+
 def magnitude_prune(model: nn.Module, sparsity: float, scope: str = "global",
                     layers: Sequence[str] | None = None) -> nn.Module:
     """Zero the smallest-magnitude weights (L1) until ``sparsity`` (fraction in [0, 1)) of the
@@ -72,7 +79,7 @@ def magnitude_prune(model: nn.Module, sparsity: float, scope: str = "global",
         raise ValueError(f"unknown layer in {list(layers)}; prunable layers are {known}")
     if scope in ("global", "global_normalized"):
         total = sum(m.weight.numel() for _, m in chosen)
-        extra = int(round(sparsity * total)) - sum(_zeros(m) for _, m in chosen)
+        extra = int(round(sparsity * total)) - sum(_masked(m) for _, m in chosen)
         scores = None
         if scope == "global_normalized":
             # |w| / RMS(layer): a conv followed by batch norm is scale-invariant, so raw magnitudes
@@ -85,7 +92,7 @@ def magnitude_prune(model: nn.Module, sparsity: float, scope: str = "global",
                                             pruning_method=torch_prune.L1Unstructured, amount=extra)
     elif scope == "layerwise":
         for _, m in chosen:
-            extra = int(round(sparsity * m.weight.numel())) - _zeros(m)
+            extra = int(round(sparsity * m.weight.numel())) - _masked(m)
             if extra > 0:
                 torch_prune.l1_unstructured(m, "weight", amount=extra)
     else:

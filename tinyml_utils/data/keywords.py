@@ -234,6 +234,38 @@ def _render_chunk(seed: int, jobs: list[tuple[str, dict]]) -> tuple[str, np.ndar
     return version, x, rows
 
 
+def _die_with_parent() -> None:
+    """In a worker, before exec: ask Linux to kill it when its parent dies (PR_SET_PDEATHSIG), so a
+    killed generation leaves no orphan workers. A no-op where prctl is unavailable."""
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _sweep_stale(parent: Path) -> None:
+    """Remove ``<hash>.tmp-<pid>`` folders left by a generation whose process no longer runs."""
+    if not parent.is_dir():
+        return
+    for d in parent.glob("*.tmp-*"):
+        pid = d.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and not _pid_alive(int(pid)):
+            shutil.rmtree(d, ignore_errors=True)
+
+
 def _run_worker(request_file: Path, out_file: Path) -> None:
     """Run one chunk in a fresh interpreter (``python -m tinyml_utils.data.keywords IN OUT``)."""
     import subprocess
@@ -243,39 +275,40 @@ def _run_worker(request_file: Path, out_file: Path) -> None:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
     proc = subprocess.run([sys.executable, "-m", "tinyml_utils.data.keywords", str(request_file),
-                           str(out_file)], env=env, capture_output=True, text=True)
+                           str(out_file)], env=env, capture_output=True, text=True,
+                          preexec_fn=_die_with_parent)
     if proc.returncode != 0:
         raise DataError(f"The keyword generation worker failed (exit code {proc.returncode}):\n"
                         f"{proc.stderr[-2000:]}")
 
 
-def _render_all(seed: int, jobs: list[tuple[str, dict]]) -> tuple[str, np.ndarray, list[dict]]:
+def _render_all(seed: int, jobs: list[tuple[str, dict]], workdir: Path) -> tuple[str, np.ndarray, list[dict]]:
     """Render every job in fresh worker processes, ``CHUNK`` jobs each, up to one per CPU core.
 
     Fresh processes because eSpeak NG keeps state between utterances (pitch-flutter phase,
     gain): with a fixed chunking the output never depends on what ran before, nor on the number
     of cores. Workers are plain ``subprocess`` runs, not ``multiprocessing``, so this works the
-    same from a notebook, a script without a ``__main__`` guard, or pytest.
+    same from a notebook, a script without a ``__main__`` guard, or pytest. Their files live in
+    ``workdir`` (inside the generation's own temporary folder in the cache, removed with it).
     """
-    import tempfile
     from concurrent.futures import ThreadPoolExecutor
 
     chunks = [jobs[i:i + CHUNK] for i in range(0, len(jobs), CHUNK)]
-    with tempfile.TemporaryDirectory(prefix="tinyml-keywords-") as tmp:
-        files = []
-        for i, chunk in enumerate(chunks):
-            req, out = Path(tmp) / f"jobs{i}.json", Path(tmp) / f"clips{i}.npz"
-            req.write_text(json.dumps({"seed": seed, "jobs": chunk}))
-            files.append((req, out))
-        workers = max(1, min(len(chunks), os.cpu_count() or 1))
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            list(pool.map(lambda f: _run_worker(*f), files))
-        versions, xs, rows = set(), [], []
-        for _, out in files:
-            with np.load(out) as npz:
-                versions.add(str(npz["version"]))
-                xs.append(npz["x"])
-                rows += json.loads(str(npz["rows"]))
+    workdir.mkdir(parents=True, exist_ok=True)
+    files = []
+    for i, chunk in enumerate(chunks):
+        req, out = workdir / f"jobs{i}.json", workdir / f"clips{i}.npz"
+        req.write_text(json.dumps({"seed": seed, "jobs": chunk}))
+        files.append((req, out))
+    workers = max(1, min(len(chunks), os.cpu_count() or 1))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        list(pool.map(lambda f: _run_worker(*f), files))
+    versions, xs, rows = set(), [], []
+    for _, out in files:
+        with np.load(out) as npz:
+            versions.add(str(npz["version"]))
+            xs.append(npz["x"])
+            rows += json.loads(str(npz["rows"]))
     versions.discard("")
     if len(versions) > 1 or sum(len(x) for x in xs) != len(jobs):
         raise DataError(f"The keyword workers returned {sum(len(x) for x in xs)} clips for "
@@ -464,7 +497,9 @@ def _generate(config: dict, folder: Path) -> dict:
     t0 = time.perf_counter()
     plan = _plan(config)
     jobs = [(split, row) for split in SPLITS for row in plan[split]]
-    version, x_all, rows = _render_all(config["seed"], jobs)
+    work = folder / "work"
+    version, x_all, rows = _render_all(config["seed"], jobs, work)
+    shutil.rmtree(work, ignore_errors=True)
     files, counts, examples, start = {}, {}, {}, 0
     for split in SPLITS:
         n = len(plan[split])
@@ -543,6 +578,7 @@ def load(quick: bool = False, seed: int = 0, per_class: int | None = None) -> Da
     digest = _config_hash(config)
     folder = paths.data_cache() / "keywords" / digest
     if not (folder / "manifest.json").exists():
+        _sweep_stale(folder.parent)
         if folder.exists():  # a leftover without a manifest: never trust it
             shutil.rmtree(folder)
         tmp = folder.with_name(f"{digest}.tmp-{os.getpid()}")

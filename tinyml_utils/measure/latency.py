@@ -1,9 +1,26 @@
 """Latency: the course's one protocol for batch-1 timing, and interleaved comparisons.
 
-Protocol: fix the thread count, run ``warmup`` untimed calls, then time ``repeats`` single
-(batch-1) calls with ``time.perf_counter``; report median and p95 in milliseconds plus the thread
-count. Trap: a shared machine only adds time, so compare runtimes as ratios measured interleaved
-within one run, never across runs.
+One model: :func:`measure_latency` fixes the thread count, runs ``warmup`` untimed calls, then
+times ``repeats`` single (batch-1) calls; median and p95 in milliseconds plus the thread count.
+
+Several models: :func:`compare`, the course's one way to compare latencies.
+A learner's laptop is never idle. Another program can only *add* time to a call, never remove
+it, so the fastest calls are the ones closest to the model's own cost. :func:`compare` therefore
+
+1. warms every candidate up, then runs ``rounds`` rounds; in each round every candidate makes
+   ``calls`` calls back to back (the order rotates from round to round), so a burst of load
+   hits all candidates of that round alike;
+2. summarises each candidate's round by a low quantile of its per-call times (``quantile=0.1``:
+   the 10th percentile, robust to the calls that were preempted);
+3. compares two candidates by the **paired** per-round ratios: the estimate is their median and
+   the interval spans the 2nd smallest to the 2nd largest ratio (for 9 rounds that order-statistic
+   interval covers the true median ratio with about 96 % probability, whatever the noise's shape).
+
+Assert only effects larger than that interval on this machine; show the rest without asserting.
+
+>>> cmp = compare({"dense": lambda: dense(x), "pruned": lambda: pruned(x)})
+>>> r = cmp.ratio("pruned", "dense")          # Ratio(estimate=0.55, lo=0.52, hi=0.58, rounds=9)
+>>> cmp.frame()                               # one row a candidate: low / p50 / p95 in ms
 """
 from __future__ import annotations
 
@@ -11,7 +28,7 @@ import gc
 import os
 import statistics
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
 import numpy as np
@@ -107,51 +124,110 @@ def median_spread(values) -> str:
     return f"{statistics.median(v):.3g} ({min(v):.3g}–{max(v):.3g})"
 
 
-def compare_latency(fns: dict[str, Callable[[], object]], rounds: int = 3, warmup: int = 20,
-                    repeats: int = 200, threads: int = 1, max_seconds: float = 5.0):
-    """Time several batch-1 inference functions *interleaved* (A, B, C, C, B, A, ...) so load from
-    other processes hits all of them alike; per function the round with the median p50 is kept.
+@dataclass
+class Timing:
+    """Per-call wall times (ms) of one candidate, grouped by round."""
 
-    Returns a DataFrame indexed by name: ``p50_ms, p95_ms, spread_ms, rounds, ratio`` (p50 over
-    the first entry's p50).
-    """
-    import pandas as pd
+    name: str
+    rounds_ms: list[list[float]] = field(default_factory=list)
+    quantile: float = 0.1
 
-    runs: dict[str, list] = {k: [] for k in fns}
+    @property
+    def calls(self) -> int:
+        return sum(len(r) for r in self.rounds_ms)
+
+    @property
+    def per_round_ms(self) -> np.ndarray:
+        """The low quantile of each round's calls (ms): the statistic ratios are built from."""
+        return np.array([np.quantile(r, self.quantile) for r in self.rounds_ms])
+
+    @property
+    def low_ms(self) -> float:
+        """Median over rounds of the per-round low quantile (ms): the headline latency."""
+        return float(np.median(self.per_round_ms))
+
+    @property
+    def min_ms(self) -> float:
+        return float(min(min(r) for r in self.rounds_ms))
+
+    @property
+    def p50_ms(self) -> float:
+        """Median of all calls (ms): what a user typically sees, load included."""
+        return float(np.median(np.concatenate(self.rounds_ms)))
+
+    @property
+    def p95_ms(self) -> float:
+        return float(np.quantile(np.concatenate(self.rounds_ms), 0.95))
+
+
+@dataclass(frozen=True)
+class Ratio:
+    """``a / b`` from paired rounds: median estimate and an order-statistic interval."""
+
+    estimate: float
+    lo: float
+    hi: float
+    rounds: int
+
+    def __str__(self) -> str:
+        return f"{self.estimate:.3f} (interval {self.lo:.3f}–{self.hi:.3f}, {self.rounds} paired rounds)"
+
+
+@dataclass
+class Comparison:
+    """The result of :func:`compare`: one :class:`Timing` per candidate, same rounds for all."""
+
+    timings: dict[str, Timing]
+
+    def __getitem__(self, name: str) -> Timing:
+        return self.timings[name]
+
+    def ratio(self, a: str, b: str) -> Ratio:
+        """Latency of ``a`` over latency of ``b`` (below 1: ``a`` is faster)."""
+        ra, rb = self.timings[a].per_round_ms, self.timings[b].per_round_ms
+        r = np.sort(ra / rb)
+        k = 1 if len(r) >= 5 else 0
+        return Ratio(float(np.median(r)), float(r[k]), float(r[len(r) - 1 - k]), len(r))
+
+    def frame(self):
+        """pandas DataFrame, one row a candidate: low (the robust statistic), p50, p95 and min in ms."""
+        import pandas as pd
+
+        rows = [{"name": t.name, "low_ms": t.low_ms, "p50_ms": t.p50_ms, "p95_ms": t.p95_ms,
+                 "min_ms": t.min_ms, "calls": t.calls} for t in self.timings.values()]
+        return pd.DataFrame(rows).set_index("name")
+
+
+def compare(fns: dict[str, Callable[[], Any]], *, rounds: int = 9, calls: int = 30, warmup: int = 5,
+            quantile: float = 0.1, max_seconds: float | None = 60.0) -> Comparison:
+    """Time several zero-argument callables interleaved (see the module docstring).
+
+    ``calls`` per candidate per round; ``max_seconds`` caps the whole measurement (rounds stop
+    early, never below 3, when a slow candidate would blow the budget). Garbage collection is
+    paused while timing."""
+    if not fns:
+        raise ValueError("compare() needs at least one callable")
     names = list(fns)
-    for i in range(rounds):
-        order = names if i % 2 == 0 else names[::-1]  # alternate the order: no model always runs first
-        for k in order:
-            runs[k].append(measure_latency(fns[k], warmup=warmup, repeats=repeats, threads=threads,
-                                           max_seconds=max_seconds))
-    rows = {}
-    for k, lats in runs.items():
-        lat = sorted(lats, key=lambda r: r.p50_ms)[len(lats) // 2]
-        rows[k] = {"p50_ms": lat.p50_ms, "p95_ms": lat.p95_ms, "spread_ms": lat.spread_ms,
-                   "p50_all_rounds": [round(r.p50_ms, 4) for r in lats], "threads": threads}
-    df = pd.DataFrame(rows).T
-    first = next(iter(fns))
-    df["ratio"] = df["p50_ms"].astype(float) / float(df.loc[first, "p50_ms"])
-    return df
-
-
-def latency_pass(rts, x1: np.ndarray, *, warmup: int = 20, repeats: int = 200, rounds: int = 3,
-                 threads: int = DEFAULT_THREADS) -> dict[str, dict]:
-    """Batch-1 latency of several runtimes (objects with ``name``, ``threads`` and
-    ``latency(x1, ...)``, see :mod:`tinyml_utils.runtimes`) in one interleaved pass: ``rounds``
-    rounds of ``repeats // rounds`` calls each. Per runtime: median over rounds of the per-round
-    median and p95 (ms), and each round's median. Keys are ``rt.name``."""
-    per = max(10, repeats // max(1, rounds))
-    rts = list(rts)
-    runs: dict[str, list] = {rt.name: [] for rt in rts}
-    for _ in range(rounds):
-        for rt in rts:
-            runs[rt.name].append(rt.latency(x1, warmup=warmup, repeats=per, threads=threads))
-    out = {}
-    for rt in rts:
-        lats = runs[rt.name]
-        out[rt.name] = {"latency_ms_p50": float(np.median([lt.p50_ms for lt in lats])),
-                        "latency_ms_p95": float(np.median([lt.p95_ms for lt in lats])),
-                        "round_p50_ms": [lt.p50_ms for lt in lats], "calls": int(sum(lt.repeats for lt in lats)),
-                        "threads": rt.threads}
-    return out
+    for n in names:
+        for _ in range(warmup):
+            fns[n]()
+    timings = {n: Timing(n, quantile=quantile) for n in names}
+    gc_was = gc.isenabled()
+    gc.disable()
+    t_start = time.perf_counter()
+    try:
+        for r in range(rounds):
+            order = names[r % len(names):] + names[:r % len(names)]
+            for n in order:
+                fn, ts = fns[n], []
+                for _ in range(calls):
+                    t0 = time.perf_counter()
+                    fn()
+                    ts.append((time.perf_counter() - t0) * 1e3)
+                timings[n].rounds_ms.append(ts)
+            if max_seconds is not None and r >= 2 and time.perf_counter() - t_start > max_seconds:
+                break
+    finally:
+        if gc_was:
+            gc.enable()
+    return Comparison(timings)

@@ -14,13 +14,13 @@ chapter cannot record a failed claim and carry on.
 """
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..core import paths
+from ..core.io import read_json, write_json
 
 RECORD_FIELDS = (
     "name", "technique", "runtime", "accuracy", "size_bytes", "params", "macs", "sparsity",
@@ -68,10 +68,12 @@ class Claims:
         self.items: list[dict[str, Any]] = []
 
     def check(self, condition: bool, text: str, detail: str = "") -> None:
+        """Record the claim; print ``✓ text — detail`` when it holds, raise ``AssertionError`` when not."""
         passed = bool(condition)
         self.items.append({"text": text, "passed": passed, **({"detail": detail} if detail else {})})
         if not passed:
             raise AssertionError(f"Claim failed: {text}" + (f" ({detail})" if detail else ""))
+        print(f"✓ {text}" + (f" — {detail}" if detail else ""), flush=True)
 
     def __len__(self) -> int:
         return len(self.items)
@@ -85,9 +87,7 @@ def write(chapter: str, quick: bool, records: list[Record], claims: Claims | lis
     items = claims.items if isinstance(claims, Claims) else list(claims)
     doc = {"chapter": chapter, "quick": bool(quick), "records": [r.to_dict() for r in records],
            "claims": items}
-    out = directory / f"{chapter}.json"
-    out.write_text(json.dumps(doc, indent=2) + "\n")
-    return out
+    return write_json(directory / f"{chapter}.json", doc)
 
 
 def load(chapter: str, quick: bool, directory: Path | None = None) -> dict[str, Any]:
@@ -99,13 +99,14 @@ def load(chapter: str, quick: bool, directory: Path | None = None) -> dict[str, 
         raise FileNotFoundError(
             f"{path} does not exist. Run chapter {chapter} first: "
             f"python -m tinyml_utils run {mode}{chapter.split('_')[0]}")
-    return json.loads(path.read_text())
+    return read_json(path, f"rerun chapter {chapter}: python -m tinyml_utils run "
+                           f"{'--quick ' if quick else ''}{chapter.split('_')[0]}")
 
 
 def load_all(quick: bool, directory: Path | None = None) -> list[dict[str, Any]]:
     """Every results file in the folder, sorted by chapter."""
     directory = Path(directory) if directory is not None else paths.results_dir(quick)
-    return [json.loads(p.read_text()) for p in sorted(directory.glob("*.json"))]
+    return [read_json(p, f"rerun chapter {p.stem}") for p in sorted(directory.glob("*.json"))]
 
 
 def records_frame(docs: list[dict[str, Any]]):
