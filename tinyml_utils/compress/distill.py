@@ -10,18 +10,8 @@ The loss, for student logits $z_s$, teacher logits $z_t$, hard labels $y$, tempe
 
 The ``T**2`` keeps the soft term's gradients the same size whatever ``T`` is (they shrink as
 ``1/T**2``), so ``alpha`` means the same thing at every temperature.
-
->>> teacher = artifacts.vision_model("teacher", quick=True).model
->>> student = models.vision_cnn("student")
->>> hist = distill(student, teacher, ds.train, ds.val, temperature=4, alpha=0.9, epochs=20)
-
-The teacher runs in eval mode under ``no_grad``; its logits are cached per (augmented) batch in a
-:class:`TeacherCache`, so a sweep over ``T`` and ``alpha`` with the same seed (same batches, same
-augmentation) runs the teacher only once.
-
-Also here: :func:`sweep` and :func:`compare_seeds` (distilled vs from scratch). The saved student
-is :func:`tinyml_utils.course.artifacts.distilled_student`; the chapter's closing pipeline is
-:func:`tinyml_utils.course.pipelines.closing_pipeline`.
+The teacher runs in eval mode under ``no_grad``; :class:`TeacherCache` keeps its logits per
+batch, so a sweep with one seed (same batches, same augmentation) runs the teacher once.
 """
 from __future__ import annotations
 

@@ -1,21 +1,9 @@
 """Pruning: unstructured magnitude pruning (``torch.nn.utils.prune``), structured channel pruning
 (``torch_pruning``) and the Keras path (``tensorflow_model_optimization``).
 
->>> magnitude_prune(model, 0.8, scope="global")       # masks: 80% of conv/linear weights are zero
->>> sparsity_report(model)                            # per-layer table
->>> make_permanent(model)                             # fold the masks into the weights
->>> small, info = channel_prune(model, example, target_macs_ratio=0.5)   # a really smaller model
-
-Two kinds of sparsity, two different savings:
-
-- *unstructured* zeros keep every tensor's shape: the file compresses (zeros deflate well) but a
-  dense runtime still multiplies by every zero, so latency does not move;
-- *structured* (channel) pruning removes whole filters: fewer parameters, fewer MACs, a smaller
-  dense model that any runtime runs faster.
-
-Pruned models are saved with :func:`save_pruned` and read back with :func:`load_pruned`, which
-rebuilds the (possibly narrower) ``VisionCNN`` from a state dict: no pickled code is loaded. The
-chapter's pruned artifacts come from :mod:`tinyml_utils.course.artifacts`.
+Trap: unstructured zeros keep every tensor's shape (the file compresses, a dense runtime still
+multiplies by every zero); only structured (channel) pruning gives fewer MACs. :func:`load_pruned`
+rebuilds a (possibly narrower) ``VisionCNN`` from a state dict: no pickled code is loaded.
 """
 from __future__ import annotations
 

@@ -1,16 +1,10 @@
 """Quantization: the arithmetic, PT2E post-training quantization (PTQ) and quantization-aware
 training (QAT) for ExecuTorch/XNNPACK, per-layer error, and tfmot QAT for the TFLite route.
 
-The arithmetic (checked against PyTorch's own quantize ops in ``tests/test_quantize.py``)::
-
-    q = clamp(round(x / scale) + zero_point, qmin, qmax)        x_hat = (q - zero_point) * scale
-
-PT2E (``torch.export`` → XNNPACKQuantizer → ``prepare_pt2e``/``convert_pt2e``)::
-
-    converted = ptq_pt2e(model, calib_x)                    # a GraphModule with (de)quantize ops
-    qat = qat_pt2e(model, ds.train, ds.val, epochs=3)       # same, fine-tuned with fake quantization
-
-Lowering to files is :mod:`tinyml_utils.convert` (``executorch.to_executorch``, ``tflite.int8``).
+The arithmetic: ``q = clamp(round(x / scale) + zero_point, qmin, qmax)``,
+``x_hat = (q - zero_point) * scale``. PT2E: ``torch.export`` → XNNPACKQuantizer →
+``prepare_pt2e``/``convert_pt2e``, giving a GraphModule with (de)quantize ops. Lowering to files
+is :mod:`tinyml_utils.convert` (``executorch.to_executorch``, ``tflite.int8``).
 Trap: an exported/prepared model refuses ``.train()``/``.eval()``; the training loop switches it
 with :func:`tinyml_utils.train.set_train`/``set_eval``. tfmot needs tf-keras:
 :func:`tinyml_utils.models.keras.legacy_keras` before TensorFlow is imported.
@@ -227,17 +221,12 @@ def qat_pt2e(model, train, val=None, epochs: int = 3, lr: float = 5e-4, batch_si
              per_channel: bool = True, weight_bits: int = 8, seed: int = 0, augment=None,
              quantizer=None, calib_n: int = 256, return_history: bool = False, desc: str = "QAT",
              fold_bn: bool = False):
-    """Quantization-aware training with PT2E: export → ``prepare_qat_pt2e`` (fake quantization,
-    conv+BN folded the QAT way) → calibrate the observers on ``calib_n`` training images →
-    fine-tune with :func:`tinyml_utils.train.fit` → ``convert_pt2e``.
+    """Quantization-aware training with PT2E: export → ``prepare_qat_pt2e`` → calibrate on
+    ``calib_n`` training images → :func:`tinyml_utils.train.fit` → ``convert_pt2e``. Returns the
+    converted GraphModule (and the History if ``return_history``); ``model`` is not modified.
 
-    Training switches modes through :func:`tinyml_utils.train.set_train`/``set_eval`` because the
-    exported model refuses ``.train()``/``.eval()``. Returns the converted GraphModule (and the History if
-    ``return_history``). ``model`` is not modified.
-
-    ``fold_bn=True`` folds batch norm into the convs first (:func:`fold_batchnorm`): BN statistics
-    are frozen during fine-tuning, and prepare/convert skip torchao's QAT conv-BN rewrites, which
-    cost tens of seconds on a small CPU. The default keeps BN in the graph (the standard flow).
+    ``fold_bn=True`` folds batch norm into the convs first (:func:`fold_batchnorm`): frozen BN
+    statistics, and no torchao QAT conv-BN rewrites (slow on a small CPU). Default: BN in the graph.
     """
     import torch
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_qat_pt2e

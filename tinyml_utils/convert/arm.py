@@ -1,9 +1,6 @@
 """ExecuTorch's Arm backend without an NPU: Ethos-U ``.pte`` (Vela inside), the TOSA reference
 check, the CoreML/Vulkan partitioners and a Qualcomm (QNN) attempt, every cycle count an estimate.
 
->>> res = ethos_u_pte(model, example, "ethos-u55-128", calib_x, path="build/m_u55.pte")
->>> tosa_reference_check(model, example, calib_x, test_x)["max_lsb_diff"]   # 0 or 1
-
 ExecuTorch partitions an exported graph: supported nodes go into a delegate blob (here: Vela's
 command stream), the rest run on the CPU's portable kernels. Nothing here executes on an NPU:
 running a ``.pte`` for Ethos-U needs Arm's Corstone FVP simulator or a board.

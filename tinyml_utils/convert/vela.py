@@ -130,19 +130,12 @@ def parse_vela_per_layer(text: str):
 def vela_compile(tflite_path, accelerator: str = "ethos-u55-128", system_config: str | None = None,
                  memory_mode: str | None = None, out_dir=None, config=None, extra_args=(),
                  per_layer: bool = False) -> dict:
-    """Compile an int8 ``.tflite`` with Vela and return its summary (all figures are **estimates**).
-
-    Runs the ``vela`` CLI with ``--accelerator-config``, ``--system-config``, ``--memory-mode``
-    (defaults: :data:`VELA_DEFAULTS`) and Vela's own ``Arm/vela.ini`` unless ``config`` names
-    another; reads the CSV summary from ``out_dir`` (the console no longer prints cycles).
-
-    Returns a dict: ``accelerator``, ``system_config``, ``memory_mode``, ``npu_clock_hz``,
-    ``npu_cycles`` (NPU busy cycles), ``total_cycles`` (incl. memory-bound cycles),
-    ``latency_ms`` (``total_cycles`` at the config's clock), ``sram_bytes``, ``flash_bytes``
-    (model data in flash or DRAM), ``cpu_ops``, ``npu_ops``, ``cpu_op_list``, ``reasons``,
-    ``macs``, ``optimised_tflite``, ``csv``, ``console``, ``estimated=True``; with ``per_layer``
-    also ``layers`` (:func:`parse_vela_per_layer` of ``--verbose-performance``).
-    """
+    """Compile an int8 ``.tflite`` with the ``vela`` CLI (system config and memory mode default to
+    :data:`VELA_DEFAULTS`, Vela's own ``vela.ini``) and return its summary, every figure an
+    **estimate**: ``npu_cycles`` (NPU busy), ``total_cycles`` (incl. memory-bound),
+    ``latency_ms`` (total at the config's clock), ``sram_bytes``, ``flash_bytes`` (flash or DRAM),
+    ``cpu_ops``/``npu_ops`` and why, ``macs``, ``optimised_tflite``; ``layers`` with ``per_layer``.
+    Trap: the console no longer prints cycles, so they are read from the CSV in ``out_dir``."""
     tflite_path = Path(tflite_path)
     sc, mm = default_system(accelerator)
     system_config, memory_mode = system_config or sc, memory_mode or mm

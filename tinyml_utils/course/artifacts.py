@@ -2,20 +2,15 @@
 
 Rule: an artifact is reused only when its **content key** matches: a hash of the files it was
 made from (their bytes), its recipe (:mod:`.recipes`, plus width/seed/mode) and the pinned
-versions of the frameworks that made it. Anything else (missing, made by another recipe or
-version, made from a checkpoint that changed, no key) is rebuilt, so every chapter also runs on
-its own. Files are written to a temporary name and renamed; the key and what the build
-reported go into a ``.json`` beside the file. Quick and full runs keep separate folders
-(:func:`tinyml_utils.core.paths.artifacts_dir`).
-
->>> ck = vision_model("baseline", quick=True)          # Checkpoint(model, path, info)
->>> files = deployables(True)                          # {"vision_int8_ptq": Path(...), ...}
+versions of the frameworks that made it. Anything else (missing, corrupt, made by another recipe
+or version, made from a checkpoint that changed, no key) is rebuilt, so every chapter also runs
+on its own. Files are written atomically and sealed with a SHA-256 sidecar; the key and what the
+build reported go into a ``.json`` beside the file. Quick and full runs never mix.
 """
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 from dataclasses import asdict, dataclass, field, is_dataclass
 from pathlib import Path
@@ -26,7 +21,7 @@ from .. import measure
 from .. import train as training
 from ..compress import distill, prune, quantize
 from ..convert import executorch, tflite
-from ..core import paths
+from ..core import io, paths
 from ..core.env import seed_everything, versions
 from ..models import VISION_WIDTHS, vision_cnn
 from ..models.keras import to_nhwc, vision_cnn_keras
@@ -77,27 +72,26 @@ def _plain(obj):
 
 
 def fresh(spec: Spec) -> dict | None:
-    """The saved info of ``spec``'s file if it exists and its key matches, else ``None``."""
+    """The saved info of ``spec``'s file if it exists, is intact (its SHA-256 sidecar matches) and
+    its key matches, else ``None`` (so it is rebuilt)."""
     if not (spec.path.exists() and spec.meta_path.exists()):
         return None
     try:
-        meta = json.loads(spec.meta_path.read_text())
-    except (OSError, ValueError):
+        meta = io.read_json(spec.meta_path, fix="it is rebuilt")
+        io.verify(spec.path)
+    except io.ArtifactError:
         return None
     return meta.get("info", {}) if meta.get("key") == spec.key() else None
 
 
 def save(spec: Spec, write: Callable[[Path], object], info: dict | None = None) -> Path:
-    """Write the artifact with ``write(tmp_path)`` then rename it into place, then its key file."""
-    spec.path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = spec.path.with_name(f"{spec.path.stem}.partial{spec.path.suffix}")
-    write(tmp)
-    os.replace(tmp, spec.path)
-    meta = {"key": spec.key(), "recipe": _plain(spec.recipe), "sources": [str(s) for s in spec.sources],
-            "versions": versions(*PINNED), "info": info or {}}
-    tmp_meta = spec.meta_path.with_name(spec.meta_path.name + ".partial")
-    tmp_meta.write_text(json.dumps(meta, indent=1, default=float))
-    os.replace(tmp_meta, spec.meta_path)
+    """Write the artifact with ``write(tmp_path)``, rename it into place, seal it with its SHA-256
+    sidecar, then write its key file (all atomically, :mod:`tinyml_utils.core.io`)."""
+    with io.atomic_writer(spec.path) as tmp:
+        write(tmp)
+    io.seal(spec.path)
+    io.write_json(spec.meta_path, {"key": spec.key(), "recipe": _plain(spec.recipe), "versions": versions(*PINNED),
+                                   "sources": [str(s) for s in spec.sources], "info": _plain(info or {})})
     return spec.path
 
 
@@ -214,14 +208,7 @@ def pruned(kind: str, quick: bool = False, seed: int = 0, rebuild: bool = False)
         info.update(quick=bool(quick), seed=seed)
         return model, lambda p: prune.save_pruned(model, p, info), info
 
-    (model, _), info = load_or_build(spec, lambda p: prune.load_pruned(p), lambda: _wrap(build()),
-                                     rebuild=rebuild)
-    return model, info
-
-
-def _wrap(built):
-    model, write, info = built
-    return (model, info), write, info
+    return load_or_build(spec, lambda p: prune.load_pruned(p)[0], build, rebuild=rebuild)
 
 
 def _student_spec(quick: bool) -> Spec:

@@ -54,25 +54,16 @@ def closing_pipeline(student: nn.Module, teacher: nn.Module | distill.TeacherCac
                      batch_size: int | None = None, temperature: float = recipes.TEMPERATURE,
                      alpha: float = recipes.ALPHA, seed: int = 0, calib_n: int = 512, out_dir: Path | None = None,
                      prefix: str = "vision_student", tflite: str = "qat"):
-    """Shrink a distilled student to deployable int8 files, once per channel-pruning ratio.
+    """Shrink a distilled student to deployable int8 files, once per channel-pruning ratio ``r``:
+    prune ``r`` of every conv's channels (same ratio everywhere) and, if ``r > 0``, fine-tune with
+    the distillation loss; PT2E QAT (:data:`recipes.QAT`) → int8 XNNPACK ``.pte``; the same float
+    weights through a Keras twin → full-integer (int8 in/out) ``.tflite`` by tfmot QAT
+    (``tflite="qat"``) or PTQ on ``calib_n`` images (``"ptq"``).
 
-    For each ratio ``r`` in ``prune_ratios``:
-
-    1. prune ``r`` of the channels of every conv layer (:func:`tinyml_utils.compress.prune.prune_channels`,
-       the same ratio everywhere, so the result keeps the family's (w, 2w, 4w) shape) and, if
-       ``r > 0``, fine-tune it with the distillation loss (the teacher keeps teaching);
-    2. PT2E quantization-aware training (:func:`tinyml_utils.compress.quantize.qat_pt2e`,
-       :data:`recipes.QAT`) and lowering to an int8 XNNPACK ``.pte``, run with ExecuTorch;
-    3. the same pruned float weights in a Keras twin, then with ``tflite="qat"`` tfmot QAT on
-       tf-keras (:func:`tflite_qat`; trap: needs :func:`tinyml_utils.models.keras.legacy_keras`
-       before TensorFlow is first imported, falls back to PTQ with a warning otherwise) or with
-       ``tflite="ptq"`` post-training quantization (``calib_n`` calibration images), converted to
-       a full-integer (int8 in/out) TFLite file and run with LiteRT.
-
-    Returns ``(table, variants)``: a DataFrame with one row per ratio (accuracies in [0, 1] on the
-    test split, bytes of each file on disk, params, MACs, channels) and ``{ratio: dict(model=float
-    model, converted=PT2E model, pte=Path, tflite=Path)}``.
-    """
+    Trap: tfmot needs :func:`tinyml_utils.models.keras.legacy_keras` before TensorFlow is first
+    imported; otherwise the TFLite files fall back to PTQ with a warning. Returns ``(table,
+    variants)``: one row per ratio (test accuracies in [0, 1], bytes on disk, params, MACs,
+    channels) and ``{ratio: dict(model, converted, pte, tflite, tag)}``."""
     import pandas as pd
 
     r = recipes.PIPELINE(quick)

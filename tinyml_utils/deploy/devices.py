@@ -1,16 +1,8 @@
 """Will it fit? Device profiles, latency/energy estimates and budget tables.
 
-The course's target devices live in :data:`DEVICE_PROFILES` (chapter 00 shows them, chapter 07
-checks every model against them). Clock, memory and NPU come from the public product briefs of
-the parts named in each ``source``; **power figures are order-of-magnitude assumptions** for
-the whole running system (core + memories), not measurements, and every latency or energy figure
-computed from them is labelled ``estimated``.
-
->>> from tinyml_utils.deploy import devices
->>> devices.profiles_frame()                     # one row a device, units in the column names
-
-The arena a model needs is measured by :func:`tinyml_utils.runtimes.tflm_arena_bytes`; Vela's
-figures come from :func:`tinyml_utils.convert.vela.vela_compile`.
+Clock, memory and NPU of :data:`DEVICE_PROFILES` come from the product briefs named in each
+``source``. Trap: **power figures are order-of-magnitude assumptions** for the whole system, so
+every latency or energy figure computed here is labelled ``estimated``.
 """
 from __future__ import annotations
 

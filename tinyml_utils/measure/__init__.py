@@ -30,7 +30,7 @@ from .size import (
                    zipped_bytes,
 )
 
-__all__ = ["accuracy", "evaluate", "logits", "parity", "top1", "DEFAULT_THREADS", "Latency", "compare", "Comparison", "Ratio", "Timing",
-           "measure_latency", "set_threads", "torch_latency", "torch_peak_memory_bytes", "artifact_bytes",
-           "count_macs", "count_nonzero_params", "count_params", "file_bytes", "float_payload_bytes",
-           "graph_constant_bytes", "state_dict_bytes", "zipped_bytes"]
+__all__ = ["accuracy", "evaluate", "logits", "parity", "top1", "DEFAULT_THREADS", "Latency", "compare",
+           "Comparison", "Ratio", "Timing", "measure_latency", "set_threads", "torch_latency",
+           "torch_peak_memory_bytes", "artifact_bytes", "count_macs", "count_nonzero_params", "count_params",
+           "file_bytes", "float_payload_bytes", "graph_constant_bytes", "state_dict_bytes", "zipped_bytes"]

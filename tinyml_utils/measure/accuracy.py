@@ -1,13 +1,8 @@
-"""Accuracy and agreement: one helper for every kind of model the course runs.
+"""Accuracy and agreement (fractions in [0, 1]): one helper for every kind of model.
 
-:func:`logits` dispatches on what it is given, so a chapter never writes ``argmax == y`` itself:
-
-- a PyTorch module or an exported (PT2E) GraphModule → :func:`tinyml_utils.train.predict`;
-- a Keras model → ``model.predict`` on NHWC (converted here);
-- anything with ``predict(x)`` (a :mod:`tinyml_utils.runtimes` wrapper) → its own ``predict``,
-  which takes the course's NCHW float32 arrays.
-
-Accuracies are fractions in [0, 1].
+:func:`logits` takes NCHW float32 and dispatches: a PyTorch module or exported (PT2E) GraphModule
+→ :func:`tinyml_utils.train.predict`; a Keras model → ``predict`` on NHWC (converted here);
+anything else with ``predict(x)`` (a :mod:`tinyml_utils.runtimes` wrapper) → its own.
 """
 from __future__ import annotations
 

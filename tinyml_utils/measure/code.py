@@ -2,8 +2,6 @@
 of code a path needs (the path's own functions plus the ``tinyml_utils`` code they reach)."""
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import inspect
 import io
 import sys
@@ -70,7 +68,7 @@ def _dedent(src: str) -> str:
 
 def reachable_code(*entries) -> list:
     """The ``tinyml_utils`` functions and classes ``entries`` use, followed transitively (names in
-    their code that resolve to module globals or to ``from .x import y`` inside the function).
+    their code that resolve to module globals; intra-package imports sit at module top).
     With :func:`code_lines` this counts the library code one conversion path depends on."""
     import ast
 
@@ -88,17 +86,6 @@ def reachable_code(*entries) -> list:
         except (OSError, TypeError, SyntaxError):
             continue
         namespace = dict(vars(sys.modules[mod]))
-        for node in ast.walk(tree):
-            if isinstance(node, ast.ImportFrom) and node.level >= 1:
-                pkg = mod if hasattr(sys.modules[mod], "__path__") else mod.rsplit(".", 1)[0]
-                try:
-                    m = importlib.import_module(importlib.util.resolve_name(
-                        "." * node.level + (node.module or ""), pkg))
-                except ImportError:
-                    continue
-                for alias in node.names:
-                    if hasattr(m, alias.name):
-                        namespace[alias.asname or alias.name] = getattr(m, alias.name)
         for node in ast.walk(tree):
             target = None
             if isinstance(node, ast.Name):

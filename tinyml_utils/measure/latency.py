@@ -3,20 +3,11 @@
 One model: :func:`measure_latency` fixes the thread count, runs ``warmup`` untimed calls, then
 times ``repeats`` single (batch-1) calls; median and p95 in milliseconds plus the thread count.
 
-Several models: :func:`compare`, the course's one way to compare latencies.
-A learner's laptop is never idle. Another program can only *add* time to a call, never remove
-it, so the fastest calls are the ones closest to the model's own cost. :func:`compare` therefore
-
-1. warms every candidate up, then runs ``rounds`` rounds; in each round every candidate makes
-   ``calls`` calls back to back (the order rotates from round to round), so a burst of load
-   hits all candidates of that round alike;
-2. summarises each candidate's round by a low quantile of its per-call times (``quantile=0.1``:
-   the 10th percentile, robust to the calls that were preempted);
-3. compares two candidates by the **paired** per-round ratios: the estimate is their median and
-   the interval spans the 2nd smallest to the 2nd largest ratio (for 9 rounds that order-statistic
-   interval covers the true median ratio with about 96 % probability, whatever the noise's shape).
-
-Assert only effects larger than that interval on this machine; show the rest without asserting.
+Several models: :func:`compare`, the course's one way to compare latencies. Trap: a busy machine
+only *adds* time, so it runs interleaved rounds (``calls`` calls per candidate, order rotating),
+keeps a low quantile of each round (``quantile=0.1``) and compares candidates by their **paired**
+per-round ratios: the median, with the 2nd smallest to 2nd largest ratio as interval (for 9
+rounds about 96 % coverage of the true median ratio). Assert only effects beyond that interval.
 
 >>> cmp = compare({"dense": lambda: dense(x), "pruned": lambda: pruned(x)})
 >>> r = cmp.ratio("pruned", "dense")          # Ratio(estimate=0.55, lo=0.52, hi=0.58, rounds=9)

@@ -1,12 +1,6 @@
 """One interface over the inference runtimes: load a model file, predict logits, time batch-1
-calls, report bytes. Runtimes run files: nothing here imports ``compress``, ``convert`` or ``course``.
-
-    rt = runtimes.LiteRT("vision_keras_int8.tflite", op_resolver="builtin", threads=1)
-    rt.load()                       # timed cold start: rt.load_ms
-    logits = rt.predict(x)          # NCHW float32 in, (N, classes) float32 logits out
-    rt.latency(x[:1])               # measure.Latency: median and p95 in ms, batch 1
-    rt.size_bytes                   # bytes of the file on disk
-
+calls (``rt.latency``), report bytes (``rt.size_bytes``); cold load time in ``rt.load_ms``.
+Runtimes run files: nothing here imports ``compress``, ``convert`` or ``course``.
 Wrappers: :class:`TorchEager` (the reference; also PT2E fake-quant GraphModules),
 :class:`ExecuTorchPte`, :class:`LiteRT`, :class:`OnnxRuntime`, :class:`MediaPipeClassifier`,
 :class:`TFLiteMicro` (with its arena). :func:`open_runtime` picks one by file suffix;
