@@ -36,7 +36,7 @@ def install_mediapipe_metadata_standin() -> bool:
             sys.modules[name] = pkg
     mod = types.ModuleType(_MISSING)
     mod.GetMinimumMetadataParserVersion = lambda *args, **kwargs: STANDIN_METADATA_PARSER_VERSION
-    mod.__doc__ = "Stand-in installed by tinyml_utils.compat (the mediapipe wheel lacks this module)."
+    mod.__doc__ = "Stand-in installed by tinyml_utils.core.compat (the mediapipe wheel lacks this module)."
     sys.modules[_MISSING] = mod
     parent = sys.modules.get(".".join(parts[:-1]))
     if parent is not None:
