@@ -182,7 +182,7 @@ def _claims(a: dict[str, Any]) -> dict[str, Callable[[], tuple[bool, str]]]:
 
     return {"00 cold first call > warm median": ch00,
             "03 90%-sparse .pte not faster (ratio >= 0.80)": ch03_sparse_pte,
-            "03 80%-sparse int8 .tflite not faster (ratio >= 0.75)": ch03_sparse_tflite,
+            "03 sparse int8 .tflite not faster (ratio >= 0.75)": ch03_sparse_tflite,
             "03 half the MACs: pruned/dense < 0.80 (width 32, batch 32)": ch03_structured,
             "06 runtime ordering (4 claims)": ch06}
 
