@@ -18,21 +18,9 @@ from tinyml_utils.runtimes import tflm
 @pytest.fixture(scope="module")
 def tiny_tflite(tmp_path_factory):
     """A tiny full-integer conv net converted by TensorFlow (the reference converter)."""
-    import keras
+    from tiny import tiny_int8_tflite
 
-    from tinyml_utils.convert import tflite
-
-    keras.utils.set_random_seed(0)
-    L = keras.layers
-    inp = keras.Input((8, 8, 1), batch_size=1)
-    x = L.Conv2D(4, 3, padding="same", activation="relu")(inp)
-    x = L.GlobalAveragePooling2D()(x)
-    model = keras.Model(inp, L.Dense(3)(x))
-    path = tmp_path_factory.mktemp("tiny") / "tiny_int8.tflite"
-    rng = np.random.default_rng(0)
-    with env.quiet():
-        tflite.int8(model, rng.random((16, 8, 8, 1), dtype=np.float32), path, n_representative=16)
-    return path
+    return tiny_int8_tflite(tmp_path_factory.mktemp("tiny") / "tiny_int8.tflite")
 
 
 def test_profiles_table():

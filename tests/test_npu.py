@@ -20,20 +20,9 @@ NPU operators = 11 (91.7%)
 
 @pytest.fixture(scope="module")
 def tiny_tflite(tmp_path_factory):
-    import keras
+    from tiny import tiny_int8_tflite
 
-    keras.utils.set_random_seed(0)
-    L = keras.layers
-    inp = keras.Input((8, 8, 1), batch_size=1)
-    x = L.Conv2D(8, 3, padding="same", activation="relu")(inp)
-    x = L.MaxPooling2D(2)(x)
-    x = L.GlobalAveragePooling2D()(x)
-    model = keras.Model(inp, L.Dense(4)(x))
-    path = tmp_path_factory.mktemp("tiny") / "tiny_int8.tflite"
-    with quiet():
-        tflite.int8(model, np.random.default_rng(0).random((16, 8, 8, 1), dtype=np.float32), path,
-                    n_representative=16)
-    return path
+    return tiny_int8_tflite(tmp_path_factory.mktemp("tiny") / "tiny_int8.tflite", channels=8, classes=4, pool=True)
 
 
 def test_parse_console():
