@@ -18,8 +18,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from .book import BookBuildError, build_book
 from .core import paths
 from .core.kernel_io import KERNEL_NAME, kernelspec_dir
+from .doctor import doctor
 
 
 @dataclass
@@ -215,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("stability", help="repeat every timing claim under load and report pass rates", add_help=False)
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["stability"]:
-        from .stability import main as stability_main
+        from .course.stability import main as stability_main  # lazy: it loads every framework
 
         return stability_main(argv[1:])
     args = parser.parse_args(argv)
@@ -224,8 +226,6 @@ def main(argv: list[str] | None = None) -> int:
         runs = run(args.chapters, quick=args.quick, fail_fast=args.fail_fast)
         return 0 if all(r.ok for r in runs) else 1
     if args.command == "book":
-        from .book import BookBuildError, build_book
-
         try:
             html = build_book(quick=args.quick, partial=args.partial)
         except BookBuildError as e:
@@ -234,8 +234,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Book built: {html / 'index.html'}")
         return 0
     if args.command == "doctor":
-        from .doctor import doctor
-
         return 0 if doctor() else 1
     return 2  # pragma: no cover
 
