@@ -3,7 +3,9 @@
 >>> hist = fit(model, ds.train, ds.val, epochs=20, augment=random_affine())
 
 Hooks let the same loop train unusual models: ``loss_fn`` (distillation), ``set_train`` /
-``set_eval``, ``augment``. Trap: an exported (PT2E) model refuses ``.train()``/``.eval()``;
+``set_eval``, ``augment``. A language model (one token stream, random windows, a step budget
+rather than epochs) trains with :func:`train_lm`, scored by :func:`mean_nll`.
+Trap: an exported (PT2E) model refuses ``.train()``/``.eval()``;
 :func:`set_train`/:func:`set_eval` handle both kinds. :func:`fit_keras` is the Keras user's loop
 (Keras' own ``fit``) with the same optimizer, schedule and augmentation family.
 """
@@ -22,6 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .data.base import Split
+from .data.text import windows
 from .models.keras import to_nhwc
 
 LossFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]  # (logits, y, x) -> loss
@@ -199,3 +202,80 @@ def fit_keras(model, train: Split, val: Split, *, epochs: int, batch_size: int =
     if aug is not None:
         ds = ds.map(lambda a, b: (aug(a, training=True), b))
     return model.fit(ds, validation_data=(to_nhwc(val.x), val.y), epochs=epochs, verbose=verbose)
+
+
+# --------------------------------------------------------------------------------------------
+# Language models: next-token prediction on one token stream
+# --------------------------------------------------------------------------------------------
+
+@dataclass
+class LMHistory:
+    """Training log of :func:`train_lm`: one row per evaluation. Losses are mean cross-entropy in
+    nats per token; ``tokens_per_s`` counts training tokens over training time (evaluation excluded)."""
+
+    rows: list[dict] = field(default_factory=list)
+    tokens_per_s: float = float("nan")
+    seconds: float = 0.0
+
+    def frame(self):
+        import pandas as pd
+
+        return pd.DataFrame(self.rows)
+
+
+@torch.no_grad()
+def mean_nll(model: nn.Module, ids, seq_len: int = 128, max_tokens: int | None = None) -> float:
+    """Mean negative log-likelihood (nats per token) of ``ids`` under an eager full-logits model, in
+    the non-overlapping windows of :func:`tinyml_utils.data.text.windows` (each starts with an empty
+    context)."""
+    total, count = 0.0, 0
+    model.eval()
+    for x, y in windows(ids, seq_len, max_tokens):
+        logits = model(torch.as_tensor(x, dtype=torch.long)[None])
+        total += float(F.cross_entropy(logits.reshape(-1, logits.shape[-1]),
+                                       torch.as_tensor(y, dtype=torch.long), reduction="sum"))
+        count += len(y)
+    return total / max(count, 1)
+
+
+def train_lm(model: nn.Module, train_ids, val_ids, *, steps: int, batch: int = 16, seq_len: int = 128,
+             lr: float = 3e-3, weight_decay: float = 0.1, warmup: int = 20, eval_every: int = 50,
+             eval_tokens: int = 4096, seed: int = 0, threads: int = 1) -> LMHistory:
+    """Train next-token prediction with AdamW, linear warm-up then cosine decay, on ``threads``
+    torch threads. Random windows of ``seq_len`` tokens, ``batch`` windows a step; held-out loss
+    (:func:`mean_nll` on the first ``eval_tokens`` tokens of ``val_ids``) every ``eval_every``
+    steps and before step 1. Trap: on a few shared cores more threads made each step *slower*."""
+    torch.set_num_threads(threads)
+    gen = torch.Generator().manual_seed(seed)
+    data = torch.as_tensor(np.asarray(train_ids), dtype=torch.long)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay, betas=(0.9, 0.95))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (
+        1 + math.cos(math.pi * min(s, steps) / steps)))
+    hist = LMHistory()
+    hist.rows.append({"step": 0, "tokens": 0, "seconds": 0.0, "train_loss": float("nan"),
+                      "val_loss": mean_nll(model, val_ids, seq_len, eval_tokens)})
+    train_time, running = 0.0, []
+    for step in progress(range(1, steps + 1), desc="training", leave=False):
+        model.train()
+        t0 = time.perf_counter()
+        starts = torch.randint(0, len(data) - seq_len - 1, (batch,), generator=gen)
+        x = torch.stack([data[s:s + seq_len] for s in starts])
+        y = torch.stack([data[s + 1:s + seq_len + 1] for s in starts])
+        logits = model(x)
+        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        train_time += time.perf_counter() - t0
+        running.append(loss.item())
+        if step % eval_every == 0 or step == steps:
+            hist.rows.append({"step": step, "tokens": step * batch * seq_len, "seconds": train_time,
+                              "train_loss": float(np.mean(running)),
+                              "val_loss": mean_nll(model, val_ids, seq_len, eval_tokens)})
+            running = []
+    model.eval()
+    hist.seconds = train_time
+    hist.tokens_per_s = steps * batch * seq_len / max(train_time, 1e-9)
+    return hist

@@ -1,7 +1,8 @@
 """What a model costs and how well it does: size and MACs, latency, accuracy and agreement, memory.
 
 Re-exported here: ``measure.count_macs(model, x)``, ``measure.accuracy(model, split)``,
-``measure.compare({...})``; :mod:`.code` (conversion effort) is imported on its own.
+``measure.compare({...})``, ``measure.perplexity(lm, ids)``, ``measure.token_speed({...})``;
+:mod:`.code` (conversion effort) is imported on its own.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from .latency import (
                    set_threads,
                    torch_latency,
 )
+from .llm import TokenSpeed, nll_from_logits, perplexity, perplexity_from_nll, token_speed
 from .memory import torch_peak_memory_bytes
 from .size import (
                    artifact_bytes,
@@ -26,6 +28,7 @@ from .size import (
                    file_bytes,
                    float_payload_bytes,
                    graph_constant_bytes,
+                   pte_planned_bytes,
                    state_dict_bytes,
                    zipped_bytes,
 )
@@ -33,4 +36,5 @@ from .size import (
 __all__ = ["accuracy", "evaluate", "logits", "parity", "top1", "DEFAULT_THREADS", "Latency", "compare",
            "Comparison", "Ratio", "Timing", "measure_latency", "set_threads", "torch_latency",
            "torch_peak_memory_bytes", "artifact_bytes", "count_macs", "count_nonzero_params", "count_params",
-           "file_bytes", "float_payload_bytes", "graph_constant_bytes", "state_dict_bytes", "zipped_bytes"]
+           "file_bytes", "float_payload_bytes", "graph_constant_bytes", "state_dict_bytes", "zipped_bytes",
+           "pte_planned_bytes", "TokenSpeed", "nll_from_logits", "perplexity", "perplexity_from_nll", "token_speed"]

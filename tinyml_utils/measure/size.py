@@ -98,3 +98,16 @@ def float_payload_bytes(model) -> int:
         if isinstance(mod, (nn.Conv1d, nn.Conv2d, nn.Linear)):
             total += mod.weight.numel() * 4 + mod.weight.shape[0] * 4
     return total
+
+
+def pte_planned_bytes(pte: str | Path, method: str = "forward") -> int:
+    """Bytes ExecuTorch's memory planner reserved for ``method`` of a ``.pte`` (activations, outputs
+    and, for a language model, its KV cache), read from the file: the arena a device must provide
+    besides the program itself. Trap: XNNPACK also packs the weights into its own buffers when the
+    program loads, which this does not count (a fresh-process peak memory does)."""
+    from executorch.exir._serialize._program import deserialize_pte_binary
+
+    pte_file = deserialize_pte_binary(Path(pte).read_bytes())
+    program = getattr(pte_file, "program", pte_file)
+    plan = next(p for p in program.execution_plan if p.name == method)
+    return int(sum(plan.non_const_buffer_sizes))

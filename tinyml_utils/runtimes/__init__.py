@@ -3,7 +3,8 @@ calls (``rt.latency``), report bytes (``rt.size_bytes``); cold load time in ``rt
 Runtimes run files: nothing here imports ``compress``, ``convert`` or ``course``.
 Wrappers: :class:`TorchEager` (the reference; also PT2E fake-quant GraphModules),
 :class:`ExecuTorchPte`, :class:`LiteRT`, :class:`OnnxRuntime`, :class:`MediaPipeClassifier`,
-:class:`TFLiteMicro` (with its arena). :func:`open_runtime` picks one by file suffix;
+:class:`TFLiteMicro` (with its arena); :class:`ExecuTorchLM` (a KV-cache language-model ``.pte``:
+prefill, decode, greedy, held-out scoring). :func:`open_runtime` picks one by file suffix;
 :func:`peak_memory` measures cold start and memory in a fresh process.
 """
 from __future__ import annotations
@@ -14,13 +15,15 @@ from .base import Int8IO, Runtime, import_modules, to_layout
 from .eager import TorchEager
 from .executorch import ExecuTorchPte, set_executorch_threads, try_run_pte
 from .litert import OP_RESOLVERS, LiteRT
-from .mediapipe import MediaPipeClassifier
+from .llm import ExecuTorchLM, load_llm_ops
+from .mediapipe import MediaPipeClassifier, mediapipe_llm_status
 from .memory import PEAK_MEMORY_MEANING, RUNTIME_CLASSES, from_spec, peak_memory
 from .onnx import OnnxRuntime
 from .tflm import TFLiteMicro, tflm_arena_bytes
 
 __all__ = ["Int8IO", "Runtime", "import_modules", "to_layout", "TorchEager", "ExecuTorchPte",
-           "set_executorch_threads", "try_run_pte", "OP_RESOLVERS", "LiteRT", "MediaPipeClassifier",
+           "set_executorch_threads", "try_run_pte", "OP_RESOLVERS", "LiteRT", "ExecuTorchLM", "load_llm_ops",
+           "MediaPipeClassifier", "mediapipe_llm_status",
            "PEAK_MEMORY_MEANING", "RUNTIME_CLASSES", "from_spec", "peak_memory", "OnnxRuntime",
            "TFLiteMicro", "tflm_arena_bytes", "open_runtime"]
 

@@ -1,5 +1,9 @@
-"""MediaPipe Tasks ``ImageClassifier`` on a classifier file with metadata."""
+"""MediaPipe Tasks ``ImageClassifier`` on a classifier file with metadata; what the installed wheel
+offers for language models (:func:`mediapipe_llm_status`)."""
 from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
 
 import numpy as np
 
@@ -53,3 +57,15 @@ class MediaPipeClassifier(Runtime):
             u8 = np.repeat(u8, 3, axis=1)
         imgs = np.ascontiguousarray(np.transpose(u8, (0, 2, 3, 1)))
         return np.stack([self._classify(np.ascontiguousarray(im)) for im in imgs])
+
+
+def mediapipe_llm_status() -> dict:
+    """What the installed MediaPipe wheel offers for language models, read from its files without
+    importing it: whether the LLM Inference API (``mediapipe.tasks.python.genai``) is present, and
+    which text tasks ship (each needs its own ``.tflite``/task bundle, which nothing here provides)."""
+    spec = importlib.util.find_spec("mediapipe")
+    if spec is None or not spec.submodule_search_locations:
+        return {"installed": False, "genai": False, "text_tasks": []}
+    root = Path(list(spec.submodule_search_locations)[0]) / "tasks" / "python"
+    text = sorted(p.stem for p in (root / "text").glob("*.py") if not p.stem.startswith("_"))
+    return {"installed": True, "genai": (root / "genai").exists(), "text_tasks": text}

@@ -16,11 +16,12 @@ from .base import Runtime, import_modules
 from .eager import TorchEager
 from .executorch import ExecuTorchPte
 from .litert import LiteRT
+from .llm import ExecuTorchLM
 from .mediapipe import MediaPipeClassifier
 from .onnx import OnnxRuntime
 from .tflm import TFLiteMicro
 
-RUNTIME_CLASSES = {c.__name__: c for c in (TorchEager, ExecuTorchPte, LiteRT, OnnxRuntime,
+RUNTIME_CLASSES = {c.__name__: c for c in (TorchEager, ExecuTorchPte, ExecuTorchLM, LiteRT, OnnxRuntime,
                                            MediaPipeClassifier, TFLiteMicro)}
 
 PEAK_MEMORY_MEANING = ("extra peak resident memory (VmHWM after load + one batch-1 inference minus VmRSS "

@@ -1,0 +1,98 @@
+"""A language model's quality and speed: perplexity, and prefill/decode tokens per second.
+
+>>> measure.perplexity(model, val_ids, seq_len=128)           # eager full-logits model
+>>> speed, cmp = measure.token_speed({"fp32": lm32, "8da4w": lm4})
+>>> speed["8da4w"].decode_tok_s; cmp.ratio("8da4w decode", "fp32 decode")
+
+Perplexity = exp(mean negative log-likelihood in nats per token), over the non-overlapping windows
+of :func:`tinyml_utils.data.text.windows` (the same windows for an eager model and a ``.pte``).
+
+Speed goes through :func:`tinyml_utils.measure.compare`, the course's one interleaved timing: every
+program gets a *prefill* candidate (the whole prompt in one call at position 0) and a *decode*
+candidate (one token a call at the next position of the context, wrapping back after the last).
+Traps: a decode call's cost grows with its position (attention over the cache), so the decode
+positions cycle over the same range for every program; a loaded machine only adds time, so the
+headline is the low quantile of each round.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from ..train import mean_nll
+from .latency import Comparison, compare
+
+
+def nll_from_logits(logits: np.ndarray, targets: np.ndarray) -> float:
+    """Mean negative log-likelihood (nats per token) of ``targets`` under rows of ``logits``
+    (shape [tokens, vocab]); a numerically stable log-softmax in NumPy (float64)."""
+    z = np.asarray(logits, dtype=np.float64)
+    z = z - z.max(axis=1, keepdims=True)
+    logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+    return float(-logp[np.arange(len(targets)), np.asarray(targets)].mean())
+
+
+def perplexity_from_nll(nll_per_token: float) -> float:
+    """Perplexity = exp(mean negative log-likelihood in nats per token)."""
+    return float(math.exp(nll_per_token))
+
+
+def perplexity(model, ids, seq_len: int = 128, max_tokens: int | None = None) -> float:
+    """Held-out perplexity of an eager full-logits model: exp(:func:`tinyml_utils.train.mean_nll`)."""
+    return perplexity_from_nll(mean_nll(model, ids, seq_len, max_tokens))
+
+
+class Stepper(Protocol):
+    """What :func:`token_speed` times: a KV-cache program fed ``ids`` at positions from ``pos``
+    (e.g. :class:`tinyml_utils.runtimes.ExecuTorchLM`)."""
+
+    max_seq_len: int
+
+    def step(self, ids, pos: int) -> np.ndarray: ...
+
+
+@dataclass
+class TokenSpeed:
+    """Tokens per second of one program at the caller's thread count: prefill from the low
+    quantile of the prompt calls; decode from the low quantile (``decode_tok_s``) and the median
+    (``decode_tok_s_median``, load included) of the single-token calls."""
+
+    prefill_tok_s: float
+    decode_tok_s: float
+    decode_tok_s_median: float
+    prefill_tokens: int
+    decode_calls: int
+
+
+def _decoder(lm: Stepper, first: int):
+    pos = [first]
+
+    def decode_one() -> None:
+        p = pos[0]
+        lm.step([p % 256], p)
+        pos[0] = p + 1 if p + 1 < lm.max_seq_len else first
+
+    return decode_one
+
+
+def token_speed(lms: dict[str, Stepper], prefill_tokens: int = 64, *, rounds: int = 5, calls: int = 32,
+                quantile: float = 0.1, max_seconds: float | None = 60.0) -> tuple[dict[str, TokenSpeed], Comparison]:
+    """Interleaved prefill and decode timing of several programs with :func:`compare`: candidates
+    ``"<name> prefill"`` (a ``prefill_tokens``-token prompt at position 0) and ``"<name> decode"``
+    (one token at positions ``prefill_tokens`` … ``max_seq_len - 1``, cycling). Returns the speeds
+    and the :class:`Comparison` (for ratios, e.g. ``cmp.ratio("8da4w decode", "fp32 decode")``)."""
+    prompt = [(7 * i + 3) % 256 for i in range(prefill_tokens)]
+    fns = {}
+    for name, lm in lms.items():
+        fns[f"{name} prefill"] = lambda lm=lm: lm.step(prompt, 0)
+        fns[f"{name} decode"] = _decoder(lm, prefill_tokens)
+    cmp = compare(fns, rounds=rounds, calls=calls, quantile=quantile, max_seconds=max_seconds)
+    speed = {}
+    for name in lms:
+        pre, dec = cmp[f"{name} prefill"], cmp[f"{name} decode"]
+        speed[name] = TokenSpeed(prefill_tokens * 1e3 / pre.low_ms, 1e3 / dec.low_ms, 1e3 / dec.p50_ms,
+                                 prefill_tokens, dec.calls)
+    return speed, cmp

@@ -1,0 +1,61 @@
+"""A tiny language model: ExecuTorch's own Llama example, built at the course's size.
+
+>>> params = llm.model_params(vocab_size=512)          # the params.json dict
+>>> model = llm.build_model(params, max_seq_len=128)    # ~1 M parameters, full logits
+>>> llm.generate(model, prompt_ids, 24)                 # eager greedy tokens
+
+The model is ``construct_transformer(ModelArgs(...))`` shipped in the executorch wheel under
+``executorch/examples/models/llama``, so the weights trained here load unchanged into ExecuTorch's
+LLM exporter (:mod:`tinyml_utils.convert.llm`).
+
+Trap: the Llama example returns only the last position's logits unless
+``generate_full_logits=True`` (what the exporter wants for generation, not what a loss needs);
+:func:`build_model` asks for full logits by default.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+#: Model shape of the chapter: ~1 M parameters with a 512-token vocabulary.
+DEFAULT_SHAPE = dict(dim=128, n_layers=4, n_heads=4, multiple_of=32)
+
+
+def model_params(vocab_size: int, **shape: Any) -> dict:
+    """The ``params.json`` dict of the model (what ExecuTorch's exporter reads back):
+    :data:`DEFAULT_SHAPE` overridden by ``shape``, plus ``vocab_size``."""
+    return {**DEFAULT_SHAPE, **shape, "vocab_size": int(vocab_size)}
+
+
+def build_model(params: dict, max_seq_len: int = 128, full_logits: bool = True, seed: int | None = 0):
+    """ExecuTorch's Llama ``Transformer`` (``construct_transformer(ModelArgs(...))``) without a KV
+    cache, returning logits for every position when ``full_logits`` (training, perplexity).
+    ``max_seq_len`` is the longest context in tokens (the RoPE table's length)."""
+    import torch
+    from executorch.examples.models.llama.llama_transformer import construct_transformer
+    from executorch.examples.models.llama.model_args import ModelArgs
+
+    if seed is not None:
+        torch.manual_seed(seed)
+    args = ModelArgs(max_seq_len=max_seq_len, max_context_len=max_seq_len,
+                     generate_full_logits=full_logits, **params)
+    return construct_transformer(args)
+
+
+def generate(model, prompt_ids, n: int, temperature: float = 0.0, seed: int = 0,
+             max_seq_len: int = 128) -> list[int]:
+    """``n`` new tokens from an eager full-logits model, recomputing the whole (cropped) context each
+    step: greedy (argmax) when ``temperature`` is 0, else sampled from softmax(logits / temperature)."""
+    import torch
+
+    gen = torch.Generator().manual_seed(seed)
+    ids = [int(i) for i in prompt_ids]
+    model.eval()
+    with torch.no_grad():
+        for _ in range(n):
+            logits = model(torch.tensor([ids[-max_seq_len:]]))[0, -1]
+            if temperature <= 0:
+                nxt = int(logits.argmax())
+            else:
+                nxt = int(torch.multinomial(torch.softmax(logits / temperature, -1), 1, generator=gen))
+            ids.append(nxt)
+    return ids[len(prompt_ids):]
