@@ -116,6 +116,8 @@ def main(argv: list[str] | None = None) -> int:
     p_book = sub.add_parser("book", help="build the Jupyter Book from executed chapters")
     p_book.add_argument("--quick", action="store_true", help="use the quick-mode executed chapters")
     sub.add_parser("doctor", help="check the environment")
+    from .reproduce import add_arguments as _reproduce_arguments
+    _reproduce_arguments(sub.add_parser("reproduce", help="re-run full mode and compare with results/"))
     args = parser.parse_args(argv)
 
     if args.command == "run":
@@ -131,6 +133,10 @@ def main(argv: list[str] | None = None) -> int:
         from .doctor import doctor
 
         return 0 if doctor() else 1
+    if args.command == "reproduce":
+        from .reproduce import main as reproduce_main
+
+        return reproduce_main(args)
     return 2  # pragma: no cover
 
 
