@@ -2,11 +2,8 @@
 into a strict (-W) book from the committed results."""
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
-
-import pytest
 
 from tinyml_utils import dashboard, results
 

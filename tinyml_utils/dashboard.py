@@ -185,16 +185,4 @@ def write_page(staged: Path, quick: bool = False, results_dir: Path | None = Non
     return page
 
 
-def main(argv: list[str] | None = None) -> int:  # pragma: no cover - convenience for authors
-    import sys
-
-    out = Path(argv[0] if argv else sys.argv[1] if len(sys.argv) > 1 else ".")
-    print(write_page(out, quick=False))
-    return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())
-
-
 __all__ = ["records_table", "pareto_figure", "table_html", "write_page", "technique_family", "runtime_family"]

@@ -194,7 +194,7 @@ def _layer_arena_bytes() -> int:
     from . import models
 
     model, sizes = models.vision_cnn(16).eval(), []
-    hook = lambda m, i, o: sizes.append(i[0].numel() + o.numel())  # noqa: E731
+    hook = lambda m, i, o: sizes.append(i[0].numel() + o.numel())
     for m in model.modules():
         if isinstance(m, (torch.nn.Conv2d, torch.nn.MaxPool2d, torch.nn.Linear)):
             m.register_forward_hook(hook)
