@@ -223,7 +223,8 @@ def check_arena(value: int | None, strict: bool = False) -> bool | None:
 
 
 # ---------------------------------------------------------------------------- chapter 01
-def _check_count(name: str, fn, cases, hint: str, done: str, strict: bool):
+def _check_count(fn, cases, hint: str, done: str):
+    """Body of a check whose answer is a count: compare ``fn(*case)`` with the reference on each case."""
     def body():
         for c in cases:
             want = _ref_num_windows(*c)
@@ -244,8 +245,8 @@ def check_num_windows(fn: Callable[[int, int, int], int], strict: bool = False) 
             n = np.lib.stride_tricks.sliding_window_view(np.arange(c[0]), c[1])[::c[2]].shape[0] if c[0] >= c[1] else 0
             if n != _ref_num_windows(*c):  # pragma: no cover - guards the reference itself
                 raise RuntimeError("reference disagrees with NumPy")
-        return _check_count("num_windows", fn, cases, "windows start at 0, stride, 2·stride, ... while start + window <= n",
-                            "a 10 s recording at 10 Hz gives 9 windows of 2 s (stride 1 s) and 6 of 5 s", strict)()
+        return _check_count(fn, cases, "windows start at 0, stride, 2·stride, ... while start + window <= n",
+                            "a 10 s recording at 10 Hz gives 9 windows of 2 s (stride 1 s) and 6 of 5 s")()
     return _report("num_windows", body, "return how many windows fit", strict)
 
 
@@ -253,9 +254,9 @@ def check_num_frames(fn: Callable[[int, int, int], int], strict: bool = False) -
     """``fn(num_samples, n_fft, hop)`` -> audio frames of an STFT without padding (as features.log_mel)."""
     cases = [(16000, 480, 320), (16000, 512, 256), (8000, 480, 320), (479, 480, 320), (480, 480, 320)]
     return _report("num_frames", _check_count(
-        "num_frames", fn, cases, "like windows: frames start every hop samples and need n_fft samples",
-        "1 s at 16 kHz with 30 ms frames (480) every 20 ms (320) gives 49 frames: a 49×40 log-mel image",
-        strict), "return how many frames fit", strict)
+        fn, cases, "like windows: frames start every hop samples and need n_fft samples",
+        "1 s at 16 kHz with 30 ms frames (480) every 20 ms (320) gives 49 frames: a 49×40 log-mel image"),
+        "return how many frames fit", strict)
 
 
 # ---------------------------------------------------------------------------- chapter 02
