@@ -64,7 +64,7 @@ lab: kernel
 	  $(LAB_ROOT) $(LAB_ARGS)
 
 # ---- Workshop kit: the pinned environment as files, to install in a room without internet ----------
-# `make wheelhouse` (with network) downloads every pinned wheel into wheelhouse/ (git-ignored, ~5 GB);
+# `make wheelhouse` (with network) downloads every pinned wheel into wheelhouse/ (git-ignored, ~1.1 GB);
 # `make install-offline` builds $(VENV) from it with no index at all. Copy the repository and
 # wheelhouse/ to each machine (USB stick, file share), then run `make install-offline`.
 WHEELHOUSE ?= wheelhouse
