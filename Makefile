@@ -8,7 +8,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cat requirements/base.txt requirements/nodeps.txt pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: setup course course-full book test test-all doctor clean kernel lab wheelhouse install-offline reproduce
+.PHONY: setup course course-full book test test-all doctor clean kernel lab wheelhouse install-offline reproduce nbval-refs
 
 setup: $(STAMP)
 
@@ -91,6 +91,11 @@ install-offline:
 # ---- Reproduction report: re-run full mode into build/reproduce/ and compare with results/ -------
 reproduce: setup
 	$(PY) -m tinyml_utils reproduce $(CHAPTERS)
+
+# nbval reference executions (tests/nbval/, checked by `pytest --runslow tests/test_nbval.py`):
+# regenerate after changing chapters 00-01 or the package.
+nbval-refs: setup
+	$(PY) scripts/nbval_refs.py
 
 clean:
 	rm -rf build book/_build
