@@ -13,7 +13,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from tinyml_utils import exercises as E
+from tinyml_utils.course import exercises as E
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 FN_CHECKS = ["conv_macs", "num_windows", "num_frames", "conv_params", "latency_stats", "mask", "qparams",
@@ -72,7 +72,8 @@ def test_arena_value_check():
 
 def test_references_match_package_helpers():
     """The hidden references agree with the package's own helpers (two independent routes)."""
-    from tinyml_utils import distill, features, quantize
+    from tinyml_utils.compress import distill, quantize
+    from tinyml_utils.data import features
 
     x = torch.tensor([-1.0, 0.5, 2.0])
     qp = quantize.choose_qparams(x, symmetric=False)
@@ -121,7 +122,7 @@ def test_stub_runs_and_dropdown_solution_passes(path):
         solution = re.search(r"```python\n(.*?)```", md, re.S).group(1)
         check = code.strip().splitlines()[-1].rstrip(";")
         ns = {}
-        exec(compile("from tinyml_utils import exercises\n" + solution, f"<{path.stem} solution>", "exec"), ns)
+        exec(compile("from tinyml_utils.course import exercises\n" + solution, f"<{path.stem} solution>", "exec"), ns)
         result, text = _run(eval, check, ns)
         assert result is True, f"{path.name}: the dropdown solution fails its check: {text}"
         # the dropdown states numbers that the check itself prints

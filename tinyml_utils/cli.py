@@ -240,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "doctor":
         return 0 if doctor() else 1
     if args.command == "reproduce":
-        return reproduce.main(args)
+        return reproduce.main(args, select=chapters, run=run)
     return 2  # pragma: no cover
 
 

@@ -11,10 +11,13 @@ compared with the committed ``results/NN_slug.json`` under :class:`Tolerances`:
   must be equal exactly: the same code on the same pins writes the same files;
 - ``accuracy`` and ``sparsity`` within an absolute tolerance (training on a shared CPU is not
   bit-reproducible, e.g. tfmot's Keras QAT);
-- latency as a ratio: each record's ``latency_ms_p50`` divided by the chapter's first record
-  that has a latency, compared between the two runs within a factor (``latency_band``), because
-  absolute times move with the machine and its load while ratios between runtimes measured in one
-  run move much less. ``latency_ms_p95`` is shown, never compared (it is the noise);
+- latency is shown, not compared, by default: each record's ``latency_ms_p50`` as a ratio to the
+  chapter's first record that has one, in both runs. Timing facts are checked where the chapters
+  assert them, as claims measured interleaved in one run (which must pass, below); recorded
+  latencies of separate runs on a shared machine are not a stable quantity (Keras eager ratios
+  were seen to move 3.5x between a loaded and an idle run). ``--latency-band F`` turns the ratio
+  into a check (a mismatch when it moves by more than a factor F either way), for a quiet,
+  dedicated machine. ``latency_ms_p95`` is never compared (it is the noise);
 - claims are matched by text (then by position for texts that embed numbers); every reproduced
   claim must have passed, and both runs must have the same number of claims.
 
@@ -29,9 +32,9 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
-from . import paths
+from .core import paths
 
 EXACT_FIELDS = ("size_bytes", "params", "macs", "arena_bytes", "npu_cycles")
 EQUAL_FIELDS = ("technique", "runtime", "estimated")
@@ -43,7 +46,7 @@ class Tolerances:
 
     accuracy_abs: float = 0.01       # 1 percentage point
     sparsity_abs: float = 0.005
-    latency_band: float = 3.0        # relative latency may move by up to this factor either way
+    latency_band: float | None = None  # None: latency ratios shown, not compared; else the factor they may move
 
 
 @dataclass
@@ -121,7 +124,7 @@ def _compare_record(ref: dict, new: dict, ref_lat, new_lat, tol: Tolerances) -> 
             ra, rb = float(a) / ref_lat[1], float(b) / new_lat[1]
             factor = max(ra / rb, rb / ra) if ra > 0 and rb > 0 else math.inf
             text = f"latency {ra:.2f}x -> {rb:.2f}x of {ref_lat[0]}"
-            if factor > tol.latency_band:
+            if tol.latency_band is not None and factor > tol.latency_band:
                 problems.append(f"{text} (moved {factor:.1f}x, band {tol.latency_band:g}x)")
             else:
                 notes.append(text)
@@ -208,15 +211,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--accuracy-tol", type=float, default=Tolerances.accuracy_abs,
                         help="absolute accuracy tolerance, a fraction (default 0.01 = 1 pt)")
     parser.add_argument("--latency-band", type=float, default=Tolerances.latency_band,
-                        help="factor a record's latency relative to the chapter's first may move (default 3)")
+                        help="also compare latency: the factor a record's latency relative to the chapter's "
+                             "first may move (default: shown, not compared; timing claims are checked)")
     parser.add_argument("--mismatches-only", action="store_true", help="print only the rows that mismatch")
 
 
-def main(args: argparse.Namespace) -> int:
-    """Run the chapters in full mode into ``args.out`` (unless ``--compare-only``), then compare."""
-    from . import cli  # the chapter runner (papermill)
+def main(args: argparse.Namespace, select: Callable[[list[str] | None], list[Path]],
+         run: Callable[..., list]) -> int:
+    """Run the chapters in full mode into ``args.out`` (unless ``--compare-only``), then compare.
 
-    nbs = cli.chapters(args.chapters or None)
+    ``select`` and ``run`` are the chapter picker and the papermill runner (:func:`tinyml_utils.cli.chapters`
+    and :func:`tinyml_utils.cli.run`, passed in by the command line, which sits above this module).
+    """
+    nbs = select(args.chapters or None)
     stems = [p.stem for p in nbs]
     reference_dir = paths.REPO / "results"
     out = (args.out or paths.build_dir() / "reproduce").resolve()
@@ -227,7 +234,7 @@ def main(args: argparse.Namespace) -> int:
         os.environ["TINYML_BUILD"], os.environ["TINYML_RESULTS"] = str(out), str(reproduced_dir)
         try:
             print(f"Reproducing {len(stems)} chapter(s) in full mode into {out}", flush=True)
-            runs = cli.run(stems, quick=False, keep_going=True)
+            runs = run(stems, quick=False)
         finally:
             for k, v in saved.items():
                 if v is None:
@@ -239,8 +246,10 @@ def main(args: argparse.Namespace) -> int:
             print(f"chapters that failed to run: {', '.join(failed)}")
     tol = Tolerances(accuracy_abs=args.accuracy_tol, latency_band=args.latency_band)
     result = compare_dirs(reference_dir, reproduced_dir, stems, tol)
+    latency = (f"relative latency within {tol.latency_band:g}x" if tol.latency_band is not None else
+               "latency ratios shown, not compared: separate runs on a shared machine move them; the "
+               "chapters' timing claims, measured interleaved, are checked instead (--latency-band F to compare)")
     print(f"\nCommitted {reference_dir} vs reproduced {reproduced_dir} "
-          f"(accuracy ±{tol.accuracy_abs:g}, bytes and counts exact, relative latency within "
-          f"{tol.latency_band:g}x, every claim must pass)")
+          f"(accuracy ±{tol.accuracy_abs:g}, bytes and counts exact, {latency}, every claim must pass)")
     print(result.table(only_mismatches=args.mismatches_only))
     return 0 if result.ok else 1

@@ -15,7 +15,8 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
-from . import paths
+from ..core import paths
+from . import plots, results
 
 COLUMNS = ["chapter", "name", "technique", "runtime", "accuracy", "size_bytes", "params", "macs",
            "latency_ms_p50", "arena_bytes", "npu_cycles", "estimated", "n_test"]
@@ -56,14 +57,11 @@ def pareto_figure(df, path: Path) -> Path:
     Records whose accuracy comes from a subset of the test set (``extra.n_test`` < 1,000) stay out
     of the figure (their accuracy is not comparable); far-off records are counted under the axis.
     """
-    import numpy as np
-
     import matplotlib
+    import numpy as np
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from . import plots
 
     plots.use_style()
     fams = [f for _, f in FAMILIES]
@@ -124,7 +122,8 @@ document.querySelectorAll("table.tinyml-sortable").forEach(function (t) {
     th.style.cursor = "pointer"; th.title = "sort";
     th.addEventListener("click", function () {
       var rows = Array.from(t.tBodies[0].rows), asc = th.dataset.asc !== "1";
-      var key = function (r) { var c = r.cells[i], v = c.dataset.v; return v === undefined ? c.textContent : parseFloat(v); };
+      var key = function (r) { var c = r.cells[i], v = c.dataset.v;
+        return v === undefined ? c.textContent : parseFloat(v); };
       rows.sort(function (a, b) { var x = key(a), y = key(b);
         if (typeof x === "number" && typeof y === "number") return asc ? x - y : y - x;
         return asc ? String(x).localeCompare(String(y)) : String(y).localeCompare(String(x)); });
@@ -148,17 +147,16 @@ def table_html(df) -> str:
 def write_page(staged: Path, quick: bool = False, results_dir: Path | None = None) -> Path:
     """Write ``dashboard.md`` (+ its PNG) into the staged book folder; returns the page's path.
 
-    Add ``- file: dashboard`` to ``book/_toc.yml``'s ``chapters`` so the page is in the book.
+    :func:`tinyml_utils.book.stage_book` calls it; ``book/_toc.yml`` lists the page (``- file: dashboard``).
     """
-    from . import results
-
     staged = Path(staged)
     src = Path(results_dir) if results_dir is not None else paths.results_dir(quick)
     docs = results.load_all(quick, src)
     mode = "quick" if quick else "full"
     page = staged / "dashboard.md"
     if not docs:
-        page.write_text(f"# Results dashboard\n\nNo results files in `{src.name}/` yet ({mode} mode): run the chapters.\n")
+        page.write_text(f"# Results dashboard\n\nNo results files in `{src.name}/` yet ({mode} mode): "
+                        "run the chapters.\n")
         return page
     df = records_table(docs)
     pareto_figure(df, staged / "dashboard_pareto.png")
