@@ -1,0 +1,373 @@
+"""Federated learning with Flower 1.42 (Message API): one ServerApp and one ClientApp, run two ways.
+
+- :func:`simulate` runs them in Flower's simulation engine (Ray; ``flwr[simulation]``), in this
+  process, with at most ``max_workers`` ClientApps at a time.
+- :func:`deploy_localhost` runs the *same* apps as separate processes: a SuperLink, one SuperNode
+  per client (``flower-superlink`` / ``flower-supernode --insecure`` on 127.0.0.1) and
+  ``flwr run`` against the SuperLink, which is how Flower runs on real devices. The app folder
+  (``pyproject.toml`` with ``[tool.flwr.app]`` and a two-line module) is written under ``build/``.
+
+The task is the motion set (``data.load("motion")``) with ``models.motion_cnn``. Clients are
+*non-IID*: :func:`partition` gives every client whole recordings of only ``classes_per_client``
+activities. The server evaluates the global model on the test recordings after every round.
+Updates go up either as fp32 weights or as int8 deltas (per-tensor symmetric scale); the strategy
+counts the bytes of every ArrayRecord it sends and receives.
+
+Trap: each Ray worker is a fresh Python process; everything it imports costs memory (TensorFlow
+alone is about 1 GB), so the ClientApp imports only torch and this package's data/models/train.
+Run configuration keys (kebab-case, as in ``flwr run --run-config``): see :class:`FLConfig`.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import numpy as np
+
+from . import paths
+
+
+@dataclass
+class FLConfig:
+    """One federated run. ``update``: ``"fp32"`` or ``"int8"``; ``dp_noise`` > 0 wraps FedAvg in
+    Flower's server-side fixed-clipping DP (clip norm ``dp_clip``); ``out``: JSON file the ServerApp
+    writes (per-round accuracy and bytes)."""
+
+    num_clients: int = 8
+    rounds: int = 20
+    fraction_train: float = 1.0
+    local_epochs: int = 1
+    lr: float = 3e-3
+    batch_size: int = 16
+    classes_per_client: int = 2
+    update: str = "fp32"
+    dp_noise: float = 0.0
+    dp_clip: float = 1.0
+    seed: int = 0
+    out: str = ""
+
+    def run_config(self) -> dict:
+        """The config as Flower run-config entries (``num-clients = 8`` ...)."""
+        return {f.name.replace("_", "-"): getattr(self, f.name) for f in fields(self)}
+
+    @classmethod
+    def from_run_config(cls, rc: dict, base: "FLConfig | None" = None) -> "FLConfig":
+        cfg = asdict(base or cls())
+        for f in fields(cls):
+            key = f.name.replace("_", "-")
+            if key in rc:
+                cfg[f.name] = type(cfg[f.name])(rc[key])
+        return cls(**cfg)
+
+
+# ------------------------------------------------------------------ data and model (both sides)
+
+def partition(y_windows: np.ndarray, windows_per_recording: int, num_clients: int,
+              classes_per_client: int = 2, seed: int = 0) -> list[np.ndarray]:
+    """Non-IID split of a windowed training set by *recording*: recordings sorted by label are cut
+    into ``num_clients * classes_per_client`` shards and every client gets ``classes_per_client``
+    shards (McMahan et al.'s pathological split). Returns window indices per client."""
+    rng = np.random.default_rng(seed)
+    rec_labels = y_windows[::windows_per_recording]
+    order = np.argsort(rec_labels, kind="stable")
+    shards = np.array_split(order, num_clients * classes_per_client)
+    perm = rng.permutation(len(shards))
+    out = []
+    for c in range(num_clients):
+        recs = np.concatenate([shards[s] for s in perm[c * classes_per_client:(c + 1) * classes_per_client]])
+        out.append(np.concatenate([np.arange(r * windows_per_recording, (r + 1) * windows_per_recording)
+                                   for r in np.sort(recs)]))
+    return out
+
+
+def client_data(partition_id: int, num_partitions: int, cfg: FLConfig):
+    """The training windows of one client (what stays on that device)."""
+    from . import data
+    from .data.base import Split
+
+    ds = data.load("motion", seed=cfg.seed)
+    per_rec = len(ds.train.y) // ds.meta["recordings"]["train"]
+    idx = partition(ds.train.y, per_rec, num_partitions, cfg.classes_per_client, cfg.seed)
+    return Split(ds.train.x[idx[partition_id]], ds.train.y[idx[partition_id]])
+
+
+def new_model(seed: int = 0):
+    import torch
+
+    from . import models
+
+    torch.manual_seed(seed)
+    return models.motion_cnn()
+
+
+def float_state(model) -> dict:
+    """The float tensors of a state dict (BN's integer batch counter stays on the device)."""
+    return {k: v for k, v in model.state_dict().items() if v.is_floating_point()}
+
+
+def quantize_update(local: dict, global_: dict) -> dict:
+    """int8 delta per tensor: ``q = round((w - w_global) / s)``, ``s = max|delta| / 127``; each tensor
+    ``k`` travels as ``k`` (int8) and ``k::scale`` (one float32)."""
+    out = {}
+    for k, w in local.items():
+        d = np.asarray(w, np.float32) - np.asarray(global_[k], np.float32)
+        s = np.float32(max(float(np.abs(d).max()), 1e-12) / 127.0)
+        out[k] = np.clip(np.round(d / s), -127, 127).astype(np.int8)
+        out[k + "::scale"] = np.array([s], np.float32)
+    return out
+
+
+def dequantize_update(q: dict, global_: dict) -> dict:
+    """Inverse of :func:`quantize_update`: fp32 weights ``w_global + q * s``."""
+    return {k: (np.asarray(global_[k], np.float32) + q[k].astype(np.float32) * q[k + "::scale"][0]).astype(np.float32)
+            for k in global_}
+
+
+# ------------------------------------------------------------------ the apps
+
+def make_client_app(base: FLConfig | None = None):
+    """A Flower ``ClientApp``: ``train`` loads the global weights, runs ``local-epochs`` of
+    ``train.fit`` on this node's partition (``node_config['partition-id']``) and replies with fp32
+    weights or an int8 delta plus ``num-examples``."""
+    from flwr.app import ArrayRecord, Context, Message, MetricRecord, RecordDict
+    from flwr.clientapp import ClientApp
+
+    app = ClientApp()
+
+    @app.train()
+    def train_handler(msg: Message, context: Context) -> Message:
+        import torch
+
+        from . import train
+
+        os.environ["TINYML_QUIET"] = "1"
+        torch.set_num_threads(1)
+        cfg = FLConfig.from_run_config(context.run_config, base)
+        pid = int(context.node_config["partition-id"])
+        n = int(context.node_config["num-partitions"])
+        split = client_data(pid, n, cfg)
+        model = new_model(cfg.seed)
+        global_np = {k: v.numpy() for k, v in msg.content["arrays"].items()}
+        model.load_state_dict({k: torch.as_tensor(v) for k, v in global_np.items()}, strict=False)
+        rnd = int(msg.content["config"]["server-round"])
+        hist = train.fit(model, split, epochs=cfg.local_epochs, batch_size=cfg.batch_size, lr=cfg.lr,
+                         weight_decay=0.0, cosine=False, seed=cfg.seed * 1000 + rnd * 100 + pid)
+        local = {k: v.numpy() for k, v in float_state(model).items()}
+        payload = quantize_update(local, global_np) if cfg.update == "int8" else local
+        metrics = MetricRecord({"num-examples": len(split), "train-loss": hist.epochs[-1]["train_loss"]})
+        return Message(RecordDict({"arrays": ArrayRecord({k: np.ascontiguousarray(v) for k, v in payload.items()}),
+                                   "metrics": metrics}), reply_to=msg)
+
+    return app
+
+
+def _counting_fedavg(cfg: FLConfig):
+    from flwr.app import ArrayRecord
+    from flwr.serverapp.strategy import FedAvg
+
+    class CountingFedAvg(FedAvg):
+        """FedAvg that counts payload bytes and turns int8 deltas back into fp32 weights."""
+
+        def __init__(self, **kw):
+            super().__init__(**kw)
+            self.bytes: dict[int, dict] = {}
+            self._global: dict = {}
+
+        def configure_train(self, server_round, arrays, config, grid):
+            self._global = {k: v.numpy() for k, v in arrays.items()}
+            msgs = list(super().configure_train(server_round, arrays, config, grid))
+            self.bytes[server_round] = {"clients": len(msgs), "down_bytes": arrays.count_bytes() * len(msgs)}
+            return msgs
+
+        def aggregate_train(self, server_round, replies):
+            replies = [m for m in replies]
+            ok = [m for m in replies if not m.has_error()]
+            self.bytes[server_round]["up_bytes"] = sum(m.content["arrays"].count_bytes() for m in ok)
+            if cfg.update == "int8":
+                for m in ok:
+                    q = {k: v.numpy() for k, v in m.content["arrays"].items()}
+                    m.content["arrays"] = ArrayRecord(dequantize_update(q, self._global))
+            return super().aggregate_train(server_round, replies)
+
+    return CountingFedAvg(fraction_train=cfg.fraction_train, fraction_evaluate=0.0,
+                          min_train_nodes=max(1, int(cfg.fraction_train * cfg.num_clients)),
+                          min_available_nodes=cfg.num_clients)
+
+
+def make_server_app(base: FLConfig | None = None):
+    """A Flower ``ServerApp`` running FedAvg (optionally DP-wrapped) for ``rounds`` rounds; after
+    every round it evaluates the global model on the test recordings and writes ``cfg.out``."""
+    from flwr.app import ArrayRecord, ConfigRecord, Context, MetricRecord
+    from flwr.serverapp import Grid, ServerApp
+
+    app = ServerApp()
+
+    @app.main()
+    def main(grid: Grid, context: Context) -> None:
+        import torch
+
+        from . import data, train
+
+        torch.set_num_threads(1)
+        cfg = FLConfig.from_run_config(context.run_config, base)
+        test = data.load("motion", seed=cfg.seed).test
+        model = new_model(cfg.seed)
+        strategy = fed = _counting_fedavg(cfg)
+        if cfg.dp_noise > 0:
+            from flwr.serverapp.strategy import DifferentialPrivacyServerSideFixedClipping
+
+            strategy = DifferentialPrivacyServerSideFixedClipping(
+                fed, cfg.dp_noise, cfg.dp_clip, max(1, int(cfg.fraction_train * cfg.num_clients)))
+        acc: dict[int, float] = {}
+
+        def evaluate(rnd: int, arrays: ArrayRecord) -> MetricRecord:
+            model.load_state_dict(arrays.to_torch_state_dict(), strict=False)
+            acc[rnd] = train.evaluate(model, test)
+            return MetricRecord({"accuracy": acc[rnd]})
+
+        t0 = time.perf_counter()
+        strategy.start(grid=grid, initial_arrays=ArrayRecord(float_state(model)), num_rounds=cfg.rounds,
+                       train_config=ConfigRecord({"lr": cfg.lr}), evaluate_fn=evaluate)
+        rounds = [{"round": r, "accuracy": acc[r], **fed.bytes.get(r, {})} for r in sorted(acc)]
+        if cfg.out:
+            Path(cfg.out).parent.mkdir(parents=True, exist_ok=True)
+            Path(cfg.out).write_text(json.dumps({"config": asdict(cfg), "rounds": rounds,
+                                                 "seconds": time.perf_counter() - t0}, indent=1))
+
+    return app
+
+
+# ------------------------------------------------------------------ two ways to run them
+
+def simulate(cfg: FLConfig, max_workers: int = 2, verbose: bool = False) -> dict:
+    """Run the apps in Flower's Ray simulation engine with ``cfg.num_clients`` virtual SuperNodes,
+    at most ``max_workers`` ClientApps at once (one CPU each). Returns the ServerApp's JSON."""
+    import logging
+
+    from flwr.simulation import run_simulation
+
+    out = Path(cfg.out or paths.build_dir() / "fl" / f"sim-{time.time_ns()}.json")
+    cfg = FLConfig(**{**asdict(cfg), "out": str(out)})
+    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+    os.environ.setdefault("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "0")
+    backend = {"client_resources": {"num_cpus": 1, "num_gpus": 0.0},
+               "init_args": {"num_cpus": max_workers, "num_gpus": 0, "include_dashboard": False,
+                             "logging_level": logging.ERROR, "log_to_driver": verbose}}
+    t0 = time.perf_counter()
+    run_simulation(make_server_app(cfg), make_client_app(cfg), num_supernodes=cfg.num_clients,
+                   backend_config=backend, verbose_logging=verbose)
+    res = json.loads(out.read_text())
+    res["wall_seconds"] = time.perf_counter() - t0
+    return res
+
+
+APP_MODULE = '''"""Flower app entry points: the apps live in tinyml_utils.federated."""
+from tinyml_utils.federated import make_client_app, make_server_app
+
+serverapp = make_server_app()
+clientapp = make_client_app()
+'''
+
+
+def write_app(folder: Path, cfg: FLConfig) -> Path:
+    """A minimal Flower app folder: ``pyproject.toml`` (``[tool.flwr.app]``, run-config defaults
+    from ``cfg``) and ``tinyml_fl_app.py`` pointing at this module's apps."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "tinyml_fl_app.py").write_text(APP_MODULE)
+    config = "\n".join(f"{k} = {json.dumps(v)}" for k, v in cfg.run_config().items())
+    (folder / "pyproject.toml").write_text(f"""[build-system]
+requires = ["hatchling"]
+build-backend = "hatchling.build"
+
+[project]
+name = "tinyml-fl-app"
+version = "1.0.0"
+description = "FedAvg on the motion set (tinyml_utils.federated)"
+license = "Apache-2.0"
+dependencies = []
+
+[tool.hatch.build.targets.wheel]
+packages = ["."]
+
+[tool.flwr.app]
+publisher = "tinyml-course"
+
+[tool.flwr.app.components]
+serverapp = "tinyml_fl_app:serverapp"
+clientapp = "tinyml_fl_app:clientapp"
+
+[tool.flwr.app.config]
+{config}
+""")
+    return folder
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def deploy_localhost(cfg: FLConfig, workdir: Path | None = None, timeout_s: float = 600) -> dict:
+    """Start a SuperLink and ``cfg.num_clients`` SuperNodes on 127.0.0.1 (``--insecure``: no TLS,
+    fine on one machine only), submit the app with ``flwr run``, wait for it, stop every process
+    it started. Returns the ServerApp's JSON plus ``wall_seconds`` and the processes' log paths."""
+    workdir = Path(workdir or paths.build_dir() / "fl" / "deploy")
+    shutil.rmtree(workdir, ignore_errors=True)
+    home = workdir / "flwr_home"
+    home.mkdir(parents=True)
+    out = workdir / "result.json"
+    cfg = FLConfig(**{**asdict(cfg), "out": str(out)})
+    app = write_app(workdir / "app", cfg)
+    bindir = Path(sys.executable).parent
+    env = {**os.environ, "FLWR_HOME": str(home), "TINYML_QUIET": "1", "OMP_NUM_THREADS": "1",
+           "PYTHONPATH": os.pathsep.join([str(paths.REPO), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
+    appio, fleet, control = _free_port(), _free_port(), _free_port()
+    (home / "config.toml").write_text(
+        f'[superlink]\ndefault = "localhost"\n\n[superlink.localhost]\naddress = "127.0.0.1:{control}"\ninsecure = true\n')
+    procs, logs = [], []
+
+    def start(name: str, args: list[str]):
+        log = open(workdir / f"{name}.log", "w")
+        logs.append(workdir / f"{name}.log")
+        procs.append(subprocess.Popen(args, cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT))
+
+    t0 = time.perf_counter()
+    try:
+        start("superlink", [str(bindir / "flower-superlink"), "--insecure",
+                            "--serverappio-api-address", f"127.0.0.1:{appio}",
+                            "--fleet-api-address", f"127.0.0.1:{fleet}",
+                            "--control-api-address", f"127.0.0.1:{control}",
+                            "--database", str(workdir / "state.db")])
+        for i in range(cfg.num_clients):
+            start(f"supernode-{i}", [str(bindir / "flower-supernode"), "--insecure",
+                                     "--superlink", f"127.0.0.1:{fleet}",
+                                     "--clientappio-api-address", f"127.0.0.1:{_free_port()}",
+                                     "--node-config", f"partition-id={i} num-partitions={cfg.num_clients}"])
+        with open(workdir / "flwr-run.log", "w") as log:
+            logs.append(workdir / "flwr-run.log")
+            subprocess.run([str(bindir / "flwr"), "run", str(app), "localhost", "--stream"], cwd=workdir, env=env,
+                           stdout=log, stderr=subprocess.STDOUT, timeout=timeout_s, check=False)
+        if not out.exists():
+            tail = "\n".join((workdir / "flwr-run.log").read_text().splitlines()[-30:])
+            raise RuntimeError(f"the localhost federation wrote no result ({out}); logs in {workdir}.\n{tail}")
+        res = json.loads(out.read_text())
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+    res["wall_seconds"] = time.perf_counter() - t0
+    res["logs"] = [str(p) for p in logs]
+    return res
