@@ -14,11 +14,12 @@ Updates go up either as fp32 weights or as int8 deltas (per-tensor symmetric sca
 counts the bytes of every ArrayRecord it sends and receives.
 
 Trap: each Ray worker is a fresh Python process; everything it imports costs memory (TensorFlow
-alone is about 1 GB), so the ClientApp imports only torch and this package's data/models/train.
+alone is about 1 GB), so the ClientApp imports only torch and this package's data/models.
 Run configuration keys (kebab-case, as in ``flwr run --run-config``): see :class:`FLConfig`.
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -36,16 +37,19 @@ from . import paths
 
 @dataclass
 class FLConfig:
-    """One federated run. ``update``: ``"fp32"`` or ``"int8"``; ``dp_noise`` > 0 wraps FedAvg in
+    """One federated run. ``norm``: ``"group"`` (GroupNorm, the default) or ``"batch"`` (the
+    course's BatchNorm model); ``update``: ``"fp32"`` or ``"int8"``; ``dp_noise`` > 0 wraps FedAvg in
     Flower's server-side fixed-clipping DP (clip norm ``dp_clip``); ``out``: JSON file the ServerApp
     writes (per-round accuracy and bytes)."""
 
-    num_clients: int = 8
-    rounds: int = 20
+    num_clients: int = 4
+    rounds: int = 10
     fraction_train: float = 1.0
     local_epochs: int = 1
-    lr: float = 3e-3
+    lr: float = 0.05
+    momentum: float = 0.9
     batch_size: int = 16
+    norm: str = "group"
     classes_per_client: int = 2
     update: str = "fp32"
     dp_noise: float = 0.0
@@ -87,24 +91,67 @@ def partition(y_windows: np.ndarray, windows_per_recording: int, num_clients: in
     return out
 
 
+@functools.lru_cache(maxsize=2)
+def _motion(seed: int):
+    from . import data
+
+    return data.load("motion", seed=seed)
+
+
 def client_data(partition_id: int, num_partitions: int, cfg: FLConfig):
     """The training windows of one client (what stays on that device)."""
-    from . import data
     from .data.base import Split
 
-    ds = data.load("motion", seed=cfg.seed)
+    ds = _motion(cfg.seed)
     per_rec = len(ds.train.y) // ds.meta["recordings"]["train"]
     idx = partition(ds.train.y, per_rec, num_partitions, cfg.classes_per_client, cfg.seed)
     return Split(ds.train.x[idx[partition_id]], ds.train.y[idx[partition_id]])
 
 
-def new_model(seed: int = 0):
+def new_model(seed: int = 0, norm: str = "group"):
+    """``models.motion_cnn`` (BatchNorm), or with each BatchNorm replaced by a 4-group GroupNorm.
+
+    Why GroupNorm: with non-IID clients each client's BatchNorm statistics describe only its own
+    classes, and their average is not the statistics of the union; GroupNorm normalizes each
+    example by itself and has no running statistics to average (Hsieh et al., 2020)."""
     import torch
+    from torch import nn
 
     from . import models
 
     torch.manual_seed(seed)
-    return models.motion_cnn()
+    model = models.motion_cnn()
+    if norm == "group":
+        for parent in list(model.modules()):
+            for name, child in list(parent.named_children()):
+                if isinstance(child, nn.BatchNorm1d):
+                    setattr(parent, name, nn.GroupNorm(4, child.num_features))
+    elif norm != "batch":
+        raise ValueError(f"norm must be 'group' or 'batch', not {norm!r}")
+    return model
+
+
+def local_sgd(model, split, epochs: int, lr: float, momentum: float, batch_size: int, seed: int) -> float:
+    """The ClientApp's local training: plain SGD with momentum on this client's windows (a fresh
+    optimizer every round, as in FedAvg). Returns the mean loss of the last epoch."""
+    import torch
+    import torch.nn.functional as F
+
+    gen = torch.Generator().manual_seed(seed)
+    x, y = torch.as_tensor(split.x), torch.as_tensor(split.y)
+    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
+    model.train()
+    for _ in range(epochs):
+        perm, total = torch.randperm(len(x), generator=gen), 0.0
+        for i in range(0, len(x), batch_size):
+            idx = perm[i:i + batch_size]
+            loss = F.cross_entropy(model(x[idx]), y[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            total += float(loss.detach()) * len(idx)
+    model.eval()
+    return total / len(x)
 
 
 def float_state(model) -> dict:
@@ -134,9 +181,9 @@ def dequantize_update(q: dict, global_: dict) -> dict:
 
 def make_client_app(base: FLConfig | None = None):
     """A Flower ``ClientApp``: ``train`` loads the global weights, runs ``local-epochs`` of
-    ``train.fit`` on this node's partition (``node_config['partition-id']``) and replies with fp32
+    :func:`local_sgd` on this node's partition (``node_config['partition-id']``) and replies with fp32
     weights or an int8 delta plus ``num-examples``."""
-    from flwr.app import ArrayRecord, Context, Message, MetricRecord, RecordDict
+    from flwr.app import Array, ArrayRecord, Context, Message, MetricRecord, RecordDict
     from flwr.clientapp import ClientApp
 
     app = ClientApp()
@@ -145,31 +192,28 @@ def make_client_app(base: FLConfig | None = None):
     def train_handler(msg: Message, context: Context) -> Message:
         import torch
 
-        from . import train
-
-        os.environ["TINYML_QUIET"] = "1"
         torch.set_num_threads(1)
         cfg = FLConfig.from_run_config(context.run_config, base)
         pid = int(context.node_config["partition-id"])
         n = int(context.node_config["num-partitions"])
         split = client_data(pid, n, cfg)
-        model = new_model(cfg.seed)
+        model = new_model(cfg.seed, cfg.norm)
         global_np = {k: v.numpy() for k, v in msg.content["arrays"].items()}
         model.load_state_dict({k: torch.as_tensor(v) for k, v in global_np.items()}, strict=False)
         rnd = int(msg.content["config"]["server-round"])
-        hist = train.fit(model, split, epochs=cfg.local_epochs, batch_size=cfg.batch_size, lr=cfg.lr,
-                         weight_decay=0.0, cosine=False, seed=cfg.seed * 1000 + rnd * 100 + pid)
+        loss = local_sgd(model, split, cfg.local_epochs, cfg.lr, cfg.momentum, cfg.batch_size,
+                         seed=cfg.seed * 1000 + rnd * 100 + pid)
         local = {k: v.numpy() for k, v in float_state(model).items()}
         payload = quantize_update(local, global_np) if cfg.update == "int8" else local
-        metrics = MetricRecord({"num-examples": len(split), "train-loss": hist.epochs[-1]["train_loss"]})
-        return Message(RecordDict({"arrays": ArrayRecord({k: np.ascontiguousarray(v) for k, v in payload.items()}),
+        metrics = MetricRecord({"num-examples": len(split), "train-loss": loss})
+        return Message(RecordDict({"arrays": ArrayRecord({k: Array(np.ascontiguousarray(v)) for k, v in payload.items()}),
                                    "metrics": metrics}), reply_to=msg)
 
     return app
 
 
 def _counting_fedavg(cfg: FLConfig):
-    from flwr.app import ArrayRecord
+    from flwr.app import Array, ArrayRecord
     from flwr.serverapp.strategy import FedAvg
 
     class CountingFedAvg(FedAvg):
@@ -193,7 +237,7 @@ def _counting_fedavg(cfg: FLConfig):
             if cfg.update == "int8":
                 for m in ok:
                     q = {k: v.numpy() for k, v in m.content["arrays"].items()}
-                    m.content["arrays"] = ArrayRecord(dequantize_update(q, self._global))
+                    m.content["arrays"] = ArrayRecord({k: Array(v) for k, v in dequantize_update(q, self._global).items()})
             return super().aggregate_train(server_round, replies)
 
     return CountingFedAvg(fraction_train=cfg.fraction_train, fraction_evaluate=0.0,
@@ -213,12 +257,12 @@ def make_server_app(base: FLConfig | None = None):
     def main(grid: Grid, context: Context) -> None:
         import torch
 
-        from . import data, train
+        from . import train
 
         torch.set_num_threads(1)
         cfg = FLConfig.from_run_config(context.run_config, base)
-        test = data.load("motion", seed=cfg.seed).test
-        model = new_model(cfg.seed)
+        test = _motion(cfg.seed).test
+        model = new_model(cfg.seed, cfg.norm)
         strategy = fed = _counting_fedavg(cfg)
         if cfg.dp_noise > 0:
             from flwr.serverapp.strategy import DifferentialPrivacyServerSideFixedClipping
@@ -246,6 +290,13 @@ def make_server_app(base: FLConfig | None = None):
 
 # ------------------------------------------------------------------ two ways to run them
 
+def block_tensorflow() -> None:
+    """Ray worker setup hook: make ``import tensorflow`` fail fast in this process. Flower's Ray
+    actor module imports TensorFlow when it is installed (about 1 GB per worker); the ClientApp
+    here needs only torch."""
+    sys.modules.setdefault("tensorflow", None)
+
+
 def simulate(cfg: FLConfig, max_workers: int = 2, verbose: bool = False) -> dict:
     """Run the apps in Flower's Ray simulation engine with ``cfg.num_clients`` virtual SuperNodes,
     at most ``max_workers`` ClientApps at once (one CPU each). Returns the ServerApp's JSON."""
@@ -260,7 +311,14 @@ def simulate(cfg: FLConfig, max_workers: int = 2, verbose: bool = False) -> dict
     backend = {"client_resources": {"num_cpus": 1, "num_gpus": 0.0},
                "init_args": {"num_cpus": max_workers, "num_gpus": 0, "include_dashboard": False,
                              "logging_level": logging.ERROR, "log_to_driver": verbose}}
+    import ray
+
     t0 = time.perf_counter()
+    if not ray.is_initialized():  # our own init, so the workers can skip TensorFlow
+        pythonpath = os.pathsep.join([*sys.path, os.environ.get("PYTHONPATH", "")])
+        ray.init(runtime_env={"env_vars": {"PYTHONPATH": pythonpath, "TINYML_QUIET": "1"},
+                              "worker_process_setup_hook": "tinyml_utils.federated.block_tensorflow"},
+                 **backend["init_args"])
     run_simulation(make_server_app(cfg), make_client_app(cfg), num_supernodes=cfg.num_clients,
                    backend_config=backend, verbose_logging=verbose)
     res = json.loads(out.read_text())
@@ -316,6 +374,18 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _wait_for_port(port: int, proc: subprocess.Popen, timeout_s: float = 120) -> None:
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < timeout_s:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the SuperLink exited with code {proc.returncode} before listening on {port}")
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.5)
+    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout_s} s")
+
+
 def deploy_localhost(cfg: FLConfig, workdir: Path | None = None, timeout_s: float = 600) -> dict:
     """Start a SuperLink and ``cfg.num_clients`` SuperNodes on 127.0.0.1 (``--insecure``: no TLS,
     fine on one machine only), submit the app with ``flwr run``, wait for it, stop every process
@@ -328,11 +398,11 @@ def deploy_localhost(cfg: FLConfig, workdir: Path | None = None, timeout_s: floa
     cfg = FLConfig(**{**asdict(cfg), "out": str(out)})
     app = write_app(workdir / "app", cfg)
     bindir = Path(sys.executable).parent
-    env = {**os.environ, "FLWR_HOME": str(home), "TINYML_QUIET": "1", "OMP_NUM_THREADS": "1",
+    env = {**os.environ, "FLWR_HOME": str(home), "PATH": os.pathsep.join([str(bindir), os.environ.get("PATH", "")]), "TINYML_QUIET": "1", "OMP_NUM_THREADS": "1",
            "PYTHONPATH": os.pathsep.join([str(paths.REPO), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
-    appio, fleet, control = _free_port(), _free_port(), _free_port()
+    link = _free_port()
     (home / "config.toml").write_text(
-        f'[superlink]\ndefault = "localhost"\n\n[superlink.localhost]\naddress = "127.0.0.1:{control}"\ninsecure = true\n')
+        f'[superlink]\ndefault = "localhost"\n\n[superlink.localhost]\naddress = "127.0.0.1:{link}"\ninsecure = true\n')
     procs, logs = [], []
 
     def start(name: str, args: list[str]):
@@ -342,15 +412,15 @@ def deploy_localhost(cfg: FLConfig, workdir: Path | None = None, timeout_s: floa
 
     t0 = time.perf_counter()
     try:
-        start("superlink", [str(bindir / "flower-superlink"), "--insecure",
-                            "--serverappio-api-address", f"127.0.0.1:{appio}",
-                            "--fleet-api-address", f"127.0.0.1:{fleet}",
-                            "--control-api-address", f"127.0.0.1:{control}",
-                            "--database", str(workdir / "state.db")])
+        # Flower 1.42: the SuperLink serves its Fleet, Control and ServerAppIo APIs over one HTTP port
+        start("superlink", [str(bindir / "flower-superlink"), "--insecure", "--host", "127.0.0.1",
+                            "--port", str(link), "--database", str(workdir / "state.db"),
+                            "--disable-runtime-dependency-installation"])
+        _wait_for_port(link, procs[0])
         for i in range(cfg.num_clients):
             start(f"supernode-{i}", [str(bindir / "flower-supernode"), "--insecure",
-                                     "--superlink", f"127.0.0.1:{fleet}",
-                                     "--clientappio-api-address", f"127.0.0.1:{_free_port()}",
+                                     "--superlink", f"127.0.0.1:{link}", "--host", "127.0.0.1",
+                                     "--port", str(_free_port()),
                                      "--node-config", f"partition-id={i} num-partitions={cfg.num_clients}"])
         with open(workdir / "flwr-run.log", "w") as log:
             logs.append(workdir / "flwr-run.log")
@@ -361,8 +431,21 @@ def deploy_localhost(cfg: FLConfig, workdir: Path | None = None, timeout_s: floa
             raise RuntimeError(f"the localhost federation wrote no result ({out}); logs in {workdir}.\n{tail}")
         res = json.loads(out.read_text())
     finally:
+        import psutil  # Flower spawns SuperExec/ClientApp children: stop those too, by pid
+
+        children = []
+        for p in procs:
+            try:
+                children += psutil.Process(p.pid).children(recursive=True)
+            except psutil.NoSuchProcess:
+                pass
         for p in procs:
             p.terminate()
+        for c in children:
+            try:
+                c.terminate()
+            except psutil.NoSuchProcess:
+                pass
         for p in procs:
             try:
                 p.wait(timeout=20)
