@@ -43,10 +43,10 @@ class FLConfig:
     writes (per-round accuracy and bytes)."""
 
     num_clients: int = 4
-    rounds: int = 10
+    rounds: int = 15
     fraction_train: float = 1.0
     local_epochs: int = 1
-    lr: float = 0.05
+    lr: float = 0.02
     momentum: float = 0.9
     batch_size: int = 16
     norm: str = "group"
