@@ -139,13 +139,13 @@ def export_training(model: nn.Module, example_x: torch.Tensor, example_y: torch.
 
     ``Conv1d`` layers must have been rewritten with :func:`conv1d_as_conv2d` first.
     """
+    if any(isinstance(m, nn.Conv1d) for m in model.modules()):
+        raise ValueError("ExecuTorch's portable kernels have no Conv1d backward: rewrite the model "
+                         "with ondevice.conv1d_as_conv2d(model) first.")
     from executorch.exir import to_edge
     from torch.export import export
     from torch.export.experimental import _export_forward_backward
 
-    if any(isinstance(m, nn.Conv1d) for m in model.modules()):
-        raise ValueError("ExecuTorch's portable kernels have no Conv1d backward: rewrite the model "
-                         "with ondevice.conv1d_as_conv2d(model) first.")
     model.eval()  # train-mode BatchNorm fails at to_edge with a spec violation
     names = set_trainable(model, trainable)
     with warnings.catch_warnings():
