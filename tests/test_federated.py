@@ -39,12 +39,14 @@ def test_fedavg_aggregation_is_the_weighted_mean(monkeypatch):
 
 def test_int8_update_round_trip_within_half_a_step():
     rng = np.random.default_rng(1)
-    glob = {"w": rng.normal(size=(16, 8)).astype(np.float32)}
-    local = {"w": glob["w"] + rng.normal(scale=0.01, size=(16, 8)).astype(np.float32)}
+    glob = {"w": rng.normal(size=(16, 8)).astype(np.float32), "b": rng.normal(size=8).astype(np.float32)}
+    local = {k: v + rng.normal(scale=0.01, size=v.shape).astype(np.float32) for k, v in glob.items()}
     q = federated.quantize_update(local, glob)
-    assert q["w"].dtype == np.int8 and q["w"].nbytes * 4 == local["w"].nbytes
+    assert q["int8-delta"].dtype == np.int8 and q["int8-delta"].size == 16 * 8 + 8
     back = federated.dequantize_update(q, glob)
-    assert np.abs(back["w"] - local["w"]).max() <= q["w::scale"][0] / 2 + 1e-7
+    for i, k in enumerate(glob):
+        assert back[k].shape == glob[k].shape
+        assert np.abs(back[k] - local[k]).max() <= q["int8-scale"][i] / 2 + 1e-7
 
 
 def test_partition_is_non_iid_disjoint_and_complete():

@@ -10,7 +10,7 @@
 The task is the motion set (``data.load("motion")``) with ``models.motion_cnn``. Clients are
 *non-IID*: :func:`partition` gives every client whole recordings of only ``classes_per_client``
 activities. The server evaluates the global model on the test recordings after every round.
-Updates go up either as fp32 weights or as int8 deltas (per-tensor symmetric scale); the strategy
+Updates go up either as fp32 weights or as int8 deltas (per-tensor symmetric scales); the strategy
 counts the bytes of every ArrayRecord it sends and receives.
 
 Trap: each Ray worker is a fresh Python process; everything it imports costs memory (TensorFlow
@@ -160,21 +160,27 @@ def float_state(model) -> dict:
 
 
 def quantize_update(local: dict, global_: dict) -> dict:
-    """int8 delta per tensor: ``q = round((w - w_global) / s)``, ``s = max|delta| / 127``; each tensor
-    ``k`` travels as ``k`` (int8) and ``k::scale`` (one float32)."""
-    out = {}
-    for k, w in local.items():
-        d = np.asarray(w, np.float32) - np.asarray(global_[k], np.float32)
-        s = np.float32(max(float(np.abs(d).max()), 1e-12) / 127.0)
-        out[k] = np.clip(np.round(d / s), -127, 127).astype(np.int8)
-        out[k + "::scale"] = np.array([s], np.float32)
-    return out
+    """int8 deltas, one symmetric scale per tensor: ``q = round((w - w_global) / s)`` with
+    ``s = max|delta| / 127``. All tensors travel as one flat int8 array plus one float32 array of
+    scales (in ``global_``'s key order), so the per-array framing of the message stays small."""
+    qs, scales = [], []
+    for k, g in global_.items():
+        d = np.asarray(local[k], np.float32) - np.asarray(g, np.float32)
+        s = max(float(np.abs(d).max()), 1e-12) / 127.0
+        qs.append(np.clip(np.round(d / s), -127, 127).astype(np.int8).ravel())
+        scales.append(s)
+    return {"int8-delta": np.concatenate(qs), "int8-scale": np.asarray(scales, np.float32)}
 
 
 def dequantize_update(q: dict, global_: dict) -> dict:
-    """Inverse of :func:`quantize_update`: fp32 weights ``w_global + q * s``."""
-    return {k: (np.asarray(global_[k], np.float32) + q[k].astype(np.float32) * q[k + "::scale"][0]).astype(np.float32)
-            for k in global_}
+    """Inverse of :func:`quantize_update`: fp32 weights ``w_global + q * s`` per tensor."""
+    out, offset = {}, 0
+    for i, (k, g) in enumerate(global_.items()):
+        g = np.asarray(g, np.float32)
+        part = q["int8-delta"][offset:offset + g.size].astype(np.float32).reshape(g.shape)
+        out[k] = g + part * q["int8-scale"][i]
+        offset += g.size
+    return out
 
 
 # ------------------------------------------------------------------ the apps
