@@ -437,20 +437,23 @@ def deploy_localhost(cfg: FLConfig, workdir: Path | None = None, timeout_s: floa
             raise RuntimeError(f"the localhost federation wrote no result ({out}); logs in {workdir}.\n{tail}")
         res = json.loads(out.read_text())
     finally:
-        import psutil  # Flower spawns SuperExec/ClientApp children: stop those too, by pid
+        children = []  # Flower spawns SuperExec/ServerApp/ClientApp children: stop those too, by pid
+        try:
+            import psutil
 
-        children = []
-        for p in procs:
-            try:
-                children += psutil.Process(p.pid).children(recursive=True)
-            except psutil.NoSuchProcess:
-                pass
+            for p in procs:
+                try:
+                    children += psutil.Process(p.pid).children(recursive=True)
+                except psutil.Error:
+                    pass
+        except ImportError:  # pragma: no cover - psutil comes with ipykernel
+            pass
         for p in procs:
             p.terminate()
         for c in children:
             try:
                 c.terminate()
-            except psutil.NoSuchProcess:
+            except Exception:  # already gone
                 pass
         for p in procs:
             try:
