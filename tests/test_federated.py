@@ -1,11 +1,11 @@
-"""Tests of tinyml_utils.federated: Flower's FedAvg against a hand-computed weighted mean, the int8
+"""Tests of tinyml_utils.course.federated: Flower's FedAvg against a hand-computed weighted mean, the int8
 update codec, the non-IID partition, and one small simulation in Flower's Ray engine."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from tinyml_utils import federated
+from tinyml_utils.course import federated
 
 flwr = pytest.importorskip("flwr")
 

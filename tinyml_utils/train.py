@@ -199,3 +199,18 @@ def fit_keras(model, train: Split, val: Split, *, epochs: int, batch_size: int =
     if aug is not None:
         ds = ds.map(lambda a, b: (aug(a, training=True), b))
     return model.fit(ds, validation_data=(to_nhwc(val.x), val.y), epochs=epochs, verbose=verbose)
+
+
+@torch.no_grad()
+def adapt_batchnorm(model: nn.Module, x: np.ndarray) -> nn.Module:
+    """AdaBN: a copy of ``model`` whose BatchNorm running statistics are re-estimated on the
+    unlabelled inputs ``x`` (one forward pass; 2 numbers per channel change, no labels, no backprop).
+    Trap: it can only undo a per-channel shift and scale, not a mixing of channels."""
+    model = copy.deepcopy(model)
+    for m in model.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            m.reset_running_stats()
+            m.momentum = None  # cumulative average over the pass
+    model.train()
+    model(torch.as_tensor(x, dtype=torch.float32))
+    return model.eval()

@@ -1,2 +1,3 @@
 """What the chapters compose: typed recipes (:mod:`.recipes`), the one artifact store
-(:mod:`.artifacts`) and multi-technique pipelines (:mod:`.pipelines`)."""
+(:mod:`.artifacts`), multi-technique pipelines (:mod:`.pipelines`) and federated learning with
+Flower (:mod:`.federated`)."""

@@ -1,13 +1,14 @@
-"""On-device learning: training steps inside the deployment runtimes, and drift statistics.
+"""Training programs: a model → a file that trains on the device (ExecuTorch ``.pte``, LiteRT ``.tflite``).
 
-Two engines train a model *after* deployment here, both from Python on the host CPU:
+Two engines train a model *after* deployment; this module writes their files, and
+:mod:`tinyml_utils.runtimes.training` runs them:
 
 - **ExecuTorch training extension** (experimental in 1.5): the model is wrapped so the loss is
   the first output (:class:`LossFirst`), exported with ``torch.export.export(strict=True)``, turned
   into a joint forward+backward graph by ``torch.export.experimental._export_forward_backward``
   and lowered with ``to_edge().to_executorch()``. The runtime returns gradients next to the
-  outputs and ships its own SGD (``get_sgd_optimizer``). See :func:`export_training` and
-  :class:`DeviceTrainer`.
+  outputs and ships its own SGD (``get_sgd_optimizer``). See :func:`export_training`;
+  :func:`eager_sgd_step` is the eager PyTorch step the program must reproduce.
 - **LiteRT training signatures**: a ``tf.Module`` with ``train`` / ``infer`` / ``get_weights`` /
   ``set_weights`` functions converted with builtin ops only (:func:`litert_trainer`).
 
@@ -29,9 +30,8 @@ Traps (each one measured with ExecuTorch 1.5.1 and TensorFlow 2.21):
 from __future__ import annotations
 
 import copy
-import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -39,6 +39,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from ..core.io import atomic_write_bytes
 
 # ---------------------------------------------------------------------------------------------
 # ExecuTorch training
@@ -119,8 +121,9 @@ def set_trainable(model: nn.Module, prefixes: Sequence[str] | None = None) -> li
 
 @dataclass
 class TrainingProgram:
-    """A lowered training program. ``planned_bytes``: memory the runtime plans for one step
-    (activations, gradients, temporaries; weights are extra), ``pte_bytes``: the file."""
+    """A lowered training program (run it with ``runtimes.training.DeviceTrainer``).
+    ``planned_bytes``: memory the runtime plans for one step (activations, gradients,
+    temporaries; weights are extra), ``pte_bytes``: the file."""
 
     buffer: bytes
     trainable: list[str]
@@ -141,7 +144,7 @@ def export_training(model: nn.Module, example_x: torch.Tensor, example_y: torch.
     """
     if any(isinstance(m, nn.Conv1d) for m in model.modules()):
         raise ValueError("ExecuTorch's portable kernels have no Conv1d backward: rewrite the model "
-                         "with ondevice.conv1d_as_conv2d(model) first.")
+                         "with convert.training.conv1d_as_conv2d(model) first.")
     from executorch.exir import to_edge
     from torch.export import export
     from torch.export.experimental import _export_forward_backward
@@ -157,82 +160,9 @@ def export_training(model: nn.Module, example_x: torch.Tensor, example_y: torch.
     planned = sum(int(s) for plan in prog.executorch_program.execution_plan
                   for s in plan.non_const_buffer_sizes)
     if path is not None:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(buf)
+        path = atomic_write_bytes(path, buf)
     n_train = sum(p.numel() for n, p in model.named_parameters() if n in names)
     return TrainingProgram(buf, names, n_train, len(buf), planned, int(example_x.shape[0]), path)
-
-
-class DeviceTrainer:
-    """Run SGD steps inside the ExecuTorch runtime on a :class:`TrainingProgram`.
-
-    >>> trainer = DeviceTrainer(program, lr=0.05)
-    >>> loss, logits = trainer.step(xb, yb)     # one forward+backward+SGD step in the runtime
-    >>> trainer.copy_into(twin)                   # weights back into the PyTorch twin
-    """
-
-    def __init__(self, program: TrainingProgram, lr: float, momentum: float = 0.0,
-                 weight_decay: float = 0.0):
-        from executorch.extension.training import (_load_for_executorch_for_training_from_buffer,
-                                                   get_sgd_optimizer)
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            self.module = _load_for_executorch_for_training_from_buffer(program.buffer)
-        self.program = program
-        self._make_sgd = lambda params: get_sgd_optimizer(params, lr, momentum, 0, weight_decay)
-        self.sgd = None
-        self.step_seconds: list[float] = []
-
-    def forward_backward(self, x: torch.Tensor, y: torch.Tensor) -> tuple[float, torch.Tensor]:
-        """Loss and logits; the gradients stay in :meth:`named_gradients` (no weight update)."""
-        out = self.module.forward_backward("forward", (x, y))
-        return float(out[0]), out[1]
-
-    def step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[float, torch.Tensor]:
-        """One training step (forward, backward, SGD update of the runtime's own weights)."""
-        t0 = time.perf_counter()
-        loss, logits = self.forward_backward(x, y)
-        if self.sgd is None:
-            self.sgd = self._make_sgd(self.module.named_parameters())
-        self.sgd.step(self.module.named_gradients())
-        self.step_seconds.append(time.perf_counter() - t0)
-        return loss, logits
-
-    def named_parameters(self) -> dict[str, torch.Tensor]:
-        """The runtime's trainable weights, named as in the wrapped model (``net.`` stripped)."""
-        return {k.removeprefix("net."): v for k, v in self.module.named_parameters().items()}
-
-    def named_gradients(self) -> dict[str, torch.Tensor]:
-        return {k.removeprefix("net."): v for k, v in self.module.named_gradients().items()}
-
-    def copy_into(self, model: nn.Module) -> nn.Module:
-        """Load the runtime's trained weights into ``model`` (the exported twin) and return it."""
-        params = dict(model.named_parameters())
-        with torch.no_grad():
-            for k, v in self.named_parameters().items():
-                params[k].copy_(v.detach())
-        return model
-
-    def fit(self, x: np.ndarray, y: np.ndarray, steps: int, seed: int = 0,
-            replay: tuple[np.ndarray, np.ndarray] | None = None, replay_fraction: float = 0.5) -> list[float]:
-        """``steps`` SGD steps on random batches of ``(x, y)`` (drawn with replacement, as the
-        program's batch size is fixed). With ``replay``, that fraction of each batch comes from a
-        small buffer of old examples kept on the device (rehearsal against forgetting)."""
-        rng = np.random.default_rng(seed)
-        b = self.program.batch_size
-        n_old = int(round(b * replay_fraction)) if replay is not None else 0
-        losses = []
-        for _ in range(steps):
-            i = rng.integers(0, len(x), b - n_old)
-            xb, yb = x[i], y[i]
-            if n_old:
-                j = rng.integers(0, len(replay[0]), n_old)
-                xb, yb = np.concatenate([xb, replay[0][j]]), np.concatenate([yb, replay[1][j]])
-            loss, _ = self.step(torch.as_tensor(xb, dtype=torch.float32), torch.as_tensor(yb, dtype=torch.long))
-            losses.append(loss)
-        return losses
 
 
 def eager_sgd_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, lr: float,
@@ -246,64 +176,6 @@ def eager_sgd_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, lr: float
     loss.backward()
     opt.step()
     return float(loss.detach())
-
-
-# ---------------------------------------------------------------------------------------------
-# Drift: what changes on a device, and statistics the deployed model already has
-# ---------------------------------------------------------------------------------------------
-
-
-def rotate_imu(x: np.ndarray, axis: str = "x", degrees: float = 90.0) -> np.ndarray:
-    """Windows (N, 6, T) of [acc_xyz, gyr_xyz] as seen by a sensor rotated about ``axis``: the
-    same motion, expressed in other axes (a watch worn another way)."""
-    a = np.deg2rad(degrees)
-    c, s = np.cos(a), np.sin(a)
-    i, j = {"x": (1, 2), "y": (2, 0), "z": (0, 1)}[axis]
-    r = np.eye(3, dtype=np.float32)
-    r[i, i], r[i, j], r[j, i], r[j, j] = c, -s, s, c
-    out = np.array(x, dtype=np.float32, copy=True)
-    for k in (0, 3):
-        out[:, k:k + 3] = np.einsum("ij,njt->nit", r, x[:, k:k + 3])
-    return out
-
-
-@torch.no_grad()
-def bn_drift_score(model: nn.Module, x: np.ndarray) -> float:
-    """How far the inputs of the model's first BatchNorm layer are from the statistics it stored in
-    training: the mean over channels of ``|log(var_batch / running_var)| + (mean_batch -
-    running_mean)^2 / running_var``. About 0 for data like the training data; no labels needed."""
-    bn = next(m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm))
-    feats = {}
-    hook = bn.register_forward_hook(lambda m, inp, out: feats.setdefault("x", inp[0]))
-    model.eval()
-    model(torch.as_tensor(x, dtype=torch.float32))
-    hook.remove()
-    f = feats["x"].transpose(0, 1).reshape(bn.num_features, -1)
-    mean, var = f.mean(1), f.var(1)
-    rv = bn.running_var + bn.eps
-    return float(((var / rv).log().abs() + (mean - bn.running_mean) ** 2 / rv).mean())
-
-
-@torch.no_grad()
-def mean_entropy(model: nn.Module, x: np.ndarray) -> float:
-    """Mean predictive entropy (nats) of the model's softmax on ``x``."""
-    model.eval()
-    p = torch.softmax(model(torch.as_tensor(x, dtype=torch.float32)), 1)
-    return float(-(p * torch.log(p.clamp_min(1e-12))).sum(1).mean())
-
-
-@torch.no_grad()
-def adapt_batchnorm(model: nn.Module, x: np.ndarray) -> nn.Module:
-    """AdaBN: a copy of ``model`` whose BatchNorm running statistics are re-estimated on the
-    unlabelled windows ``x`` (one forward pass; 2 numbers per channel change, no labels, no backprop)."""
-    model = copy.deepcopy(model)
-    for m in model.modules():
-        if isinstance(m, nn.modules.batchnorm._BatchNorm):
-            m.reset_running_stats()
-            m.momentum = None  # cumulative average over the pass
-    model.train()
-    model(torch.as_tensor(x, dtype=torch.float32))
-    return model.eval()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -412,7 +284,8 @@ def _signatures(m, batch_size: int, samples: int):
 def litert_trainer(model: nn.Module, batch_size: int, samples: int, full: bool = True,
                    workdir: str | Path | None = None) -> bytes:
     """Convert :func:`motion_tf_module` to a ``.tflite`` flatbuffer with its four signatures,
-    builtin ops only (no Flex), resource variables enabled. Returns the flatbuffer bytes."""
+    builtin ops only (no Flex), resource variables enabled. Returns the flatbuffer bytes (run
+    them with ``runtimes.training.LiteRTTrainer``)."""
     import tempfile
 
     import tensorflow as tf
@@ -427,50 +300,3 @@ def litert_trainer(model: nn.Module, batch_size: int, samples: int, full: bool =
         return conv.convert()
 
 
-@dataclass
-class LiteRTTrainer:
-    """The four signatures of a :func:`litert_trainer` flatbuffer in the ``ai_edge_litert`` interpreter."""
-
-    flatbuffer: bytes
-    step_seconds: list[float] = field(default_factory=list)
-
-    def __post_init__(self):
-        from ai_edge_litert.interpreter import Interpreter
-
-        self.interpreter = Interpreter(model_content=self.flatbuffer, num_threads=1)
-        self._train = self.interpreter.get_signature_runner("train")
-        self._infer = self.interpreter.get_signature_runner("infer")
-        self._get = self.interpreter.get_signature_runner("get_weights")
-        self._set = self.interpreter.get_signature_runner("set_weights")
-
-    def train(self, x: np.ndarray, y: np.ndarray, lr: float) -> float:
-        t0 = time.perf_counter()
-        loss = float(self._train(x=np.asarray(x, np.float32), y=np.asarray(y, np.int32), lr=np.float32(lr))["loss"])
-        self.step_seconds.append(time.perf_counter() - t0)
-        return loss
-
-    def infer(self, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
-        outs = [self._infer(x=np.asarray(x[i:i + batch_size], np.float32))["logits"]
-                for i in range(0, len(x), batch_size)]
-        return np.concatenate(outs)
-
-    def get_weights(self) -> dict[str, np.ndarray]:
-        return {k: np.array(v) for k, v in self._get().items()}
-
-    def set_weights(self, weights: dict[str, np.ndarray]) -> None:
-        self._set(**{k: np.asarray(v, np.float32) for k, v in weights.items()})
-
-    def fit(self, x: np.ndarray, y: np.ndarray, steps: int, batch_size: int, lr: float, seed: int = 0,
-            replay: tuple[np.ndarray, np.ndarray] | None = None, replay_fraction: float = 0.5) -> list[float]:
-        """Same batches as :meth:`DeviceTrainer.fit` for the same seed."""
-        rng = np.random.default_rng(seed)
-        n_old = int(round(batch_size * replay_fraction)) if replay is not None else 0
-        losses = []
-        for _ in range(steps):
-            i = rng.integers(0, len(x), batch_size - n_old)
-            xb, yb = x[i], y[i]
-            if n_old:
-                j = rng.integers(0, len(replay[0]), n_old)
-                xb, yb = np.concatenate([xb, replay[0][j]]), np.concatenate([yb, replay[1][j]])
-            losses.append(self.train(xb, yb, lr))
-        return losses
