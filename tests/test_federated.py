@@ -72,3 +72,32 @@ def test_two_clients_one_round_in_the_simulation_engine(tmp_path):
     assert rounds[1]["clients"] == 2
     assert rounds[1]["up_bytes"] == rounds[1]["down_bytes"] > 0       # fp32 weights both ways
     assert 0.0 <= rounds[1]["accuracy"] <= 1.0
+
+
+def test_local_sgd_is_plain_minibatch_sgd_with_momentum():
+    """The client's local epochs (train.fit with an SGD optimizer, no schedule) against a hand loop."""
+    import torch
+    import torch.nn.functional as F
+
+    from tinyml_utils.data.base import Split
+
+    rng = np.random.default_rng(3)
+    split = Split(rng.normal(size=(40, 6, 30)).astype(np.float32), rng.integers(0, 4, 40))
+    got, want = federated.new_model(0, "group"), federated.new_model(0, "group")
+    loss = federated.local_sgd(got, split, epochs=2, lr=0.02, momentum=0.9, batch_size=16, seed=7)
+    gen = torch.Generator().manual_seed(7)
+    x, y = torch.as_tensor(split.x), torch.as_tensor(split.y)
+    opt = torch.optim.SGD(want.parameters(), lr=0.02, momentum=0.9)
+    want.train()
+    for _ in range(2):
+        perm, total = torch.randperm(len(x), generator=gen), 0.0
+        for i in range(0, len(x), 16):
+            idx = perm[i:i + 16]
+            step_loss = F.cross_entropy(want(x[idx]), y[idx])
+            opt.zero_grad()
+            step_loss.backward()
+            opt.step()
+            total += float(step_loss.detach()) * len(idx)
+    assert loss == pytest.approx(total / len(x), abs=1e-7)
+    for k, v in want.state_dict().items():
+        torch.testing.assert_close(got.state_dict()[k], v, rtol=0, atol=1e-7)

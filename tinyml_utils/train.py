@@ -3,8 +3,9 @@
 >>> hist = fit(model, ds.train, ds.val, epochs=20, augment=random_affine())
 
 Hooks let the same loop train unusual models: ``loss_fn`` (distillation), ``set_train`` /
-``set_eval``, ``augment``. Trap: an exported (PT2E) model refuses ``.train()``/``.eval()``;
-:func:`set_train`/:func:`set_eval` handle both kinds. :func:`fit_keras` is the Keras user's loop
+``set_eval``, ``augment``, ``optimizer`` (e.g. plain SGD for a federated client's local epochs).
+Trap: an exported (PT2E) model refuses ``.train()``/``.eval()``; :func:`set_train`/:func:`set_eval`
+handle both kinds. :func:`fit_keras` is the Keras user's loop
 (Keras' own ``fit``) with the same optimizer, schedule and augmentation family.
 """
 from __future__ import annotations
@@ -115,19 +116,25 @@ def fit(model: nn.Module, train: Split, val: Split | None = None, *, epochs: int
         patience: int | None = None, augment=None, loss_fn: LossFn | None = None,
         cosine: bool = True, set_train: Callable[[nn.Module], None] = set_train,
         set_eval: Callable[[nn.Module], None] = set_eval, restore_best: bool = True,
+        optimizer: Callable[[list[nn.Parameter]], torch.optim.Optimizer] | None = None,
         desc: str = "train") -> History:
     """Train ``model`` in place with AdamW (+ cosine decay) and return its :class:`History`.
 
     Deterministic on CPU for a given ``seed`` (shuffling and augmentation use their own
     generator). With ``val`` and ``patience``, training stops after ``patience`` epochs without a
     better validation accuracy; with ``restore_best`` the best epoch's weights are put back.
+    ``optimizer`` builds the optimizer from the trainable parameters (default: AdamW with ``lr``
+    and ``weight_decay``, which are then unused).
     """
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     x, y = _tensors(train)
     loss_fn = loss_fn or (lambda logits, yb, xb: F.cross_entropy(logits, yb))
     params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    if optimizer is None:
+        opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    else:
+        opt = optimizer(params)
     steps = epochs * math.ceil(len(x) / batch_size)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(1, steps)) if cosine else None
     hist, best_state, bad, t0 = History(), None, 0, time.perf_counter()

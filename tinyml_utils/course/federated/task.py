@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 
-from ... import data, models
+from ... import data, models, train
 from ...data.base import Split
 
 
@@ -103,26 +103,14 @@ def new_model(seed: int = 0, norm: str = "group"):
 
 
 def local_sgd(model, split, epochs: int, lr: float, momentum: float, batch_size: int, seed: int) -> float:
-    """The ClientApp's local training: plain SGD with momentum on this client's windows (a fresh
-    optimizer every round, as in FedAvg). Returns the mean loss of the last epoch."""
+    """The ClientApp's local training: ``train.fit`` with plain SGD and momentum, no schedule, on
+    this client's windows (a fresh optimizer every round, as in FedAvg). Returns the mean loss of
+    the last epoch."""
     import torch
-    import torch.nn.functional as F
 
-    gen = torch.Generator().manual_seed(seed)
-    x, y = torch.as_tensor(split.x), torch.as_tensor(split.y)
-    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
-    model.train()
-    for _ in range(epochs):
-        perm, total = torch.randperm(len(x), generator=gen), 0.0
-        for i in range(0, len(x), batch_size):
-            idx = perm[i:i + batch_size]
-            loss = F.cross_entropy(model(x[idx]), y[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            total += float(loss.detach()) * len(idx)
-    model.eval()
-    return total / len(x)
+    hist = train.fit(model, split, epochs=epochs, batch_size=batch_size, seed=seed, cosine=False,
+                     optimizer=lambda params: torch.optim.SGD(params, lr=lr, momentum=momentum), desc="client")
+    return hist.epochs[-1]["train_loss"]
 
 
 def float_state(model) -> dict:
