@@ -2,9 +2,10 @@
 
 The book is never built from ``notebooks/`` (clean sources, no outputs). ``build_book`` stages a
 copy of ``book/`` into ``build/book-src/{quick|full}/``, adds the executed chapters from
-``paths.executed_dir(quick)`` and a generated ``_toc.yml``, copies MathJax 3 (from the pip package
-``django-static-mathjax``, pinned in the environment) into ``_static/mathjax/`` so math renders
-without a CDN or npm, then runs::
+``paths.executed_dir(quick)``, a generated ``_toc.yml`` and the results dashboard
+(:mod:`.report.dashboard`), copies MathJax 3 (from the pip package ``django-static-mathjax``,
+pinned in the environment) into ``_static/mathjax/`` so math renders without a CDN or npm, then
+runs::
 
     jupyter-book build --all -W -n --keep-going <staged copy>
 
@@ -24,6 +25,7 @@ import time
 from pathlib import Path
 
 from .core import paths
+from .report import dashboard
 
 #: Chapter notebooks are ``NN_slug.ipynb`` (two or three leading digits).
 CHAPTER_RE = re.compile(r"^(\d{2,3})_[A-Za-z0-9][A-Za-z0-9_-]*\.ipynb$")
@@ -332,6 +334,7 @@ def stage_book(quick: bool = True, out: Path | None = None, partial: bool = Fals
             'announcement: ""', f'announcement: "{QUICK_BANNER}"'))
     root, extra = _load_toc_template(paths.BOOK)
     write_toc(staged, root, [f"notebooks/{p.stem}" for p in chapters], extra)
+    dashboard.write_page(staged, quick)  # book/_toc.yml lists the page
     copy_mathjax(staged / "_static")
     return staged
 
@@ -352,10 +355,6 @@ def jupyter_book_exe() -> str:
         f"jupyter-book is not installed next to {sys.executable}; install the course environment "
         "(requirements/base.txt pins jupyter-book==1.0.4.post1)."
     )
-
-
-def _tail(text: str, lines: int = 60) -> str:
-    return "\n".join(text.rstrip().splitlines()[-lines:])
 
 
 def build_book(quick: bool = True, out: Path | None = None, strict: bool = True, partial: bool = False) -> Path:
@@ -390,10 +389,11 @@ def build_book(quick: bool = True, out: Path | None = None, strict: bool = True,
     html = staged / "_build" / "html"
     if proc.returncode != 0 or not (html / "index.html").is_file():
         warnings = [ln for ln in log.splitlines() if "WARNING" in ln or "ERROR" in ln]
+        tail = "\n".join(log.rstrip().splitlines()[-60:])
         summary = ("\nWarnings/errors:\n" + "\n".join(warnings[:40])) if warnings else ""
         raise BookBuildError(
             f"jupyter-book failed (exit {proc.returncode}) on {staged}. Full log: {log_path}"
-            f"{summary}\nLog tail:\n{_tail(log)}"
+            f"{summary}\nLog tail:\n{tail}"
         )
     _log(f"built {html / 'index.html'} in {time.perf_counter() - t0:.1f} s")
     return html

@@ -1,4 +1,4 @@
-"""Command line: ``python -m tinyml_utils run|book|doctor``.
+"""Command line: ``python -m tinyml_utils run|book|doctor|stability|reproduce``.
 
 - ``run [--quick] [--fail-fast] [CHAPTERS...]`` executes chapters with papermill into
   ``build/executed/<mode>/`` (never over the sources), one progress line per chapter, a table of
@@ -7,6 +7,8 @@
   refuses failed, interrupted or missing chapters unless ``--partial``.
 - ``stability [-n 20]`` repeats every timing claim's measurement under load (a busy process on
   one core) and reports how often each held.
+- ``reproduce [CHAPTERS]`` re-runs full mode into ``build/reproduce/`` and compares every record
+  and claim with the committed ``results/`` (see :mod:`tinyml_utils.reproduce`).
 - ``doctor`` checks the environment: pinned versions, the known ``pip check`` lines and nothing
   else, the MediaPipe metadata stand-in, the offline datasets.
 """
@@ -18,6 +20,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import reproduce
 from .book import BookBuildError, build_book
 from .core import paths
 from .core.kernel_io import KERNEL_NAME, kernelspec_dir
@@ -214,6 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     p_book.add_argument("--partial", action="store_true",
                         help="publish the chapters that executed successfully even if others failed or are missing")
     sub.add_parser("doctor", help="check the environment")
+    reproduce.add_arguments(sub.add_parser("reproduce", help="re-run full mode and compare with results/"))
     sub.add_parser("stability", help="repeat every timing claim under load and report pass rates", add_help=False)
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["stability"]:
@@ -235,6 +239,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "doctor":
         return 0 if doctor() else 1
+    if args.command == "reproduce":
+        return reproduce.main(args, select=chapters, run=run)
     return 2  # pragma: no cover
 
 
