@@ -79,13 +79,17 @@ def _frontend_fn(name: str):
 
 
 def featurize(ds, front_end: str = "cmsis_f32"):
-    """A copy of the audio dataset ``ds`` with MFCC maps (N, 1, 49, 10) float32 as ``x``."""
+    """A copy of the audio dataset ``ds`` with MFCC maps (N, 1, 49, 10) float32 as ``x``.
+
+    Trap: ``a[:, None]`` gives the new axis a stride of 0, which ``torch.as_tensor`` keeps and
+    ExecuTorch's exporter rejects ("0 in strides"); ``.copy()`` gives fresh strides.
+    """
     from dataclasses import replace
 
     from .data.base import Split
 
     fn = _frontend_fn(front_end)
-    splits = {s: Split(np.asarray(fn(getattr(ds, s).x), np.float32)[:, None], getattr(ds, s).y)
+    splits = {s: Split(np.asarray(fn(getattr(ds, s).x), np.float32)[:, None].copy(), getattr(ds, s).y)
               for s in ("train", "val", "test")}
     return replace(ds, meta={**ds.meta, "front_end": front_end}, **splits)
 
