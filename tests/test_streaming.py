@@ -86,3 +86,16 @@ def test_synthesize_stream_places_words_at_known_times():
         seg = s.audio[int(e.start_s * sr) + 100:int(e.end_s * sr) - 100]
         assert np.sqrt(np.mean(seg ** 2)) > 0.2  # the word is where the event says
         assert e.end_s - e.start_s == pytest.approx(0.5)
+
+
+def test_peak_mode_waits_for_the_top():
+    t = np.arange(0, 4, 0.04)
+    p = np.tile([0.02, 0.02, 0.02, 0.94], (len(t), 1))
+    ramp = (t > 1.0) & (t < 1.5)
+    p[ramp, 1] = 0.55   # first glimpse: the wrong keyword, just above threshold
+    p[ramp, 3] = 0.41
+    top = (t >= 1.5) & (t < 1.7)
+    p[top] = [0.9, 0.04, 0.02, 0.04]
+    assert st.detect(t, p, 0.5, KW)[0][1] == 1             # rising edge names the first glimpse
+    det = st.detect(t, p, 0.5, KW, mode="peak")
+    assert det[0][1] == 0 and det[0][0] == pytest.approx(1.72)  # one inference after the top

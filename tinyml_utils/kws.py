@@ -50,8 +50,8 @@ RECIPES = {
     True: Recipe(per_class=None, epochs=20, lr=3e-3, batch_size=32, teacher_width=128, teacher_epochs=12,
                  distill_epochs=8, distill_seeds=(0, 1), temperature=4.0, alpha=0.7, qat_epochs=1,
                  prune_macs_ratio=0.5, prune_epochs=4, stream_s=60.0, stride=2),
-    False: Recipe(per_class=500, epochs=20, lr=3e-3, batch_size=64, teacher_width=128, teacher_epochs=15,
-                  distill_epochs=10, distill_seeds=(0, 1, 2, 3, 4), temperature=4.0, alpha=0.7,
+    False: Recipe(per_class=500, epochs=20, lr=3e-3, batch_size=64, teacher_width=128, teacher_epochs=12,
+                  distill_epochs=8, distill_seeds=(0, 1, 2, 3, 4), temperature=4.0, alpha=0.7,
                   qat_epochs=2, prune_macs_ratio=0.5, prune_epochs=8, stream_s=60.0, stride=2),
 }
 

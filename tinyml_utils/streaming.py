@@ -12,7 +12,8 @@ such a stream with known keyword times and scores a detector on it.
    each inference costs ``stride`` new frames of front end, not 49.
 3. :func:`smooth` — a causal moving average of the posteriors over the last ``n`` inferences.
 4. :func:`detect` — a detection when a keyword's smoothed posterior crosses ``threshold`` upwards,
-   then a refractory period in which nothing triggers.
+   (or, with ``mode='peak'``, at the top of its run above the threshold), then a refractory period
+   in which nothing triggers.
 5. :func:`score` — hits, misses, false accepts (per hour) and detection delay against the known
    events; :func:`sweep` does it for many thresholds (a DET-style curve: miss rate vs false accepts
    per hour).
@@ -175,9 +176,16 @@ def smooth(probs: np.ndarray, n: int) -> np.ndarray:
 
 
 def detect(t: np.ndarray, probs: np.ndarray, threshold: float, keyword_labels: Sequence[int],
-           refractory_s: float = 1.0) -> list[tuple[float, int, float]]:
-    """Detections ``(time_s, label, score)``: a keyword's posterior crossing ``threshold`` upwards
-    (from below at the previous inference), at most one detection per ``refractory_s``."""
+           refractory_s: float = 1.0, mode: str = "rising") -> list[tuple[float, int, float]]:
+    """Detections ``(time_s, label, score)`` from (smoothed) posteriors, at most one per ``refractory_s``.
+
+    ``mode="rising"``: fire when the best keyword's posterior crosses ``threshold`` upwards (or the
+    best keyword changes while above it). ``mode="peak"``: wait, while above the threshold, until
+    the score stops rising and fire then with the class at the peak; this costs one inference of
+    delay but avoids naming a word from the first, partial glimpse of it.
+    """
+    if mode not in ("rising", "peak"):
+        raise ValueError(f"mode must be 'rising' or 'peak', got {mode!r}")
     kws = np.asarray(list(keyword_labels))
     p = probs[:, kws]
     best = p.argmax(1)
@@ -185,10 +193,15 @@ def detect(t: np.ndarray, probs: np.ndarray, threshold: float, keyword_labels: S
     above = score >= threshold
     out, last = [], -np.inf
     for j in range(len(t)):
-        rising = above[j] and (j == 0 or not above[j - 1] or best[j] != best[j - 1])
-        if rising and t[j] - last >= refractory_s:
-            out.append((float(t[j]), int(kws[best[j]]), float(score[j])))
-            last = t[j]
+        if not above[j]:
+            continue
+        if mode == "rising":
+            fire, at = j == 0 or not above[j - 1] or best[j] != best[j - 1], j
+        else:
+            fire, at = j + 1 >= len(t) or score[j + 1] < score[j], min(j + 1, len(t) - 1)
+        if fire and t[at] - last >= refractory_s:
+            out.append((float(t[at]), int(kws[best[j]]), float(score[j])))
+            last = t[at]
     return out
 
 
@@ -224,13 +237,14 @@ def score(detections: Sequence[tuple[float, int, float]], events: Sequence[Event
 
 
 def sweep(t: np.ndarray, probs: np.ndarray, stream: Stream, thresholds: Sequence[float],
-          keyword_labels: Sequence[int], refractory_s: float = 1.0, tolerance_s: float = 0.75):
+          keyword_labels: Sequence[int], refractory_s: float = 1.0, tolerance_s: float = 0.75,
+          mode: str = "rising"):
     """One row per threshold: hit rate, miss rate, false accepts and per hour, median delay (s)."""
     import pandas as pd
 
     rows = []
     for th in thresholds:
-        s = score(detect(t, probs, th, keyword_labels, refractory_s), stream.events, stream.duration_s,
+        s = score(detect(t, probs, th, keyword_labels, refractory_s, mode), stream.events, stream.duration_s,
                   tolerance_s)
         rows.append({"threshold": float(th), "hit_rate": s["hit_rate"], "miss_rate": 1 - s["hit_rate"],
                      "false_accepts": s["false_accepts"], "fa_per_hour": s["fa_per_hour"],
