@@ -1,0 +1,40 @@
+"""The results dashboard page: one sortable table of every record and one Pareto figure, built
+into a strict (-W) book from the committed results."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from tinyml_utils.report import dashboard, results
+
+RESULTS = Path(__file__).resolve().parent.parent / "results"
+
+
+def test_table_has_every_record_and_families():
+    docs = results.load_all(False, RESULTS)
+    df = dashboard.records_table(docs)
+    assert len(df) == sum(len(d["records"]) for d in docs)
+    assert dashboard.technique_family("int8 QAT PT2E (3 epochs)") == "QAT"
+    assert dashboard.technique_family("distill+prune+qat") == "distillation"
+    assert dashboard.runtime_family("ExecuTorch XNNPACK")[0] == "ExecuTorch"
+    html = dashboard.table_html(df)
+    assert html.count("<tr>") == len(df) + 1 and "tinyml-sortable" in html and "http" not in html
+
+
+def test_page_builds_in_the_book(tmp_path, monkeypatch):
+    """book.stage_book writes the page and book/_toc.yml lists it: it renders in a strict (-W) book build."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    from conftest_book import _png_bytes, make_executed_notebook
+
+    from tinyml_utils import book
+    from tinyml_utils.core import paths
+
+    monkeypatch.setenv("TINYML_BUILD", str(tmp_path / "build"))
+    monkeypatch.setenv("TINYML_RESULTS", str(RESULTS))      # the committed records, read only
+    make_executed_notebook(paths.executed_dir(True) / "00_fake_chapter.ipynb", _png_bytes())
+    assert "- file: dashboard" in (paths.BOOK / "_toc.yml").read_text()
+    html = book.build_book(quick=True, strict=True, partial=True)   # one fake chapter: the others are missing
+    page = (html / "dashboard.html").read_text(encoding="utf-8")
+    assert "Results dashboard" in page and "tinyml-sortable" in page
+    assert page.count("<tr>") == sum(len(d["records"]) for d in results.load_all(False, RESULTS)) + 1
+    assert any(p.name.startswith("dashboard_pareto") for p in (html / "_images").glob("*.png"))

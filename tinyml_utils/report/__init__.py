@@ -1,0 +1,2 @@
+"""Reporting: results files with asserted claims (:mod:`.results`), one figure style (:mod:`.plots`),
+the book's results dashboard (:mod:`.dashboard`)."""
