@@ -1,8 +1,8 @@
-"""Oracle tests of tinyml_utils.frontend: CMSIS-DSP MFCC against tf.signal and the NumPy MFCC."""
+"""Oracle tests of tinyml_utils.data.frontend: CMSIS-DSP MFCC against tf.signal and the NumPy MFCC."""
 import numpy as np
 import pytest
 
-from tinyml_utils import frontend as fe
+from tinyml_utils.data import frontend as fe
 
 pytest.importorskip("cmsisdsp")
 

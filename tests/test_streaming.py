@@ -1,8 +1,10 @@
-"""Hand-made posteriors and events → known hits, false accepts and delays (tinyml_utils.streaming)."""
+"""Hand-made posteriors and events → known hits, false accepts and delays
+(tinyml_utils.measure.streaming); the synthesized stream and its windows (tinyml_utils.data.stream)."""
 import numpy as np
 import pytest
 
-from tinyml_utils import streaming as st
+from tinyml_utils.data import stream as ds
+from tinyml_utils.measure import streaming as st
 
 KW = [0, 1]  # keyword classes; 2 = unknown, 3 = silence
 
@@ -19,8 +21,8 @@ def _probs(t, spikes):
 
 def test_hits_false_accepts_and_delay_by_hand():
     t = np.arange(0, 10, 0.04)
-    events = [st.Event(1.0, 1.5, 0, "yes", True), st.Event(4.0, 4.4, 1, "no", True),
-              st.Event(7.0, 7.5, 2, "bird", False)]
+    events = [ds.Event(1.0, 1.5, 0, "yes", True), ds.Event(4.0, 4.4, 1, "no", True),
+              ds.Event(7.0, 7.5, 2, "bird", False)]
     # class 0 detected at ~1.6 (hit, delay 0.1); class 0 during the 'no' (wrong class: FA);
     # class 1 on the unknown word (FA); nothing hits 'no'.
     p = _probs(t, [(0, 1.6, 1.9), (0, 4.2, 4.5), (1, 7.3, 7.6)])
@@ -38,7 +40,7 @@ def test_refractory_and_debounce():
     assert len(st.detect(t, p, 0.5, KW, refractory_s=1.0)) == 2
     det = st.detect(t, p, 0.5, KW, refractory_s=0.1)
     assert len(det) == 3
-    s = st.score(det, [st.Event(1.0, 1.4, 0, "yes", True)], duration_s=5.0)
+    s = st.score(det, [ds.Event(1.0, 1.4, 0, "yes", True)], duration_s=5.0)
     # the second crossing inside the same event is ignored, the third (at 3.0 s) is a false accept
     assert (s["hits"], s["false_accepts"]) == (1, 1)
 
@@ -52,7 +54,7 @@ def test_smooth_is_a_causal_moving_average():
 
 def test_windows_times_and_shapes():
     frames = np.random.default_rng(0).standard_normal((149, 10))  # 3 s of frames
-    x, t = st.windows(frames, 49, stride=2)
+    x, t = ds.windows(frames, 49, stride=2)
     assert x.shape == (51, 49, 10) and np.allclose(x[1], frames[2:51])
     assert t[0] == pytest.approx(48 * 0.02 + 0.03)  # 1 s: the last sample of the first window
     assert np.allclose(np.diff(t), 0.04)
@@ -60,11 +62,11 @@ def test_windows_times_and_shapes():
 
 def test_sweep_and_operating_point():
     t = np.arange(0, 10, 0.04)
-    events = [st.Event(1.0, 1.5, 0, "yes", True)]
+    events = [ds.Event(1.0, 1.5, 0, "yes", True)]
     p = _probs(t, [(0, 1.6, 1.9)])
     p[(t > 5) & (t < 5.2), 1] = 0.6  # a weak false alarm
     p[(t > 5) & (t < 5.2), 3] = 0.34
-    table = st.sweep(t, p, st.Stream(np.zeros(160000, np.float32), 16000, events), [0.5, 0.7], KW)
+    table = st.sweep(t, p, ds.Stream(np.zeros(160000, np.float32), 16000, events), [0.5, 0.7], KW)
     assert list(table["false_accepts"]) == [1, 0] and list(table["hit_rate"]) == [1.0, 1.0]
     assert st.operating_point(table, 0.0)["threshold"] == 0.7
 
@@ -79,7 +81,7 @@ def test_synthesize_stream_places_words_at_known_times():
         ex.append({"offset_s": 0.25, "duration_s": 0.5, "word": f"w{i}"})
         if y[i] != 3:
             x[i, 4000:12000] = 0.5 * np.sin(np.arange(8000) * 0.3)
-    s = st.synthesize_stream(x, y, ex, keyword_labels=KW, unknown_label=2, silence_label=3,
+    s = ds.synthesize_stream(x, y, ex, keyword_labels=KW, unknown_label=2, silence_label=3,
                              classes=["yes", "no", "unknown", "silence"], duration_s=10.0, seed=0)
     assert s.audio.shape == (10 * sr,) and len(s.events) >= 4
     for e in s.events:

@@ -17,15 +17,17 @@ Traps
     * ``arm_mfcc_q15`` takes int16 samples (q15) and returns ``(status, out)`` with ``out`` in
       q8.7 fixed point: divide by 128 to compare with the float front ends. Its log, mel sums and
       FFT are fixed point, so quiet frames (few significant bits) come out much less accurate.
-    * ``tf.signal`` and :func:`tinyml_utils.features.mfcc` do not pad each frame; they run the
+    * ``tf.signal`` and :func:`tinyml_utils.data.features.mfcc` do not pad each frame; they run the
       480-sample frame through a 512-point FFT, which is the same thing as zero padding.
 """
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 import numpy as np
+
+from . import features
+from .features import num_frames
 
 SAMPLE_RATE = 16_000   # Hz
 FRAME = 480            # samples per frame (30 ms)
@@ -40,12 +42,7 @@ Q87 = 128.0            # q8.7: integer / 128 = value
 
 __all__ = ["SAMPLE_RATE", "FRAME", "HOP", "FFT", "N_MELS", "N_MFCC", "FMIN", "FMAX", "num_frames",
            "padded_frames", "window", "CmsisMfcc", "numpy_mfcc", "tf_mfcc", "relative_l2",
-           "per_frame_us", "mcu_frame_cycles_estimate"]
-
-
-def num_frames(num_samples: int, frame: int = FRAME, hop: int = HOP) -> int:
-    """Frames in ``num_samples`` samples without end padding (49 for 1 s at 16 kHz)."""
-    return 0 if num_samples < frame else 1 + (num_samples - frame) // hop
+           "mcu_frame_cycles_estimate"]
 
 
 def padded_frames(audio: np.ndarray, frame: int = FRAME, hop: int = HOP, fft: int = FFT) -> np.ndarray:
@@ -154,9 +151,7 @@ class CmsisMfcc:
 
 
 def numpy_mfcc(audio: np.ndarray) -> np.ndarray:
-    """The course's NumPy MFCC (:func:`tinyml_utils.features.mfcc`) with this module's recipe."""
-    from . import features
-
+    """The course's NumPy MFCC (:func:`tinyml_utils.data.features.mfcc`) with this module's recipe."""
     return features.mfcc(audio, SAMPLE_RATE, FRAME, HOP, N_MELS, FMIN, FMAX, N_MFCC, fft_length=FFT,
                          log_offset=LOG_OFFSET)
 
@@ -177,21 +172,6 @@ def relative_l2(approx: np.ndarray, reference: np.ndarray) -> float:
     """‖approx − reference‖₂ / ‖reference‖₂ over all elements (dimensionless)."""
     a, r = np.asarray(approx, np.float64), np.asarray(reference, np.float64)
     return float(np.linalg.norm(a - r) / max(np.linalg.norm(r), 1e-30))
-
-
-def per_frame_us(fe: CmsisMfcc, frames: np.ndarray, repeats: int = 5) -> dict:
-    """Host time of one CMSIS MFCC frame call in microseconds (Python call overhead included).
-
-    Times ``repeats`` passes over ``frames`` (n, fft) and keeps the fastest pass: load on the
-    machine only ever adds time. Returns ``{"us_min_pass": ..., "frames": n}``.
-    """
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        for f in frames:
-            fe.frame_features(f)
-        best = min(best, time.perf_counter() - t0)
-    return {"us_min_pass": 1e6 * best / len(frames), "frames": len(frames)}
 
 
 def mcu_frame_cycles_estimate(fft: int = FFT, n_mels: int = N_MELS, n_mfcc: int = N_MFCC,
