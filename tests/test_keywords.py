@@ -183,3 +183,12 @@ def test_full_mode_under_a_minute(tmp_path, monkeypatch):
     seconds = time.perf_counter() - t0
     assert [len(ds.train), len(ds.val), len(ds.test)] == [12 * 200, 12 * 50, 12 * 50]
     assert seconds < 90, f"full generation took {seconds:.1f} s; the bound is 90 s (target < 60 s)"
+
+
+def test_synthesize_speaks_new_words_deterministically():
+    x = keywords.synthesize(["hello", "yes"], 2, "test", seed=5)
+    assert x.shape == (4, keywords.CLIP_SAMPLES) and x.dtype == np.float32
+    assert np.abs(x).max() <= 1.0 and np.all(np.abs(x).max(axis=1) > 0.01)
+    np.testing.assert_array_equal(x[:1], keywords.synthesize(["hello"], 1, "test", seed=5))
+    with pytest.raises(ValueError):
+        keywords.synthesize(["hello"], 1, "dev")

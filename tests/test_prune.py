@@ -120,6 +120,26 @@ def test_keras_from_torch_reproduces_logits(model):
     np.testing.assert_allclose(got, want, atol=1e-4)
 
 
+def test_keras_twin_of_a_pruned_dscnn_reproduces_logits():
+    """The DS-CNN's twin (depthwise kernels, explicit first-conv padding) after channel pruning."""
+    pytest.importorskip("keras")
+    from tinyml_utils.convert.keras_twin import keras_twin
+
+    torch.manual_seed(0)
+    m = models.ds_cnn(width=16).eval()
+    with torch.no_grad():
+        for bn in (x for x in m.modules() if isinstance(x, torch.nn.BatchNorm2d)):
+            bn.running_mean.uniform_(-0.5, 0.5)
+            bn.running_var.uniform_(0.5, 2.0)
+    x = torch.randn(3, 1, 49, 10)
+    pruned, _ = prune.channel_prune(m, x[:1], 0.5)
+    for net in (m, pruned):
+        km = keras_twin(net, batch_size=None)
+        with torch.no_grad():
+            want = net(x).numpy()
+        np.testing.assert_allclose(km(keras_models.to_nhwc(x.numpy()), training=False).numpy(), want, atol=1e-4)
+
+
 def test_prune_and_finetune_path(model):
     from tinyml_utils.data.base import Split
 

@@ -3,11 +3,12 @@
 >>> hist = fit(model, ds.train, ds.val, epochs=20, augment=random_affine())
 
 Hooks let the same loop train unusual models: ``loss_fn`` (distillation), ``set_train`` /
-``set_eval``, ``augment``. A language model (one token stream, random windows, a step budget
-rather than epochs) trains with :func:`train_lm`, scored by :func:`mean_nll`.
-Trap: an exported (PT2E) model refuses ``.train()``/``.eval()``;
-:func:`set_train`/:func:`set_eval` handle both kinds. :func:`fit_keras` is the Keras user's loop
-(Keras' own ``fit``) with the same optimizer, schedule and augmentation family.
+``set_eval``, ``augment``, ``optimizer`` (e.g. plain SGD for a federated client's local epochs).
+Trap: an exported (PT2E) model refuses ``.train()``/``.eval()``; :func:`set_train`/:func:`set_eval`
+handle both kinds. :func:`fit_keras` is the Keras user's loop
+(Keras' own ``fit``) with the same optimizer, schedule and augmentation family. A language model
+(one token stream, random windows, a step budget rather than epochs) trains with :func:`train_lm`,
+scored by :func:`mean_nll`.
 """
 from __future__ import annotations
 
@@ -118,19 +119,25 @@ def fit(model: nn.Module, train: Split, val: Split | None = None, *, epochs: int
         patience: int | None = None, augment=None, loss_fn: LossFn | None = None,
         cosine: bool = True, set_train: Callable[[nn.Module], None] = set_train,
         set_eval: Callable[[nn.Module], None] = set_eval, restore_best: bool = True,
+        optimizer: Callable[[list[nn.Parameter]], torch.optim.Optimizer] | None = None,
         desc: str = "train") -> History:
     """Train ``model`` in place with AdamW (+ cosine decay) and return its :class:`History`.
 
     Deterministic on CPU for a given ``seed`` (shuffling and augmentation use their own
     generator). With ``val`` and ``patience``, training stops after ``patience`` epochs without a
     better validation accuracy; with ``restore_best`` the best epoch's weights are put back.
+    ``optimizer`` builds the optimizer from the trainable parameters (default: AdamW with ``lr``
+    and ``weight_decay``, which are then unused).
     """
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     x, y = _tensors(train)
     loss_fn = loss_fn or (lambda logits, yb, xb: F.cross_entropy(logits, yb))
     params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    if optimizer is None:
+        opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    else:
+        opt = optimizer(params)
     steps = epochs * math.ceil(len(x) / batch_size)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(1, steps)) if cosine else None
     hist, best_state, bad, t0 = History(), None, 0, time.perf_counter()
@@ -202,6 +209,21 @@ def fit_keras(model, train: Split, val: Split, *, epochs: int, batch_size: int =
     if aug is not None:
         ds = ds.map(lambda a, b: (aug(a, training=True), b))
     return model.fit(ds, validation_data=(to_nhwc(val.x), val.y), epochs=epochs, verbose=verbose)
+
+
+@torch.no_grad()
+def adapt_batchnorm(model: nn.Module, x: np.ndarray) -> nn.Module:
+    """AdaBN: a copy of ``model`` whose BatchNorm running statistics are re-estimated on the
+    unlabelled inputs ``x`` (one forward pass; 2 numbers per channel change, no labels, no backprop).
+    Trap: it can only undo a per-channel shift and scale, not a mixing of channels."""
+    model = copy.deepcopy(model)
+    for m in model.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            m.reset_running_stats()
+            m.momentum = None  # cumulative average over the pass
+    model.train()
+    model(torch.as_tensor(x, dtype=torch.float32))
+    return model.eval()
 
 
 # --------------------------------------------------------------------------------------------

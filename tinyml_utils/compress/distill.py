@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -166,17 +167,21 @@ class SeedRun:
 
 def compare_seeds(teacher: nn.Module | TeacherCache, ds, seeds, *, temperature: float, alpha: float,
                   epochs: int, lr: float, batch_size: int, width: int | str = "student",
-                  keep: dict | None = None):
+                  keep: dict | None = None, make_student: Callable[[int], nn.Module] | None = None,
+                  augment="default"):
     """Distilled vs from-scratch students over ``seeds`` (same init per seed); a pandas DataFrame with
-    one row per (seed, method). If ``keep`` is a dict, the trained students go into it by (method, seed)."""
+    one row per (seed, method). If ``keep`` is a dict, the trained students go into it by (method, seed).
+
+    ``make_student(seed)`` builds another family's student (default: the vision student of
+    ``width``); ``augment`` goes to both runs of a pair (default: :func:`tinyml_utils.train.random_affine`)."""
     import pandas as pd
 
     rows = []
     for seed in seeds:
         for method in ("scratch", "distilled"):
-            student = new_student(width, seed)
+            student = make_student(seed) if make_student is not None else new_student(width, seed)
             t0 = time.perf_counter()
-            common = dict(epochs=epochs, seed=seed, lr=lr, batch_size=batch_size)
+            common = dict(epochs=epochs, seed=seed, lr=lr, batch_size=batch_size, augment=augment)
             if method == "distilled":
                 hist = distill(student, teacher, ds.train, ds.val, temperature=temperature, alpha=alpha,
                                desc=f"distilled seed {seed}", **common)

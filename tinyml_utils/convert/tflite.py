@@ -103,10 +103,11 @@ def from_qat(qat_model, path, int8_io: bool = True) -> Path:
 
 
 def from_torch_int8(model, calib_x_nchw: np.ndarray, path, n_representative: int = 200) -> Path:
-    """Full-integer (int8 in/out, batch 1) TFLite of a vision-family torch model (any channel
-    counts), through :func:`tinyml_utils.convert.keras_twin.keras_twin` and :func:`int8`."""
+    """Full-integer (int8 in/out, batch 1) TFLite of a VisionCNN or DSCNN (any channel counts; the
+    input size is the calibration maps'), through :func:`tinyml_utils.convert.keras_twin.keras_twin`
+    and :func:`int8`."""
     with quiet():
-        twin = keras_twin(model, batch_size=1)
+        twin = keras_twin(model, batch_size=1, image_hw=tuple(calib_x_nchw.shape[2:]))
         return int8(twin, to_nhwc(calib_x_nchw), path, int8_io=True, n_representative=n_representative)
 
 

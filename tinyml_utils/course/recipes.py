@@ -109,3 +109,34 @@ TEMPERATURE, ALPHA = 4.0, 0.9
 #: Chapter 05, the closing pipeline.
 PIPELINE = Modes(full=Pipeline(prune_ratios=(0.0, 0.125, 0.25), finetune_epochs=20, finetune_lr=1e-2, batch_size=64),
                  quick=Pipeline(prune_ratios=(0.0, 0.25), finetune_epochs=3, finetune_lr=5e-3, batch_size=32))
+
+
+@dataclass(frozen=True)
+class Keywords(Recipe):
+    """Chapter 08: everything keyword spotting trains, for one mode. Epochs, learning rates, seconds."""
+
+    per_class: int | None        # training clips per class (None: the keyword set's quick size)
+    epochs: int                  # DS-CNN from scratch
+    lr: float
+    batch_size: int
+    teacher_width: int           # DS-CNN teacher channels (the student has 64)
+    teacher_epochs: int
+    distill_epochs: int          # per seed, distilled and scratch alike
+    distill_seeds: tuple[int, ...]
+    temperature: float
+    alpha: float
+    qat_epochs: int
+    prune_macs_ratio: float      # keep this share of the MACs
+    prune_epochs: int
+    stream_s: float              # streaming test length, seconds
+    stride: int                  # frames (20 ms each) between inferences
+
+
+#: Chapter 08. Quick: the keyword set's 30 clips a class, two distillation seeds.
+KEYWORDS = Modes(
+    full=Keywords(per_class=500, epochs=20, lr=3e-3, batch_size=64, teacher_width=128, teacher_epochs=12,
+                  distill_epochs=8, distill_seeds=(0, 1, 2, 3, 4), temperature=4.0, alpha=0.7, qat_epochs=2,
+                  prune_macs_ratio=0.5, prune_epochs=8, stream_s=60.0, stride=2),
+    quick=Keywords(per_class=None, epochs=20, lr=3e-3, batch_size=32, teacher_width=128, teacher_epochs=12,
+                   distill_epochs=8, distill_seeds=(0, 1), temperature=4.0, alpha=0.7, qat_epochs=1,
+                   prune_macs_ratio=0.5, prune_epochs=4, stream_s=60.0, stride=2))

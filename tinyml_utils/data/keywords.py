@@ -198,19 +198,44 @@ def _plan(config: dict) -> dict[str, list[dict]]:
                     row["rms"] = _loguniform(rng, *SILENCE_RMS)
                 else:
                     word = name if label != UNKNOWN_INDEX else str(rng.choice(UNKNOWN_WORDS))
-                    accent = str(rng.choice(ACCENTS))
-                    variant = str(rng.choice(config["variants"][split]))
-                    row.update(word=word, accent=accent, variant=variant,
-                               voice=f"{accent}+{variant}",
-                               pitch=int(rng.integers(PITCH[0], PITCH[1] + 1)),
-                               pitch_range=int(rng.integers(PITCH_RANGE[0], PITCH_RANGE[1] + 1)),
-                               rate=int(rng.integers(RATE[0], RATE[1] + 1)),
-                               snr_db=float(rng.uniform(*SNR_DB)),
-                               peak=_loguniform(rng, *PEAK),
-                               espeak_seed=int(rng.integers(0, 2 ** 31 - 1)))
+                    row.update(_speech_row(rng, word, config["variants"][split]))
                 rows.append(row)
         plan[split] = rows
     return plan
+
+
+def _speech_row(rng: np.random.Generator, word: str, variants: list[str]) -> dict:
+    """The random voice of one spoken example: accent, variant, pitch, rate, SNR, peak, eSpeak seed."""
+    accent, variant = str(rng.choice(ACCENTS)), str(rng.choice(variants))
+    return dict(word=word, accent=accent, variant=variant, voice=f"{accent}+{variant}",
+                pitch=int(rng.integers(PITCH[0], PITCH[1] + 1)),
+                pitch_range=int(rng.integers(PITCH_RANGE[0], PITCH_RANGE[1] + 1)),
+                rate=int(rng.integers(RATE[0], RATE[1] + 1)), snr_db=float(rng.uniform(*SNR_DB)),
+                peak=_loguniform(rng, *PEAK), espeak_seed=int(rng.integers(0, 2 ** 31 - 1)))
+
+
+def synthesize(words: list[str], n: int, split: str = "train", seed: int = 1234) -> np.ndarray:
+    """``n`` one-second clips of each of ``words`` (any text eSpeak NG can speak), with the
+    ``split``'s voices and this generator's recipe (random accent, pitch, rate, noise and SNR).
+
+    Returns float32 (len(words) · n, 16000) in [-1, 1], word by word. Not cached: it takes a few
+    seconds per hundred clips. Draws use labels 100, 101, ... so they never repeat a dataset clip.
+    """
+    import tempfile
+
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    variants = _config(seed, {s: 1 for s in SPLITS})["variants"][split]
+    jobs = []
+    for w, word in enumerate(words):
+        for i in range(n):
+            rng = _rng(seed, split, 100 + w, i)
+            row = {"label": 100 + w, "class": word, "index": i, "noise": str(rng.choice(NOISES))}
+            jobs.append((split, {**row, **_speech_row(rng, word, variants)}))
+    with tempfile.TemporaryDirectory(prefix="keywords_") as tmp:
+        _, x, _ = render_all(seed, jobs, Path(tmp), module="tinyml_utils.data.keywords", chunk=CHUNK,
+                             clip_samples=CLIP_SAMPLES)
+    return x.astype(np.float32) / np.float32(32768.0)
 
 
 def _trim(audio: np.ndarray, rel_threshold: float = 0.02, pad: int = 160) -> np.ndarray:

@@ -98,3 +98,17 @@ def load(quick: bool = False, seed: int = 0) -> Dataset:
                    meta={"sample_rate": SAMPLE_RATE_HZ, "channels": CHANNELS, "window": WINDOW,
                          "stride": STRIDE, "recordings": {"train": len(tr), "val": len(va),
                                                           "test": len(all_te)}})
+
+
+def rotate_imu(x: np.ndarray, axis: str = "x", degrees: float = 90.0) -> np.ndarray:
+    """Windows (N, 6, T) of [acc_xyz, gyr_xyz] (:data:`CHANNELS`) as seen by a sensor rotated
+    about ``axis``: the same motion, expressed in other axes (a watch worn another way)."""
+    a = np.deg2rad(degrees)
+    c, s = np.cos(a), np.sin(a)
+    i, j = {"x": (1, 2), "y": (2, 0), "z": (0, 1)}[axis]
+    r = np.eye(3, dtype=np.float32)
+    r[i, i], r[i, j], r[j, i], r[j, j] = c, -s, s, c
+    out = np.array(x, dtype=np.float32, copy=True)
+    for k in (0, 3):
+        out[:, k:k + 3] = np.einsum("ij,njt->nit", r, x[:, k:k + 3])
+    return out

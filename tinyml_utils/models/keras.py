@@ -64,3 +64,38 @@ def vision_cnn_keras(width: int = 16, num_classes: int = 10, keras=None, batch_s
     x = L.GlobalAveragePooling2D(name="gap")(x)
     out = L.Dense(num_classes, name="logits")(x)
     return keras.Model(inp, out, name=f"vision_cnn_w{width}")
+
+
+def ds_cnn_keras(width: int = 64, num_classes: int = 12, keras=None, batch_size: int | None = None,
+                 input_shape=(49, 10, 1), channels: Sequence[int] | None = None, blocks: int = 4):
+    """The twin of :class:`tinyml_utils.models.DSCNN`: NHWC input (N, frames, coefficients, 1), logits.
+
+    ``channels`` overrides the widths ``[first conv, pointwise 1, ..., pointwise blocks]`` (a
+    channel-pruned model; the depthwise convs keep their input's channels). Layers are named
+    ``conv{i}``/``bn{i}`` in the PyTorch module order (first conv, then depthwise and pointwise
+    of each block), which :func:`tinyml_utils.convert.keras_twin.keras_from_torch` relies on.
+
+    Trap: PyTorch pads the first conv (10×4, stride 2) by (5, 1) on both sides; Keras "same"
+    padding would pad 4 above and 5 below. The twin pads explicitly (ZeroPadding2D) and uses
+    "valid", so both compute the same 25×5 map.
+    """
+    if keras is None:
+        import keras
+    L = keras.layers
+    chans = list(channels) if channels is not None else [width] * (blocks + 1)
+    inp = keras.Input(shape=input_shape, batch_size=batch_size, name="mfcc")
+    x = L.ZeroPadding2D(((5, 5), (1, 1)), name="pad0")(inp)
+    x = L.Conv2D(chans[0], (10, 4), strides=2, use_bias=False, name="conv1")(x)
+    x = L.BatchNormalization(momentum=0.9, epsilon=1e-5, name="bn1")(x)
+    x = L.ReLU()(x)
+    i = 1
+    for c in chans[1:]:
+        for layer in (L.DepthwiseConv2D(3, padding="same", use_bias=False, name=f"conv{i + 1}"),
+                      L.Conv2D(c, 1, use_bias=False, name=f"conv{i + 2}")):
+            x = layer(x)
+            i += 1
+            x = L.BatchNormalization(momentum=0.9, epsilon=1e-5, name=f"bn{i}")(x)
+            x = L.ReLU()(x)
+    x = L.GlobalAveragePooling2D(name="gap")(x)
+    out = L.Dense(num_classes, name="logits")(x)
+    return keras.Model(inp, out, name=f"ds_cnn_w{chans[0]}")

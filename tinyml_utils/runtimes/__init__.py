@@ -5,7 +5,8 @@ Wrappers: :class:`TorchEager` (the reference; also PT2E fake-quant GraphModules)
 :class:`ExecuTorchPte`, :class:`LiteRT`, :class:`OnnxRuntime`, :class:`MediaPipeClassifier`,
 :class:`TFLiteMicro` (with its arena); :class:`ExecuTorchLM` (a KV-cache language-model ``.pte``:
 prefill, decode, greedy, held-out scoring). :func:`open_runtime` picks one by file suffix;
-:func:`peak_memory` measures cold start and memory in a fresh process.
+:func:`peak_memory` measures cold start and memory in a fresh process. Training steps inside
+ExecuTorch and LiteRT (not a :class:`Runtime`): :mod:`.training`, imported on its own.
 """
 from __future__ import annotations
 

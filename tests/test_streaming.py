@@ -1,0 +1,103 @@
+"""Hand-made posteriors and events → known hits, false accepts and delays
+(tinyml_utils.measure.streaming); the synthesized stream and its windows (tinyml_utils.data.stream)."""
+import numpy as np
+import pytest
+
+from tinyml_utils.data import stream as ds
+from tinyml_utils.measure import streaming as st
+
+KW = [0, 1]  # keyword classes; 2 = unknown, 3 = silence
+
+
+def _probs(t, spikes):
+    """Posteriors over 4 classes: silence everywhere, class c at 0.9 on [t0, t1]."""
+    p = np.tile([0.02, 0.02, 0.02, 0.94], (len(t), 1))
+    for c, t0, t1 in spikes:
+        on = (t >= t0) & (t <= t1)
+        p[on] = 0.02
+        p[on, c] = 0.94
+    return p
+
+
+def test_hits_false_accepts_and_delay_by_hand():
+    t = np.arange(0, 10, 0.04)
+    events = [ds.Event(1.0, 1.5, 0, "yes", True), ds.Event(4.0, 4.4, 1, "no", True),
+              ds.Event(7.0, 7.5, 2, "bird", False)]
+    # class 0 detected at ~1.6 (hit, delay 0.1); class 0 during the 'no' (wrong class: FA);
+    # class 1 on the unknown word (FA); nothing hits 'no'.
+    p = _probs(t, [(0, 1.6, 1.9), (0, 4.2, 4.5), (1, 7.3, 7.6)])
+    det = st.detect(t, p, 0.5, KW, refractory_s=1.0)
+    assert [(round(d[0], 2), d[1]) for d in det] == [(1.6, 0), (4.2, 0), (7.32, 1)]
+    s = st.score(det, events, duration_s=3600.0)
+    assert (s["keywords"], s["hits"], s["misses"], s["false_accepts"]) == (2, 1, 1, 2)
+    assert s["hit_rate"] == 0.5 and s["fa_per_hour"] == pytest.approx(2.0)
+    assert s["delays_s"] == [pytest.approx(0.1)]
+
+
+def test_refractory_and_debounce():
+    t = np.arange(0, 5, 0.04)
+    p = _probs(t, [(0, 1.2, 1.3), (0, 1.5, 1.6), (0, 3.0, 3.1)])  # two crossings 0.3 s apart
+    assert len(st.detect(t, p, 0.5, KW, refractory_s=1.0)) == 2
+    det = st.detect(t, p, 0.5, KW, refractory_s=0.1)
+    assert len(det) == 3
+    s = st.score(det, [ds.Event(1.0, 1.4, 0, "yes", True)], duration_s=5.0)
+    # the second crossing inside the same event is ignored, the third (at 3.0 s) is a false accept
+    assert (s["hits"], s["false_accepts"]) == (1, 1)
+
+
+def test_smooth_is_a_causal_moving_average():
+    p = np.array([[1.0, 0.0], [0.0, 1.0], [0.0, 1.0], [1.0, 0.0]])
+    s = st.smooth(p, 2)
+    assert np.allclose(s[:, 0], [1.0, 0.5, 0.0, 0.5])
+    assert np.allclose(st.smooth(p, 1), p)
+
+
+def test_windows_times_and_shapes():
+    frames = np.random.default_rng(0).standard_normal((149, 10))  # 3 s of frames
+    x, t = ds.windows(frames, 49, stride=2)
+    assert x.shape == (51, 49, 10) and np.allclose(x[1], frames[2:51])
+    assert t[0] == pytest.approx(48 * 0.02 + 0.03)  # 1 s: the last sample of the first window
+    assert np.allclose(np.diff(t), 0.04)
+
+
+def test_sweep_and_operating_point():
+    t = np.arange(0, 10, 0.04)
+    events = [ds.Event(1.0, 1.5, 0, "yes", True)]
+    p = _probs(t, [(0, 1.6, 1.9)])
+    p[(t > 5) & (t < 5.2), 1] = 0.6  # a weak false alarm
+    p[(t > 5) & (t < 5.2), 3] = 0.34
+    table = st.sweep(t, p, ds.Stream(np.zeros(160000, np.float32), 16000, events), [0.5, 0.7], KW)
+    assert list(table["false_accepts"]) == [1, 0] and list(table["hit_rate"]) == [1.0, 1.0]
+    assert st.operating_point(table, 0.0)["threshold"] == 0.7
+
+
+def test_synthesize_stream_places_words_at_known_times():
+    sr = 16000
+    rng = np.random.default_rng(0)
+    x = 0.001 * rng.standard_normal((6, sr)).astype(np.float32)
+    y = np.array([0, 1, 2, 3, 0, 1])
+    ex = []
+    for i in range(6):
+        ex.append({"offset_s": 0.25, "duration_s": 0.5, "word": f"w{i}"})
+        if y[i] != 3:
+            x[i, 4000:12000] = 0.5 * np.sin(np.arange(8000) * 0.3)
+    s = ds.synthesize_stream(x, y, ex, keyword_labels=KW, unknown_label=2, silence_label=3,
+                             classes=["yes", "no", "unknown", "silence"], duration_s=10.0, seed=0)
+    assert s.audio.shape == (10 * sr,) and len(s.events) >= 4
+    for e in s.events:
+        seg = s.audio[int(e.start_s * sr) + 100:int(e.end_s * sr) - 100]
+        assert np.sqrt(np.mean(seg ** 2)) > 0.2  # the word is where the event says
+        assert e.end_s - e.start_s == pytest.approx(0.5)
+
+
+def test_peak_mode_waits_for_the_top():
+    t = np.arange(0, 4, 0.04)
+    p = np.tile([0.02, 0.02, 0.02, 0.94], (len(t), 1))
+    ramp = (t > 1.0) & (t < 1.5)
+    p[ramp, 1] = 0.55   # first glimpse: the wrong keyword, just above threshold
+    p[ramp, 3] = 0.41
+    top = (t >= 1.5) & (t < 1.7)
+    p[top] = [0.9, 0.04, 0.02, 0.04]
+    assert st.detect(t, p, 0.5, KW)[0][1] == 1             # rising edge names the first glimpse
+    det = st.detect(t, p, 0.5, KW, mode="peak")
+    assert det[0][1] == 0 and det[0][0] == pytest.approx(1.72)  # one inference after the top

@@ -1,0 +1,133 @@
+"""Chapter 08's composition: keyword spotting from audio to an int8 model and a streaming detector.
+
+- :func:`load` and :func:`featurize` — the synthesized keyword set (recipe
+  :data:`tinyml_utils.course.recipes.KEYWORDS`) and its MFCC maps (N, 1, 49, 10) through one of the
+  front ends of :mod:`tinyml_utils.data.frontend`.
+- :func:`train_dscnn` — MLPerf Tiny's DS-CNN (:func:`tinyml_utils.models.ds_cnn`) trained with
+  :func:`tinyml_utils.train.fit` and a time-shift + noise augmentation of the MFCC map.
+- :func:`distill_vs_scratch` and :func:`paired_verdict` — the DS-CNN student distilled from a wider
+  DS-CNN teacher vs trained from labels only, over paired seeds
+  (:func:`tinyml_utils.compress.distill.compare_seeds`), and a t interval on the differences.
+- :func:`check_new_keyword` — the exercise's check (new clips: :func:`tinyml_utils.data.keywords.synthesize`).
+
+The TFLite route is :func:`tinyml_utils.convert.tflite.from_torch_int8` (the DS-CNN's Keras twin).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import numpy as np
+import torch
+from torch import nn
+
+from .. import data, models, train
+from ..compress import distill
+from ..data import frontend
+from ..data.base import Split
+from .recipes import KEYWORDS, Keywords
+
+
+def load(quick: bool, seed: int = 0):
+    """The keyword set for this mode (full mode: 500 training clips a class, 125 val and test)."""
+    r = KEYWORDS(quick)
+    return data.load("keywords", quick=quick, seed=seed, **({"per_class": r.per_class} if r.per_class else {}))
+
+
+def front_end(name: str):
+    """The MFCC function called ``name``: ``numpy``, ``tf``, ``cmsis_f32`` or ``cmsis_q15``."""
+    if name == "numpy":
+        return frontend.numpy_mfcc
+    if name == "tf":
+        return frontend.tf_mfcc
+    if name in ("cmsis_f32", "cmsis_q15"):
+        return frontend.CmsisMfcc(name.split("_")[1])
+    raise ValueError(f"unknown front end {name!r}: use numpy, tf, cmsis_f32 or cmsis_q15")
+
+
+def featurize(ds, front_end_name: str = "cmsis_f32"):
+    """A copy of the audio dataset ``ds`` with MFCC maps (N, 1, 49, 10) float32 as ``x``.
+
+    Trap: ``a[:, None]`` gives the new axis a stride of 0, which ``torch.as_tensor`` keeps and
+    ExecuTorch's exporter rejects ("0 in strides"); ``.copy()`` gives fresh strides.
+    """
+    fn = front_end(front_end_name)
+    splits = {s: Split(np.asarray(fn(getattr(ds, s).x), np.float32)[:, None].copy(), getattr(ds, s).y)
+              for s in ("train", "val", "test")}
+    return replace(ds, meta={**ds.meta, "front_end": front_end_name}, **splits)
+
+
+def mfcc_augment(max_shift: int = 5, noise: float = 0.3):
+    """Augmentation on MFCC maps for :func:`tinyml_utils.train.fit`: roll the batch by up to
+    ``max_shift`` frames (20 ms each) in time and add Gaussian noise of std ``noise``."""
+
+    def augment(xb: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        shift = int(torch.randint(-max_shift, max_shift + 1, (1,), generator=gen))
+        xb = torch.roll(xb, shift, dims=2)
+        return xb + noise * torch.randn(xb.shape, generator=gen)
+
+    return augment
+
+
+def new_dscnn(width: int = 64, seed: int = 0, num_classes: int = 12) -> nn.Module:
+    """A freshly initialised DS-CNN; the initialisation depends only on ``seed``."""
+    torch.manual_seed(seed)
+    return models.ds_cnn(num_classes=num_classes, width=width)
+
+
+def train_dscnn(feats, r: Keywords, *, width: int = 64, seed: int = 0, epochs: int | None = None,
+                desc: str = "DS-CNN"):
+    """Train a DS-CNN on MFCC maps with the recipe; returns ``(model, history)``."""
+    model = new_dscnn(width, seed, len(feats.classes))
+    hist = train.fit(model, feats.train, feats.val, epochs=epochs or r.epochs, lr=r.lr,
+                     batch_size=r.batch_size, seed=seed, augment=mfcc_augment(), desc=desc)
+    return model, hist
+
+
+def distill_vs_scratch(teacher: nn.Module, feats, r: Keywords, seeds=None):
+    """Distilled vs from-scratch 64-channel DS-CNN students, one pair per seed (same init, batches
+    and augmentation within a pair). Returns a DataFrame (seed, method, val_accuracy,
+    test_accuracy, seconds, model)."""
+    keep: dict = {}
+    table = distill.compare_seeds(distill.TeacherCache(teacher), feats,
+                                  seeds if seeds is not None else r.distill_seeds,
+                                  temperature=r.temperature, alpha=r.alpha, epochs=r.distill_epochs, lr=r.lr,
+                                  batch_size=r.batch_size, keep=keep, augment=mfcc_augment(),
+                                  make_student=lambda s: new_dscnn(64, s, len(feats.classes)))
+    table["model"] = [keep[(m, s)] for m, s in zip(table["method"], table["seed"])]
+    return table
+
+
+def paired_verdict(table) -> dict:
+    """Mean ± std per method and the paired difference (distilled − scratch) with a 95 % t interval.
+
+    ``verdict`` is "helps", "hurts" or "no clear effect" (the interval straddles zero)."""
+    from scipy import stats
+
+    p = table.pivot(index="seed", columns="method", values="test_accuracy")
+    d = (p["distilled"] - p["scratch"]).to_numpy()
+    n = len(d)
+    half = float(stats.t.ppf(0.975, n - 1) * d.std(ddof=1) / math.sqrt(n)) if n > 1 else float("inf")
+    lo, hi = float(d.mean()) - half, float(d.mean()) + half
+    verdict = "helps" if lo > 0 else "hurts" if hi < 0 else "no clear effect"
+
+    def std(col):
+        return float(p[col].std(ddof=1)) if n > 1 else 0.0
+
+    return {"n": n, "scratch_mean": float(p["scratch"].mean()), "scratch_std": std("scratch"),
+            "distilled_mean": float(p["distilled"].mean()), "distilled_std": std("distilled"),
+            "diff_mean": float(d.mean()), "diff_ci95": (lo, hi), "verdict": verdict}
+
+
+def check_new_keyword(new_word_accuracy: float, old_accuracy_before: float, old_accuracy_after: float,
+                      min_new: float = 0.6, max_old_drop: float = 0.05) -> bool:
+    """The exercise's check: the new word is recognised (≥ ``min_new`` on held-out voices) and the
+    old classes lose at most ``max_old_drop``. The bounds suit a full-mode model whose features stay
+    frozen (they were never trained to tell the new word apart, so expect well under 100 %).
+    Prints ✓ or ✗ with the numbers; returns the verdict."""
+    drop = old_accuracy_before - old_accuracy_after
+    ok_new, ok_old = new_word_accuracy >= min_new, drop <= max_old_drop
+    print(f"{'✓' if ok_new else '✗'} new word: {new_word_accuracy:.1%} on unseen voices (need ≥ {min_new:.0%})")
+    print(f"{'✓' if ok_old else '✗'} old classes: {old_accuracy_before:.1%} → {old_accuracy_after:.1%} "
+          f"(drop {drop * 100:.1f} pt, allowed ≤ {max_old_drop * 100:.0f} pt)")
+    return ok_new and ok_old

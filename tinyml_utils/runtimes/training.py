@@ -1,0 +1,145 @@
+"""Training on the device: SGD steps run inside ExecuTorch and LiteRT on training files.
+
+The files come from :mod:`tinyml_utils.convert.training`: an ExecuTorch ``.pte`` whose
+``forward(x, y)`` returns loss, logits and gradients (:class:`DeviceTrainer`), and a ``.tflite``
+with ``train`` / ``infer`` / ``get_weights`` / ``set_weights`` signatures (:class:`LiteRTTrainer`).
+Both draw the same batches for the same seed (:func:`replay_batches`), so their accuracies after
+the same number of steps can be compared.
+
+Traps: a training program has a fixed batch size (every step takes exactly that many examples);
+the ExecuTorch training extension is experimental in 1.5 (its loaders are private functions).
+Time steps with :func:`tinyml_utils.measure.compare`, on trainers kept for timing only (every
+call is an SGD step that changes the weights).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import torch
+from torch import nn
+
+
+def replay_batches(x: np.ndarray, y: np.ndarray, steps: int, batch_size: int, seed: int = 0,
+                   replay: tuple[np.ndarray, np.ndarray] | None = None,
+                   replay_fraction: float = 0.5) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """``steps`` random batches of ``(x, y)`` drawn with replacement (a training program's batch
+    size is fixed). With ``replay``, that fraction of each batch comes from a small buffer of old
+    examples kept on the device (rehearsal against forgetting)."""
+    rng = np.random.default_rng(seed)
+    n_old = int(round(batch_size * replay_fraction)) if replay is not None else 0
+    for _ in range(steps):
+        i = rng.integers(0, len(x), batch_size - n_old)
+        xb, yb = x[i], y[i]
+        if n_old:
+            j = rng.integers(0, len(replay[0]), n_old)
+            xb, yb = np.concatenate([xb, replay[0][j]]), np.concatenate([yb, replay[1][j]])
+        yield xb, yb
+
+
+class DeviceTrainer:
+    """Run SGD steps inside the ExecuTorch runtime on a training ``.pte``.
+
+    ``program``: the file's bytes or path, or an object with ``.buffer`` and ``.batch_size`` (what
+    ``convert.training.export_training`` returns); ``batch_size`` is the program's fixed batch.
+
+    >>> trainer = DeviceTrainer(program, lr=0.05)
+    >>> loss, logits = trainer.step(xb, yb)     # one forward+backward+SGD step in the runtime
+    >>> trainer.copy_into(twin)                   # weights back into the PyTorch twin
+    """
+
+    def __init__(self, program, lr: float, momentum: float = 0.0, weight_decay: float = 0.0,
+                 batch_size: int | None = None):
+        import warnings
+
+        from executorch.extension.training import _load_for_executorch_for_training_from_buffer, get_sgd_optimizer
+
+        buffer = getattr(program, "buffer", program)
+        if isinstance(buffer, (str, Path)):
+            buffer = Path(buffer).read_bytes()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            self.module = _load_for_executorch_for_training_from_buffer(bytes(buffer))
+        self.batch_size = batch_size or getattr(program, "batch_size", None)
+        self._make_sgd = lambda params: get_sgd_optimizer(params, lr, momentum, 0, weight_decay)
+        self.sgd = None
+
+    def forward_backward(self, x: torch.Tensor, y: torch.Tensor) -> tuple[float, torch.Tensor]:
+        """Loss and logits; the gradients stay in :meth:`named_gradients` (no weight update)."""
+        out = self.module.forward_backward("forward", (x, y))
+        return float(out[0]), out[1]
+
+    def step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[float, torch.Tensor]:
+        """One training step (forward, backward, SGD update of the runtime's own weights)."""
+        loss, logits = self.forward_backward(x, y)
+        if self.sgd is None:
+            self.sgd = self._make_sgd(self.module.named_parameters())
+        self.sgd.step(self.module.named_gradients())
+        return loss, logits
+
+    def named_parameters(self) -> dict[str, torch.Tensor]:
+        """The runtime's trainable weights, named as in the wrapped model (``net.`` stripped)."""
+        return {k.removeprefix("net."): v for k, v in self.module.named_parameters().items()}
+
+    def named_gradients(self) -> dict[str, torch.Tensor]:
+        return {k.removeprefix("net."): v for k, v in self.module.named_gradients().items()}
+
+    def copy_into(self, model: nn.Module) -> nn.Module:
+        """Load the runtime's trained weights into ``model`` (the exported twin) and return it."""
+        params = dict(model.named_parameters())
+        with torch.no_grad():
+            for k, v in self.named_parameters().items():
+                params[k].copy_(v.detach())
+        return model
+
+    def fit(self, x: np.ndarray, y: np.ndarray, steps: int, seed: int = 0,
+            replay: tuple[np.ndarray, np.ndarray] | None = None, replay_fraction: float = 0.5) -> list[float]:
+        """``steps`` SGD steps on :func:`replay_batches` of the program's batch size; the losses."""
+        if not self.batch_size:
+            raise ValueError("DeviceTrainer.fit needs the program's batch size (pass batch_size=...)")
+        return [self.step(torch.as_tensor(xb, dtype=torch.float32), torch.as_tensor(yb, dtype=torch.long))[0]
+                for xb, yb in replay_batches(x, y, steps, self.batch_size, seed, replay, replay_fraction)]
+
+
+class LiteRTTrainer:
+    """The four signatures of a training ``.tflite`` (bytes or path) in the ``ai_edge_litert``
+    interpreter, one thread."""
+
+    def __init__(self, flatbuffer: bytes | str | Path):
+        from ai_edge_litert.interpreter import Interpreter
+
+        if isinstance(flatbuffer, (str, Path)):
+            flatbuffer = Path(flatbuffer).read_bytes()
+        self.flatbuffer = bytes(flatbuffer)
+        self.interpreter = Interpreter(model_content=self.flatbuffer, num_threads=1)
+        self._train = self.interpreter.get_signature_runner("train")
+        self._infer = self.interpreter.get_signature_runner("infer")
+        self._get = self.interpreter.get_signature_runner("get_weights")
+        self._set = self.interpreter.get_signature_runner("set_weights")
+
+    def train(self, x: np.ndarray, y: np.ndarray, lr: float) -> float:
+        """One SGD step inside the interpreter; the loss."""
+        return float(self._train(x=np.asarray(x, np.float32), y=np.asarray(y, np.int32), lr=np.float32(lr))["loss"])
+
+    def infer(self, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
+        """Float32 logits for every row of ``x`` (N, channels, samples)."""
+        outs = [self._infer(x=np.asarray(x[i:i + batch_size], np.float32))["logits"]
+                for i in range(0, len(x), batch_size)]
+        return np.concatenate(outs)
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """Same as :meth:`infer`, so ``measure.accuracy`` takes the trainer like any runtime."""
+        return self.infer(x)
+
+    def get_weights(self) -> dict[str, np.ndarray]:
+        return {k: np.array(v) for k, v in self._get().items()}
+
+    def set_weights(self, weights: dict[str, np.ndarray]) -> None:
+        self._set(**{k: np.asarray(v, np.float32) for k, v in weights.items()})
+
+    def fit(self, x: np.ndarray, y: np.ndarray, steps: int, batch_size: int, lr: float, seed: int = 0,
+            replay: tuple[np.ndarray, np.ndarray] | None = None, replay_fraction: float = 0.5) -> list[float]:
+        """Same batches as :meth:`DeviceTrainer.fit` for the same seed; the losses."""
+        return [self.train(xb, yb, lr)
+                for xb, yb in replay_batches(x, y, steps, batch_size, seed, replay, replay_fraction)]
