@@ -205,3 +205,13 @@ def test_native_log_lines_stay_out_of_cell_outputs(tmp_path, monkeypatch):
     assert "hello" in text and "a real warning" in text
     assert "cpuinfo" not in text and "pytree" not in text and "LeafSpec" not in text, text
     assert "warnings.warn" not in text, text   # the warning's source line went with it
+
+
+def test_atomic_files_get_ordinary_permissions(tmp_path):
+    import os
+    import stat
+
+    p = io.atomic_write_text(tmp_path / "r.json", "{}")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(p.stat().st_mode) == 0o666 & ~umask

@@ -53,6 +53,10 @@ def atomic_writer(path: str | Path, suffix: str | None = None) -> Iterator[Path]
         yield tmp
         if not tmp.exists() or (tmp.is_file() and tmp.stat().st_size == 0 and not _allow_empty(path)):
             raise ArtifactError(path, "the writer produced no data", "see the error above")
+        if tmp.is_file():  # mkstemp makes the file owner-only; give it the usual umask permissions
+            umask = os.umask(0)
+            os.umask(umask)
+            tmp.chmod(0o666 & ~umask)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
