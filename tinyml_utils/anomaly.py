@@ -19,8 +19,8 @@ files; :func:`int8_scores` scores with them so the AUC after quantization can be
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
@@ -77,7 +77,7 @@ class GaussianScorer:
     whiten: np.ndarray          # W, (d, d)
 
     @classmethod
-    def fit(cls, x_normal: np.ndarray, shrinkage: float = 0.1) -> "GaussianScorer":
+    def fit(cls, x_normal: np.ndarray, shrinkage: float = 0.1) -> GaussianScorer:
         x = np.asarray(x_normal, np.float64)
         mu = x.mean(0)
         cov = np.cov(x, rowvar=False)
@@ -114,7 +114,7 @@ class KMeansScorer:
     centroids: np.ndarray
 
     @classmethod
-    def fit(cls, x_normal: np.ndarray, k: int = 4, seed: int = 0) -> "KMeansScorer":
+    def fit(cls, x_normal: np.ndarray, k: int = 4, seed: int = 0) -> KMeansScorer:
         from sklearn.cluster import KMeans
 
         km = KMeans(n_clusters=k, n_init=10, random_state=seed).fit(np.asarray(x_normal, np.float64))

@@ -25,8 +25,8 @@ Traps:
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import numpy as np
 
@@ -164,7 +164,7 @@ class FeatureScaler:
         return "_band" in name or name.endswith("_pow")
 
     @classmethod
-    def fit(cls, feats: np.ndarray, names: Sequence[str], eps: float = 1e-6) -> "FeatureScaler":
+    def fit(cls, feats: np.ndarray, names: Sequence[str], eps: float = 1e-6) -> FeatureScaler:
         logc = np.array([cls.is_energy(n) for n in names])
         if len(logc) != feats.shape[1]:
             raise ValueError(f"{len(names)} names for {feats.shape[1]} feature columns")
