@@ -12,7 +12,9 @@ STAMP  := $(VENV)/.installed-$(shell cat requirements/base.txt requirements/node
 
 setup: $(STAMP)
 
-$(STAMP): requirements/base.txt requirements/nodeps.txt pyproject.toml
+# The stamp's name is a hash of the pins, so it needs no file-time prerequisites: a fresh clone
+# beside an existing, matching .venv installs nothing; changed pins give a new name and reinstall.
+$(STAMP):
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (Python 3.11): set PYTHON=/path/to/python3.11"; exit 1; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip

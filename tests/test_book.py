@@ -93,3 +93,64 @@ def test_missing_executed_chapters_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setenv("TINYML_BUILD", str(tmp_path))
     with pytest.raises(book.BookBuildError, match=r"tinyml_utils run --quick"):
         book.build_book(quick=True)
+
+
+def _executed_copy(folder, name, **papermill):
+    import json
+
+    from conftest_book import _png_bytes, make_executed_notebook
+
+    path = folder / name
+    make_executed_notebook(path, _png_bytes())
+    nb = json.loads(path.read_text())
+    nb["metadata"]["papermill"].update(papermill)
+    for k, v in papermill.items():
+        if v is None:
+            nb["metadata"]["papermill"].pop(k)
+    path.write_text(json.dumps(nb))
+    return path
+
+
+def test_book_refuses_failed_interrupted_and_missing_chapters(tmp_path, monkeypatch):
+    """An interrupted copy (no end_time), a failed one (exception) and a chapter never run are
+    listed and refused; --partial publishes only the good one."""
+    from tinyml_utils import book
+    from tinyml_utils.core import paths
+
+    monkeypatch.setenv("TINYML_BUILD", str(tmp_path / "build"))
+    src = tmp_path / "notebooks"
+    src.mkdir()
+    for n in ("01_good", "02_interrupted", "03_failed", "04_never_run"):
+        (src / f"{n}.ipynb").write_text("{}")
+    monkeypatch.setattr(paths, "NOTEBOOKS", src)
+    exe = paths.executed_dir(True)
+    _executed_copy(exe, "01_good.ipynb")
+    interrupted = _executed_copy(exe, "02_interrupted.ipynb", end_time=None)
+    _executed_copy(exe, "03_failed.ipynb", exception=True)
+    assert book.execution_problem(exe / "01_good.ipynb") is None
+    assert "interrupted" in book.execution_problem(interrupted)
+    with pytest.raises(book.BookBuildError) as err:
+        book.executed_chapters(quick=True)
+    msg = str(err.value)
+    for n, why in (("02_interrupted", "interrupted"), ("03_failed", "raised"), ("04_never_run", "not executed")):
+        assert n in msg and why in msg, msg
+    assert "01_good" not in msg and "--partial" in msg
+    assert [p.name for p in book.executed_chapters(quick=True, partial=True)] == ["01_good.ipynb"]
+
+
+def test_mathjax_comes_from_the_environment():
+    """MathJax 3 is found in the pinned environment (no npm, no network at book time)."""
+    from tinyml_utils import book
+
+    es5 = book.ensure_mathjax()
+    assert (es5 / "tex-chtml.js").is_file()
+    with pytest.raises(book.BookBuildError, match="make setup"):
+        book.ensure_mathjax(prefix=Path("/nonexistent"))
+
+
+def test_quick_book_says_so(built_book):
+    """A book built from quick-mode runs carries a banner on every page."""
+    from tinyml_utils.book import QUICK_BANNER
+
+    page = built_book.chapter_html.read_text()
+    assert QUICK_BANNER.split(":")[0] in page

@@ -1,4 +1,4 @@
-"""Unit tests of the foundation modules: data, models, train, profile, results, export, cli, doctor."""
+"""Unit tests of the foundation modules: data, models, train, measure, results, ExecuTorch, cli, doctor."""
 from __future__ import annotations
 
 import json
@@ -9,8 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from tinyml_utils import cli, data, export, models, profile, results, train
+from tinyml_utils import cli, data, measure, models, runtimes, train
+from tinyml_utils.convert import executorch
 from tinyml_utils.data.base import DataError, Split, stratified_split, verify_checksum
+from tinyml_utils.report import results
 
 
 # ---------------------------------------------------------------- data
@@ -85,10 +87,10 @@ def test_vision_macs_match_formula_and_params(width):
     m = models.vision_cnn(width)
     w = width
     by_hand = 28 * 28 * w * 9 + 14 * 14 * 2 * w * w * 9 + 7 * 7 * 4 * w * 2 * w * 9 + 4 * w * 10
-    assert profile.count_macs(m, torch.zeros(1, 1, 28, 28)) == by_hand
+    assert measure.count_macs(m, torch.zeros(1, 1, 28, 28)) == by_hand
     conv = 9 * (w + 2 * w * w + 8 * w * w)
     bn = 2 * (w + 2 * w + 4 * w)
-    assert profile.count_params(m) == conv + bn + 4 * w * 10 + 10
+    assert measure.count_params(m) == conv + bn + 4 * w * 10 + 10
 
 
 def test_other_models_forward_shapes():
@@ -101,13 +103,13 @@ def test_other_models_forward_shapes():
 def test_size_accounting_equals_file_on_disk(tmp_path):
     m = models.vision_cnn(8)
     p = tmp_path / "m.pt"
-    assert profile.state_dict_bytes(m, p) == p.stat().st_size == profile.file_bytes(p)
-    assert profile.state_dict_bytes(m) == profile.state_dict_bytes(m, tmp_path / "model.pt")
-    assert profile.zipped_bytes(p) < p.stat().st_size
+    assert measure.state_dict_bytes(m, p) == p.stat().st_size == measure.file_bytes(p)
+    assert measure.state_dict_bytes(m) == measure.state_dict_bytes(m, tmp_path / "model.pt")
+    assert measure.zipped_bytes(p) < p.stat().st_size
 
 
 def test_latency_harness_reports_ordered_statistics():
-    lat = profile.measure_latency(lambda: sum(range(1000)), warmup=3, repeats=50, threads=1)
+    lat = measure.measure_latency(lambda: sum(range(1000)), warmup=3, repeats=50, threads=1)
     assert lat.repeats == 50 and lat.threads == 1
     assert lat.min_ms <= lat.p50_ms <= lat.p95_ms <= lat.max_ms
 
@@ -115,12 +117,12 @@ def test_latency_harness_reports_ordered_statistics():
 def test_latency_harness_caps_time():
     import time
 
-    lat = profile.measure_latency(lambda: time.sleep(0.01), warmup=0, repeats=1000, max_seconds=0.2)
+    lat = measure.measure_latency(lambda: time.sleep(0.01), warmup=0, repeats=1000, max_seconds=0.2)
     assert 10 <= lat.repeats < 1000 and 9 < lat.p50_ms < 30
 
 
 def test_torch_peak_memory_positive():
-    peak = profile.torch_peak_memory_bytes(models.vision_cnn(8), torch.zeros(1, 1, 28, 28))
+    peak = measure.torch_peak_memory_bytes(models.vision_cnn(8), torch.zeros(1, 1, 28, 28))
     assert peak >= 8 * 28 * 28 * 4  # at least the first activation map in float32
 
 
@@ -157,7 +159,7 @@ def test_fit_early_stopping_and_custom_loss():
     m = models.vision_cnn(4, num_classes=2)
     h = train.fit(m, tr, Split(tr.x[:8], 1 - tr.y[:8]), epochs=30, lr=1e-1, patience=2, loss_fn=loss_fn)
     assert calls and (h.stopped_early or len(h.epochs) == 30)
-    assert 0 <= train.evaluate(m, tr) <= 1
+    assert 0 <= measure.accuracy(m, tr) <= 1
 
 
 # ---------------------------------------------------------------- results
@@ -181,15 +183,15 @@ def test_results_shape_and_claims(tmp_path):
     assert len(results.records_frame(results.load_all(True, directory=tmp_path))) == 1
 
 
-# ---------------------------------------------------------------- export
+# ---------------------------------------------------------------- ExecuTorch
 def test_executorch_matches_eager(tmp_path):
     m = models.vision_cnn(8).eval()
-    pte = export.to_executorch(m, torch.zeros(1, 1, 28, 28), tmp_path / "m.pte")
-    runner = export.ExecuTorchRunner(pte)
+    pte = executorch.to_executorch(m, torch.zeros(1, 1, 28, 28), tmp_path / "m.pte")
+    runner = runtimes.ExecuTorchPte(pte)
     x = np.random.default_rng(0).random((5, 1, 28, 28), dtype=np.float32)
     ref = m(torch.as_tensor(x)).detach().numpy()
     assert np.abs(runner.predict(x) - ref).max() < 1e-4
-    df, _ = export.delegation_summary(m, torch.zeros(1, 1, 28, 28))
+    df, _ = executorch.delegation_summary(m, torch.zeros(1, 1, 28, 28))
     conv = df[df.op_type == "aten_convolution_default"].iloc[0]
     assert conv.occurrences_in_delegated_graphs == 3 and conv.occurrences_in_non_delegated_graphs == 0
 

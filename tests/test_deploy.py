@@ -1,5 +1,5 @@
-"""Oracle tests of tinyml_utils.deploy: device table, C header (round trip and a real C compiler),
-TFLite Micro's arena report and outputs against LiteRT, and the budget arithmetic."""
+"""Oracle tests of tinyml_utils.deploy (device table, C header: round trip and a real C compiler, budget
+arithmetic) and of the TFLite Micro runtime (arena report, outputs against LiteRT)."""
 from __future__ import annotations
 
 import os
@@ -9,54 +9,45 @@ import subprocess
 import numpy as np
 import pytest
 
-from tinyml_utils import deploy
+from tinyml_utils import runtimes
+from tinyml_utils.core import env
+from tinyml_utils.deploy import c_array, devices
+from tinyml_utils.runtimes import tflm
 
 
 @pytest.fixture(scope="module")
 def tiny_tflite(tmp_path_factory):
     """A tiny full-integer conv net converted by TensorFlow (the reference converter)."""
-    import keras
+    from tiny import tiny_int8_tflite
 
-    from tinyml_utils import npu, quantize
-
-    keras.utils.set_random_seed(0)
-    L = keras.layers
-    inp = keras.Input((8, 8, 1), batch_size=1)
-    x = L.Conv2D(4, 3, padding="same", activation="relu")(inp)
-    x = L.GlobalAveragePooling2D()(x)
-    model = keras.Model(inp, L.Dense(3)(x))
-    path = tmp_path_factory.mktemp("tiny") / "tiny_int8.tflite"
-    rng = np.random.default_rng(0)
-    with npu.quiet():
-        quantize.tflite_int8(model, rng.random((16, 8, 8, 1), dtype=np.float32), path, n_representative=16)
-    return path
+    return tiny_int8_tflite(tmp_path_factory.mktemp("tiny") / "tiny_int8.tflite")
 
 
 def test_profiles_table():
-    names = [p.name for p in deploy.DEVICE_PROFILES]
+    names = [p.name for p in devices.DEVICE_PROFILES]
     assert len(names) == len(set(names))
-    df = deploy.profiles_frame()
+    df = devices.profiles_frame()
     assert list(df.device) == names
-    for p in deploy.DEVICE_PROFILES:
+    for p in devices.DEVICE_PROFILES:
         assert p.clock_hz > 0 and p.sram_bytes > 0 and p.flash_bytes > 0 and p.active_power_mw > 0 and p.source
         if p.has_ethos:
             assert p.npu_clock_hz and p.vela_system_config and p.vela_memory_mode
-    u55 = deploy.profile("Ethos-U55-128")
+    u55 = devices.profile("Ethos-U55-128")
     assert u55.npu == "ethos-u55-128" and u55.npu_clock_hz == 500e6
     with pytest.raises(KeyError):
-        deploy.profile("Cortex")  # ambiguous
+        devices.profile("Cortex")  # ambiguous
 
 
-def test_capture_c_stderr():
-    with deploy.capture_c_stderr() as out:
+def test_capture_output():
+    with env.capture_output() as out:
         os.write(2, b"native hello\n")
     assert "native hello" in out[0]
 
 
 def test_c_array_header_round_trip_and_compiles(tiny_tflite, tmp_path):
-    h = deploy.c_array_header(tiny_tflite, tmp_path / "model_data.h", "g_tiny")
+    h = c_array.c_array_header(tiny_tflite, tmp_path / "model_data.h", "g_tiny")
     data = tiny_tflite.read_bytes()
-    assert deploy.read_c_array(h) == data
+    assert c_array.read_c_array(h) == data
     cc = shutil.which("gcc") or shutil.which("cc")
     if cc is None:
         pytest.skip("no C compiler")
@@ -69,38 +60,36 @@ def test_c_array_header_round_trip_and_compiles(tiny_tflite, tmp_path):
     n, size, mis = subprocess.run([str(exe)], capture_output=True, text=True, check=True).stdout.split()
     assert int(n) == int(size) == len(data) and int(mis) == 0
     with pytest.raises(ValueError):
-        deploy.c_array_header(tiny_tflite, tmp_path / "x.h", "1bad")
+        c_array.c_array_header(tiny_tflite, tmp_path / "x.h", "1bad")
 
 
 def test_tflm_arena_and_outputs_match_litert(tiny_tflite):
-    from tinyml_utils.quantize import LiteRTRunner
-
-    rep = deploy.tflm_arena_bytes(tiny_tflite)
+    rep = runtimes.tflm_arena_bytes(tiny_tflite)
     assert rep["arena_bytes"] > 0 and "Arena allocation total" in rep["report"]
     # activations alone: 8x8x4 int8 conv output must live in the arena
     assert rep["arena_bytes"] >= 8 * 8 * 4
-    tflm, lite = deploy.TFLMRunner(tiny_tflite), LiteRTRunner(tiny_tflite)
-    x = np.random.default_rng(1).random((5, 8, 8, 1), dtype=np.float32)
+    micro, lite = runtimes.TFLiteMicro(tiny_tflite), runtimes.LiteRT(tiny_tflite)
+    x = np.random.default_rng(1).random((5, 1, 8, 8), dtype=np.float32)   # NCHW, as every runtime takes
     for i in range(5):
-        a = tflm.raw(tflm.quantize(x[i:i + 1])).astype(int)
+        a = micro.run_raw(micro.quantize_input(x[i:i + 1])).astype(int)
         b = lite.invoke_raw(lite.quantize_input(x[i:i + 1])).astype(int)
         assert np.abs(a - b).max() <= 1
 
 
 def test_parse_arena_report():
-    assert deploy._parse_arena_report("[RecordingMicroAllocator] Arena allocation total 1234 bytes") == 1234
-    assert deploy._parse_arena_report("Arena allocation head 10 bytes\nArena allocation tail 5 bytes") == 15
+    assert tflm.parse_arena_report("[RecordingMicroAllocator] Arena allocation total 1234 bytes") == 1234
+    assert tflm.parse_arena_report("Arena allocation head 10 bytes\nArena allocation tail 5 bytes") == 15
     with pytest.raises(RuntimeError):
-        deploy._parse_arena_report("nothing")
+        tflm.parse_arena_report("nothing")
 
 
 def test_fit_row_arithmetic():
-    dev = deploy.DeviceProfile("toy", "cpu", 100e6, 1000, 5000, "ethos-u55-128", 200e6, 50.0, "test",
+    dev = devices.DeviceProfile("toy", "cpu", 100e6, 1000, 5000, "ethos-u55-128", 200e6, 50.0, "test",
                                cpu_macs_per_cycle=2.0, runtime_flash_bytes=1000)
-    r = deploy.fit_row("m", dev, model_bytes=3000, arena_bytes=900, macs=1_000_000, npu_cycles=20_000,
+    r = devices.fit_row("m", dev, model_bytes=3000, arena_bytes=900, macs=1_000_000, npu_cycles=20_000,
                        npu_sram_bytes=950, npu_flash_bytes=2500)
     assert r["sram_need_B"] == 950 and r["flash_need_B"] == 3500 and r["fits"]
     assert r["latency_ms (est.)"] == pytest.approx(0.1)              # 20k cycles at 200 MHz
     assert r["energy_uJ (est.)"] == pytest.approx(0.1 * 50.0)        # ms x mW = µJ
-    cpu = deploy.fit_row("m", dev, model_bytes=4500, arena_bytes=1001, macs=1_000_000)
+    cpu = devices.fit_row("m", dev, model_bytes=4500, arena_bytes=1001, macs=1_000_000)
     assert not cpu["fits"] and cpu["latency_ms (est.)"] == pytest.approx(5.0)  # 1M/2 cycles at 100 MHz

@@ -1,5 +1,6 @@
-"""Oracle tests of tinyml_utils.distill: the loss against a hand computation and against torch's
-own F.kl_div / F.cross_entropy; the teacher cache; a tiny distillation run."""
+"""Oracle tests of tinyml_utils.compress.distill: the loss against a hand computation and against
+torch's own F.kl_div / F.cross_entropy; the teacher cache; a tiny distillation run. Also the Keras
+twin of a (channel-pruned) student and the closing pipeline's pick."""
 from __future__ import annotations
 
 import math
@@ -9,7 +10,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from tinyml_utils import distill, models
+from tinyml_utils import models
+from tinyml_utils.compress import distill
+from tinyml_utils.course import pipelines
 
 
 def test_loss_matches_hand_computation():
@@ -62,7 +65,7 @@ def test_loss_rejects_bad_arguments():
 
 
 def test_student_has_at_most_a_quarter_of_the_teacher_params():
-    from tinyml_utils.profile import count_params
+    from tinyml_utils.measure import count_params
 
     assert count_params(models.vision_cnn("student")) * 4 <= count_params(models.vision_cnn("teacher"))
 
@@ -109,9 +112,11 @@ def test_distill_trains_student_and_leaves_teacher_unchanged():
     torch.testing.assert_close(loss_fn(zs, yb, xb), ref)
 
 
-def test_keras_twin_matches_torch_and_rejects_other_shapes():
+def test_keras_twin_matches_torch_also_channel_pruned():
     pytest.importorskip("keras")
-    from tinyml_utils.keras_models import to_nhwc
+    from tinyml_utils.compress import prune
+    from tinyml_utils.convert.keras_twin import keras_twin
+    from tinyml_utils.models.keras import to_nhwc
 
     torch.manual_seed(0)
     m = models.vision_cnn(4)
@@ -121,24 +126,24 @@ def test_keras_twin_matches_torch_and_rejects_other_shapes():
             mod.running_var.uniform_(0.01, 2.0)
     m.eval()
     x = np.random.default_rng(0).random((3, 1, 28, 28), dtype=np.float32)
-    km = distill.keras_twin(m, batch_size=None)
-    with torch.no_grad():
-        ref = m(torch.as_tensor(x)).numpy()
-    np.testing.assert_allclose(np.asarray(km(to_nhwc(x), training=False)), ref, atol=1e-5)
-    m.features[0] = torch.nn.Conv2d(1, 5, 3, padding=1, bias=False)
-    with pytest.raises(ValueError, match="family"):
-        distill.keras_twin(m)
+    small = prune.prune_channels(m, torch.as_tensor(x[:1]), 0.3)   # channels no longer (w, 2w, 4w)
+    for model in (m, small):
+        km = keras_twin(model, batch_size=None)
+        with torch.no_grad():
+            ref = model(torch.as_tensor(x)).numpy()
+        np.testing.assert_allclose(np.asarray(km(to_nhwc(x), training=False)), ref, atol=1e-5)
 
 
 def test_smallest_within_picks_smallest_file_inside_the_bound():
     import pandas as pd
 
     table = pd.DataFrame([
-        {"prune_ratio": 0.0, "acc_pte_int8": 0.980, "pte_bytes": 16000, "acc_tflite_int8": 0.975, "tflite_bytes": 12000},
+        {"prune_ratio": 0.0, "acc_pte_int8": 0.980, "pte_bytes": 16000, "acc_tflite_int8": 0.975,
+         "tflite_bytes": 12000},
         {"prune_ratio": 0.5, "acc_pte_int8": 0.960, "pte_bytes": 9000, "acc_tflite_int8": 0.950, "tflite_bytes": 6000},
     ])
-    df, pick = distill.smallest_within(table, baseline_accuracy=0.983, bound=0.01)
+    df, pick = pipelines.smallest_within(table, baseline_accuracy=0.983, bound=0.01)
     assert (pick.runtime, pick.prune_ratio, pick.bytes) == ("tflite-int8", 0.0, 12000)
     assert list(df["bytes"]) == sorted(df["bytes"])
-    _, none = distill.smallest_within(table, baseline_accuracy=0.999, bound=0.001)
+    _, none = pipelines.smallest_within(table, baseline_accuracy=0.999, bound=0.001)
     assert none is None

@@ -1,4 +1,4 @@
-"""Oracle tests of tinyml_utils.features: log-mel and MFCC against TensorFlow's tf.signal.
+"""Oracle tests of tinyml_utils.data.features: log-mel and MFCC against TensorFlow's tf.signal.
 
 Tolerances. Our features are computed in float64 and returned as float32; TensorFlow's pipeline
 runs in float32. On random audio (peak 0.01 to 1) the two agree to about 5e-6 in absolute
@@ -12,8 +12,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tinyml_utils.features import (imu_feature_names, imu_window_features, log_mel,
-                                   mel_weight_matrix, mfcc, num_frames)
+from tinyml_utils.data.features import (
+    imu_feature_names,
+    imu_window_features,
+    log_mel,
+    mel_weight_matrix,
+    mfcc,
+    num_frames,
+)
 
 ATOL_F32 = 1e-4   # ours vs TensorFlow float32 (observed ~5e-6)
 ATOL_F64 = 1e-5   # ours vs TensorFlow float64 (observed ~1e-6)

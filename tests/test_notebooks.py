@@ -12,8 +12,8 @@ import time
 from pathlib import Path
 
 import pytest
-
 from test_browser import chromium  # noqa: F401  (fixture: finds or installs Debian chromium)
+
 from tinyml_utils import cli
 
 CHAPTERS = cli.chapters()
@@ -54,7 +54,8 @@ def test_notebooks_are_clean():
 @pytest.mark.notebooks
 @pytest.mark.parametrize("nb", CHAPTERS, ids=[p.stem for p in CHAPTERS])
 def test_chapter_quick(nb: Path, fresh_build):
-    from tinyml_utils import paths, results
+    from tinyml_utils.core import paths
+    from tinyml_utils.report import results
 
     try:
         run = cli.execute(nb, quick=True)
@@ -70,8 +71,8 @@ def test_chapter_quick(nb: Path, fresh_build):
 @pytest.mark.book
 def test_book_from_executed_chapters(fresh_build):
     """Runs after the chapter tests (file order): the real book, one page per executed chapter."""
-    from tinyml_utils import paths
     from tinyml_utils.book import build_book
+    from tinyml_utils.core import paths
 
     executed = sorted(paths.executed_dir(True).glob("*.ipynb"))
     if len(executed) != len(CHAPTERS):
@@ -99,7 +100,7 @@ def test_real_chapter_renders_in_browser(fresh_build, chromium, tmp_path):
 
     from test_browser import PNG_MAGIC, _chromium, _Dom, _free_port
 
-    from tinyml_utils import paths
+    from tinyml_utils.core import paths
 
     html = paths.build_dir() / "book-src" / "quick" / "_build" / "html"
     page = html / "notebooks" / "02_baseline.html"

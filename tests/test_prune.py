@@ -1,4 +1,4 @@
-"""Oracle tests of tinyml_utils.prune: masks against a numpy threshold and against
+"""Oracle tests of tinyml_utils.compress.prune: masks against a numpy threshold and against
 ``torch.nn.utils.prune`` itself, MAC counts against torch-pruning's own counter, save/load
 round trips, and the torch → Keras weight copy against the PyTorch logits."""
 from __future__ import annotations
@@ -10,7 +10,10 @@ import pytest
 import torch
 from torch.nn.utils import prune as torch_prune
 
-from tinyml_utils import models, profile, prune
+from tinyml_utils import measure, models
+from tinyml_utils.compress import prune
+from tinyml_utils.convert.keras_twin import keras_from_torch
+from tinyml_utils.models import keras as keras_models
 
 
 @pytest.fixture()
@@ -86,9 +89,9 @@ def test_channel_prune_meets_mac_target_and_agrees_with_torch_pruning(model):
     example = X[:1]
     small, info = prune.channel_prune(model, example, 0.5)
     assert info["macs"] <= 0.5 * info["base_macs"]
-    assert info["macs"] == profile.count_macs(small, example)
+    assert info["macs"] == measure.count_macs(small, example)
     tp_macs, tp_params = tp.utils.count_ops_and_params(small, example)
-    assert tp_params == info["params"] == profile.count_params(small)
+    assert tp_params == info["params"] == measure.count_params(small)
     # torch-pruning also counts BN/pool/ReLU ops: a few percent above our conv+linear MACs
     assert info["macs"] <= tp_macs <= 1.15 * info["macs"]
     assert small(X).shape == (4, 10)
@@ -107,16 +110,9 @@ def test_save_load_roundtrip_for_pruned_models(model, tmp_path):
     assert abs(prune.weight_sparsity(loaded2) - 0.9) < 1e-3
 
 
-def test_compare_latency_shape():
-    df = prune.compare_latency({"a": lambda: None, "b": lambda: None}, rounds=2, warmup=1, repeats=10)
-    assert list(df.index) == ["a", "b"] and df.loc["a", "ratio"] == 1.0
-
-
 def test_keras_from_torch_reproduces_logits(model):
     tf_keras = pytest.importorskip("tf_keras")
-    from tinyml_utils import keras_models
-
-    km = prune.keras_from_torch(model, keras_models.vision_cnn_keras(8, keras=tf_keras))
+    km = keras_from_torch(model, keras_models.vision_cnn_keras(8, keras=tf_keras))
     x = X.numpy()
     got = km(keras_models.to_nhwc(x), training=False).numpy()
     with torch.no_grad():
@@ -137,3 +133,31 @@ def test_prune_and_finetune_path(model):
     assert all(torch.equal(a, b) for a, b in zip(w0, _weights(model)))        # the input is untouched
     with pytest.raises(ValueError):
         prune.prune_and_finetune(model, split, split, [0.5, 0.8], epochs_per_step=[1])
+
+
+@pytest.mark.parametrize("scope", ["global", "layerwise", "global_normalized"])
+def test_exact_zeros_do_not_shorten_the_target(model, scope):
+    """Regression: 20 % of the weights already exactly zero, ask for 50 % -> 50 % (was 30 %)."""
+    g = torch.Generator().manual_seed(3)
+    with torch.no_grad():
+        for _, m in prune.prunable_layers(model):
+            m.weight[torch.rand(m.weight.shape, generator=g) < 0.2] = 0.0
+    assert 0.15 < prune.weight_sparsity(model) < 0.25
+    prune.magnitude_prune(model, 0.5, scope=scope)
+    assert abs(prune.weight_sparsity(model) - 0.5) < 2e-3, prune.weight_sparsity(model)
+
+
+def test_prune_permanent_then_prune_further(model):
+    """Regression: pruned to 80 %, made permanent (zeros in the weights, no mask), then pruned to
+    90 %: the model must reach 90 %, and every weight zero at 80 % stays zero."""
+    prune.magnitude_prune(model, 0.8, scope="global")
+    prune.make_permanent(model)
+    zeros80 = [(m.weight == 0).clone() for _, m in prune.prunable_layers(model)]
+    assert abs(prune.weight_sparsity(model) - 0.8) < 1e-3
+    prune.magnitude_prune(model, 0.9, scope="global")
+    assert abs(prune.weight_sparsity(model) - 0.9) < 1e-3, prune.weight_sparsity(model)
+    for z, (_, m) in zip(zeros80, prune.prunable_layers(model)):
+        assert bool((m.weight[z] == 0).all())
+    # and with the mask kept between calls the target stays total, not incremental
+    prune.magnitude_prune(model, 0.95, scope="global")
+    assert abs(prune.weight_sparsity(model) - 0.95) < 1e-3

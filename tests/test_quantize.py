@@ -1,4 +1,4 @@
-"""Oracle tests of tinyml_utils.quantize: our arithmetic against PyTorch's quantize ops and
+"""Oracle tests of tinyml_utils.compress.quantize: our arithmetic against PyTorch's quantize ops and
 observers; the PT2E int8 .pte against its own fake-quant (converted) graph; the full-integer
 TFLite file against the Keras model it came from."""
 from __future__ import annotations
@@ -9,7 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from tinyml_utils import quantize as Q
+from tinyml_utils import measure, runtimes, train
+from tinyml_utils.compress import quantize as Q
+from tinyml_utils.convert import executorch, tflite
+from tinyml_utils.models import keras as keras_models
 
 
 @pytest.fixture(scope="module")
@@ -89,19 +92,16 @@ def tiny():
 
 
 def test_ptq_pte_matches_fake_quant_and_layer_error(tiny, tmp_path):
-    from tinyml_utils import export, train
-
     model, x = tiny
     conv = Q.ptq_pt2e(model, x)
-    fq = train.predict(conv, x, set_eval=Q.set_eval)
-    pte = Q.to_executorch_int8(conv, x, tmp_path / "t.pte")
-    runner = export.ExecuTorchRunner(pte)
-    out = np.concatenate([runner(x[i:i + 1]) for i in range(8)])  # batch 1 works
+    fq = train.predict(conv, x)
+    pte = executorch.to_executorch(conv, x, tmp_path / "t.pte")
+    out = runtimes.ExecuTorchPte(pte).predict(x[:8])  # batch 1, a call per row
     # output quantization step of the converted graph: the last dequantize's scale
     last = [n for n in conv.graph.nodes if "dequantize_per_tensor" in str(n.target)][-1]
     step = float(last.args[1])
     assert np.abs(out - fq[:8]).max() <= step + 1e-6
-    bytes_by_dtype = Q.graph_constant_bytes(conv)
+    bytes_by_dtype = measure.graph_constant_bytes(conv)
     assert bytes_by_dtype["int8"] == sum(m.weight.numel() for m in model.modules()
                                          if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)))
     err = Q.layer_error(model, conv, x)
@@ -124,9 +124,9 @@ def _qat_smoke(tiny, fold_bn):
     conv = Q.qat_pt2e(model, split, split, epochs=1, batch_size=16, calib_n=16, fold_bn=fold_bn)
     assert any("quantize_per_tensor" in str(n.target) for n in conv.graph.nodes)
     with pytest.raises(NotImplementedError):
-        conv.eval()  # the trap: exported models refuse .eval(); Q.set_eval works
-    Q.set_eval(conv)
-    out = Q.accuracy(conv, split)
+        conv.eval()  # the trap: exported models refuse .eval(); train.set_eval works
+    train.set_eval(conv)
+    out = measure.accuracy(conv, split)
     assert 0.0 <= out <= 1.0
 
 
@@ -144,22 +144,20 @@ def test_legacy_keras_errors_clearly_after_tf_import(monkeypatch):
     monkeypatch.delenv("TF_USE_LEGACY_KERAS", raising=False)
     monkeypatch.setitem(sys.modules, "tensorflow", object())
     with pytest.raises(RuntimeError, match="before anything imports tensorflow"):
-        Q.legacy_keras()
+        keras_models.legacy_keras()
 
 
 def test_tflite_int8_matches_keras(tmp_path):
     import keras
 
-    from tinyml_utils.keras_models import to_nhwc, vision_cnn_keras
-
     keras.utils.set_random_seed(0)
-    km = vision_cnn_keras(4)
+    km = keras_models.vision_cnn_keras(4)
     rng = np.random.default_rng(1)
-    x = to_nhwc((rng.integers(0, 256, size=(16, 1, 28, 28)) / 255.0).astype(np.float32))
-    ref = km.predict(x, verbose=0)
-    r32 = Q.LiteRTRunner(Q.tflite_fp32(km, tmp_path / "f.tflite"))
+    x = (rng.integers(0, 256, size=(16, 1, 28, 28)) / 255.0).astype(np.float32)   # NCHW, runtimes' input
+    ref = km.predict(keras_models.to_nhwc(x), verbose=0)
+    r32 = runtimes.LiteRT(tflite.fp32(km, tmp_path / "f.tflite"))
     np.testing.assert_allclose(r32.predict(x), ref, atol=1e-4)
-    r8 = Q.LiteRTRunner(Q.tflite_int8(km, x, tmp_path / "i.tflite", int8_io=True))
+    r8 = runtimes.LiteRT(tflite.int8(km, keras_models.to_nhwc(x), tmp_path / "i.tflite", int8_io=True))
     assert r8.input_dtype == np.int8 and tuple(r8.inp["shape"]) == (1, 28, 28, 1)
     assert not {"SHAPE", "PACK"} & set(r8.op_names())
     scale = r8.out["quantization"][0]

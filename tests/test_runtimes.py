@@ -11,8 +11,11 @@ import numpy as np
 import pytest
 import torch
 
-from tinyml_utils import models, profile
+from tinyml_utils import measure, models
 from tinyml_utils import runtimes as R
+from tinyml_utils.convert import executorch, mediapipe, onnx, tflite
+from tinyml_utils.measure import code
+from tinyml_utils.models.keras import to_nhwc, vision_cnn_keras
 
 ARCH = {"fn": "tinyml_utils.models:vision_cnn", "kwargs": {"width": 4}}
 
@@ -42,10 +45,8 @@ def test_torch_eager_from_checkpoint_matches_model(tiny):
 
 
 def test_executorch_pte_matches_eager(tiny):
-    from tinyml_utils.export import to_executorch
-
     model, x, ref, d, _ = tiny
-    pte = to_executorch(model, torch.from_numpy(x[:1]), d / "tiny.pte")
+    pte = executorch.to_executorch(model, torch.from_numpy(x[:1]), d / "tiny.pte")
     rt = R.ExecuTorchPte(pte)
     np.testing.assert_allclose(rt.predict(x), ref, atol=1e-4)
     assert rt.size_bytes == pte.stat().st_size
@@ -53,33 +54,35 @@ def test_executorch_pte_matches_eager(tiny):
 
 def test_onnx_fp32_matches_eager_and_int8_matches_its_fake_quant(tiny):
     model, x, ref, d, _ = tiny
-    f32 = R.export_onnx(model, x[:1], d / "tiny.onnx")
+    f32 = onnx.export_onnx(model, x[:1], d / "tiny.onnx")
     out = R.OnnxRuntime(f32).predict(x)
     np.testing.assert_allclose(out, ref, atol=1e-4)
-    q = R.quantize_onnx_int8(f32, x, d / "tiny_int8.onnx")
+    q = onnx.quantize_onnx_int8(f32, x, d / "tiny_int8.onnx")
     fused = R.OnnxRuntime(q, precision="int8").predict(x)
     fake = R.OnnxRuntime(q, precision="int8", optimize=False).predict(x)
     step = np.abs(ref).max() / 127          # about one output quantization step
     assert np.abs(fused - fake).max() <= 3 * step
-    assert R.parity(fused, ref)["top1_agreement"] >= 0.75   # int8 vs float on random weights
+    assert measure.parity(fused, ref)["top1_agreement"] >= 0.75   # int8 vs float on random weights
     assert q.stat().st_size < f32.stat().st_size
 
 
 def test_litert_torch_with_and_without_xnnpack(tiny):
     model, x, ref, d, _ = tiny
-    path = R.litert_torch_tflite(model, torch.zeros(1, 1, 28, 28), d / "tiny.tflite")
+    path = tflite.from_torch(model, torch.zeros(1, 1, 28, 28), d / "tiny.tflite")
     for xnn in (True, False):
         rt = R.LiteRT(path, xnnpack=xnn)
         np.testing.assert_allclose(rt.predict(x), ref, atol=1e-4)
-    assert "WITHOUT" in R.LiteRT(path, xnnpack=False).op_resolver
+    assert R.LiteRT(path, xnnpack=False).op_resolver == "builtin"
+    with pytest.raises(ValueError, match="op_resolver"):
+        R.LiteRT(path, op_resolver="gpu")
 
 
 def test_mediapipe_classifier_matches_eager(tiny):
     model, x, ref, d, _ = tiny
-    twin = R.rgb_twin(model)
+    twin = mediapipe.rgb_twin(model)
     with torch.no_grad():
         np.testing.assert_allclose(twin(torch.from_numpy(x).repeat(1, 3, 1, 1)).numpy(), ref, atol=1e-5)
-    path = R.mediapipe_classifier_file(model, [str(i) for i in range(10)], d / "tiny_mp.tflite")
+    path = mediapipe.mediapipe_classifier_file(model, [str(i) for i in range(10)], d / "tiny_mp.tflite")
     rt = R.MediaPipeClassifier(path)
     try:
         out = rt.predict(x[:8])   # x is k/255, so the uint8 round trip is exact
@@ -92,16 +95,13 @@ def test_tflite_micro_matches_litert_reference_kernels(tiny):
     """An int8 TFLite file (Keras twin of the tiny model, full-integer): TFLM and LiteRT's kernels
     agree with LiteRT's reference kernels within one output LSB; TFLM reports its arena."""
     keras = pytest.importorskip("keras")
-    from tinyml_utils.keras_models import to_nhwc, vision_cnn_keras
-    from tinyml_utils.quantize import tflite_int8
-
     _, x, _, d, _ = tiny
     keras.utils.set_random_seed(0)
     km = vision_cnn_keras(4, batch_size=1)
-    path = tflite_int8(km, to_nhwc(x), d / "tiny_int8.tflite")
+    path = tflite.int8(km, to_nhwc(x), d / "tiny_int8.tflite")
     ref_rt = R.LiteRT(path, reference=True, precision="int8")
     ref = ref_rt.predict(x)
-    lsb = float(ref_rt.runner.out["quantization"][0])
+    lsb = float(ref_rt.out["quantization"][0])
     with torch.no_grad():
         kout = km(to_nhwc(x)).numpy()
     assert np.abs(ref - kout).max() < 0.1 * np.abs(kout).max() + 4 * lsb   # int8 ≈ float
@@ -122,13 +122,13 @@ def test_peak_memory_in_fresh_process(tiny):
 
 def test_parity_layout_code_lines_and_log():
     a = np.array([[1.0, 2.0], [3.0, 0.0]], np.float32)
-    p = R.parity(a + np.array([[0, 0], [0, 4]], np.float32), a)
+    p = measure.parity(a + np.array([[0, 0], [0, 4]], np.float32), a)
     assert p == {"max_abs_diff": 4.0, "top1_agreement": 0.5}
     x = np.zeros((2, 1, 5, 7), np.float32)
-    assert R._to_layout(x, (1, 5, 7, 1)).shape == (2, 5, 7, 1)
-    assert R._to_layout(x, (1, 1, 5, 7)) is x
+    assert R.to_layout(x, (1, 5, 7, 1)).shape == (2, 5, 7, 1)
+    assert R.to_layout(x, (1, 1, 5, 7)) is x
     with pytest.raises(ValueError, match="neither NCHW nor NHWC"):
-        R._to_layout(x, (1, 3, 3, 3))
+        R.to_layout(x, (1, 3, 3, 3))
 
     def f(a):
         """Docstring: not counted."""
@@ -137,13 +137,13 @@ def test_parity_layout_code_lines_and_log():
 
         return b
 
-    assert R.code_lines(f) == 3
-    log = R.ConversionLog()
+    assert code.code_lines(f) == 3
+    log = code.ConversionLog()
     assert log.step("rt", "ok step", lambda: 5) == 5
     assert log.step("rt", "bad step", lambda: 1 / 0) is None
     df = log.frame()
     assert list(df["ok"]) == [True, False] and "ZeroDivisionError" in df["error"].iloc[1]
-    assert profile.DEFAULT_THREADS == 1
+    assert measure.DEFAULT_THREADS == 1
 
 
 def test_open_runtime_picks_the_wrapper_by_suffix(tmp_path):

@@ -20,3 +20,23 @@ def tiny_model_and_images(n: int, width: int = 4):
     rng = np.random.default_rng(0)
     x = (rng.integers(0, 256, size=(n, 1, 28, 28)) / 255.0).astype(np.float32)
     return model, x
+
+
+def tiny_int8_tflite(path, channels: int = 4, classes: int = 3, pool: bool = False):
+    """A tiny full-integer (int8 in/out, batch 1) conv net on 8×8×1 inputs, converted by TensorFlow
+    (the reference converter): conv (+ max pool) → global average → dense. Returns ``path``."""
+    import keras
+
+    from tinyml_utils.convert import tflite
+    from tinyml_utils.core.env import quiet
+
+    keras.utils.set_random_seed(0)
+    L = keras.layers
+    inp = keras.Input((8, 8, 1), batch_size=1)
+    x = L.Conv2D(channels, 3, padding="same", activation="relu")(inp)
+    x = L.GlobalAveragePooling2D()(L.MaxPooling2D(2)(x) if pool else x)
+    model = keras.Model(inp, L.Dense(classes)(x))
+    with quiet():
+        tflite.int8(model, np.random.default_rng(0).random((16, 8, 8, 1), dtype=np.float32), path,
+                    n_representative=16)
+    return path

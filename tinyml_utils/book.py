@@ -2,8 +2,9 @@
 
 The book is never built from ``notebooks/`` (clean sources, no outputs). ``build_book`` stages a
 copy of ``book/`` into ``build/book-src/{quick|full}/``, adds the executed chapters from
-``paths.executed_dir(quick)`` and a generated ``_toc.yml``, copies MathJax 3 (from the npm package
-``mathjax@3``) into ``_static/mathjax/`` so math renders without a CDN, then runs::
+``paths.executed_dir(quick)`` and a generated ``_toc.yml``, copies MathJax 3 (from the pip package
+``django-static-mathjax``, pinned in the environment) into ``_static/mathjax/`` so math renders
+without a CDN or npm, then runs::
 
     jupyter-book build --all -W -n --keep-going <staged copy>
 
@@ -22,13 +23,13 @@ import sys
 import time
 from pathlib import Path
 
-from . import paths
+from .core import paths
 
 #: Chapter notebooks are ``NN_slug.ipynb`` (two or three leading digits).
 CHAPTER_RE = re.compile(r"^(\d{2,3})_[A-Za-z0-9][A-Za-z0-9_-]*\.ipynb$")
 #: Files in ``notebooks/`` that a chapter's Markdown may reference and the book must carry.
 ASSET_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp", ".csv", ".json"}
-#: The parts of the npm ``mathjax@3`` package (under ``es5/``) the book copies.
+#: The parts of MathJax 3 (under ``es5/``) the book copies.
 #: ``tex-chtml.js`` and its fonts are what every page needs; ``input/tex/extensions`` (TeX
 #: packages MathJax autoloads, e.g. ``\require{physics}``), ``a11y`` (assistive MathML, loaded by
 #: the menu on every page by default) and ``ui`` are loaded on demand and would otherwise 404.
@@ -38,6 +39,8 @@ MATHJAX_VERSION = "3"
 #: so the staged copies keep their text/plain fallback instead.
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 RUN_HINT = "python -m tinyml_utils run --quick"
+QUICK_BANNER = ("Quick-mode book: every chapter ran on less data and fewer epochs, and checks stated weaker "
+                "bounds. The full-mode numbers are in results/ (python -m tinyml_utils run; book).")
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
@@ -52,52 +55,39 @@ def _log(msg: str) -> None:
 # --------------------------------------------------------------------------------------------
 # MathJax
 # --------------------------------------------------------------------------------------------
-def _mathjax_candidates() -> list[Path]:
-    """npm prefixes to look in: the active build folder first, then the repository's ``build/``."""
-    cands = [paths.build_dir() / "npm", paths.REPO / "build" / "npm"]
-    out: list[Path] = []
-    for c in cands:
-        if c not in out:
-            out.append(c)
-    return out
+MATHJAX_DIST = "django-static-mathjax"  # pip package (no dependencies) that ships MathJax 3's es5/ build
 
 
 def ensure_mathjax(prefix: Path | None = None) -> Path:
-    """Return the ``es5/`` folder of an npm-installed ``mathjax@3``, installing it if needed.
+    """Return the ``es5/`` folder of MathJax 3 from the pinned environment; never downloads.
 
-    Looks in ``prefix`` (default: ``<build>/npm``, then the repository's ``build/npm``); if no
-    MathJax 3 is there, runs ``npm install --prefix <prefix> mathjax@3`` once (the npm registry is
-    the only network this needs). Raises :class:`BookBuildError` if npm is missing or fails.
+    MathJax comes with the course environment: the pip package ``django-static-mathjax``
+    (pinned in requirements/base.txt, installed by ``make setup``) ships MathJax's ``es5/``
+    build under ``mathjax/static/mathjax``. ``prefix`` may name another folder holding a
+    ``mathjax`` package (an npm ``node_modules`` prefix or a copy of that folder). Raises
+    :class:`BookBuildError` with the fix if none is found.
     """
-    cands = [Path(prefix)] if prefix is not None else _mathjax_candidates()
+    cands: list[Path] = []
+    if prefix is not None:
+        cands += [Path(prefix), Path(prefix) / "node_modules" / "mathjax"]
+    else:
+        import importlib.util
+
+        spec = importlib.util.find_spec("mathjax")
+        if spec is not None and spec.origin:
+            cands.append(Path(spec.origin).parent / "static" / "mathjax")
     for c in cands:
         es5 = _mathjax_es5(c)
         if es5 is not None:
             return es5
-    target = cands[0]
-    npm = shutil.which("npm")
-    if npm is None:
-        raise BookBuildError(
-            "MathJax is needed to render the book's math offline, and npm is not installed. "
-            "Install Node.js/npm (Debian: `apt-get install -y npm`), or run "
-            f"`npm install --prefix {target} mathjax@{MATHJAX_VERSION}` on a machine with npm."
-        )
-    target.mkdir(parents=True, exist_ok=True)
-    cmd = [npm, "install", "--prefix", str(target), "--no-audit", "--no-fund",
-           f"mathjax@{MATHJAX_VERSION}"]
-    _log("installing MathJax: " + " ".join(cmd[1:]))
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    es5 = _mathjax_es5(target)
-    if proc.returncode != 0 or es5 is None:
-        raise BookBuildError(
-            f"`{' '.join(cmd)}` failed (exit {proc.returncode}); the book needs MathJax 3 to render "
-            f"math offline. npm said:\n{_tail(proc.stdout + proc.stderr)}"
-        )
-    return es5
+    raise BookBuildError(
+        "MathJax 3 is not installed, and the book needs it to render math offline. It is part of "
+        f"the course environment: run `make setup` (or `pip install -r requirements/base.txt`, which "
+        f"pins {MATHJAX_DIST}). Looked in: " + (", ".join(map(str, cands)) or "no 'mathjax' package found"))
 
 
-def _mathjax_es5(prefix: Path) -> Path | None:
-    pkg = prefix / "node_modules" / "mathjax"
+def _mathjax_es5(pkg: Path) -> Path | None:
+    """``pkg/es5`` if ``pkg`` is a MathJax 3 package folder (its package.json says 3.x)."""
     try:
         version = json.loads((pkg / "package.json").read_text())["version"]
     except (OSError, ValueError, KeyError):
@@ -126,7 +116,7 @@ def copy_mathjax(static_dir: Path, es5: Path | None = None) -> Path:
             (dest / part).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dest / part)
         else:
-            raise BookBuildError(f"MathJax file {src} is missing; delete {es5.parent.parent} and retry")
+            raise BookBuildError(f"MathJax file {src} is missing; reinstall {MATHJAX_DIST} (make setup)")
     return dest / "tex-chtml.js"
 
 
@@ -147,24 +137,71 @@ def chapter_files(folder: Path) -> list[Path]:
     return sorted(found, key=lambda p: _chapter_key(p.name))
 
 
-def executed_chapters(quick: bool = True) -> list[Path]:
-    """Executed chapters in ``paths.executed_dir(quick)``; raises if there are none.
+def execution_problem(path: Path) -> str | None:
+    """Why an executed copy must not be published, or ``None`` if it is complete and clean.
 
-    The error names the chapters of ``notebooks/`` that have no executed copy yet.
+    Papermill records each run in the notebook's metadata: ``exception`` is true when a cell
+    raised, and ``end_time`` is missing when the run was interrupted (Ctrl-C, a killed kernel).
+    A copy with no papermill metadata, an errored cell output or a cell that never ran is refused too.
+    """
+    try:
+        nb = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        return f"unreadable ({type(e).__name__})"
+    pm = nb.get("metadata", {}).get("papermill")
+    if not pm:
+        return "not executed by papermill (no papermill metadata)"
+    if pm.get("exception"):
+        return "a cell raised an exception"
+    if not pm.get("end_time"):
+        return "the run was interrupted (no end time)"
+    for i, c in enumerate(nb.get("cells", [])):
+        if c.get("cell_type") != "code":
+            continue
+        if any(o.get("output_type") == "error" for o in c.get("outputs", [])):
+            return f"cell {i} has an error output"
+        status = c.get("metadata", {}).get("papermill", {}).get("status")
+        if status in ("pending", "running"):
+            return f"cell {i} never finished ({status})"
+    return None
+
+
+def executed_chapters(quick: bool = True, partial: bool = False) -> list[Path]:
+    """Executed chapters in ``paths.executed_dir(quick)`` that ran to completion.
+
+    Raises :class:`BookBuildError` listing every chapter of ``notebooks/`` that is missing, failed
+    or was interrupted, unless ``partial`` (then those are left out with a note, and only "no
+    chapter at all" raises).
     """
     exe_dir = paths.executed_dir(quick)
-    executed = chapter_files(exe_dir)
-    if executed:
-        return executed
-    sources = [p.name for p in chapter_files(paths.NOTEBOOKS)]
     mode = "quick" if quick else "full"
-    missing = ", ".join(sources) if sources else "every chapter (notebooks/NN_slug.ipynb)"
     run = RUN_HINT if quick else "python -m tinyml_utils run"
-    raise BookBuildError(
-        f"No executed chapters in {exe_dir} ({mode} mode): missing {missing}. "
-        f"The book is built only from papermill-executed copies; run `{run}` first "
-        f"(or `make course`)."
-    )
+    executed = {p.name: p for p in chapter_files(exe_dir)}
+    problems: dict[str, str] = {}
+    for src in chapter_files(paths.NOTEBOOKS):
+        if src.name not in executed:
+            failed = exe_dir / f"{src.stem}.failed.ipynb"
+            problems[src.name] = ("its last run failed (see " + failed.name + ")") if failed.exists() \
+                else "not executed"
+    good = []
+    for name, p in executed.items():
+        why = execution_problem(p)
+        if why is None:
+            good.append(p)
+        else:
+            problems[name] = why
+    if problems and not partial:
+        listing = "\n".join(f"  - {n}: {why}" for n, why in sorted(problems.items()))
+        raise BookBuildError(
+            f"{len(problems)} chapter(s) in {exe_dir} ({mode} mode) cannot be published:\n{listing}\n"
+            f"Run them again (`{run} NN`), or build a partial book with `--partial`.")
+    for n, why in sorted(problems.items()):
+        _log(f"note: left out of the book: {n} ({why})")
+    if not good:
+        raise BookBuildError(
+            f"No executed chapters in {exe_dir} ({mode} mode) can be published. The book is built only "
+            f"from papermill-executed copies; run `{run}` first (or `make course`).")
+    return sorted(good, key=lambda p: _chapter_key(p.name))
 
 
 def _load_toc_template(book_dir: Path) -> tuple[str, list[dict]]:
@@ -238,6 +275,8 @@ def _clean_notebook(src: Path, dest: Path) -> list[str]:
         notes.append(f"{src.name}: papermill recorded an exception; the page shows the failing cell")
     widgets = nb.metadata.pop("widgets", None) or {}
     state = widgets.get("application/vnd.jupyter.widget-state+json", {}).get("state", {})
+    # papermill's injected-parameters cell repeats the parameters cell: drop it from the page
+    nb.cells = [c for c in nb.cells if "injected-parameters" not in c.get("metadata", {}).get("tags", [])]
     for cell in nb.cells:
         for out in cell.get("outputs", []):
             data = out.get("data")
@@ -254,9 +293,9 @@ def _clean_notebook(src: Path, dest: Path) -> list[str]:
     return notes
 
 
-def stage_book(quick: bool = True, out: Path | None = None) -> Path:
+def stage_book(quick: bool = True, out: Path | None = None, partial: bool = False) -> Path:
     """Assemble the book's source folder (book/ + executed chapters + toc + MathJax); return it."""
-    chapters = executed_chapters(quick)
+    chapters = executed_chapters(quick, partial=partial)
     staged = Path(out) if out is not None else paths.build_dir() / "book-src" / ("quick" if quick else "full")
     staged = staged.resolve()
     if staged == paths.BOOK.resolve():
@@ -286,11 +325,11 @@ def stage_book(quick: bool = True, out: Path | None = None) -> Path:
         notes += _clean_notebook(nb, nb_dir / nb.name)
     for n in notes:
         _log("note: " + n)
-    sources = {p.name for p in chapter_files(paths.NOTEBOOKS)}
-    not_run = sorted(sources - {p.name for p in chapters})
-    if not_run:
-        _log(f"note: not executed yet, left out of the book: {', '.join(not_run)}")
 
+    if quick:
+        cfg = staged / "_config.yml"
+        cfg.write_text(cfg.read_text().replace(
+            'announcement: ""', f'announcement: "{QUICK_BANNER}"'))
     root, extra = _load_toc_template(paths.BOOK)
     write_toc(staged, root, [f"notebooks/{p.stem}" for p in chapters], extra)
     copy_mathjax(staged / "_static")
@@ -319,7 +358,7 @@ def _tail(text: str, lines: int = 60) -> str:
     return "\n".join(text.rstrip().splitlines()[-lines:])
 
 
-def build_book(quick: bool = True, out: Path | None = None, strict: bool = True) -> Path:
+def build_book(quick: bool = True, out: Path | None = None, strict: bool = True, partial: bool = False) -> Path:
     """Build the HTML book from the executed chapters; return the ``html`` folder.
 
     Args:
@@ -328,13 +367,15 @@ def build_book(quick: bool = True, out: Path | None = None, strict: bool = True)
             The HTML lands in ``out/_build/html``.
         strict: pass ``-W`` (warnings are errors). ``-n --keep-going`` are always passed, so a
             strict build reports every warning before failing.
+        partial: publish the chapters that ran to completion even if others failed, were
+            interrupted or never ran (default: refuse, listing them).
 
     Raises:
         BookBuildError: no executed chapters, MathJax unavailable, or jupyter-book failed (the
             message carries the tail of the build log, saved in full at ``out/_build/build.log``).
     """
     t0 = time.perf_counter()
-    staged = stage_book(quick, out)
+    staged = stage_book(quick, out, partial=partial)
     cmd = [jupyter_book_exe(), "build", "--all"]
     if strict:
         cmd.append("-W")

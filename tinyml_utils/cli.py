@@ -1,8 +1,12 @@
 """Command line: ``python -m tinyml_utils run|book|doctor``.
 
-- ``run [--quick] [CHAPTERS...]`` executes chapters with papermill into ``build/executed/<mode>/``
-  (never over the sources), one progress line per chapter and a table of times at the end.
-- ``book [--quick]`` builds the Jupyter Book from the executed chapters, offline.
+- ``run [--quick] [--fail-fast] [CHAPTERS...]`` executes chapters with papermill into
+  ``build/executed/<mode>/`` (never over the sources), one progress line per chapter, a table of
+  times and every failure at the end; native libraries' log lines go to ``build/logs/<mode>/``.
+- ``book [--quick] [--partial]`` builds the Jupyter Book from the executed chapters, offline; it
+  refuses failed, interrupted or missing chapters unless ``--partial``.
+- ``stability [-n 20]`` repeats every timing claim's measurement under load (a busy process on
+  one core) and reports how often each held.
 - ``doctor`` checks the environment: pinned versions, the known ``pip check`` lines and nothing
   else, the MediaPipe metadata stand-in, the offline datasets.
 """
@@ -14,7 +18,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import paths
+from .book import BookBuildError, build_book
+from .core import paths
+from .core.kernel_io import KERNEL_NAME, kernelspec_dir
+from .doctor import doctor
 
 
 @dataclass
@@ -44,62 +51,150 @@ def chapters(selection: list[str] | None = None) -> list[Path]:
     return picked
 
 
-def _describe_failure(nb_path: Path, out_path: Path, exc: Exception) -> str:
-    cell = getattr(exc, "cell_index", None)
-    exec_count = getattr(exc, "exec_count", None)
-    ename, evalue = getattr(exc, "ename", type(exc).__name__), getattr(exc, "evalue", str(exc))
-    where = f"cell {cell}" if cell is not None else "a cell"
-    if exec_count is not None:
-        where += f" (In [{exec_count}])"
-    source = (getattr(exc, "source", "") or "").strip().splitlines()
-    snippet = ("\n    " + "\n    ".join(source[:6])) if source else ""
-    return (f"{nb_path.name}: {where} raised {ename}: {evalue}{snippet}\n"
-            f"  executed copy with the full traceback: {out_path}")
+LOOPBACK_HINT = ("papermill talks to the kernel over TCP on 127.0.0.1: check that the loopback interface "
+                 "is up (`ip link set lo up`) and that no firewall blocks local ports")
 
 
-def execute(nb_path: Path, quick: bool, parameters: dict | None = None, kernel: str = "python3",
+def _describe_failure(nb_path: Path, out_path: Path | None, exc: BaseException) -> str:
+    """One message that says what failed: a cell (with its source) or the machinery around it."""
+    name = type(exc).__name__
+    if name == "PapermillExecutionError":
+        cell, exec_count = getattr(exc, "cell_index", None), getattr(exc, "exec_count", None)
+        where = f"cell {cell}" if cell is not None else "a cell"
+        if exec_count is not None:
+            where += f" (In [{exec_count}])"
+        source = (getattr(exc, "source", "") or "").strip().splitlines()
+        snippet = ("\n    " + "\n    ".join(source[:6])) if source else ""
+        msg = f"{nb_path.name}: {where} raised {exc.ename}: {exc.evalue}{snippet}"
+    elif name in ("DeadKernelError",):
+        msg = (f"{nb_path.name}: the kernel died ({exc}); usually out of memory or a native crash. "
+               "See the chapter's log for the last native messages")
+    elif name in ("CellTimeoutError", "TimeoutError") or "didn't respond" in str(exc) or \
+            "Kernel didn't respond" in str(exc):
+        msg = f"{nb_path.name}: timed out ({name}: {exc}). If no cell ran at all: {LOOPBACK_HINT}"
+    elif isinstance(exc, OSError):
+        msg = (f"{nb_path.name}: could not read or write a file ({name}: {exc}). Check that "
+               f"{paths.build_dir()} is writable and the disk is not full")
+    elif isinstance(exc, ValueError) and "notebook" in str(exc).lower() or name in ("NotJSONError", "JSONDecodeError"):
+        msg = f"{nb_path.name}: the notebook file is not valid ({name}: {exc}); restore it with git checkout"
+    else:
+        msg = f"{nb_path.name}: execution failed outside any cell ({name}: {exc})"
+    if out_path is not None and out_path.exists():
+        msg += f"\n  executed copy with the full traceback: {out_path}"
+    return msg
+
+
+def execute(nb_path: Path, quick: bool, parameters: dict | None = None, kernel: str | None = None,
             timeout: int = 1800) -> ChapterRun:
-    """Execute one chapter with papermill; raises :class:`ChapterFailed` with notebook, cell and error."""
+    """Execute one chapter with papermill; raises :class:`ChapterFailed` saying what failed.
+
+    The chapter's results file is removed first (a failed run leaves none, never a stale one); the
+    executed copy is written to a temporary file and renamed to ``build/executed/<mode>/`` only
+    on success. A failed run leaves ``<name>.failed.ipynb`` beside it, for its traceback."""
+    import os
+
     import papermill as pm
 
-    out = paths.executed_dir(quick) / nb_path.name
+    out_dir = paths.executed_dir(quick)
+    out = out_dir / nb_path.name
+    failed = out_dir / f"{nb_path.stem}.failed.ipynb"
+    partial = out_dir / f".{nb_path.stem}.partial.ipynb"
+    (paths.results_dir(quick) / f"{nb_path.stem}.json").unlink(missing_ok=True)
+    for stale in (out, failed, partial):
+        stale.unlink(missing_ok=True)
+    if kernel is None:
+        os.environ["JUPYTER_PATH"] = os.pathsep.join(
+            [str(kernelspec_dir())] + [p for p in os.environ.get("JUPYTER_PATH", "").split(os.pathsep) if p])
+        kernel = KERNEL_NAME
     params = {"QUICK": bool(quick), **(parameters or {})}
     t0 = time.perf_counter()
     try:
-        pm.execute_notebook(str(nb_path), str(out), parameters=params, kernel_name=kernel,
+        pm.execute_notebook(str(nb_path), str(partial), parameters=params, kernel_name=kernel,
                             cwd=str(nb_path.parent), progress_bar=False, execution_timeout=timeout,
                             log_output=False)
-    except Exception as exc:  # papermill.PapermillExecutionError carries cell and error
-        raise ChapterFailed(_describe_failure(nb_path, out, exc)) from exc
+    except BaseException as exc:  # noqa: BLE001 - cell errors, kernel deaths, I/O, Ctrl-C alike
+        if partial.exists():
+            os.replace(partial, failed)
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        raise ChapterFailed(_describe_failure(nb_path, failed, exc)) from exc
+    os.replace(partial, out)
     return ChapterRun(nb_path.stem, time.perf_counter() - t0, True, out)
 
 
-def run(selection: list[str] | None = None, quick: bool = False, keep_going: bool = False) -> list[ChapterRun]:
-    """Execute chapters in order, printing a line per chapter and a summary table."""
+class _NativeLog:
+    """Send this process's (and so the kernel's) file descriptors 1 and 2 to a log file while a
+    chapter runs, so native libraries' messages do not interleave with the progress lines."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def __enter__(self):
+        import os
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        self._f = open(self.path, "wb")
+        self._saved = [os.dup(1), os.dup(2)]
+        os.dup2(self._f.fileno(), 1)
+        os.dup2(self._f.fileno(), 2)
+        return self
+
+    def __exit__(self, *exc):
+        import os
+
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(self._saved[0], 1)
+        os.dup2(self._saved[1], 2)
+        for fd in self._saved:
+            os.close(fd)
+        self._f.close()
+        return False
+
+
+def run(selection: list[str] | None = None, quick: bool = False, fail_fast: bool = False,
+        log_native: bool = True) -> list[ChapterRun]:
+    """Execute chapters in order (all of them even if one fails, unless ``fail_fast``), printing a
+    line per chapter, then a summary table and every failure. Native log lines go to
+    ``build/logs/<mode>/<chapter>.log``."""
+    import contextlib
+
     nbs = chapters(selection)
     mode = "quick" if quick else "full"
+    logs = paths.build_dir() / "logs" / mode
     print(f"Executing {len(nbs)} chapter(s) in {mode} mode into {paths.executed_dir(quick)}", flush=True)
     runs: list[ChapterRun] = []
     for i, nb in enumerate(nbs, 1):
         print(f"[{i}/{len(nbs)}] {nb.stem} ...", end=" ", flush=True)
+        log = logs / f"{nb.stem}.log"
+        t0 = time.perf_counter()
         try:
-            r = execute(nb, quick)
+            with (_NativeLog(log) if log_native else contextlib.nullcontext()):
+                r = execute(nb, quick)
             print(f"ok in {r.seconds:.1f} s", flush=True)
         except ChapterFailed as e:
-            r = ChapterRun(nb.stem, float("nan"), False, paths.executed_dir(quick) / nb.name, str(e))
-            print("FAILED", flush=True)
-            print(str(e), file=sys.stderr, flush=True)
+            r = ChapterRun(nb.stem, time.perf_counter() - t0, False,
+                           paths.executed_dir(quick) / f"{nb.stem}.failed.ipynb", str(e))
+            print(f"FAILED after {r.seconds:.1f} s (native log: {log})", flush=True)
         runs.append(r)
-        if not r.ok and not keep_going:
+        if not r.ok and fail_fast:
             break
     print(summary_table(runs), flush=True)
+    failed = [r for r in runs if not r.ok]
+    for r in failed:
+        print(f"\nFAILED {r.error}", file=sys.stderr, flush=True)
+    if failed:
+        print(f"\n{len(failed)} of {len(runs)} chapter(s) failed: {', '.join(r.chapter for r in failed)}",
+              file=sys.stderr, flush=True)
     return runs
 
 
 def summary_table(runs: list[ChapterRun]) -> str:
     lines = [f"{'chapter':<24} {'status':<8} {'seconds':>8}", "-" * 42]
     for r in runs:
-        secs = f"{r.seconds:8.1f}" if r.ok else "       -"
+        secs = f"{r.seconds:8.1f}"
         lines.append(f"{r.chapter:<24} {'ok' if r.ok else 'FAILED':<8} {secs}")
     total = sum(r.seconds for r in runs if r.ok)
     lines.append(f"{'total':<24} {'':<8} {total:8.1f}")
@@ -112,24 +207,33 @@ def main(argv: list[str] | None = None) -> int:
     p_run = sub.add_parser("run", help="execute chapters with papermill")
     p_run.add_argument("chapters", nargs="*", help="chapter numbers or slugs (default: all)")
     p_run.add_argument("--quick", action="store_true", help="quick mode (small data, few epochs)")
-    p_run.add_argument("--keep-going", action="store_true", help="run later chapters after a failure")
+    p_run.add_argument("--fail-fast", action="store_true", help="stop at the first failing chapter "
+                       "(default: run every chapter and list the failures at the end)")
     p_book = sub.add_parser("book", help="build the Jupyter Book from executed chapters")
     p_book.add_argument("--quick", action="store_true", help="use the quick-mode executed chapters")
+    p_book.add_argument("--partial", action="store_true",
+                        help="publish the chapters that executed successfully even if others failed or are missing")
     sub.add_parser("doctor", help="check the environment")
+    sub.add_parser("stability", help="repeat every timing claim under load and report pass rates", add_help=False)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["stability"]:
+        from .course.stability import main as stability_main  # lazy: it loads every framework
+
+        return stability_main(argv[1:])
     args = parser.parse_args(argv)
 
     if args.command == "run":
-        runs = run(args.chapters, quick=args.quick, keep_going=args.keep_going)
+        runs = run(args.chapters, quick=args.quick, fail_fast=args.fail_fast)
         return 0 if all(r.ok for r in runs) else 1
     if args.command == "book":
-        from .book import build_book
-
-        html = build_book(quick=args.quick)
+        try:
+            html = build_book(quick=args.quick, partial=args.partial)
+        except BookBuildError as e:
+            print(f"book: {e}", file=sys.stderr)
+            return 1
         print(f"Book built: {html / 'index.html'}")
         return 0
     if args.command == "doctor":
-        from .doctor import doctor
-
         return 0 if doctor() else 1
     return 2  # pragma: no cover
 

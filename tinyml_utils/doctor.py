@@ -3,17 +3,23 @@
 Checks, each printed as ok / FAIL with what to do:
 1. every pin in ``requirements/*.txt`` is installed at exactly that version;
 2. ``pip check`` prints the known mismatches of the three ``--no-deps`` packages and nothing else;
-3. the MediaPipe metadata-writer stand-in works (see :mod:`tinyml_utils.compat`);
-4. the offline datasets load without a network.
+3. the MediaPipe metadata-writer stand-in works (see :mod:`tinyml_utils.core.compat`);
+4. this checkout's package is the one the chapters' kernel imports;
+5. the offline datasets load without a network.
 """
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 
-from . import paths
+from . import data
+from .core import paths
+from .core.compat import mediapipe_metadata_writers
+from .core.kernel_io import kernelspec_dir
 
 # What `pip check` is expected to print after the --no-deps step (requirements/nodeps.txt explains why).
 KNOWN_PIP_CHECK = [
@@ -59,11 +65,9 @@ def check_pip() -> list[str]:
 
 def check_mediapipe() -> list[str]:
     try:
-        from .compat import mediapipe_metadata_writers
-
         mw = mediapipe_metadata_writers()
-        from mediapipe.tasks.python.metadata.metadata_writers import image_classifier  # noqa: F401
         from mediapipe.tasks.python.metadata import metadata
+        from mediapipe.tasks.python.metadata.metadata_writers import image_classifier  # noqa: F401
 
         v = metadata._pywrap_metadata_version.GetMinimumMetadataParserVersion(b"", [])
         assert mw is not None and v == "1.0.0", v
@@ -72,9 +76,30 @@ def check_mediapipe() -> list[str]:
     return []
 
 
-def check_data() -> list[str]:
-    from . import data
+def check_package() -> list[str]:
+    """The package this process and the chapters' kernel import is this checkout's.
 
+    An editable install of *another* checkout, plus a kernel started in ``notebooks/``, would
+    silently send results and artifacts to that other checkout."""
+    import json
+
+    here = paths.REPO / "tinyml_utils"
+    problems = []
+    mine = Path(__file__).resolve().parent
+    if mine != here.resolve():
+        problems.append(f"this process imports tinyml_utils from {mine}, not {here}")
+    spec = json.loads((kernelspec_dir() / "kernels" / "tinyml-course" / "kernel.json").read_text())
+    env = {**os.environ, **spec.get("env", {})}
+    proc = subprocess.run([spec["argv"][0], "-c", "import tinyml_utils; print(tinyml_utils.__file__)"],
+                          capture_output=True, text=True, env=env, cwd=paths.NOTEBOOKS)
+    got = Path(proc.stdout.strip() or "?").resolve().parent
+    if proc.returncode != 0 or got != here.resolve():
+        problems.append(f"the chapters' kernel would import tinyml_utils from {got} "
+                        f"({proc.stderr.strip()[-200:] or 'not this checkout'})")
+    return problems
+
+
+def check_data() -> list[str]:
     problems = []
     for name in ("vision", "motion"):
         try:
@@ -98,6 +123,8 @@ def doctor() -> bool:
         ("pip check shows only the known --no-deps lines", check_pip, "see requirements/nodeps.txt; "
          "a new line means a package changed version"),
         ("MediaPipe metadata stand-in", check_mediapipe, "see tinyml_utils/compat.py"),
+        ("chapters import this checkout's tinyml_utils", check_package,
+         "pip install --no-deps -e . from this checkout (another checkout's editable install is active)"),
         ("offline datasets", check_data, "pip install --force-reinstall the package named above"),
     ]
     ok = True

@@ -1,11 +1,11 @@
 """One training loop for every chapter: seeded, deterministic on CPU, tqdm progress, early stopping.
 
 >>> hist = fit(model, ds.train, ds.val, epochs=20, augment=random_affine())
->>> evaluate(model, ds.test)
-0.98...
 
 Hooks let the same loop train unusual models: ``loss_fn`` (distillation), ``set_train`` /
-``set_eval`` (exported PT2E QAT models refuse ``.train()``/``.eval()``), ``augment``.
+``set_eval``, ``augment``. Trap: an exported (PT2E) model refuses ``.train()``/``.eval()``;
+:func:`set_train`/:func:`set_eval` handle both kinds. :func:`fit_keras` is the Keras user's loop
+(Keras' own ``fit``) with the same optimizer, schedule and augmentation family.
 """
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .data.base import Split
+from .models.keras import to_nhwc
 
 LossFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]  # (logits, y, x) -> loss
 
@@ -60,12 +61,25 @@ def _tensors(split: Split) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.as_tensor(split.x, dtype=torch.float32), torch.as_tensor(split.y, dtype=torch.long)
 
 
-def _default_train(model: nn.Module) -> None:
-    model.train()
+def set_train(model: nn.Module) -> None:
+    """Training mode; for an exported (PT2E) GraphModule through torchao, which also switches
+    its batch norm and dropout correctly (``.train()`` raises there)."""
+    if isinstance(model, torch.fx.GraphModule):
+        from torchao.quantization.pt2e import move_exported_model_to_train
+
+        move_exported_model_to_train(model)
+    else:
+        model.train()
 
 
-def _default_eval(model: nn.Module) -> None:
-    model.eval()
+def set_eval(model: nn.Module) -> None:
+    """Evaluation mode (batch norm on running statistics), exported GraphModules included."""
+    if isinstance(model, torch.fx.GraphModule):
+        from torchao.quantization.pt2e import move_exported_model_to_eval
+
+        move_exported_model_to_eval(model)
+    else:
+        model.eval()
 
 
 def random_affine(max_shift: float = 2.0, max_rotate_deg: float = 10.0, scale: tuple[float, float] = (0.9, 1.1),
@@ -88,7 +102,7 @@ def random_affine(max_shift: float = 2.0, max_rotate_deg: float = 10.0, scale: t
 
 @torch.no_grad()
 def predict(model: nn.Module, x: np.ndarray | torch.Tensor, batch_size: int = 512,
-            set_eval: Callable[[nn.Module], None] = _default_eval) -> np.ndarray:
+            set_eval: Callable[[nn.Module], None] = set_eval) -> np.ndarray:
     """Logits for every row of ``x`` (float32 numpy array), in evaluation mode."""
     set_eval(model)
     x = torch.as_tensor(x, dtype=torch.float32)
@@ -96,18 +110,11 @@ def predict(model: nn.Module, x: np.ndarray | torch.Tensor, batch_size: int = 51
     return torch.cat(outs).numpy()
 
 
-def evaluate(model: nn.Module, split: Split, batch_size: int = 512,
-             set_eval: Callable[[nn.Module], None] = _default_eval) -> float:
-    """Top-1 accuracy in [0, 1] on ``split``."""
-    logits = predict(model, split.x, batch_size, set_eval)
-    return float((logits.argmax(1) == split.y).mean())
-
-
 def fit(model: nn.Module, train: Split, val: Split | None = None, *, epochs: int = 20,
         batch_size: int = 64, lr: float = 3e-3, weight_decay: float = 1e-4, seed: int = 0,
         patience: int | None = None, augment=None, loss_fn: LossFn | None = None,
-        cosine: bool = True, set_train: Callable[[nn.Module], None] = _default_train,
-        set_eval: Callable[[nn.Module], None] = _default_eval, restore_best: bool = True,
+        cosine: bool = True, set_train: Callable[[nn.Module], None] = set_train,
+        set_eval: Callable[[nn.Module], None] = set_eval, restore_best: bool = True,
         desc: str = "train") -> History:
     """Train ``model`` in place with AdamW (+ cosine decay) and return its :class:`History`.
 
@@ -166,3 +173,29 @@ def fit(model: nn.Module, train: Split, val: Split | None = None, *, epochs: int
     set_eval(model)
     hist.seconds = time.perf_counter() - t0
     return hist
+
+
+def fit_keras(model, train: Split, val: Split, *, epochs: int, batch_size: int = 64, lr: float = 3e-3,
+              seed: int = 0, augment: bool = True, verbose: int = 0, keras=None):
+    """Compile and train a Keras vision model on the course's splits (NCHW arrays converted).
+
+    AdamW + cosine decay and shift/rotate augmentation, like :func:`fit`; returns Keras' History.
+    """
+    if keras is None:
+        import keras
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(seed)
+    steps = epochs * int(np.ceil(len(train) / batch_size))
+    sched = keras.optimizers.schedules.CosineDecay(lr, max(1, steps))
+    model.compile(optimizer=keras.optimizers.AdamW(sched, weight_decay=1e-4),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+    x_tr = to_nhwc(train.x)
+    aug = None
+    if augment:  # built before the dataset, as the committed results were made
+        aug = keras.Sequential([keras.layers.RandomTranslation(2 / 28, 2 / 28, fill_mode="constant", seed=seed),
+                                keras.layers.RandomRotation(10 / 360, fill_mode="constant", seed=seed)])
+    ds = tf.data.Dataset.from_tensor_slices((x_tr, train.y)).shuffle(len(x_tr), seed=seed).batch(batch_size)
+    if aug is not None:
+        ds = ds.map(lambda a, b: (aug(a, training=True), b))
+    return model.fit(ds, validation_data=(to_nhwc(val.x), val.y), epochs=epochs, verbose=verbose)

@@ -38,13 +38,14 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import paths
+from ..core import paths
 from .base import DataCard, DataError, Dataset, Split, sha256_file, verify_checksum
+from .espeak import ESPEAK_RATE, ESpeak, espeak_paths, render_all, sweep_stale
+from .noise import noise as make_noise
 
 GENERATOR_VERSION = 1          # bump when the generation recipe changes: it changes the cache key
 SAMPLE_RATE = 16_000           # Hz, output sample rate
 CLIP_SAMPLES = SAMPLE_RATE     # 1 s per example
-ESPEAK_RATE = 22_050           # Hz, eSpeak NG's native output rate
 
 KEYWORDS = ["yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go"]
 CLASSES = KEYWORDS + ["unknown", "silence"]
@@ -115,100 +116,9 @@ CAVEATS = [
 
 
 # --------------------------------------------------------------------------------------------
-# eSpeak NG through ctypes (runs only inside the worker processes)
+# Synthesis in worker processes (the engine: :mod:`.espeak`)
 # --------------------------------------------------------------------------------------------
-_AUDIO_OUTPUT_SYNCHRONOUS = 2
-_INITIALIZE_DONT_EXIT = 0x8000
-_POS_CHARACTER = 1
-_CHARS_UTF8 = 1
-_PARAM_RATE, _PARAM_PITCH, _PARAM_RANGE = 1, 3, 4
-
 _engine = None
-
-
-def _espeak_paths() -> tuple[str, str]:
-    """(library path, data path) of the eSpeak NG that ``espeakng-loader`` ships."""
-    try:
-        import espeakng_loader
-    except ImportError as e:
-        raise DataError("The keywords set is synthesized with eSpeak NG from the espeakng-loader "
-                        "package, which is not installed. Fix: pip install -r "
-                        "requirements/base.txt") from e
-    lib = espeakng_loader.get_library_path()
-    data = (espeakng_loader.get_data_path() if hasattr(espeakng_loader, "get_data_path")
-            else str(Path(lib).parent / "espeak-ng-data"))
-    if not Path(lib).exists() or not Path(data).is_dir():
-        raise DataError(f"eSpeak NG files are missing ({lib}, {data}): the espeakng-loader install "
-                        "looks damaged. Fix: pip install --force-reinstall espeakng-loader")
-    return lib, data
-
-
-class _ESpeak:
-    """A minimal synchronous eSpeak NG: text in, int16 samples at 22,050 Hz out."""
-
-    def __init__(self) -> None:
-        import ctypes
-
-        lib_path, data_path = _espeak_paths()
-        lib = ctypes.CDLL(lib_path)
-        lib.espeak_Initialize.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
-        lib.espeak_Initialize.restype = ctypes.c_int
-        lib.espeak_Info.argtypes = [ctypes.c_void_p]
-        lib.espeak_Info.restype = ctypes.c_char_p
-        lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
-        lib.espeak_SetVoiceByName.restype = ctypes.c_int
-        lib.espeak_SetParameter.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
-        lib.espeak_SetParameter.restype = ctypes.c_int
-        lib.espeak_Synth.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int,
-                                     ctypes.c_uint, ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p]
-        lib.espeak_Synth.restype = ctypes.c_int
-        rate = lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, data_path.encode(),
-                                     _INITIALIZE_DONT_EXIT)
-        if rate != ESPEAK_RATE:
-            raise DataError(f"eSpeak NG initialization returned {rate} (expected {ESPEAK_RATE} Hz) "
-                            f"with data at {data_path}. Fix: pip install --force-reinstall "
-                            "espeakng-loader")
-        self._chunks: list[np.ndarray] = []
-        callback_type = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short),
-                                         ctypes.c_int, ctypes.c_void_p)
-
-        def on_audio(wav, n, _events):
-            if n > 0 and wav:
-                self._chunks.append(np.ctypeslib.as_array(wav, (n,)).copy())
-            return 0  # 0 = keep synthesizing
-
-        self._callback = callback_type(on_audio)  # keep a reference: ctypes does not
-        lib.espeak_SetSynthCallback(self._callback)
-        # Breath noise in some variants calls libc rand(); newer eSpeak has its own seedable one.
-        self._set_seed = getattr(lib, "espeak_ng_SetRandSeed", None)
-        if self._set_seed is not None:
-            self._set_seed.argtypes = [ctypes.c_long]
-        try:
-            self._libc = ctypes.CDLL(None)  # the C library eSpeak's rand() comes from (POSIX)
-        except OSError:  # pragma: no cover - Windows
-            self._libc = None
-        self.lib = lib
-        self.version = lib.espeak_Info(None).decode()
-
-    def say(self, word: str, voice: str, pitch: int, pitch_range: int, rate: int,
-            seed: int) -> np.ndarray:
-        """Speak ``word`` with ``voice`` ("en-us+m3"); returns int16 samples at 22,050 Hz."""
-        if self.lib.espeak_SetVoiceByName(voice.encode()) != 0:
-            raise DataError(f"eSpeak NG has no voice {voice!r}")
-        for param, value in ((_PARAM_RATE, rate), (_PARAM_PITCH, pitch),
-                             (_PARAM_RANGE, pitch_range)):
-            self.lib.espeak_SetParameter(param, int(value), 0)
-        if self._set_seed is not None:
-            self._set_seed(seed)
-        if self._libc is not None:
-            self._libc.srand(seed & 0x7FFFFFFF)
-        self._chunks.clear()
-        text = word.encode("utf-8")
-        err = self.lib.espeak_Synth(text, len(text) + 1, 0, _POS_CHARACTER, 0, _CHARS_UTF8,
-                                    None, None)
-        if err != 0 or not self._chunks:
-            raise DataError(f"eSpeak NG failed to speak {word!r} with voice {voice!r} (error {err})")
-        return np.concatenate(self._chunks)
 
 
 def _render_chunk(seed: int, jobs: list[tuple[str, dict]]) -> tuple[str, np.ndarray, list[dict]]:
@@ -224,7 +134,7 @@ def _render_chunk(seed: int, jobs: list[tuple[str, dict]]) -> tuple[str, np.ndar
         speech = None
         if row["label"] != SILENCE_INDEX:
             if _engine is None:
-                _engine = _ESpeak()
+                _engine = ESpeak()
             speech = _engine.say(row["word"], row["voice"], row["pitch"], row["pitch_range"],
                                  row["rate"], row["espeak_seed"])
         clips.append(_render(row, speech, seed, split))
@@ -232,125 +142,6 @@ def _render_chunk(seed: int, jobs: list[tuple[str, dict]]) -> tuple[str, np.ndar
     version = _engine.version if _engine is not None else ""
     x = np.stack(clips) if clips else np.zeros((0, CLIP_SAMPLES), np.int16)
     return version, x, rows
-
-
-def _run_worker(request_file: Path, out_file: Path) -> None:
-    """Run one chunk in a fresh interpreter (``python -m tinyml_utils.data.keywords IN OUT``)."""
-    import subprocess
-    import sys
-
-    package_root = str(Path(__file__).resolve().parents[2])
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
-    proc = subprocess.run([sys.executable, "-m", "tinyml_utils.data.keywords", str(request_file),
-                           str(out_file)], env=env, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise DataError(f"The keyword generation worker failed (exit code {proc.returncode}):\n"
-                        f"{proc.stderr[-2000:]}")
-
-
-def _render_all(seed: int, jobs: list[tuple[str, dict]]) -> tuple[str, np.ndarray, list[dict]]:
-    """Render every job in fresh worker processes, ``CHUNK`` jobs each, up to one per CPU core.
-
-    Fresh processes because eSpeak NG keeps state between utterances (pitch-flutter phase,
-    gain): with a fixed chunking the output never depends on what ran before, nor on the number
-    of cores. Workers are plain ``subprocess`` runs, not ``multiprocessing``, so this works the
-    same from a notebook, a script without a ``__main__`` guard, or pytest.
-    """
-    import tempfile
-    from concurrent.futures import ThreadPoolExecutor
-
-    chunks = [jobs[i:i + CHUNK] for i in range(0, len(jobs), CHUNK)]
-    with tempfile.TemporaryDirectory(prefix="tinyml-keywords-") as tmp:
-        files = []
-        for i, chunk in enumerate(chunks):
-            req, out = Path(tmp) / f"jobs{i}.json", Path(tmp) / f"clips{i}.npz"
-            req.write_text(json.dumps({"seed": seed, "jobs": chunk}))
-            files.append((req, out))
-        workers = max(1, min(len(chunks), os.cpu_count() or 1))
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            list(pool.map(lambda f: _run_worker(*f), files))
-        versions, xs, rows = set(), [], []
-        for _, out in files:
-            with np.load(out) as npz:
-                versions.add(str(npz["version"]))
-                xs.append(npz["x"])
-                rows += json.loads(str(npz["rows"]))
-    versions.discard("")
-    if len(versions) > 1 or sum(len(x) for x in xs) != len(jobs):
-        raise DataError(f"The keyword workers returned {sum(len(x) for x in xs)} clips for "
-                        f"{len(jobs)} jobs (eSpeak versions {sorted(versions)})")
-    x = np.concatenate(xs) if xs else np.zeros((0, CLIP_SAMPLES), np.int16)
-    return (versions.pop() if versions else ""), x, rows
-
-
-# --------------------------------------------------------------------------------------------
-# Synthetic noise (all returned at unit RMS, float64, CLIP_SAMPLES long)
-# --------------------------------------------------------------------------------------------
-def _unit_rms(x: np.ndarray) -> np.ndarray:
-    x = x - x.mean()
-    return x / max(float(np.sqrt(np.mean(x ** 2))), 1e-12)
-
-
-def _shaped(rng: np.random.Generator, n: int, exponent: float, f_floor: float = 20.0) -> np.ndarray:
-    """Gaussian noise with amplitude spectrum ∝ 1/f**exponent (flat below ``f_floor`` Hz)."""
-    spec = np.fft.rfft(rng.standard_normal(n))
-    f = np.fft.rfftfreq(n, 1.0 / SAMPLE_RATE)
-    spec /= np.maximum(f, f_floor) ** exponent
-    spec[0] = 0.0
-    return _unit_rms(np.fft.irfft(spec, n))
-
-
-def _hum(rng: np.random.Generator, n: int) -> np.ndarray:
-    """Mains hum: 50 or 60 Hz (±0.5 %) and harmonics up to 4 kHz, random 1/k^p amplitudes and phases."""
-    f0 = rng.choice([50.0, 60.0]) * rng.uniform(0.995, 1.005)
-    decay = rng.uniform(0.5, 1.5)
-    n_harm = int(4000 // f0)
-    amps = rng.uniform(0.2, 1.0, n_harm) / np.arange(1, n_harm + 1) ** decay
-    phases = np.exp(1j * rng.uniform(0, 2 * np.pi, n_harm))
-    step = np.exp(2j * np.pi * f0 * np.arange(n) / SAMPLE_RATE)
-    zk = np.ones(n, dtype=np.complex128)
-    x = np.zeros(n)
-    for k in range(n_harm):  # z**k by repeated multiplication: cheaper than n_harm sin() calls
-        zk *= step
-        x += amps[k] * (zk * phases[k]).imag
-    x = _unit_rms(x)
-    return _unit_rms(x + 10 ** (-30 / 20) * rng.standard_normal(n))  # a -30 dB hiss floor
-
-
-def _babble(rng: np.random.Generator, n: int) -> np.ndarray:
-    """Babble-like: 4-7 'talkers' of speech-shaped noise, each with a syllable-rate envelope.
-
-    Not real voices: each talker is Gaussian noise filtered by three random formant-like bumps
-    (300-3,000 Hz) plus a low bump near 150 Hz, amplitude-modulated by a smoothed random
-    envelope with a 2-8 Hz cutoff.
-    """
-    f = np.fft.rfftfreq(n, 1.0 / SAMPLE_RATE)
-    talkers = int(rng.integers(4, 8))
-    fc = rng.uniform(300, 3000, (talkers, 3, 1))
-    bw = rng.uniform(100, 400, (talkers, 3, 1))
-    shape = np.exp(-0.5 * ((f - fc) / bw) ** 2).sum(axis=1) + 0.3 * np.exp(-0.5 * ((f - 150) / 80) ** 2)
-    voices = np.fft.irfft(np.fft.rfft(rng.standard_normal((talkers, n)), axis=-1) * shape, n, axis=-1)
-    env_spec = np.fft.rfft(rng.standard_normal((talkers, n)), axis=-1)
-    env_spec[f[None, :] > rng.uniform(2.0, 8.0, (talkers, 1))] = 0.0
-    env = np.fft.irfft(env_spec, n, axis=-1)
-    env = np.clip(env / (np.abs(env).max(axis=-1, keepdims=True) + 1e-12) + 0.2, 0.0, None)
-    voices /= np.sqrt(np.mean(voices ** 2, axis=-1, keepdims=True)) + 1e-12
-    return _unit_rms((voices * env * rng.uniform(0.5, 1.0, (talkers, 1))).sum(axis=0))
-
-
-def _noise(kind: str, rng: np.random.Generator, n: int = CLIP_SAMPLES) -> np.ndarray:
-    if kind == "white":
-        return _unit_rms(rng.standard_normal(n))
-    if kind == "pink":
-        return _shaped(rng, n, 0.5)
-    if kind == "brown":
-        return _shaped(rng, n, 1.0)
-    if kind == "hum":
-        return _hum(rng, n)
-    if kind == "babble":
-        return _babble(rng, n)
-    raise ValueError(f"unknown noise kind {kind!r}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -372,7 +163,7 @@ def _config(seed: int, counts: dict[str, int]) -> dict:
     """Everything that determines the arrays; its hash names the cache folder."""
     from importlib import metadata
 
-    _, data_path = _espeak_paths()
+    _, data_path = espeak_paths()
     variants = {s: _available(v, Path(data_path) / "voices" / "!v") for s, v in VARIANTS.items()}
     for split, names in variants.items():
         if not names:
@@ -436,7 +227,7 @@ def _render(row: dict, speech22k: np.ndarray | None, seed: int, split: str) -> n
 
     rng = _rng(seed, split, row["label"], row["index"])
     rng = np.random.default_rng(rng.integers(0, 2 ** 63 - 1, size=4))  # audio stream != plan stream
-    noise = _noise(row["noise"], rng)
+    noise = make_noise(row["noise"], rng)
     if speech22k is None:  # silence: noise only
         mix = noise * row["rms"]
     else:
@@ -464,7 +255,10 @@ def _generate(config: dict, folder: Path) -> dict:
     t0 = time.perf_counter()
     plan = _plan(config)
     jobs = [(split, row) for split in SPLITS for row in plan[split]]
-    version, x_all, rows = _render_all(config["seed"], jobs)
+    work = folder / "work"
+    version, x_all, rows = render_all(config["seed"], jobs, work, module="tinyml_utils.data.keywords",
+                                      chunk=CHUNK, clip_samples=CLIP_SAMPLES)
+    shutil.rmtree(work, ignore_errors=True)
     files, counts, examples, start = {}, {}, {}, 0
     for split in SPLITS:
         n = len(plan[split])
@@ -543,6 +337,7 @@ def load(quick: bool = False, seed: int = 0, per_class: int | None = None) -> Da
     digest = _config_hash(config)
     folder = paths.data_cache() / "keywords" / digest
     if not (folder / "manifest.json").exists():
+        sweep_stale(folder.parent)
         if folder.exists():  # a leftover without a manifest: never trust it
             shutil.rmtree(folder)
         tmp = folder.with_name(f"{digest}.tmp-{os.getpid()}")

@@ -21,19 +21,17 @@ that record. Certificate checks stay on; nothing here disables them.
 from __future__ import annotations
 
 import gzip
-import hashlib
-import json
 import math
 import shutil
 import struct
 import tarfile
-import warnings
 from pathlib import Path
 
 import numpy as np
 
-from .. import paths
-from .base import DataCard, DataError, Dataset, Split, sha256_file, stratified_split
+from ..core import paths
+from . import fetch
+from .base import DataCard, DataError, Dataset, Split, stratified_split
 from .keywords import CLASSES as KEYWORD_CLASSES
 from .keywords import KEYWORDS, SILENCE_INDEX, UNKNOWN_INDEX
 
@@ -82,91 +80,6 @@ NOISE_SPANS = {"train": (0.0, 0.8), "val": (0.8, 0.9), "test": (0.9, 1.0)}
 
 
 # --------------------------------------------------------------------------------------------
-# Download and checksum helpers
-# --------------------------------------------------------------------------------------------
-def _sha256(path: Path) -> str:
-    return sha256_file(path)
-
-
-def _record_file(root: Path) -> Path:
-    return root / "checksums.json"
-
-
-def _recorded(root: Path) -> dict:
-    try:
-        return json.loads(_record_file(root).read_text())
-    except (OSError, ValueError):
-        return {}
-
-
-def _check(path: Path, expected: str | None, root: Path, fix: str) -> None:
-    """Verify ``path`` against a published SHA-256, or against the trust-on-first-use record."""
-    got = _sha256(path)
-    if expected is None:
-        records = _recorded(root)
-        expected = records.get(path.name)
-        if expected is None:
-            records[path.name] = got
-            records.setdefault("_note", "SHA-256 recorded on first use; no published checksum "
-                                        "was available to check against")
-            _record_file(root).write_text(json.dumps(records, indent=1, sort_keys=True))
-            warnings.warn(f"No published checksum is known for {path.name}; recorded its SHA-256 "
-                          f"{got[:12]}… in {_record_file(root)} and will check it from now on.",
-                          stacklevel=3)
-            return
-    if got != expected:
-        raise DataError(f"Corrupt dataset file: {path} has SHA-256 {got[:12]}…, expected "
-                        f"{expected[:12]}…. {fix}")
-
-
-def _download(urls: list[str], dest: Path, expected: str | None) -> None:
-    """Fetch the first URL that works into ``dest`` (via ``dest.part``), checking SHA-256."""
-    import urllib.request
-
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:  # pragma: no cover - tqdm is part of the course environment
-        tqdm = None
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    part = dest.with_name(dest.name + ".part")
-    errors = []
-    for url in urls:
-        try:
-            with urllib.request.urlopen(url, timeout=60) as response, open(part, "wb") as out:
-                total = int(response.headers.get("Content-Length") or 0) or None
-                bar = tqdm(total=total, unit="B", unit_scale=True, desc=dest.name) if tqdm else None
-                h = hashlib.sha256()
-                while block := response.read(1 << 20):
-                    out.write(block)
-                    h.update(block)
-                    if bar is not None:
-                        bar.update(len(block))
-                if bar is not None:
-                    bar.close()
-        except OSError as e:  # URLError, HTTPError, timeouts are all OSErrors
-            errors.append(f"{url}: {e}")
-            part.unlink(missing_ok=True)
-            continue
-        got = h.hexdigest()
-        if expected is not None and got != expected:
-            part.unlink(missing_ok=True)
-            raise DataError(f"Downloaded {url} but its SHA-256 is {got[:12]}…, expected "
-                            f"{expected[:12]}…: the file changed or the transfer was damaged. "
-                            "Try again later, or download it by another route and place it at "
-                            f"{dest}.")
-        part.replace(dest)
-        return
-    raise DataError(f"Could not download {dest.name} (network needed). Tried:\n  "
-                    + "\n  ".join(errors) + f"\nFix: check the connection, or place the file at "
-                                            f"{dest} by hand.")
-
-
-def _missing(path: Path, what: str) -> DataError:
-    return DataError(f"Missing dataset file: {path} ({what}). Fix: pass download=True (needs a "
-                     f"network connection), or place the file at {path} yourself.")
-
-
-# --------------------------------------------------------------------------------------------
 # Speech Commands
 # --------------------------------------------------------------------------------------------
 def _read_wav(path: Path) -> np.ndarray:
@@ -208,12 +121,12 @@ def _extracted_dir(root: Path, version: str, download: bool) -> Path:
     expected = SPEECH_COMMANDS_SHA256.get(version)
     if not archive.exists():
         if not download:
-            raise _missing(archive, f"Speech Commands {version} archive, "
+            raise fetch.missing(archive, f"Speech Commands {version} archive, "
                                     f"{SPEECH_COMMANDS_URLS[0].format(version=version)}")
-        _download([u.format(version=version) for u in SPEECH_COMMANDS_URLS], archive, expected)
+        fetch.download([u.format(version=version) for u in SPEECH_COMMANDS_URLS], archive, expected)
     fix = (f"Fix: delete {archive} and load again with download=True, or place a good copy of "
            "the archive there.")
-    _check(archive, expected, root, fix)
+    fetch.check(archive, expected, root, fix)
     tmp = root / f"speech_commands_{version}.extracting"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
@@ -242,7 +155,7 @@ def _extracted_dir(root: Path, version: str, download: bool) -> Path:
 
 def _read_list(path: Path) -> set[str]:
     if not path.exists():
-        raise _missing(path, "split list of Speech Commands")
+        raise fetch.missing(path, "split list of Speech Commands")
     return {line.strip() for line in path.read_text().splitlines() if line.strip()}
 
 
@@ -292,7 +205,7 @@ def speech_commands(root: str | Path | None = None, download: bool = False,
     noise_files = sorted((folder / BACKGROUND).glob("*.wav")) if (folder / BACKGROUND).is_dir() \
         else []
     if silence_fraction > 0 and not noise_files:
-        raise _missing(folder / BACKGROUND, "background-noise recordings for the silence class")
+        raise fetch.missing(folder / BACKGROUND, "background-noise recordings for the silence class")
     noises = [(f"{BACKGROUND}/{p.name}", _read_wav(p)) for p in noise_files]
 
     rng = np.random.default_rng(seed)
@@ -403,9 +316,9 @@ def mnist_full(root: str | Path | None = None, download: bool = False, *,
         path = root / name
         if not path.exists():
             if not download:
-                raise _missing(path, f"MNIST idx file, {MNIST_URLS[0].format(name=name)}")
-            _download([u.format(name=name) for u in MNIST_URLS], path, expected)
-        _check(path, expected, root, f"Fix: delete {path} and load again with download=True, or "
+                raise fetch.missing(path, f"MNIST idx file, {MNIST_URLS[0].format(name=name)}")
+            fetch.download([u.format(name=name) for u in MNIST_URLS], path, expected)
+        fetch.check(path, expected, root, f"Fix: delete {path} and load again with download=True, or "
                                      "place a good copy there.")
         arrays[name] = _read_idx(path)
     images = {k: arrays[f"{k}-images-idx3-ubyte.gz"] for k in ("train", "t10k")}

@@ -1,0 +1,204 @@
+"""Runs that fail safely: atomic writes, sealed checkpoints, chapter runs that leave no stale or
+half-written state, a kernel that imports this checkout, and the pruner's regression cases live
+in test_prune.py."""
+from __future__ import annotations
+
+import json
+
+import nbformat
+import numpy as np
+import pytest
+import torch
+
+from tinyml_utils import cli, measure
+from tinyml_utils.core import io, paths
+from tinyml_utils.report import results
+
+
+# ---------------------------------------------------------------- atomic writes
+def test_failed_write_leaves_previous_file_intact(tmp_path):
+    target = tmp_path / "results.json"
+    io.write_json(target, {"good": 1})
+    with pytest.raises(RuntimeError, match="disk full"):
+        with io.atomic_writer(target) as tmp:
+            tmp.write_text('{"good": 2, "trunc')   # half a file ...
+            raise RuntimeError("disk full")         # ... then the write fails
+    assert json.loads(target.read_text()) == {"good": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["results.json"], "temporary file left behind"
+
+
+def test_interrupted_write_leaves_no_partial_file(tmp_path):
+    target = tmp_path / "model.pte"
+    with pytest.raises(KeyboardInterrupt):
+        with io.atomic_writer(target) as tmp:
+            tmp.write_bytes(b"\x00" * 10)
+            raise KeyboardInterrupt
+    assert not any(tmp_path.iterdir())
+
+
+def test_results_write_is_atomic_and_load_names_a_damaged_file(tmp_path):
+    claims = results.Claims()
+    claims.check(True, "a claim")
+    out = results.write("99_test", True, [results.Record("m", "none", "torch", accuracy=0.5)], claims,
+                        directory=tmp_path)
+    assert results.load("99_test", True, directory=tmp_path)["records"][0]["accuracy"] == 0.5
+    out.write_text(out.read_text()[:40])   # truncated, as by a crash without atomic writes
+    with pytest.raises(io.ArtifactError) as err:
+        results.load("99_test", True, directory=tmp_path)
+    assert str(out) in str(err.value) and "rerun chapter 99_test" in str(err.value)
+
+
+def test_claims_print_a_visible_check(capsys):
+    claims = results.Claims()
+    claims.check(1 < 2, "one is less than two", "1 vs 2")
+    assert "✓ one is less than two — 1 vs 2" in capsys.readouterr().out
+    with pytest.raises(AssertionError, match="Claim failed: two is less than one"):
+        claims.check(2 < 1, "two is less than one")
+
+
+# ---------------------------------------------------------------- sealed checkpoints
+def _model():
+    torch.manual_seed(0)
+    return torch.nn.Sequential(torch.nn.Linear(8, 4), torch.nn.ReLU(), torch.nn.Linear(4, 2))
+
+
+def test_checkpoint_round_trip(tmp_path):
+    m = _model()
+    path = io.save_torch(m.state_dict(), tmp_path / "m.pt", meta={"test_accuracy": 0.93})
+    state, meta = io.load_torch(path)
+    assert meta == {"test_accuracy": 0.93}
+    for k, v in m.state_dict().items():
+        assert torch.equal(state[k], v)
+
+
+@pytest.mark.parametrize("damage", ["bitflip", "truncate", "garbage"])
+def test_corrupt_checkpoint_names_file_and_fix(tmp_path, damage):
+    path = io.save_torch(_model().state_dict(), tmp_path / "m.pt", meta={})
+    data = bytearray(path.read_bytes())
+    if damage == "bitflip":      # one bit in the middle of a weight: loads silently without a hash
+        data[len(data) // 2] ^= 0x10
+    elif damage == "truncate":
+        data = data[: len(data) // 3]
+    else:
+        data = bytearray(b"not a checkpoint")
+    path.write_bytes(bytes(data))
+    with pytest.raises(io.ArtifactError) as err:
+        io.load_torch(path, fix="rerun chapter 02")
+    assert str(path) in str(err.value) and "rerun chapter 02" in str(err.value)
+
+
+def test_checkpoint_without_sidecar_still_reports_damage_with_path(tmp_path):
+    path = io.save_torch({"w": torch.ones(3)}, tmp_path / "m.pt")
+    io.sidecar(path).unlink()
+    path.write_bytes(path.read_bytes()[:20])
+    with pytest.raises(io.ArtifactError, match="cannot be read as a checkpoint") as err:
+        io.load_torch(path)
+    assert str(path) in str(err.value)
+
+
+# ---------------------------------------------------------------- chapter runs
+def _notebook(path, body: str):
+    nb = nbformat.v4.new_notebook()
+    p = nbformat.v4.new_code_cell("QUICK = False")
+    p.metadata["tags"] = ["parameters"]
+    nb.cells = [nbformat.v4.new_markdown_cell("# t"), p, nbformat.v4.new_code_cell(body)]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+    return path
+
+
+def test_failed_chapter_leaves_no_stale_results_or_executed_copy(tmp_path, monkeypatch):
+    monkeypatch.setenv("TINYML_BUILD", str(tmp_path / "build"))
+    nb = _notebook(tmp_path / "98_flaky.ipynb", "raise ValueError('flaky')")
+    stale = paths.results_dir(True) / "98_flaky.json"
+    stale.write_text('{"chapter": "98_flaky", "records": [], "claims": []}')
+    old_copy = paths.executed_dir(True) / "98_flaky.ipynb"
+    old_copy.write_text("{}")
+    with pytest.raises(cli.ChapterFailed) as err:
+        cli.execute(nb, quick=True)
+    assert "cell 3" in str(err.value) and "flaky" in str(err.value)   # after the injected parameters
+    assert not stale.exists(), "a failed run must not leave the previous run's results behind"
+    assert not old_copy.exists(), "a failed run must not leave the previous executed copy for the book"
+    assert (paths.executed_dir(True) / "98_flaky.failed.ipynb").exists()
+
+
+def test_kernel_imports_this_checkout(tmp_path, monkeypatch):
+    """The kernel imports tinyml_utils from this repository, whatever PYTHONPATH or cwd say."""
+    monkeypatch.setenv("TINYML_BUILD", str(tmp_path / "build"))
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))        # a decoy first on the path
+    (tmp_path / "tinyml_utils").mkdir()
+    (tmp_path / "tinyml_utils" / "__init__.py").write_text("raise ImportError('the decoy checkout')")
+    out = tmp_path / "where.txt"
+    nb = _notebook(tmp_path / "97_where.ipynb",
+                   f"import tinyml_utils, pathlib\npathlib.Path({str(out)!r}).write_text(tinyml_utils.__file__)")
+    run = cli.execute(nb, quick=True)
+    assert run.ok and out.read_text().startswith(str(paths.REPO / "tinyml_utils"))
+
+
+def test_run_keeps_going_and_reports_every_failure(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("TINYML_BUILD", str(tmp_path / "build"))
+    src = tmp_path / "notebooks"
+    src.mkdir()
+    _notebook(src / "01_bad.ipynb", "raise RuntimeError('first')")
+    _notebook(src / "02_good.ipynb", "x = 1")
+    _notebook(src / "03_bad.ipynb", "raise RuntimeError('third')")
+    monkeypatch.setattr(paths, "NOTEBOOKS", src)
+    runs = cli.run(quick=True, log_native=False)
+    assert [r.ok for r in runs] == [False, True, False]
+    err = capsys.readouterr().err
+    assert "01_bad" in err and "03_bad" in err and "2 of 3 chapter(s) failed" in err
+    runs = cli.run(quick=True, fail_fast=True, log_native=False)
+    assert [r.ok for r in runs] == [False]
+
+
+def test_kernel_start_failure_is_not_called_a_cell_error():
+    msg = cli._describe_failure(paths.REPO / "notebooks" / "x.ipynb", None,
+                                RuntimeError("Kernel didn't respond in 60 seconds"))
+    assert "cell" not in msg.split("(")[0] and "loopback" in msg
+    msg = cli._describe_failure(paths.REPO / "notebooks" / "x.ipynb", None, PermissionError(13, "denied"))
+    assert "writable" in msg and "raised" not in msg
+
+
+# ---------------------------------------------------------------- timing method
+def test_compare_is_robust_to_added_noise():
+    """Preempted calls only add time: a 2x effect stays 2x when random stalls hit both sides."""
+    import time
+
+    rng = np.random.default_rng(0)
+
+    def work(n):
+        def f():
+            t_end = time.perf_counter() + n * 1e-4
+            if rng.random() < 0.3:          # a stall, as when another process takes the core
+                t_end += 5e-4
+            while time.perf_counter() < t_end:
+                pass
+        return f
+
+    cmp_ = measure.compare(
+        {"slow": work(4), "fast": work(2)}, rounds=7, calls=20, warmup=2)
+    r = cmp_.ratio("fast", "slow")
+    assert 0.4 < r.lo <= r.estimate <= r.hi < 0.62, r
+    assert cmp_["slow"].p95_ms > cmp_["slow"].low_ms
+
+
+def test_doctor_sees_this_checkout():
+    from tinyml_utils import doctor
+
+    assert doctor.check_package() == []
+
+
+def test_native_log_lines_stay_out_of_cell_outputs(tmp_path, monkeypatch):
+    """ExecuTorch-style chunked log lines and glog lines leave the cell; the chapter's own stderr stays."""
+    monkeypatch.setenv("TINYML_BUILD", str(tmp_path / "build"))
+    body = ("import sys\n"
+            "for ch in ['[', 'cpuinfo_utils.cpp', ':', '71', '] ', 'Reading file x', '\\n']:\n"
+            "    sys.stderr.write(ch); sys.stderr.flush()\n"
+            "sys.stderr.write('W1201 14:49:38.065000 21311 pytree.py:630] noise\\n')\n"
+            "print('hello')\n"
+            "sys.stderr.write('a real warning\\n')")
+    run = cli.execute(_notebook(tmp_path / "96_noise.ipynb", body), quick=True)
+    outs = nbformat.read(run.output, as_version=4).cells[-1].outputs
+    text = "".join(o.get("text", "") for o in outs)
+    assert "hello" in text and "a real warning" in text
+    assert "cpuinfo" not in text and "pytree" not in text, text

@@ -1,0 +1,1 @@
+"""Compression techniques (PyTorch and Keras): pruning, quantization, distillation."""

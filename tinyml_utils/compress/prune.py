@@ -1,0 +1,358 @@
+"""Pruning: unstructured magnitude pruning (``torch.nn.utils.prune``), structured channel pruning
+(``torch_pruning``) and the Keras path (``tensorflow_model_optimization``).
+
+Trap: unstructured zeros keep every tensor's shape (the file compresses, a dense runtime still
+multiplies by every zero); only structured (channel) pruning gives fewer MACs. :func:`load_pruned`
+rebuilds a (possibly narrower) ``VisionCNN`` from a state dict: no pickled code is loaded.
+"""
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn.utils import prune as torch_prune
+
+from .. import train as training
+from ..measure import accuracy, count_macs, count_params
+from ..models import vision_cnn
+from ..models.keras import to_nhwc
+
+PRUNABLE_TYPES = (nn.Conv1d, nn.Conv2d, nn.Linear)
+FORMAT = "tinyml_utils.prune/v1"
+
+
+
+# ----------------------------------------------------------------------------------------------
+# Unstructured magnitude pruning (torch.nn.utils.prune)
+# ----------------------------------------------------------------------------------------------
+def prunable_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """``(name, module)`` of every conv and linear layer: the weights magnitude pruning acts on."""
+    return [(n, m) for n, m in model.named_modules() if isinstance(m, PRUNABLE_TYPES)]
+
+
+def _zeros(m: nn.Module) -> int:
+    return int((m.weight == 0).sum())
+
+
+def _masked(m: nn.Module) -> int:
+    """Weights the layer's pruning mask already removes (0 without a mask). Exact zeros in the
+    weights are *not* counted: L1 ranking picks them first, so they must count toward the amount."""
+    mask = getattr(m, "weight_mask", None)
+    return 0 if mask is None else int((mask == 0).sum())
+
+
+def magnitude_prune(model: nn.Module, sparsity: float, scope: str = "global",
+                    layers: Sequence[str] | None = None) -> nn.Module:
+    """Zero the smallest-magnitude weights (L1) until ``sparsity`` (fraction in [0, 1)) of the
+    chosen layers' weights are zero. In place; returns ``model``.
+
+    ``scope="global"`` ranks all chosen weights together (layers end up with different sparsities),
+    ``"layerwise"`` prunes every layer to the same sparsity, ``"global_normalized"`` ranks
+    ``|w| / RMS(w of its layer)`` globally (fair across layers whose scale batch norm undoes). ``layers``: names from
+    :func:`prunable_layers` (default all). Masks are ``torch.nn.utils.prune`` forward pre-hooks, so
+    fine-tuning keeps pruned weights at zero; repeated calls prune further (the target is the total
+    sparsity, not an increment). Biases are not pruned. Call :func:`make_permanent` to fold masks in.
+    """
+    if not 0.0 <= sparsity < 1.0:
+        raise ValueError(f"sparsity must be in [0, 1), got {sparsity}")
+    chosen = [(n, m) for n, m in prunable_layers(model) if layers is None or n in layers]
+    if layers is not None and len(chosen) != len(set(layers)):
+        known = [n for n, _ in prunable_layers(model)]
+        raise ValueError(f"unknown layer in {list(layers)}; prunable layers are {known}")
+    if scope in ("global", "global_normalized"):
+        total = sum(m.weight.numel() for _, m in chosen)
+        extra = int(round(sparsity * total)) - sum(_masked(m) for _, m in chosen)
+        scores = None
+        if scope == "global_normalized":
+            # |w| / RMS(layer): a conv followed by batch norm is scale-invariant, so raw magnitudes
+            # of different layers are not comparable; relative magnitudes are
+            scores = {(m, "weight"): m.weight.detach().abs() / m.weight.detach().pow(2).mean().sqrt().clamp_min(1e-12)
+                      for _, m in chosen}
+        if extra > 0:
+            # integer amount = number of *still unpruned* weights to remove (PruningContainer semantics)
+            torch_prune.global_unstructured([(m, "weight") for _, m in chosen], importance_scores=scores,
+                                            pruning_method=torch_prune.L1Unstructured, amount=extra)
+    elif scope == "layerwise":
+        for _, m in chosen:
+            extra = int(round(sparsity * m.weight.numel())) - _masked(m)
+            if extra > 0:
+                torch_prune.l1_unstructured(m, "weight", amount=extra)
+    else:
+        raise ValueError(f"scope must be 'global', 'global_normalized' or 'layerwise', got {scope!r}")
+    return model
+
+
+def make_permanent(model: nn.Module) -> nn.Module:
+    """Fold every pruning mask into its weight (``prune.remove``): a plain module whose zeros are
+    stored in ``weight``, exportable and saveable as a normal state dict. In place; returns ``model``."""
+    for _, m in model.named_modules():
+        for hook in list(m._forward_pre_hooks.values()):
+            if isinstance(hook, torch_prune.BasePruningMethod):
+                torch_prune.remove(m, hook._tensor_name)
+    return model
+
+
+def weight_sparsity(model: nn.Module) -> float:
+    """Fraction of conv/linear weights that are exactly zero (biases and batch norm excluded)."""
+    layers = prunable_layers(model)
+    total = sum(m.weight.numel() for _, m in layers)
+    return sum(_zeros(m) for _, m in layers) / max(total, 1)
+
+
+def sparsity_report(model: nn.Module):
+    """Per-layer table: shape, weights, zero weights and sparsity, plus a ``total`` row."""
+    import pandas as pd
+
+    rows = [{"layer": n, "type": type(m).__name__, "shape": tuple(m.weight.shape),
+             "weights": m.weight.numel(), "zeros": _zeros(m)} for n, m in prunable_layers(model)]
+    df = pd.DataFrame(rows)
+    total = {"layer": "total", "type": "", "shape": "", "weights": int(df["weights"].sum()),
+             "zeros": int(df["zeros"].sum())}
+    df = pd.concat([df, pd.DataFrame([total])], ignore_index=True)
+    df["sparsity"] = (df["zeros"] / df["weights"]).round(4)
+    return df.set_index("layer")
+
+
+def sensitivity(model: nn.Module, split, sparsities: Iterable[float], layers: Sequence[str] | None = None,
+                evaluate: Callable | None = None):
+    """Per-layer sensitivity: prune ONE layer at a time (no fine-tune) and measure accuracy.
+
+    Returns a long DataFrame ``layer, sparsity, accuracy, drop`` (drop in accuracy points vs the
+    unpruned model, as a fraction). Layers whose accuracy collapses first deserve lower sparsity.
+    """
+    import pandas as pd
+
+    evaluate = evaluate or accuracy
+    base = evaluate(model, split)
+    names = layers or [n for n, _ in prunable_layers(model)]
+    rows = []
+    for name in names:
+        for s in sparsities:
+            m = copy.deepcopy(model)
+            magnitude_prune(m, s, scope="layerwise", layers=[name])
+            acc = evaluate(m, split)
+            rows.append({"layer": name, "sparsity": float(s), "accuracy": acc, "drop": base - acc})
+    return pd.DataFrame(rows)
+
+
+@dataclass
+class PruneStep:
+    """One point on a prune(+fine-tune) path. Accuracies in [0, 1] on the evaluation split."""
+
+    sparsity: float
+    accuracy_pruned: float            # right after pruning, before fine-tuning
+    accuracy: float                   # after fine-tuning
+    epochs: int                       # fine-tune epochs spent so far on this path (cumulative)
+    seconds: float                    # cumulative wall time
+    model: nn.Module = field(repr=False)  # a permanent (mask-free) copy at this point
+
+
+def prune_and_finetune(model: nn.Module, train, val, schedule: Sequence[float], *,
+                       epochs_per_step: int | Sequence[int] = 1,
+                       lr: float = 2e-3, batch_size: int = 64, scope: str = "global", seed: int = 0,
+                       augment=None, eval_split=None, desc: str = "prune") -> list[PruneStep]:
+    """Iterative magnitude pruning: for each target in ``schedule`` (increasing total sparsity),
+    prune to it and fine-tune ``epochs_per_step`` epochs (an int, or one per step) with
+    :func:`tinyml_utils.train.fit`.
+
+    A one-element schedule is *one-shot* prune-and-fine-tune. Works on a deep copy (``model`` is
+    untouched). Returns one :class:`PruneStep` per target, each with a permanent copy of the model.
+    ``eval_split`` (default ``val``) is where accuracies are measured.
+    """
+    eval_split = eval_split if eval_split is not None else val
+    m = copy.deepcopy(model)
+    steps, epochs, t0 = [], 0, time.perf_counter()
+    per_step = [epochs_per_step] * len(schedule) if isinstance(epochs_per_step, int) else list(epochs_per_step)
+    if len(per_step) != len(schedule):
+        raise ValueError(f"epochs_per_step has {len(per_step)} entries for {len(schedule)} steps")
+    for i, (target, ep) in enumerate(zip(schedule, per_step)):
+        magnitude_prune(m, target, scope=scope)
+        acc_pruned = accuracy(m, eval_split)
+        if ep > 0:
+            training.fit(m, train, val, epochs=ep, lr=lr, batch_size=batch_size, seed=seed + i,
+                          augment=augment, desc=f"{desc} {target:.0%}")
+            epochs += ep
+        acc = accuracy(m, eval_split)
+        snapshot = make_permanent(copy.deepcopy(m)).eval()
+        steps.append(PruneStep(float(weight_sparsity(snapshot)), acc_pruned, acc, epochs,
+                               time.perf_counter() - t0, snapshot))
+    return steps
+
+
+def steps_frame(steps: Sequence[PruneStep], **columns):
+    """A DataFrame of :class:`PruneStep` results (model column dropped), extra constant columns added."""
+    import pandas as pd
+
+    return pd.DataFrame([{**columns, "sparsity": s.sparsity, "accuracy_pruned": s.accuracy_pruned,
+                          "accuracy": s.accuracy, "epochs": s.epochs, "seconds": s.seconds} for s in steps])
+
+
+# ----------------------------------------------------------------------------------------------
+# Structured channel pruning (torch_pruning)
+# ----------------------------------------------------------------------------------------------
+def _last_linear(model: nn.Module) -> list[nn.Module]:
+    lins = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    return lins[-1:]
+
+
+def prune_channels(model: nn.Module, example: torch.Tensor, ratio: float, *, ignored_layers=None,
+                   round_to: int | None = None, p: int = 2) -> nn.Module:
+    """Remove ``ratio`` of the channels of every prunable group (L``p`` magnitude of the whole
+    dependency group: conv filter + its batch norm + the next layer's input slice) with
+    ``torch_pruning``. Returns a pruned deep copy. The classifier (last Linear) is kept whole unless
+    ``ignored_layers`` says otherwise."""
+    import torch_pruning as tp
+
+    m = copy.deepcopy(model).eval()
+    ignored = _last_linear(m) if ignored_layers is None else list(ignored_layers)
+    if ratio <= 0:
+        return m
+    pruner = tp.pruner.MetaPruner(m, example, importance=tp.importance.GroupMagnitudeImportance(p=p),
+                                  pruning_ratio=ratio, ignored_layers=ignored, round_to=round_to)
+    pruner.step()
+    return m
+
+
+def channel_prune(model: nn.Module, example: torch.Tensor, target_macs_ratio: float = 0.5, *,
+                  round_to: int | None = None, tol: float = 5e-3, max_iter: int = 20):
+    """Channel-prune ``model`` to at most ``target_macs_ratio`` of its MACs (e.g. 0.5 halves them).
+
+    Searches (bisection) for the smallest uniform channel ratio whose pruned model meets the MAC
+    target, counting MACs with :func:`tinyml_utils.measure.count_macs`. Returns ``(pruned copy, info)``
+    with ``info`` = channel ratio, MACs and params before/after, and channels per layer.
+    """
+    base_macs, base_params = count_macs(model, example), count_params(model)
+    lo, hi = 0.0, 0.95
+    best = None
+    for _ in range(max_iter):
+        mid = (lo + hi) / 2
+        cand = prune_channels(model, example, mid, round_to=round_to)
+        macs = count_macs(cand, example)
+        if macs <= target_macs_ratio * base_macs:
+            best, hi = (mid, cand, macs), mid
+        else:
+            lo = mid
+        if hi - lo < tol:
+            break
+    if best is None:
+        raise RuntimeError(f"could not reach {target_macs_ratio:.0%} of the MACs with channel ratio <= {hi}")
+    ratio, pruned, macs = best
+    info = {"channel_ratio": ratio, "target_macs_ratio": target_macs_ratio, "base_macs": base_macs,
+            "macs": macs, "macs_ratio": macs / base_macs, "base_params": base_params,
+            "params": count_params(pruned), "params_ratio": count_params(pruned) / base_params,
+            "channels": channels(pruned), "base_channels": channels(model)}
+    return pruned.eval(), info
+
+
+def channels(model: nn.Module) -> dict[str, int]:
+    """Output channels (conv) or features (linear) of every prunable layer."""
+    return {n: int(m.weight.shape[0]) for n, m in prunable_layers(model)}
+
+
+# ----------------------------------------------------------------------------------------------
+# Saving / loading pruned vision models without pickled code
+# ----------------------------------------------------------------------------------------------
+def rebuild_like(model: nn.Module, state_dict: dict) -> nn.Module:
+    """Resize ``model``'s conv / batch-norm / linear layers to the shapes in ``state_dict`` (as a
+    channel-pruned model has them) and load the weights. In place; returns ``model``."""
+    for name, m in list(model.named_modules()):
+        key = f"{name}.weight" if name else "weight"
+        if key not in state_dict:
+            continue
+        w = state_dict[key]
+        new = None
+        if isinstance(m, (nn.Conv1d, nn.Conv2d)) and tuple(w.shape) != tuple(m.weight.shape):
+            groups = m.groups if m.groups == 1 else w.shape[0]
+            new = type(m)(w.shape[1] * groups, w.shape[0], m.kernel_size, stride=m.stride, padding=m.padding,
+                          dilation=m.dilation, groups=groups, bias=m.bias is not None)
+        elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)) and w.shape[0] != m.num_features:
+            new = type(m)(w.shape[0], eps=m.eps, momentum=m.momentum)
+        elif isinstance(m, nn.Linear) and tuple(w.shape) != tuple(m.weight.shape):
+            new = nn.Linear(w.shape[1], w.shape[0], bias=m.bias is not None)
+        if new is not None:
+            parent = model.get_submodule(name.rsplit(".", 1)[0]) if "." in name else model
+            setattr(parent, name.rsplit(".", 1)[-1], new)
+    model.load_state_dict(state_dict)
+    return model
+
+
+def save_pruned(model: nn.Module, path: str | Path, info: dict | None = None) -> Path:
+    """Save a (permanent) pruned ``VisionCNN``: state dict + base width + ``info`` (JSON-able)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    make_permanent(model)
+    torch.save({"format": FORMAT, "arch": "vision_cnn", "width": int(getattr(model, "width", 16)),
+                "state_dict": model.state_dict(), "info": info or {}}, path)
+    return path
+
+
+def load_pruned(path: str | Path) -> tuple[nn.Module, dict]:
+    """Load a model saved by :func:`save_pruned` (``weights_only``, no pickled code): (model in eval mode, info)."""
+    blob = torch.load(Path(path), weights_only=True)
+    if blob.get("format") != FORMAT:
+        raise ValueError(f"{path} is not a tinyml_utils.prune file (format {blob.get('format')!r})")
+    model = rebuild_like(vision_cnn(int(blob["width"])), blob["state_dict"])
+    return model.eval(), dict(blob.get("info", {}))
+
+
+# ----------------------------------------------------------------------------------------------
+# Keras / tensorflow-model-optimization
+# ----------------------------------------------------------------------------------------------
+def keras_prune(keras_model, train, val, *, final_sparsity: float = 0.8, epochs: int = 2, batch_size: int = 64,
+                lr: float = 1e-3, end_fraction: float = 0.6, skip: Sequence[str] = ("conv1",), seed: int = 0,
+                keras=None):
+    """Magnitude-prune a tf_keras model with ``tfmot.sparsity.keras.prune_low_magnitude`` and a
+    ``PolynomialDecay`` schedule (0 → ``final_sparsity`` over the first ``end_fraction`` of the
+    training steps, then fine-tuning at that sparsity), then ``strip_pruning``. Layers named in
+    ``skip`` stay dense (default the first conv: 144 weights, and pruning 80% of a 1-channel 3×3
+    filter leaves about two taps — the sensitivity analysis of chapter 03 shows it is the most fragile).
+
+    Needs ``TF_USE_LEGACY_KERAS=1`` set before TensorFlow was imported and ``keras=tf_keras``.
+    Returns ``(stripped model, keras History)``.
+    """
+    import tensorflow_model_optimization as tfmot
+
+    if keras is None:
+        import tf_keras as keras
+    keras.utils.set_random_seed(seed)
+    source = keras_model
+    keras_model = keras.models.clone_model(source)  # work on a copy: the caller's model stays dense
+    keras_model.set_weights(source.get_weights())
+    steps_per_epoch = int(np.ceil(len(train) / batch_size))
+    end_step = max(1, int(end_fraction * epochs * steps_per_epoch))
+    schedule = tfmot.sparsity.keras.PolynomialDecay(initial_sparsity=0.0, final_sparsity=final_sparsity,
+                                                    begin_step=0, end_step=end_step, frequency=max(1, end_step // 10))
+    if skip:
+        # the documented tfmot pattern for pruning some layers only: clone with a wrapping function
+        def wrap(layer):
+            if type(layer).__name__ in ("Conv2D", "Dense") and layer.name not in skip:
+                return tfmot.sparsity.keras.prune_low_magnitude(layer, pruning_schedule=schedule)
+            return layer
+
+        pruned = keras.models.clone_model(keras_model, clone_function=wrap)  # wraps the trained layers
+    else:
+        pruned = tfmot.sparsity.keras.prune_low_magnitude(keras_model, pruning_schedule=schedule)
+    pruned.compile(optimizer=keras.optimizers.Adam(lr),
+                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+    hist = pruned.fit(to_nhwc(train.x), train.y, validation_data=(to_nhwc(val.x), val.y), epochs=epochs,
+                      batch_size=batch_size, shuffle=True, verbose=0,
+                      callbacks=[tfmot.sparsity.keras.UpdatePruningStep()])
+    return tfmot.sparsity.keras.strip_pruning(pruned), hist
+
+
+def keras_weight_sparsity(keras_model) -> dict[str, float]:
+    """Sparsity of each Conv2D/Dense kernel of a Keras model, plus ``"total"`` over all of them."""
+    out, zeros, total = {}, 0, 0
+    for layer in keras_model.layers:
+        if type(layer).__name__ in ("Conv2D", "Dense"):
+            k = layer.get_weights()[0]
+            out[layer.name] = float((k == 0).mean())
+            zeros, total = zeros + int((k == 0).sum()), total + k.size
+    out["total"] = zeros / max(total, 1)
+    return out

@@ -1,0 +1,332 @@
+"""Quantization: the arithmetic, PT2E post-training quantization (PTQ) and quantization-aware
+training (QAT) for ExecuTorch/XNNPACK, per-layer error, and tfmot QAT for the TFLite route.
+
+The arithmetic: ``q = clamp(round(x / scale) + zero_point, qmin, qmax)``,
+``x_hat = (q - zero_point) * scale``. PT2E: ``torch.export`` → XNNPACKQuantizer →
+``prepare_pt2e``/``convert_pt2e``, giving a GraphModule with (de)quantize ops. Lowering to files
+is :mod:`tinyml_utils.convert` (``executorch.to_executorch``, ``tflite.int8``).
+Trap: an exported/prepared model refuses ``.train()``/``.eval()``; the training loop switches it
+with :func:`tinyml_utils.train.set_train`/``set_eval``. tfmot needs tf-keras:
+:func:`tinyml_utils.models.keras.legacy_keras` before TensorFlow is imported.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import numpy as np
+
+from .. import train as training
+from ..models.export import export_program
+from ..models.keras import legacy_keras
+
+# ----------------------------------------------------------------------------------------------
+# 1. The arithmetic
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class QParams:
+    """Quantization parameters. ``scale`` float32 and ``zero_point`` int64 tensors, shape () per
+    tensor or (C,) per channel along ``axis``; integers live in [qmin, qmax]."""
+
+    scale: "torch.Tensor"  # noqa: F821
+    zero_point: "torch.Tensor"  # noqa: F821
+    qmin: int
+    qmax: int
+    axis: int | None = None
+
+    @property
+    def bits(self) -> int:
+        return int(np.ceil(np.log2(self.qmax - self.qmin + 1)))
+
+
+def _as_tensor(x):
+    import torch
+
+    return x.detach() if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x, dtype=np.float32))
+
+
+def _bcast(v, x, axis: int | None):
+    """Reshape a per-channel vector ``v`` so it broadcasts against ``x`` along ``axis``."""
+    if axis is None or v.ndim == 0:
+        return v
+    shape = [1] * x.ndim
+    shape[axis] = -1
+    return v.reshape(shape)
+
+
+def int_range(bits: int = 8, symmetric: bool = True, narrow_range: bool | None = None) -> tuple[int, int]:
+    """Signed integer range of ``bits`` bits. Symmetric schemes drop the most negative value by
+    default (narrow range, e.g. [-127, 127]) so that +x and -x quantize to +q and -q, as XNNPACK does."""
+    narrow = symmetric if narrow_range is None else narrow_range
+    qmin, qmax = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
+    return (qmin + 1 if narrow else qmin), qmax
+
+
+def choose_qparams(x, bits: int = 8, symmetric: bool = True, per_channel_axis: int | None = None,
+                   narrow_range: bool | None = None, eps: float = float(np.finfo(np.float32).eps)) -> QParams:
+    """Min/max quantization parameters of ``x`` (the rule of PyTorch's MinMaxObserver).
+
+    - symmetric: ``zero_point = 0``, ``scale = max|x| / ((qmax - qmin) / 2)``
+    - asymmetric (affine): the range [min(x, 0), max(x, 0)] is spread over [qmin, qmax],
+      ``zero_point = qmin - round(min / scale)`` so that 0.0 is exactly representable.
+
+    ``per_channel_axis`` gives one scale per slice along that axis (e.g. 0 = output channels
+    of a conv weight) instead of one for the whole tensor.
+    """
+    import torch
+
+    x = _as_tensor(x).float()
+    qmin, qmax = int_range(bits, symmetric, narrow_range)
+    if per_channel_axis is None:
+        lo, hi = x.min(), x.max()
+    else:
+        flat = x.transpose(0, per_channel_axis).reshape(x.shape[per_channel_axis], -1)
+        lo, hi = flat.min(1).values, flat.max(1).values
+    lo, hi = torch.clamp(lo, max=0.0), torch.clamp(hi, min=0.0)
+    if symmetric:
+        amax = torch.maximum(-lo, hi)
+        scale = torch.clamp(amax / ((qmax - qmin) / 2), min=eps)
+        zp = torch.zeros_like(scale, dtype=torch.int64)
+    else:
+        scale = torch.clamp((hi - lo) / (qmax - qmin), min=eps)
+        zp = torch.clamp(qmin - torch.round(lo / scale), qmin, qmax).to(torch.int64)
+    return QParams(scale.float(), zp, qmin, qmax, per_channel_axis)
+
+
+def quantize_affine(x, scale, zero_point, qmin: int, qmax: int, axis: int | None = None):
+    """float → integers: ``clamp(round(x / scale) + zero_point, qmin, qmax)`` (round half to even,
+    like PyTorch). Per-channel ``scale``/``zero_point`` broadcast along ``axis``. Returns int32."""
+    import torch
+
+    x = _as_tensor(x).float()
+    scale, zero_point = _as_tensor(scale).float(), torch.as_tensor(zero_point)
+    q = torch.round(x / _bcast(scale, x, axis)) + _bcast(zero_point, x, axis)
+    return torch.clamp(q, qmin, qmax).to(torch.int32)
+
+
+def dequantize(q, scale, zero_point, axis: int | None = None):
+    """integers → float: ``(q - zero_point) * scale``."""
+    import torch
+
+    q = torch.as_tensor(q)
+    scale, zero_point = _as_tensor(scale).float(), torch.as_tensor(zero_point)
+    return (q.to(torch.float32) - _bcast(zero_point, q, axis)) * _bcast(scale, q, axis)
+
+
+def fake_quantize(x, bits: int = 8, symmetric: bool = True, per_channel_axis: int | None = None):
+    """Quantize then dequantize ``x`` with its own min/max parameters: what the network sees."""
+    qp = choose_qparams(x, bits, symmetric, per_channel_axis)
+    return dequantize(quantize_affine(x, qp.scale, qp.zero_point, qp.qmin, qp.qmax, qp.axis),
+                      qp.scale, qp.zero_point, qp.axis)
+
+
+def sqnr_db(reference, approx) -> float:
+    """Signal-to-quantization-noise ratio in dB: ``10 log10(sum(ref^2) / sum((ref - approx)^2))``.
+    Every 1 bit more is worth about 6 dB; infinite if they are equal."""
+    r = np.asarray(_as_tensor(reference), dtype=np.float64)
+    a = np.asarray(_as_tensor(approx), dtype=np.float64)
+    noise = float(((r - a) ** 2).sum())
+    return float("inf") if noise == 0 else float(10 * np.log10(float((r ** 2).sum()) / noise))
+
+
+def weight_error_table(model, bits: Sequence[int] = (8, 4)):
+    """Per conv/linear weight: SQNR (dB) of per-tensor vs per-channel symmetric quantization at
+    each bit width (our own arithmetic). Returns a pandas DataFrame, one row per layer."""
+    import pandas as pd
+    from torch import nn
+
+    rows = []
+    for name, mod in model.named_modules():
+        if isinstance(mod, (nn.Conv1d, nn.Conv2d, nn.Linear)):
+            w = mod.weight.detach()
+            row = {"layer": name, "shape": tuple(w.shape), "params": w.numel()}
+            for b in bits:
+                row[f"int{b} per-tensor (dB)"] = sqnr_db(w, fake_quantize(w, b, True, None))
+                row[f"int{b} per-channel (dB)"] = sqnr_db(w, fake_quantize(w, b, True, 0))
+            rows.append(row)
+    return pd.DataFrame(rows).set_index("layer")
+
+
+# ----------------------------------------------------------------------------------------------
+# 2. PT2E: PTQ and QAT for ExecuTorch / XNNPACK
+# ----------------------------------------------------------------------------------------------
+
+def xnnpack_quantizer(per_channel: bool = True, weight_bits: int = 8, is_qat: bool = False):
+    """The XNNPACK quantizer: int8 activations (per tensor, affine) and symmetric weights of
+    ``weight_bits`` bits (stored in int8; ``weight_bits < 8`` narrows [qmin, qmax], i.e. fake-quant
+    at lower precision; XNNPACK itself runs them as int8)."""
+    from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
+        XNNPACKQuantizer,
+        get_symmetric_quantization_config,
+    )
+
+    qmin, qmax = int_range(weight_bits, symmetric=True)
+    cfg = get_symmetric_quantization_config(is_per_channel=per_channel, is_qat=is_qat,
+                                            weight_qmin=qmin, weight_qmax=qmax)
+    return XNNPACKQuantizer().set_global(cfg)
+
+
+def _example(x):
+    import torch
+
+    return torch.as_tensor(np.asarray(x[:2], dtype=np.float32))
+
+
+def _export_module(model, example):
+    """Exported with a dynamic batch (batch 1 works after calibrating on batches), as the
+    GraphModule ``prepare_pt2e`` takes."""
+    return export_program(model, example).module()
+
+
+def ptq_pt2e(model, calib_x, per_channel: bool = True, weight_bits: int = 8, batch_size: int = 256,
+             quantizer=None):
+    """Post-training int8 quantization with PT2E: export (dynamic batch) → ``prepare_pt2e`` with
+    the XNNPACK quantizer → run ``calib_x`` (N, ...) float32 through the observers →
+    ``convert_pt2e``. Returns the converted GraphModule (float in, float out; its graph holds the
+    int8 weights and quantize/dequantize pairs). ``model`` is not modified."""
+    import torch
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+
+    m = copy.deepcopy(model).eval()
+    calib = torch.as_tensor(np.asarray(calib_x, dtype=np.float32))
+    gm = _export_module(m, calib[:2] if len(calib) >= 2 else calib)
+    prepared = prepare_pt2e(gm, quantizer or xnnpack_quantizer(per_channel, weight_bits))
+    with torch.no_grad():
+        for i in range(0, len(calib), batch_size):
+            prepared(calib[i:i + batch_size])
+    converted = convert_pt2e(prepared)
+    training.set_eval(converted)
+    return converted
+
+
+def fold_batchnorm(model):
+    """A copy of ``model`` (eval mode) with every BatchNorm that directly follows a Conv inside an
+    ``nn.Sequential`` folded into that conv's weights and bias (and replaced by Identity)."""
+    from torch import nn
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    m = copy.deepcopy(model).eval()
+    for seq in [mod for mod in m.modules() if isinstance(mod, nn.Sequential)]:
+        for i in range(len(seq) - 1):
+            conv, bn = seq[i], seq[i + 1]
+            if isinstance(conv, (nn.Conv1d, nn.Conv2d)) and isinstance(bn, (nn.BatchNorm1d, nn.BatchNorm2d)):
+                seq[i], seq[i + 1] = fuse_conv_bn_eval(conv, bn), nn.Identity()
+    return m
+
+
+def qat_pt2e(model, train, val=None, epochs: int = 3, lr: float = 5e-4, batch_size: int = 64,
+             per_channel: bool = True, weight_bits: int = 8, seed: int = 0, augment=None,
+             quantizer=None, calib_n: int = 256, return_history: bool = False, desc: str = "QAT",
+             fold_bn: bool = False):
+    """Quantization-aware training with PT2E: export → ``prepare_qat_pt2e`` → calibrate on
+    ``calib_n`` training images → :func:`tinyml_utils.train.fit` → ``convert_pt2e``. Returns the
+    converted GraphModule (and the History if ``return_history``); ``model`` is not modified.
+
+    ``fold_bn=True`` folds batch norm into the convs first (:func:`fold_batchnorm`): frozen BN
+    statistics, and no torchao QAT conv-BN rewrites (slow on a small CPU). Default: BN in the graph.
+    """
+    import torch
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_qat_pt2e
+
+    m = fold_batchnorm(model) if fold_bn else copy.deepcopy(model).eval()
+    gm = _export_module(m, _example(train.x))
+    prepared = prepare_qat_pt2e(gm, quantizer or xnnpack_quantizer(per_channel, weight_bits, is_qat=True))
+    # observers first see real data (in eval mode: BN running stats are not disturbed)
+    training.set_eval(prepared)
+    with torch.no_grad():
+        prepared(torch.as_tensor(train.x[:calib_n]))
+    hist = training.fit(prepared, train, val, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed,
+                        augment=augment, desc=desc)
+    training.set_eval(prepared)
+    converted = convert_pt2e(prepared)
+    training.set_eval(converted)
+    return (converted, hist) if return_history else converted
+
+
+def layer_error(float_model, converted, x) -> "pd.DataFrame":  # noqa: F821
+    """Per-layer quantization error: SQNR (dB) of each conv block's and linear layer's output in
+    the int8 model against the float model, on inputs ``x``.
+
+    Float side: outputs of every ``nn.ReLU`` and ``nn.Linear`` module (forward hooks; BN is inside
+    the block). Quantized side: the ``aten.relu``/``aten.linear`` nodes of the converted graph in
+    the same order, taken after their quantize→dequantize pair, so the error includes the
+    rounding of that layer's output. Errors accumulate: layer k sees the errors of layers < k.
+    """
+    import pandas as pd
+    import torch
+    from torch import nn
+
+    x = torch.as_tensor(np.asarray(x, dtype=np.float32))
+    fm = copy.deepcopy(float_model).eval()
+    names, ref = [], []
+
+    def hook(name):
+        def fn(module, inputs, output):  # returns None: the output is left unchanged
+            names.append(name)
+            ref.append(output.detach())
+        return fn
+
+    hooks = [mod.register_forward_hook(hook(n)) for n, mod in fm.named_modules()
+             if isinstance(mod, (nn.ReLU, nn.Linear))]
+    with torch.no_grad():
+        fm(x)
+    for h in hooks:
+        h.remove()
+
+    wanted = (torch.ops.aten.relu.default, torch.ops.aten.linear.default)
+    targets, kinds = [], []
+    for node in converted.graph.nodes:
+        if node.op == "call_function" and node.target in wanted:
+            out = node
+            users = list(node.users)
+            if len(users) == 1 and "quantize_per_tensor" in str(users[0].target):
+                deq = list(users[0].users)
+                if len(deq) >= 1 and "dequantize" in str(deq[0].target):
+                    out = deq[0]
+            targets.append(out)
+            kinds.append("linear" if node.target == torch.ops.aten.linear.default else "conv-bn-relu")
+    if len(targets) != len(ref):
+        raise ValueError(f"layer_error: the float model has {len(ref)} ReLU/Linear outputs but the "
+                         f"converted graph has {len(targets)} relu/linear nodes; they must match one to one")
+    captured: dict = {}
+
+    class _Capture(torch.fx.Interpreter):
+        def run_node(self, n):
+            r = super().run_node(n)
+            if n in targets:
+                captured[n] = r.detach()
+            return r
+
+    training.set_eval(converted)
+    with torch.no_grad():
+        _Capture(converted).run(x)
+    rows = []
+    for i, (name, r, node, kind) in enumerate(zip(names, ref, targets, kinds)):
+        rows.append({"layer": name, "order": i, "kind": kind,
+                     "sqnr_db": sqnr_db(r, captured[node]), "numel_per_example": r[0].numel()})
+    return pd.DataFrame(rows).set_index("layer")
+
+
+def tfmot_qat(make_twin: Callable, train, val, *, epochs: int = 2, lr: float = 5e-4, batch_size: int = 64,
+              seed: int = 0, keras=None):
+    """tfmot ``quantize_model`` QAT of a tf-keras vision twin, fine-tuned with
+    :func:`tinyml_utils.train.fit_keras`. ``make_twin(batch_size)`` returns the tf-keras model with
+    its float weights (e.g. :func:`tinyml_utils.convert.keras_twin.keras_twin` of a torch model).
+
+    Returns ``(qat_model, history, qat_batch1)``: the trained model and a batch-1 copy (weights,
+    ranges and step counters copied) for :func:`tinyml_utils.convert.tflite.from_qat`. Trap: needs
+    :func:`tinyml_utils.models.keras.legacy_keras` before TensorFlow was first imported.
+    """
+    tf_keras = keras if keras is not None else legacy_keras()
+    import tensorflow_model_optimization as tfmot
+
+    qat = tfmot.quantization.keras.quantize_model(make_twin(None))
+    hist = training.fit_keras(qat, train, val, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
+                              keras=tf_keras)
+    # a fixed batch keeps SHAPE/PACK ops out of the converted file
+    qat_batch1 = tfmot.quantization.keras.quantize_model(make_twin(1))
+    qat_batch1.set_weights(qat.get_weights())
+    return qat, hist, qat_batch1

@@ -1,0 +1,254 @@
+"""ExecuTorch's Arm backend without an NPU: Ethos-U ``.pte`` (Vela inside), the TOSA reference
+check, the CoreML/Vulkan partitioners and a Qualcomm (QNN) attempt, every cycle count an estimate.
+
+ExecuTorch partitions an exported graph: supported nodes go into a delegate blob (here: Vela's
+command stream), the rest run on the CPU's portable kernels. Nothing here executes on an NPU:
+running a ``.pte`` for Ethos-U needs Arm's Corstone FVP simulator or a board.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..core.env import capture_logger, capture_output, quiet
+from ..models.export import export_program
+from . import vela
+
+# --------------------------------------------------------------------------------------------
+# ExecuTorch Arm backend: Ethos-U .pte and the TOSA reference check
+# --------------------------------------------------------------------------------------------
+
+def _export_module(model, example):
+    return export_program(model.eval(), example, dynamic_batch=False, strict=True).module(check_guards=False)
+
+
+def arm_quantize(model, example, calib_x: np.ndarray, compile_spec):
+    """PT2E int8 quantization with the Arm quantizer for ``compile_spec`` (EthosUQuantizer for an
+    EthosUCompileSpec, TOSAQuantizer for a TosaCompileSpec); calibrated one image at a time on
+    ``calib_x`` (N, C, H, W). Returns the converted (fake-quantized) GraphModule."""
+    import torch
+    from executorch.backends.arm.ethosu import EthosUCompileSpec
+    from executorch.backends.arm.quantizer import EthosUQuantizer, TOSAQuantizer, get_symmetric_quantization_config
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+
+    q = EthosUQuantizer(compile_spec) if isinstance(compile_spec, EthosUCompileSpec) else TOSAQuantizer(compile_spec)
+    q.set_global(get_symmetric_quantization_config())
+    prepared = prepare_pt2e(_export_module(model, example), q)
+    with torch.no_grad():
+        for i in range(len(calib_x)):
+            prepared(torch.as_tensor(calib_x[i:i + 1]))
+    return convert_pt2e(prepared)
+
+
+@dataclass
+class ArmLowering:
+    """What an Arm-backend lowering produced: the ``.pte`` (if written), the delegation table
+    (ExecuTorch's own), the partitioner's rejection report, and Vela's console summary."""
+
+    target: str
+    pte_bytes: int
+    path: Path | None
+    delegation: object
+    delegated_nodes: int
+    non_delegated_nodes: int
+    rejected: str
+    vela: dict = field(default_factory=dict)
+    converted: object = None
+
+    def summary(self) -> dict:
+        return {"target": self.target, "pte_bytes": self.pte_bytes, "delegated_nodes": self.delegated_nodes,
+                "non_delegated_nodes": self.non_delegated_nodes,
+                **{k: self.vela.get(k) for k in ("npu_ops", "cpu_ops", "npu_cycles", "total_cycles",
+                                                 "latency_ms", "sram_bytes", "flash_bytes")}}
+
+
+def _rejection_table(log_text: str) -> str:
+    lines = log_text.splitlines()
+    keep = [ln for ln in lines if ln.strip() and not ln.startswith("TOSAPartitioner::")]
+    return "\n".join(keep)
+
+
+def ethos_u_pte(model, example, target: str = "ethos-u55-128", calib_x: np.ndarray | None = None,
+                path=None, system_config: str | None = None, memory_mode: str | None = None) -> ArmLowering:
+    """Quantize (EthosUQuantizer), partition (EthosUPartitioner, which runs Vela on each delegated
+    subgraph) and serialize an ExecuTorch ``.pte`` for an Ethos-U ``target`` such as
+    ``"ethos-u55-128"`` or ``"ethos-u85-256"``, offline. The host runtime cannot execute it (no Ethos-U
+    backend on x86): running it needs a Corstone FVP or a board."""
+    from executorch.backends.arm.ethosu import EthosUCompileSpec, EthosUPartitioner
+    from executorch.devtools.backend_debug import get_delegation_info
+    from executorch.exir import to_edge_transform_and_lower
+
+    spec = EthosUCompileSpec(target, system_config=system_config, memory_mode=memory_mode,
+                             extra_flags=["--verbose-performance"])
+    calib = calib_x if calib_x is not None else example.numpy()
+    with quiet():
+        converted = arm_quantize(model, example, calib, spec)
+    with capture_logger("executorch.backends.arm.tosa.partitioner") as log, quiet(logs=True) as console:
+        edge = to_edge_transform_and_lower(export_program(converted, example, dynamic_batch=False),
+                                           partitioner=[EthosUPartitioner(spec)])
+        buf = edge.to_executorch().buffer
+    info = get_delegation_info(edge.exported_program().graph_module)
+    if path is not None:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(buf)
+    return ArmLowering(target, len(buf), path, info.get_operator_delegation_dataframe(),
+                       info.num_delegated_nodes, info.num_non_delegated_nodes, _rejection_table(log[0]),
+                       vela.console_summary(console[0]), converted)
+
+
+def _lowered_modules(gm):
+    return [m for n, m in gm.named_children() if n.startswith("lowered_module")]
+
+
+def tosa_reference_check(model, example, calib_x: np.ndarray, inputs: np.ndarray,
+                         tosa_spec: str = "TOSA-1.0+INT") -> dict:
+    """Lower the model with ``TOSAPartitioner`` (``TOSA-1.0+INT``), run the TOSA graph in
+    ``tosa_tools``' reference model on ``inputs`` (N, C, H, W float; quantized with the graph's own
+    input scale) and compare its int8 output with the PT2E fake-quantized model's output, requantized
+    to the same output scale. Returns ``max_lsb_diff`` (in units of the output scale), the fraction of
+    identical outputs, argmax agreement, and the references."""
+    import torch
+    import tosa_reference_model as ref
+    from executorch.backends.arm.tosa.compile_spec import TosaCompileSpec
+    from executorch.backends.arm.tosa.partitioner import TOSAPartitioner
+    from executorch.exir import to_edge_transform_and_lower
+
+    spec = TosaCompileSpec(tosa_spec)
+    with quiet():
+        converted = arm_quantize(model, example, calib_x, spec)
+        edge = to_edge_transform_and_lower(export_program(converted, example, dynamic_batch=False),
+                                           partitioner=[TOSAPartitioner(spec)])
+    gm = edge.exported_program().graph_module
+    lowered = _lowered_modules(gm)
+    if len(lowered) != 1:
+        raise RuntimeError(f"expected the whole model in one TOSA delegate, got {len(lowered)} partitions")
+    lm = lowered[0]
+    qs = [n for n in gm.graph.nodes if n.op == "call_function" and "quantize_per_tensor" in str(n.target)
+          and "dequantize" not in str(n.target)]
+    dqs = [n for n in gm.graph.nodes if n.op == "call_function" and "dequantize_per_tensor" in str(n.target)]
+    (s_in, zp_in, qmin, qmax), (s_out, zp_out) = qs[0].args[1:5], dqs[-1].args[1:3]
+    ph = [n for n in lm.original_module.graph.nodes if n.op == "placeholder"
+          and n.meta["val"].shape == tuple(example.shape)][0]
+    nhwc = ph.meta["val"].dim_order() == (0, 2, 3, 1)
+    tosa_q, fq_q = [], []
+    with capture_output():
+        for i in range(len(inputs)):
+            x = torch.as_tensor(inputs[i:i + 1])
+            xq = torch.clamp(torch.round(x / s_in) + zp_in, qmin, qmax).to(torch.int8)
+            xin = xq.permute(0, 2, 3, 1).contiguous().numpy() if nhwc else xq.numpy()
+            outs, status = ref.run(lm.processed_bytes, [xin], verbosity="NONE",
+                                   initialize_variable_tensor_from_numpy=True)
+            if status != ref.GraphStatus.TOSA_VALID:
+                raise RuntimeError(f"the TOSA reference model rejected the graph: {status}")
+            tosa_q.append(np.asarray(outs[0]).astype(np.int32).reshape(-1))
+            with torch.no_grad():
+                fq = converted(x)
+            fq_q.append(torch.clamp(torch.round(fq / s_out) + zp_out, -128, 127).numpy().astype(np.int32).reshape(-1))
+    tosa_q, fq_q = np.stack(tosa_q), np.stack(fq_q)
+    diff = np.abs(tosa_q - fq_q)
+    return {"max_lsb_diff": int(diff.max()), "identical_fraction": float((diff == 0).mean()),
+            "argmax_agreement": float((tosa_q.argmax(1) == fq_q.argmax(1)).mean()), "n": len(inputs),
+            "tosa_int8": tosa_q, "fake_quant_int8": fq_q, "output_scale": float(s_out),
+            "output_zero_point": int(zp_out), "tosa_bytes": len(lm.processed_bytes)}
+
+
+# --------------------------------------------------------------------------------------------
+# Other NPUs' partitioners
+# --------------------------------------------------------------------------------------------
+
+def partner_lower(model, example, backend: str, path=None) -> dict:
+    """Lower ``model`` with the ``"coreml"`` or ``"vulkan"`` partitioner (both run on Linux; neither
+    ``.pte`` can run here: Core ML needs Apple hardware, Vulkan a GPU driver). Returns the delegation
+    table, node counts and the ``.pte`` size."""
+    from executorch.devtools.backend_debug import get_delegation_info
+    from executorch.exir import to_edge_transform_and_lower
+
+    if backend not in ("coreml", "vulkan"):
+        raise ValueError(f"unknown backend {backend!r}: 'coreml' or 'vulkan'")
+    with quiet() as console:
+        if backend == "coreml":
+            from executorch.backends.apple.coreml.partition import CoreMLPartitioner as P
+        else:
+            from executorch.backends.vulkan.partitioner.vulkan_partitioner import VulkanPartitioner as P
+        edge = to_edge_transform_and_lower(export_program(model.eval(), example, dynamic_batch=False),
+                                           partitioner=[P()])
+        buf = edge.to_executorch().buffer
+    info = get_delegation_info(edge.exported_program().graph_module)
+    if path is not None:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_bytes(buf)
+    return {"backend": backend, "delegation": info.get_operator_delegation_dataframe(),
+            "delegated_nodes": info.num_delegated_nodes, "non_delegated_nodes": info.num_non_delegated_nodes,
+            "subgraphs": info.num_delegated_subgraphs, "pte_bytes": len(buf), "path": path,
+            "graph": str(edge.exported_program().graph_module.graph), "console": console[0]}
+
+
+def qnn_attempt(model, example) -> dict:
+    """Try ExecuTorch's Qualcomm (QNN) lowering **without letting it download the SDK**.
+
+    With ``QNN_SDK_ROOT`` unset, ExecuTorch's setup would download Qualcomm's SDK; setting it to an
+    empty string tells it the caller is in charge, so it only tries to load ``libQnnHtp.so`` and
+    fails. Returns ``{"ok": False, "error": <message>, "asks_for": <what it needs>}`` (or ``ok``
+    True if an SDK is installed)."""
+    old = os.environ.get("QNN_SDK_ROOT")
+    if old is None:
+        os.environ["QNN_SDK_ROOT"] = ""
+    asks = ("Qualcomm's QNN / AI Engine Direct SDK: QNN_SDK_ROOT pointing at an installation and "
+            "LD_LIBRARY_PATH including $QNN_SDK_ROOT/lib/x86_64-linux-clang/ (libQnnHtp.so); "
+            "running the .pte needs a Snapdragon device")
+    try:
+        with quiet() as console:
+            try:
+                from executorch.backends.qualcomm.serialization.qc_schema import QcomChipset
+                from executorch.backends.qualcomm.utils.utils import (
+                    generate_htp_compiler_spec,
+                    generate_qnn_executorch_compiler_spec,
+                    to_edge_transform_and_lower_to_qnn,
+                )
+
+                spec = generate_qnn_executorch_compiler_spec(
+                    soc_model=QcomChipset.SM8650, backend_options=generate_htp_compiler_spec(use_fp16=True))
+                to_edge_transform_and_lower_to_qnn(model.eval(), (example,), spec)
+                result = {"ok": True, "error": None}
+            except Exception as err:  # the honest outcome without the vendor SDK
+                result = {"ok": False, "error": f"{type(err).__name__}: {err}"}
+        native = [ln for ln in console[0].splitlines() if "QNN" in ln or "Qnn" in ln]
+        return {**result, "native_log": "\n".join(native[-6:]), "asks_for": asks}
+    finally:
+        if old is None:
+            os.environ.pop("QNN_SDK_ROOT", None)
+
+
+# --------------------------------------------------------------------------------------------
+# The fallback example: an L2-normalised output
+# --------------------------------------------------------------------------------------------
+
+def keras_with_unit_norm(keras_model):
+    """``keras_model`` with a ``UnitNormalization`` (L2 normalisation) on its output, a common head
+    for cosine scores. Its int8 TFLite keeps ``SQUARE`` in float (DEQUANTIZE → SQUARE → QUANTIZE),
+    which Ethos-U cannot take: Vela leaves those operators on the CPU."""
+    import keras
+
+    return keras.Model(keras_model.inputs, keras.layers.UnitNormalization(name="l2norm")(keras_model.outputs[0]),
+                       name=f"{keras_model.name}_l2")
+
+
+def l2_normalized(model):
+    """The PyTorch twin of the fallback example: a module computing ``F.normalize(model(x), dim=1)``.
+    The Arm partitioner rejects parts of ``normalize`` (not quantized in the Arm backend)."""
+    import torch.nn as nn
+    import torch.nn.functional as F
+
+    class L2Normalized(nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, x):
+            return F.normalize(self.inner(x), dim=1)
+
+    return L2Normalized(model).eval()

@@ -1,0 +1,64 @@
+"""Lower PyTorch models to ExecuTorch ``.pte`` programs (XNNPACK delegate); run them with
+:class:`tinyml_utils.runtimes.ExecuTorchPte`.
+
+>>> pte = to_executorch(model, torch.zeros(1, 1, 28, 28), "build/m.pte")
+
+Eager models, ``ExportedProgram`` s and converted PT2E GraphModules (int8) go through the same
+function. Trap: ``.pte`` programs are exported for batch 1, what a device runs: with the XNNPACK
+delegate a dynamic batch fails at run time beyond a small batch (``set_inputs ... 0x10``).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..models.export import MAX_BATCH, export_program
+
+
+def _program(model, example, dynamic_batch: bool, max_batch: int):
+    import torch
+
+    if isinstance(model, torch.export.ExportedProgram):
+        return model
+    if example is None:
+        raise ValueError("to_executorch needs an example input to export a model")
+    if not isinstance(example, torch.Tensor):
+        example = torch.as_tensor(np.asarray(example[:1], dtype=np.float32))
+    if not isinstance(model, torch.fx.GraphModule):  # an exported GraphModule refuses .eval()
+        model.eval()
+    return export_program(model, example, max_batch, dynamic_batch=dynamic_batch)
+
+
+def to_executorch(model, example=None, path: str | Path | None = None, xnnpack: bool = True,
+                  dynamic_batch: bool = False, max_batch: int = MAX_BATCH):
+    """Lower an eager model, a converted PT2E GraphModule or an ``ExportedProgram`` to an
+    ExecuTorch program, delegating what it can to XNNPACK. Writes the ``.pte`` to ``path`` and
+    returns the path, or returns the bytes."""
+    from executorch.exir import to_edge_transform_and_lower
+
+    program = _program(model, example, dynamic_batch, max_batch)
+    partitioners = []
+    if xnnpack:
+        from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+
+        partitioners = [XnnpackPartitioner()]
+    et = to_edge_transform_and_lower(program, partitioner=partitioners).to_executorch()
+    if path is None:
+        return et.buffer
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(et.buffer)
+    return path
+
+
+def delegation_summary(model, example=None, dynamic_batch: bool = False, max_batch: int = MAX_BATCH):
+    """Which operators XNNPACK takes: ``(DataFrame, info)`` from ExecuTorch's own delegation info."""
+    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+    from executorch.devtools.backend_debug import get_delegation_info
+    from executorch.exir import to_edge_transform_and_lower
+
+    edge = to_edge_transform_and_lower(_program(model, example, dynamic_batch, max_batch),
+                                       partitioner=[XnnpackPartitioner()])
+    info = get_delegation_info(edge.exported_program().graph_module)
+    return info.get_operator_delegation_dataframe(), info

@@ -1,0 +1,124 @@
+"""Keras / PyTorch → TFLite flatbuffers: float32, full-integer int8 (calibrated or from tfmot QAT),
+always with a fixed batch of 1; and PyTorch → TFLite directly with litert-torch.
+
+>>> fp32(keras_model, "m.tflite"); int8(keras_model, rep_nhwc, "m_int8.tflite")
+>>> from_torch_int8(torch_model, calib_nchw, "m_int8.tflite")   # through the Keras twin
+"""
+from __future__ import annotations
+
+import copy
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ..core.env import quiet
+from ..models.keras import to_nhwc
+from .keras_twin import keras_twin
+
+
+def batch1_clone(keras_model):
+    """The same functional Keras model (Keras 3 or tf-keras) rebuilt with a fixed batch of 1 and
+    the weights copied. Trap: convert batch-1 models, or the converter emits SHAPE/PACK ops for
+    the dynamic batch that NPU compilers leave on the CPU."""
+    cfg = keras_model.get_config()
+    for layer in cfg["layers"]:
+        if layer["class_name"] == "InputLayer":
+            lc = layer["config"]
+            key = "batch_shape" if "batch_shape" in lc else "batch_input_shape"
+            lc[key] = (1, *tuple(lc[key])[1:])
+    clone = keras_model.__class__.from_config(cfg)
+    clone.set_weights(keras_model.get_weights())
+    return clone
+
+
+def _convert(converter) -> bytes:
+    """``converter.convert()`` without the SavedModel chatter Keras prints on stdout."""
+    import contextlib
+    import io
+
+    import tensorflow as tf
+
+    logger = tf.get_logger()
+    level = logger.level
+    logger.setLevel("ERROR")  # "Assets written to ..." INFO lines
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            return converter.convert()
+    finally:
+        logger.setLevel(level)
+
+
+def _write(data: bytes, path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
+
+
+def fp32(keras_model, path) -> Path:
+    """Float32 TFLite flatbuffer of a Keras (3 or tf-keras) model, batch fixed to 1."""
+    import tensorflow as tf
+
+    conv = tf.lite.TFLiteConverter.from_keras_model(batch1_clone(keras_model))
+    return _write(_convert(conv), path)
+
+
+def int8(keras_model, representative_x_nhwc: np.ndarray, path, int8_io: bool = True,
+                n_representative: int = 200) -> Path:
+    """Full-integer TFLite conversion: int8 weights and activations, calibrated on up to
+    ``n_representative`` NHWC float images; batch fixed to 1. ``int8_io=True`` makes the input
+    and output tensors int8 too (what microcontrollers and NPUs want; :class:`tinyml_utils.runtimes.LiteRT`
+    quantizes/dequantizes for you), ``False`` keeps float32 input/output around the int8 graph."""
+    import tensorflow as tf
+
+    rep = np.asarray(representative_x_nhwc[:n_representative], dtype=np.float32)
+
+    def gen():
+        for i in range(len(rep)):
+            yield [rep[i:i + 1]]
+
+    conv = tf.lite.TFLiteConverter.from_keras_model(batch1_clone(keras_model))
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    conv.representative_dataset = gen
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    if int8_io:
+        conv.inference_input_type = tf.int8
+        conv.inference_output_type = tf.int8
+    return _write(_convert(conv), path)
+
+
+def from_qat(qat_model, path, int8_io: bool = True) -> Path:
+    """Convert a tfmot QAT model (tf-keras) to a full-integer TFLite file: the fake-quant ranges
+    learnt in training are used, no representative dataset needed. Pass the batch-1 twin from
+    :func:`tinyml_utils.compress.quantize.tfmot_qat` (``qat_batch1``) to get a fixed batch of 1."""
+    import tensorflow as tf
+
+    conv = tf.lite.TFLiteConverter.from_keras_model(qat_model)
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    if int8_io:
+        conv.inference_input_type = tf.int8
+        conv.inference_output_type = tf.int8
+    return _write(_convert(conv), path)
+
+
+def from_torch_int8(model, calib_x_nchw: np.ndarray, path, n_representative: int = 200) -> Path:
+    """Full-integer (int8 in/out, batch 1) TFLite of a vision-family torch model (any channel
+    counts), through :func:`tinyml_utils.convert.keras_twin.keras_twin` and :func:`int8`."""
+    with quiet():
+        twin = keras_twin(model, batch_size=1)
+        return int8(twin, to_nhwc(calib_x_nchw), path, int8_io=True, n_representative=n_representative)
+
+
+def from_torch(model, example, path: str | Path, nhwc_input: bool = False) -> Path:
+    """Float32 ``.tflite`` of an eager PyTorch model with litert-torch (batch fixed by ``example``,
+    e.g. ``torch.zeros(1, 1, 28, 28)``). ``nhwc_input=True`` wraps the model so the file takes
+    NHWC images (what MediaPipe wants; ``example`` is then NHWC). Returns the path."""
+    os.environ.setdefault("LITERT_TORCH_SHOW_PROGRESS", "n")
+    import litert_torch
+
+    model = copy.deepcopy(model).eval()
+    if nhwc_input:
+        model = litert_torch.to_channel_last_io(model, args=[0]).eval()
+    edge = litert_torch.convert(model, (example,))
+    return _write(bytes(edge.model_content()), path)

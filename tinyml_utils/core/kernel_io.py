@@ -1,0 +1,92 @@
+"""Keep native libraries' log lines out of the chapters' cell outputs.
+
+Some native libraries write their logs through Python's ``sys.stderr`` (ExecuTorch's pybindings
+emit ``[cpuinfo_utils.cpp:71] ...`` a few characters at a time), others through glog/absl
+(``W1201 14:49:38 ... pytree.py:630] ...``), torchao warns about CUDA libraries a CPU build cannot
+load. In a notebook every one of those becomes an output under a cell and drowns what the cell
+printed. :func:`install` (run in the chapters' kernel at start-up by the kernelspec that
+:func:`kernelspec_dir` writes) wraps ``sys.stderr``: whole lines that match
+:data:`NOISE` go to the kernel process's own stderr, which ``run`` sends to
+``build/logs/<mode>/<chapter>.log``; every other line reaches the cell as before.
+"""
+from __future__ import annotations
+
+import os
+import re
+import sys
+from pathlib import Path
+
+from . import paths
+from .io import atomic_write_text
+
+KERNEL_NAME = "tinyml-course"
+
+#: Lines that are native-library logging, never a chapter's message.
+NOISE = re.compile("|".join([
+    r"^\s*\[[\w.]+\.(?:cpp|cc|c|h):\d+\]",                 # ExecuTorch / XNNPACK / cpuinfo logs
+    r"^[IWEF]\d{4} \d\d:\d\d:\d\d\.\d+\s+\d+ ",            # glog / absl prefixed lines
+    r"^WARNING: All log messages before absl::InitializeLog",
+    r"^INFO: Created TensorFlow Lite XNNPACK delegate",
+    r"Failed to load .*torchao",
+    r"oneDNN custom operations are on",
+    r"LeafSpec",
+]))
+
+
+class _FilteredStream:
+    """A text stream that forwards complete lines, diverting :data:`NOISE` lines to ``sink``."""
+
+    def __init__(self, inner, sink):
+        self._inner, self._sink, self._buf = inner, sink, ""
+
+    def write(self, s: str) -> int:
+        self._buf += s
+        *lines, self._buf = self._buf.split("\n")
+        for line in lines:
+            if NOISE.search(line):
+                self._sink.write(line + "\n")
+                self._sink.flush()
+            else:
+                self._inner.write(line + "\n")
+        return len(s)
+
+    def flush(self) -> None:
+        # a partial line stays buffered until its newline arrives, unless it cannot be noise
+        if self._buf and not NOISE.search(self._buf) and not self._buf.lstrip().startswith("["):
+            self._inner.write(self._buf)
+            self._buf = ""
+        self._inner.flush()
+
+    def __getattr__(self, name):
+        return getattr(self._inner, name)
+
+
+def install() -> None:
+    """Wrap ``sys.stderr`` once (idempotent)."""
+    if isinstance(sys.stderr, _FilteredStream):
+        return
+    sink = os.fdopen(os.dup(2), "w", buffering=1, errors="replace")
+    sys.stderr = _FilteredStream(sys.stderr, sink)
+
+
+def kernelspec_dir() -> Path:
+    """A kernelspec (under ``build/jupyter``) that always imports *this* checkout's package.
+
+    The kernel runs this interpreter with ``PYTHONPATH`` = the repository (so an editable install
+    of another checkout cannot win) and ``capture_fd_output=False`` (native libraries' C-level
+    stdout/stderr goes to the kernel process's own streams, which :func:`tinyml_utils.cli.run` sends to a log file,
+    instead of into cell outputs); at start-up it installs :func:`install`,
+    which diverts native log lines written through ``sys.stderr`` to the same place."""
+    import json
+
+    root = paths.build_dir() / "jupyter"
+    spec = root / "kernels" / KERNEL_NAME / "kernel.json"
+    doc = {"argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}",
+                    "--IPKernelApp.capture_fd_output=False",
+                    "--IPKernelApp.exec_lines=import tinyml_utils.core.kernel_io as _kio; _kio.install()"],
+           "display_name": "TinyML course (this checkout)", "language": "python",
+           "env": {"PYTHONPATH": str(paths.REPO)}}
+    text = json.dumps(doc, indent=1)
+    if not spec.exists() or spec.read_text() != text:
+        atomic_write_text(spec, text)
+    return root

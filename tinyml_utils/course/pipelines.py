@@ -1,0 +1,155 @@
+"""Pipelines that compose techniques: chapter 03's pruning recipes and chapter 05's closing
+pipeline (distil → prune channels → QAT → int8 ``.pte`` and ``.tflite``)."""
+from __future__ import annotations
+
+import contextlib
+import copy
+import io
+import time
+import warnings
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .. import measure, runtimes
+from .. import train as training
+from ..compress import distill, prune, quantize
+from ..convert import executorch, tflite
+from ..convert.keras_twin import keras_twin
+from ..core import paths
+from ..models.keras import legacy_keras
+from . import recipes
+
+
+def unstructured_recipe(base: nn.Module, ds, quick: bool, seed: int = 0, upto: float | None = None,
+                        augment=None) -> list[prune.PruneStep]:
+    """Iterative global magnitude pruning of ``base`` with :data:`recipes.UNSTRUCTURED` (targets up
+    to ``upto`` if given); accuracies on the test split. Fine-tunes run without augmentation by
+    default: at high sparsity the small CNN has too little capacity left to fit augmented digits in
+    a few epochs."""
+    r = recipes.UNSTRUCTURED(quick).upto(upto)
+    return prune.prune_and_finetune(base, ds.train, ds.val, list(r.schedule), epochs_per_step=list(r.epochs_per_step),
+                                    lr=r.lr, batch_size=r.batch_size, scope=r.scope, seed=seed, augment=augment,
+                                    eval_split=ds.test, desc="iterative")
+
+
+def structured_recipe(base: nn.Module, ds, quick: bool, seed: int = 0, augment=None):
+    """Channel-prune ``base`` to :data:`recipes.STRUCTURED`'s MAC target and fine-tune it:
+    ``(model, info)`` with accuracies before/after fine-tuning on the test split."""
+    r = recipes.STRUCTURED(quick)
+    example = torch.as_tensor(ds.test.x[:1])
+    model, info = prune.channel_prune(base, example, r.target_macs_ratio)
+    info["accuracy_pruned"] = measure.accuracy(model, ds.test)
+    t0 = time.perf_counter()
+    hist = training.fit(model, ds.train, ds.val, epochs=r.epochs, lr=r.lr, batch_size=r.batch_size,
+                        seed=seed, augment=augment, desc="fine-tune channels")
+    info.update(accuracy=measure.accuracy(model, ds.test), finetune_epochs=r.epochs,
+                finetune_seconds=time.perf_counter() - t0, best_epoch=hist.best_epoch)
+    return model.eval(), info
+
+
+def closing_pipeline(student: nn.Module, teacher: nn.Module | distill.TeacherCache, ds, *, quick: bool,
+                     prune_ratios=None, finetune_epochs: int | None = None, finetune_lr: float | None = None,
+                     batch_size: int | None = None, temperature: float = recipes.TEMPERATURE,
+                     alpha: float = recipes.ALPHA, seed: int = 0, calib_n: int = 512, out_dir: Path | None = None,
+                     prefix: str = "vision_student", tflite: str = "qat"):
+    """Shrink a distilled student to deployable int8 files, once per channel-pruning ratio ``r``:
+    prune ``r`` of every conv's channels (same ratio everywhere) and, if ``r > 0``, fine-tune with
+    the distillation loss; PT2E QAT (:data:`recipes.QAT`) → int8 XNNPACK ``.pte``; the same float
+    weights through a Keras twin → full-integer (int8 in/out) ``.tflite`` by tfmot QAT
+    (``tflite="qat"``) or PTQ on ``calib_n`` images (``"ptq"``).
+
+    Trap: tfmot needs :func:`tinyml_utils.models.keras.legacy_keras` before TensorFlow is first
+    imported; otherwise the TFLite files fall back to PTQ with a warning. Returns ``(table,
+    variants)``: one row per ratio (test accuracies in [0, 1], bytes on disk, params, MACs,
+    channels) and ``{ratio: dict(model, converted, pte, tflite, tag)}``."""
+    import pandas as pd
+
+    r = recipes.PIPELINE(quick)
+    prune_ratios = r.prune_ratios if prune_ratios is None else prune_ratios
+    finetune_epochs = r.finetune_epochs if finetune_epochs is None else finetune_epochs
+    finetune_lr = r.finetune_lr if finetune_lr is None else finetune_lr
+    batch_size = r.batch_size if batch_size is None else batch_size
+    out_dir = Path(out_dir) if out_dir is not None else paths.artifacts_dir(quick)
+    cache = teacher if isinstance(teacher, distill.TeacherCache) else distill.TeacherCache(teacher)
+    example = torch.as_tensor(ds.test.x[:1])
+    calib = ds.train.subset(min(calib_n, len(ds.train)), seed=seed).x
+    tf_keras = None
+    if tflite == "qat":
+        try:
+            tf_keras = legacy_keras()
+        except RuntimeError as e:  # TensorFlow already imported with Keras 3: tfmot cannot run here
+            warnings.warn(f"TFLite files fall back to post-training quantization: {e}")
+    elif tflite != "ptq":
+        raise ValueError(f"tflite must be 'qat' or 'ptq', got {tflite!r}")
+    rows, variants = [], {}
+    for ratio in training.progress(list(prune_ratios), desc="pipeline"):
+        t0 = time.perf_counter()
+        tag = f"{prefix}_p{int(round(100 * ratio))}"
+        model = prune.prune_channels(student, example, ratio) if ratio > 0 else copy.deepcopy(student)
+        model.eval()
+        acc_pruned = measure.accuracy(model, ds.test)
+        if ratio > 0 and finetune_epochs > 0:
+            distill.distill(model, cache, ds.train, ds.val, temperature=temperature, alpha=alpha,
+                            epochs=finetune_epochs, seed=seed, lr=finetune_lr, batch_size=batch_size,
+                            desc=f"fine-tune {tag}")
+        acc_float = measure.accuracy(model, ds.test)
+        converted = quantize.qat_pt2e(model, ds.train, ds.val, seed=seed, augment=training.random_affine(),
+                                      desc=f"QAT {tag}", **recipes.QAT(quick).kwargs())
+        fq_logits = measure.logits(converted, ds.test.x)
+        pte = executorch.to_executorch(converted, example, out_dir / f"{tag}_int8.pte")
+        pte_logits = runtimes.ExecuTorchPte(pte).predict(ds.test.x)
+        tfl, tfl_method = out_dir / f"{tag}_int8.tflite", "ptq"
+        with contextlib.redirect_stdout(io.StringIO()):  # the TF converter prints its SavedModel signature
+            if tf_keras is not None:
+                tfl = tflite_qat(model, ds, tfl, quick=quick, seed=seed, keras=tf_keras)
+                tfl_method = "qat"
+            else:
+                tfl = tflite.from_torch_int8(model, calib, tfl, n_representative=len(calib))
+        tfl_logits = runtimes.LiteRT(tfl).predict(ds.test.x)
+        convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+        parity = measure.parity(pte_logits, fq_logits)
+        rows.append({
+            "prune_ratio": float(ratio), "channels": "/".join(str(c.out_channels) for c in convs),
+            "params": measure.count_params(model), "macs": measure.count_macs(model, example),
+            "acc_pruned": acc_pruned, "acc_float": acc_float, "acc_qat_fakequant": measure.top1(fq_logits, ds.test.y),
+            "acc_pte_int8": measure.top1(pte_logits, ds.test.y), "pte_bytes": measure.file_bytes(pte),
+            "acc_tflite_int8": measure.top1(tfl_logits, ds.test.y), "tflite_bytes": measure.file_bytes(tfl),
+            "tflite_method": tfl_method,
+            "pte_agrees_fakequant": parity["top1_agreement"], "pte_max_abs_diff": parity["max_abs_diff"],
+            "seconds": time.perf_counter() - t0,
+        })
+        variants[float(ratio)] = dict(model=model, converted=converted, pte=Path(pte), tflite=Path(tfl), tag=tag)
+    return pd.DataFrame(rows), variants
+
+
+def smallest_within(table, baseline_accuracy: float, bound: float):
+    """The smallest artifact (by bytes on disk) whose test accuracy is at least
+    ``baseline_accuracy - bound``, among the .pte and .tflite files of a :func:`closing_pipeline`
+    table. Returns a one-row-per-artifact DataFrame sorted by bytes with a ``within`` column, and
+    the chosen row (a Series) or ``None`` if none qualifies."""
+    import pandas as pd
+
+    rows = []
+    for _, r in table.iterrows():
+        for kind, acc, size in (("executorch-int8", r["acc_pte_int8"], r["pte_bytes"]),
+                                ("tflite-int8", r["acc_tflite_int8"], r["tflite_bytes"])):
+            rows.append({"prune_ratio": r["prune_ratio"], "runtime": kind, "accuracy": acc, "bytes": int(size),
+                         "drop_vs_baseline": baseline_accuracy - acc})
+    df = pd.DataFrame(rows).sort_values(["bytes", "accuracy"], ascending=[True, False]).reset_index(drop=True)
+    df["within"] = df["drop_vs_baseline"] <= bound + 1e-12
+    ok = df[df["within"]]
+    return df, (ok.iloc[0] if len(ok) else None)
+
+
+def tflite_qat(model: nn.Module, ds, path, *, quick: bool, seed: int = 0, keras=None) -> Path:
+    """Full-integer (int8 in/out, batch 1) TFLite file of a (pruned) vision student through tfmot
+    QAT: the float weights in a tf-keras twin, :func:`tinyml_utils.compress.quantize.tfmot_qat` with
+    :data:`recipes.QAT`, then :func:`tinyml_utils.convert.tflite.from_qat` on the batch-1 copy.
+    Trap: needs :func:`tinyml_utils.models.keras.legacy_keras` before TensorFlow is first imported."""
+    tf_keras = keras if keras is not None else legacy_keras()
+    r = recipes.QAT(quick)
+    _, _, qat_b1 = quantize.tfmot_qat(lambda b: keras_twin(model, keras=tf_keras, batch_size=b), ds.train, ds.val,
+                                      epochs=r.epochs, lr=r.lr, batch_size=r.batch_size, seed=seed, keras=tf_keras)
+    return tflite.from_qat(qat_b1, path, int8_io=True)

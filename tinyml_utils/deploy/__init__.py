@@ -1,0 +1,1 @@
+"""Deployment targets: device profiles and budgets (:mod:`.devices`), C arrays (:mod:`.c_array`)."""

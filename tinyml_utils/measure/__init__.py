@@ -1,0 +1,36 @@
+"""What a model costs and how well it does: size and MACs, latency, accuracy and agreement, memory.
+
+Re-exported here: ``measure.count_macs(model, x)``, ``measure.accuracy(model, split)``,
+``measure.compare({...})``; :mod:`.code` (conversion effort) is imported on its own.
+"""
+from __future__ import annotations
+
+from .accuracy import accuracy, evaluate, logits, parity, top1
+from .latency import (
+                   DEFAULT_THREADS,
+                   Comparison,
+                   Latency,
+                   Ratio,
+                   Timing,
+                   compare,
+                   measure_latency,
+                   set_threads,
+                   torch_latency,
+)
+from .memory import torch_peak_memory_bytes
+from .size import (
+                   artifact_bytes,
+                   count_macs,
+                   count_nonzero_params,
+                   count_params,
+                   file_bytes,
+                   float_payload_bytes,
+                   graph_constant_bytes,
+                   state_dict_bytes,
+                   zipped_bytes,
+)
+
+__all__ = ["accuracy", "evaluate", "logits", "parity", "top1", "DEFAULT_THREADS", "Latency", "compare",
+           "Comparison", "Ratio", "Timing", "measure_latency", "set_threads", "torch_latency",
+           "torch_peak_memory_bytes", "artifact_bytes", "count_macs", "count_nonzero_params", "count_params",
+           "file_bytes", "float_payload_bytes", "graph_constant_bytes", "state_dict_bytes", "zipped_bytes"]

@@ -1,0 +1,224 @@
+"""Latency: the course's one protocol for batch-1 timing, and interleaved comparisons.
+
+One model: :func:`measure_latency` fixes the thread count, runs ``warmup`` untimed calls, then
+times ``repeats`` single (batch-1) calls; median and p95 in milliseconds plus the thread count.
+
+Several models: :func:`compare`, the course's one way to compare latencies. Trap: a busy machine
+only *adds* time, so it runs interleaved rounds (``calls`` calls per candidate, order rotating),
+keeps a low quantile of each round (``quantile=0.1``) and compares candidates by their **paired**
+per-round ratios: the median, with the 2nd smallest to 2nd largest ratio as interval (for 9
+rounds about 96 % coverage of the true median ratio). Assert only effects beyond that interval.
+
+>>> cmp = compare({"dense": lambda: dense(x), "pruned": lambda: pruned(x)})
+>>> r = cmp.ratio("pruned", "dense")          # Ratio(estimate=0.55, lo=0.52, hi=0.58, rounds=9)
+>>> cmp.frame()                               # one row a candidate: low / p50 / p95 in ms
+"""
+from __future__ import annotations
+
+import gc
+import os
+import statistics
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+DEFAULT_THREADS = 1
+
+
+@dataclass
+class Latency:
+    """Batch-1 latency statistics in milliseconds."""
+
+    p50_ms: float
+    p95_ms: float
+    mean_ms: float
+    min_ms: float
+    max_ms: float
+    repeats: int
+    warmup: int
+    threads: int
+
+    @property
+    def spread_ms(self) -> float:
+        """p95 minus median: how noisy the measurement is."""
+        return self.p95_ms - self.p50_ms
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def __str__(self) -> str:
+        return (f"{self.p50_ms:.3f} ms median (p95 {self.p95_ms:.3f} ms, {self.repeats} runs, "
+                f"{self.threads} thread{'s' if self.threads != 1 else ''})")
+
+
+def set_threads(threads: int = DEFAULT_THREADS) -> int:
+    """Fix torch's intra-op threads (and OMP's for later-started runtimes); returns the value set."""
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    try:
+        import torch
+
+        torch.set_num_threads(threads)
+    except ImportError:  # pragma: no cover
+        pass
+    return threads
+
+
+def measure_latency(fn: Callable[[], Any], *, warmup: int = 20, repeats: int = 200,
+                    threads: int = DEFAULT_THREADS, max_seconds: float | None = 20.0) -> Latency:
+    """Time ``fn()`` (one batch-1 inference) after ``warmup`` untimed calls.
+
+    ``threads`` is the thread count the caller configured its runtime with (torch's is set here);
+    it is reported with the numbers. ``max_seconds`` caps the timed phase (fewer repeats, noted
+    in ``repeats``) so a slow runtime cannot stall a chapter.
+    """
+    set_threads(threads)
+    for _ in range(warmup):
+        fn()
+    gc.collect()
+    gc_was = gc.isenabled()
+    gc.disable()
+    times = []
+    start = time.perf_counter()
+    try:
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            fn()
+            times.append((time.perf_counter() - t0) * 1e3)
+            if max_seconds is not None and time.perf_counter() - start > max_seconds and len(times) >= 10:
+                break
+    finally:
+        if gc_was:
+            gc.enable()
+    arr = np.asarray(times)
+    return Latency(float(np.median(arr)), float(np.percentile(arr, 95)), float(arr.mean()),
+                   float(arr.min()), float(arr.max()), len(arr), warmup, threads)
+
+
+def torch_latency(model, example_input, **kwargs) -> Latency:
+    """:func:`measure_latency` of an eager torch model in eval mode under ``torch.no_grad``."""
+    import torch
+
+    model.eval()
+
+    def run():
+        with torch.no_grad():
+            model(example_input)
+
+    return measure_latency(run, **kwargs)
+
+
+def median_spread(values) -> str:
+    """'median (min–max)' of repeated measurements, for tables."""
+    v = list(values)
+    return f"{statistics.median(v):.3g} ({min(v):.3g}–{max(v):.3g})"
+
+
+@dataclass
+class Timing:
+    """Per-call wall times (ms) of one candidate, grouped by round."""
+
+    name: str
+    rounds_ms: list[list[float]] = field(default_factory=list)
+    quantile: float = 0.1
+
+    @property
+    def calls(self) -> int:
+        return sum(len(r) for r in self.rounds_ms)
+
+    @property
+    def per_round_ms(self) -> np.ndarray:
+        """The low quantile of each round's calls (ms): the statistic ratios are built from."""
+        return np.array([np.quantile(r, self.quantile) for r in self.rounds_ms])
+
+    @property
+    def low_ms(self) -> float:
+        """Median over rounds of the per-round low quantile (ms): the headline latency."""
+        return float(np.median(self.per_round_ms))
+
+    @property
+    def min_ms(self) -> float:
+        return float(min(min(r) for r in self.rounds_ms))
+
+    @property
+    def p50_ms(self) -> float:
+        """Median of all calls (ms): what a user typically sees, load included."""
+        return float(np.median(np.concatenate(self.rounds_ms)))
+
+    @property
+    def p95_ms(self) -> float:
+        return float(np.quantile(np.concatenate(self.rounds_ms), 0.95))
+
+
+@dataclass(frozen=True)
+class Ratio:
+    """``a / b`` from paired rounds: median estimate and an order-statistic interval."""
+
+    estimate: float
+    lo: float
+    hi: float
+    rounds: int
+
+    def __str__(self) -> str:
+        return f"{self.estimate:.3f} (interval {self.lo:.3f}–{self.hi:.3f}, {self.rounds} paired rounds)"
+
+
+@dataclass
+class Comparison:
+    """The result of :func:`compare`: one :class:`Timing` per candidate, same rounds for all."""
+
+    timings: dict[str, Timing]
+
+    def __getitem__(self, name: str) -> Timing:
+        return self.timings[name]
+
+    def ratio(self, a: str, b: str) -> Ratio:
+        """Latency of ``a`` over latency of ``b`` (below 1: ``a`` is faster)."""
+        ra, rb = self.timings[a].per_round_ms, self.timings[b].per_round_ms
+        r = np.sort(ra / rb)
+        k = 1 if len(r) >= 5 else 0
+        return Ratio(float(np.median(r)), float(r[k]), float(r[len(r) - 1 - k]), len(r))
+
+    def frame(self):
+        """pandas DataFrame, one row a candidate: low (the robust statistic), p50, p95 and min in ms."""
+        import pandas as pd
+
+        rows = [{"name": t.name, "low_ms": t.low_ms, "p50_ms": t.p50_ms, "p95_ms": t.p95_ms,
+                 "min_ms": t.min_ms, "calls": t.calls} for t in self.timings.values()]
+        return pd.DataFrame(rows).set_index("name")
+
+
+def compare(fns: dict[str, Callable[[], Any]], *, rounds: int = 9, calls: int = 30, warmup: int = 5,
+            quantile: float = 0.1, max_seconds: float | None = 60.0) -> Comparison:
+    """Time several zero-argument callables interleaved (see the module docstring).
+
+    ``calls`` per candidate per round; ``max_seconds`` caps the whole measurement (rounds stop
+    early, never below 3, when a slow candidate would blow the budget). Garbage collection is
+    paused while timing."""
+    if not fns:
+        raise ValueError("compare() needs at least one callable")
+    names = list(fns)
+    for n in names:
+        for _ in range(warmup):
+            fns[n]()
+    timings = {n: Timing(n, quantile=quantile) for n in names}
+    gc_was = gc.isenabled()
+    gc.disable()
+    t_start = time.perf_counter()
+    try:
+        for r in range(rounds):
+            order = names[r % len(names):] + names[:r % len(names)]
+            for n in order:
+                fn, ts = fns[n], []
+                for _ in range(calls):
+                    t0 = time.perf_counter()
+                    fn()
+                    ts.append((time.perf_counter() - t0) * 1e3)
+                timings[n].rounds_ms.append(ts)
+            if max_seconds is not None and r >= 2 and time.perf_counter() - t_start > max_seconds:
+                break
+    finally:
+        if gc_was:
+            gc.enable()
+    return Comparison(timings)

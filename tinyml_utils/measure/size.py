@@ -1,0 +1,100 @@
+"""Size: parameters, non-zero parameters, MACs, and bytes (file, state dict, zipped, graph payload)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def count_params(model) -> int:
+    """Number of parameters (weights and biases) of a torch module."""
+    return int(sum(p.numel() for p in model.parameters()))
+
+
+def count_nonzero_params(model) -> int:
+    """Parameters that are not exactly zero (after pruning masks are applied)."""
+    return int(sum(int((p != 0).sum()) for p in model.parameters()))
+
+
+def count_macs(model, example_input) -> int:
+    """Multiply-accumulates of one forward pass on ``example_input``, counted by PyTorch's
+    ``FlopCounterMode`` (FLOPs / 2; counts conv, linear and matmul, the ops that dominate)."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    was_training = model.training
+    model.eval()
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(example_input)
+    model.train(was_training)
+    return int(counter.get_total_flops() // 2)
+
+
+def file_bytes(path: str | Path) -> int:
+    """Size of a file on disk, in bytes."""
+    return Path(path).stat().st_size
+
+
+def state_dict_bytes(model, path: str | Path | None = None) -> int:
+    """Bytes of ``torch.save(model.state_dict())`` on disk: written to ``path`` if given, else to a
+    temporary file (an in-memory buffer differs by a few hundred bytes: the zip container stores the
+    file name in every entry)."""
+    import tempfile
+
+    import torch
+
+    if path is not None:
+        torch.save(model.state_dict(), path)
+        return file_bytes(path)
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "model.pt"
+        torch.save(model.state_dict(), out)
+        return file_bytes(out)
+
+
+def zipped_bytes(path: str | Path) -> int:
+    """Bytes of the file after DEFLATE compression (level 9): what sparsity saves in a download."""
+    import zlib
+
+    return len(zlib.compress(Path(path).read_bytes(), 9))
+
+
+
+
+def artifact_bytes(path: str | Path) -> dict[str, int]:
+    """``{"bytes": on disk, "zipped_bytes": after DEFLATE level 9}`` of one file."""
+    return {"bytes": file_bytes(path), "zipped_bytes": zipped_bytes(path)}
+
+
+def graph_constant_bytes(gm) -> dict[str, int]:
+    """Bytes of the tensors a (converted PT2E) GraphModule's graph reads, by dtype: the weight
+    payload an artifact must carry at least. Trap: the state dict can keep unused float originals,
+    so only ``get_attr`` nodes are counted."""
+    import torch
+
+    seen, out, tensors = set(), {}, []
+    for node in gm.graph.nodes:
+        if node.op == "get_attr":
+            obj = gm
+            for part in str(node.target).split("."):
+                obj = getattr(obj, part)
+            if isinstance(obj, torch.Tensor):
+                tensors.append(obj)
+    for t in tensors:
+        key = (t.data_ptr(), t.numel(), t.dtype)
+        if key in seen or t.numel() == 0:
+            continue
+        seen.add(key)
+        k = str(t.dtype).replace("torch.", "")
+        out[k] = out.get(k, 0) + t.numel() * t.element_size()
+    return out
+
+
+def float_payload_bytes(model) -> int:
+    """Bytes of a float model's weights after batch-norm folding (what an fp32 ``.pte`` carries):
+    conv/linear weights and one float32 bias per output channel."""
+    from torch import nn
+
+    total = 0
+    for mod in model.modules():
+        if isinstance(mod, (nn.Conv1d, nn.Conv2d, nn.Linear)):
+            total += mod.weight.numel() * 4 + mod.weight.shape[0] * 4
+    return total

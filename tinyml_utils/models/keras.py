@@ -1,0 +1,66 @@
+"""Keras twins of the PyTorch models, for the TensorFlow / LiteRT / tfmot paths.
+
+Pass the Keras module to use: ``keras`` (Keras 3, the default) or ``tf_keras`` (what
+tensorflow-model-optimization needs: call :func:`legacy_keras` before TensorFlow is imported).
+Layouts are NHWC: use :func:`to_nhwc` on the course's NCHW arrays.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+
+import numpy as np
+
+
+def to_nhwc(x: np.ndarray) -> np.ndarray:
+    """(N, C, H, W) → (N, H, W, C), as TensorFlow wants images."""
+    return np.ascontiguousarray(np.transpose(x, (0, 2, 3, 1)))
+
+
+def legacy_keras():
+    """Make ``tf.keras`` the legacy tf-keras 2 (what tensorflow-model-optimization needs) and
+    return the ``tf_keras`` module.
+
+    Trap: TensorFlow reads ``TF_USE_LEGACY_KERAS`` once, at import; if it was already imported
+    with Keras 3 this raises a RuntimeError that says to restart the kernel and call this first.
+    """
+    if os.environ.get("TF_USE_LEGACY_KERAS") != "1":
+        if "tensorflow" in sys.modules:
+            raise RuntimeError(
+                "TensorFlow was already imported with Keras 3 as tf.keras, so tfmot cannot work in "
+                "this process. Call tinyml_utils.models.keras.legacy_keras() (or set "
+                "TF_USE_LEGACY_KERAS=1) before anything imports tensorflow or keras: restart the "
+                "kernel and call it first.")
+        os.environ["TF_USE_LEGACY_KERAS"] = "1"
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ INFO/WARNING lines
+    import tf_keras
+
+    return tf_keras
+
+
+def vision_cnn_keras(width: int = 16, num_classes: int = 10, keras=None, batch_size: int | None = None,
+                     input_shape=(28, 28, 1), channels: Sequence[int] | None = None):
+    """The twin of :class:`tinyml_utils.models.VisionCNN`: same layers, NHWC, logits out.
+
+    ``channels`` overrides the family's (w, 2w, 4w) conv widths (a channel-pruned model).
+    ``batch_size=1`` fixes the batch dimension, which a TFLite conversion for Vela/TFLM wants
+    (a dynamic batch makes the converter emit SHAPE/PACK ops that run on the CPU).
+    """
+    if keras is None:
+        import keras
+    L = keras.layers
+    chans = list(channels) if channels is not None else [width, 2 * width, 4 * width]
+    inp = keras.Input(shape=input_shape, batch_size=batch_size, name="image")
+    x = inp
+    for i, c in enumerate(chans):
+        x = L.Conv2D(c, 3, padding="same", use_bias=False, name=f"conv{i + 1}")(x)
+        # momentum=0.9 is PyTorch's BatchNorm default (0.1 update); Keras' 0.99 leaves the running
+        # statistics near their initial values after a short (quick-mode) training run
+        x = L.BatchNormalization(momentum=0.9, epsilon=1e-5, name=f"bn{i + 1}")(x)
+        x = L.ReLU(name=f"relu{i + 1}")(x)
+        if i < len(chans) - 1:
+            x = L.MaxPooling2D(2, name=f"pool{i + 1}")(x)
+    x = L.GlobalAveragePooling2D(name="gap")(x)
+    out = L.Dense(num_classes, name="logits")(x)
+    return keras.Model(inp, out, name=f"vision_cnn_w{width}")

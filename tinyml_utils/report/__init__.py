@@ -1,0 +1,1 @@
+"""Reporting: results files with asserted claims (:mod:`.results`), one figure style (:mod:`.plots`)."""

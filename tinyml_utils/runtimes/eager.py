@@ -1,0 +1,52 @@
+"""PyTorch eager (the reference), also for PT2E fake-quant GraphModules."""
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from ..measure import DEFAULT_THREADS, set_threads
+from ..train import set_eval
+from .base import Runtime, batches
+
+
+class TorchEager(Runtime):
+    """An eager PyTorch module, or a PT2E-converted GraphModule (the fake-quant reference; its
+    evaluation mode is set with :func:`tinyml_utils.train.set_eval`). With ``path`` (a state dict ``.pt``) and
+    ``arch`` (``{"fn": "tinyml_utils.models:vision_cnn", "kwargs": {...}}``) :meth:`load` builds
+    the module and reads the weights, timed, and the wrapper can be rebuilt in another process."""
+
+    framework = "PyTorch eager"
+    imports = ("torch",)
+
+    def __init__(self, model=None, path: str | Path | None = None, *, arch: dict | None = None,
+                 set_eval: Callable | None = None, batch_size: int = 256, **kwargs):
+        super().__init__(path, **kwargs)
+        if model is None and (path is None or arch is None):
+            raise ValueError("TorchEager needs a model, or a state-dict path plus arch to build it")
+        self.model, self.arch, self._set_eval, self.batch_size = model, arch, set_eval, batch_size
+
+    def _load(self) -> None:
+        import torch
+
+        set_threads(self.threads or DEFAULT_THREADS)
+        if self.path is not None and self.arch is not None:
+            mod, fn = self.arch["fn"].split(":")
+            model = getattr(importlib.import_module(mod), fn)(**self.arch.get("kwargs", {}))
+            model.load_state_dict(torch.load(self.path, weights_only=True))
+            self.model = model
+        (self._set_eval or set_eval)(self.model)
+
+    def _predict(self, x: np.ndarray) -> np.ndarray:
+        import torch
+
+        with torch.no_grad():
+            return batches(lambda b: self.model(torch.from_numpy(b)).numpy(), x, self.batch_size)
+
+    def spec(self) -> dict | None:
+        return None if self.arch is None else super().spec()
+
+    def _spec_kwargs(self) -> dict:
+        return {"arch": self.arch}

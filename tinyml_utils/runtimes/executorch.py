@@ -1,0 +1,73 @@
+"""ExecuTorch ``.pte`` programs run with ``executorch.runtime`` (batch 1, as exported)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..core.env import capture_output
+from ..measure import DEFAULT_THREADS
+from .base import Runtime
+
+
+def set_executorch_threads(threads: int = 1) -> int:
+    """Size ExecuTorch's shared thread pool (what its XNNPACK delegate runs on) to ``threads``, so
+    its latency compares with torch at the same count; returns the count.
+
+    Trap: call it **before** loading any ``.pte`` (e.g. in a notebook's setup cell): resetting the
+    pool after a program was loaded can corrupt the heap (``corrupted double-linked list``).
+    Uses ExecuTorch's (experimental) pybinding."""
+    from executorch.extension.pybindings import portable_lib
+
+    if portable_lib._threadpool_get_thread_count() != threads:
+        portable_lib._unsafe_reset_threadpool(int(threads))
+    return int(portable_lib._threadpool_get_thread_count())
+
+
+class ExecuTorchPte(Runtime):
+    """A ``.pte`` (path or bytes) run with ``executorch.runtime``, ``batch_size`` rows a call (1 for
+    batch-1 programs). ``set_threads=False`` leaves the shared thread pool alone (see
+    :func:`set_executorch_threads`)."""
+
+    framework = "ExecuTorch"
+    imports = ("torch", "executorch.runtime")
+
+    def __init__(self, path, *, batch_size: int = 1, set_threads: bool = True, **kwargs):
+        self._bytes = bytes(path) if isinstance(path, (bytes, bytearray)) else None
+        super().__init__(None if self._bytes is not None else path, **kwargs)
+        self.batch_size, self._set_threads = batch_size, set_threads
+
+    def _load(self) -> None:
+        import torch
+        from executorch.runtime import Runtime as ETRuntime
+
+        if self._set_threads:
+            set_executorch_threads(self.threads or DEFAULT_THREADS)
+        self._torch = torch
+        self.program = ETRuntime.get().load_program(self._bytes if self._bytes is not None else Path(self.path))
+        self.method = self.program.load_method("forward")
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        """One ``forward`` call on a batch the program accepts (1 for batch-1 programs)."""
+        if not self._loaded:
+            self.load()
+        out = self.method.execute([self._torch.as_tensor(np.ascontiguousarray(x, dtype=np.float32))])
+        return out[0].numpy()
+
+    def _predict(self, x: np.ndarray) -> np.ndarray:
+        b = self.batch_size
+        return np.concatenate([self.run(x[i:i + b]) for i in range(0, len(x), b)])
+
+
+def try_run_pte(path, example_shape=(1, 1, 28, 28)) -> str:
+    """Try to load and run a ``.pte`` with the host's ExecuTorch runtime; returns what happened.
+    Trap: an Ethos-U ``.pte`` fails here (``EthosUBackend is not registered``): it needs a
+    Corstone FVP or a board, whose runtime includes the Ethos-U driver."""
+    log: list[str] = []
+    try:
+        with capture_output() as log:
+            ExecuTorchPte(path, set_threads=False).predict(np.zeros(example_shape, np.float32))
+        return "ran on the host"
+    except Exception as err:
+        native = [ln for ln in log[0].splitlines() if "not registered" in ln] if log else []
+        return f"{type(err).__name__}: {err}" + (f"  [{native[0].strip()}]" if native else "")

@@ -1,0 +1,99 @@
+"""``.tflite`` files run with LiteRT (``ai_edge_litert``, the successor of tf.lite.Interpreter)."""
+from __future__ import annotations
+
+import numpy as np
+
+from .base import Int8IO, Runtime, to_layout
+
+#: op resolver name → what it means (pass the name as ``op_resolver``)
+OP_RESOLVERS = {
+    "auto": "LiteRT's default: the XNNPACK delegate takes the graph",
+    "builtin": "BUILTIN_WITHOUT_DEFAULT_DELEGATES: LiteRT's own optimized kernels",
+    "reference": "BUILTIN_REF: the slow reference kernels (TFLite's numerical spec)",
+}
+
+
+def _io(detail: dict) -> Int8IO:
+    scale, zp = detail["quantization"]
+    quantized = detail["dtype"] in (np.int8, np.uint8)
+    return Int8IO(detail["dtype"], scale if quantized else None, zp if quantized else None)
+
+
+class LiteRT(Runtime):
+    """A ``.tflite`` in LiteRT's interpreter. ``op_resolver`` is one of :data:`OP_RESOLVERS`
+    (``xnnpack=False`` is shorthand for ``"builtin"``, ``reference=True`` for ``"reference"``).
+
+    Input NCHW float32 (NHWC files get a transpose); int8 input/output tensors are (de)quantized
+    with the file's own scale and zero point; batch-1 files run one example a call.
+    :meth:`invoke_raw` is the integer path (an already-typed input tensor, raw output).
+    """
+
+    framework = "LiteRT"
+    imports = ("ai_edge_litert.interpreter",)
+
+    def __init__(self, path, *, op_resolver: str | None = None, xnnpack: bool = True, reference: bool = False,
+                 **kwargs):
+        super().__init__(path, **kwargs)
+        if op_resolver is None:
+            op_resolver = "reference" if reference else ("auto" if xnnpack else "builtin")
+        if op_resolver not in OP_RESOLVERS:
+            raise ValueError(f"op_resolver must be one of {list(OP_RESOLVERS)}, got {op_resolver!r}")
+        self.op_resolver = op_resolver
+
+    def _load(self) -> None:
+        from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+        kind = {"auto": None, "builtin": OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
+                "reference": OpResolverType.BUILTIN_REF}[self.op_resolver]
+        kwargs = {} if kind is None else {"experimental_op_resolver_type": kind}
+        self.interpreter = Interpreter(model_path=str(self.path), num_threads=self.threads or 1, **kwargs)
+        self.interpreter.allocate_tensors()
+        self._inp = self.interpreter.get_input_details()[0]
+        self._out = self.interpreter.get_output_details()[0]
+        self.in_io, self.out_io = _io(self._inp), _io(self._out)
+
+    @property
+    def inp(self) -> dict:
+        """The input tensor's details (``dtype``, ``shape``, ``quantization``...); loads if needed."""
+        if not self._loaded:
+            self.load()
+        return self._inp
+
+    @property
+    def out(self) -> dict:
+        """The output tensor's details; loads if needed."""
+        if not self._loaded:
+            self.load()
+        return self._out
+
+    @property
+    def input_dtype(self):
+        """The input tensor's dtype (``np.int8`` for full-integer files)."""
+        return self.inp["dtype"]
+
+    def invoke_raw(self, xq: np.ndarray) -> np.ndarray:
+        """One call with an already-typed input tensor in the file's layout; the raw output."""
+        self.interpreter.set_tensor(self._inp["index"], xq)
+        self.interpreter.invoke()
+        return self.interpreter.get_tensor(self._out["index"])
+
+    def quantize_input(self, x: np.ndarray) -> np.ndarray:
+        """NCHW float32 → the input tensor (layout and dtype of the file)."""
+        if not self._loaded:
+            self.load()
+        return self.in_io.quantize(to_layout(np.asarray(x, np.float32), self.inp["shape"]))
+
+    def _predict(self, x: np.ndarray) -> np.ndarray:
+        b = int(self.inp["shape"][0])
+        return np.concatenate([self.out_io.dequantize(self.invoke_raw(self.quantize_input(x[i:i + b])))
+                               for i in range(0, len(x), b)])
+
+    def op_names(self) -> list[str]:
+        """Operator names in the flatbuffer (e.g. to check no SHAPE/PACK ops are left), without
+        the runtime's DELEGATE nodes."""
+        if not self._loaded:
+            self.load()
+        return [d["op_name"] for d in self.interpreter._get_ops_details() if d["op_name"] != "DELEGATE"]
+
+    def _spec_kwargs(self) -> dict:
+        return {"op_resolver": self.op_resolver}

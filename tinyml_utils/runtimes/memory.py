@@ -1,0 +1,94 @@
+"""Cold start and peak memory of a runtime, measured in a fresh Python process."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .base import Runtime, import_modules
+from .eager import TorchEager
+from .executorch import ExecuTorchPte
+from .litert import LiteRT
+from .mediapipe import MediaPipeClassifier
+from .onnx import OnnxRuntime
+from .tflm import TFLiteMicro
+
+RUNTIME_CLASSES = {c.__name__: c for c in (TorchEager, ExecuTorchPte, LiteRT, OnnxRuntime,
+                                           MediaPipeClassifier, TFLiteMicro)}
+
+PEAK_MEMORY_MEANING = ("extra peak resident memory (VmHWM after load + one batch-1 inference minus VmRSS "
+                       "just before load) in a fresh Python process that had already imported the "
+                       "framework; the peak is reset through /proc/self/clear_refs")
+
+
+def from_spec(spec: dict) -> Runtime:
+    """Rebuild a wrapper from :meth:`Runtime.spec`."""
+    cls = RUNTIME_CLASSES[spec["cls"]]
+    kwargs = dict(spec.get("kwargs", {}))
+    if cls is TorchEager:
+        return TorchEager(None, spec["path"], **kwargs)
+    return cls(spec["path"], **kwargs)
+
+
+def _proc_status_kb(key: str) -> int:
+    m = re.search(rf"{key}:\s+(\d+)\s*kB", Path("/proc/self/status").read_text())
+    return int(m.group(1)) if m else -1
+
+
+def _memory_child(spec_json: str, x_path: str) -> None:
+    """Body of the fresh process of :func:`peak_memory`; prints one JSON line."""
+    t0 = time.perf_counter()
+    spec = json.loads(spec_json)
+    rt = from_spec(spec)
+    import_s = import_modules(rt.imports)
+    x1 = np.load(x_path)
+    import_total = time.perf_counter() - t0
+    before = _proc_status_kb("VmRSS")
+    try:
+        Path("/proc/self/clear_refs").write_text("5")   # reset the high-water mark to current RSS
+        how = "VmHWM"
+    except OSError:
+        how = "ru_maxrss"
+    rt.load()
+    rt.predict(x1)
+    if how == "VmHWM":
+        peak = _proc_status_kb("VmHWM")
+    else:
+        import resource
+
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print("PEAKMEM " + json.dumps({"peak_extra_bytes": max(0, peak - before) * 1024, "rss_before_bytes": before * 1024,
+                                   "import_s": import_s, "startup_s": import_total, "load_ms": rt.load_ms,
+                                   "how": how}), flush=True)
+    if hasattr(rt, "close"):
+        rt.close()
+
+
+def peak_memory(rt: Runtime, x1: np.ndarray, timeout: float = 300.0) -> dict | None:
+    """Measure, in a fresh Python process, the framework import time (s), the cold load time (ms)
+    and the extra peak resident memory (bytes) of load + one inference (see
+    :data:`PEAK_MEMORY_MEANING`). Returns ``None`` for wrappers that cannot be rebuilt from a
+    file (e.g. an in-memory fake-quant GraphModule)."""
+    spec = rt.spec()
+    if spec is None:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        xp = Path(tmp) / "x1.npy"
+        np.save(xp, np.ascontiguousarray(x1[:1], dtype=np.float32))
+        code = ("import sys; from tinyml_utils.runtimes.memory import _memory_child; "
+                "_memory_child(sys.argv[1], sys.argv[2])")
+        env = dict(os.environ, OMP_NUM_THREADS=str(rt.threads or 1), TF_CPP_MIN_LOG_LEVEL="3",
+                   PYTHONPATH=str(Path(__file__).resolve().parents[2]) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+        proc = subprocess.run([sys.executable, "-c", code, json.dumps(spec), str(xp)], capture_output=True,
+                              text=True, timeout=timeout, env=env)
+    for line in proc.stdout.splitlines():
+        if line.startswith("PEAKMEM "):
+            return json.loads(line[len("PEAKMEM "):])
+    raise RuntimeError(f"peak_memory({rt.name}) failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}")

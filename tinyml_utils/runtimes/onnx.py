@@ -1,0 +1,38 @@
+"""``.onnx`` files run with ONNX Runtime (CPU execution provider)."""
+from __future__ import annotations
+
+import numpy as np
+
+from .base import Runtime, batches
+
+
+class OnnxRuntime(Runtime):
+    """An ``.onnx`` file in an ``onnxruntime.InferenceSession`` on the CPU execution provider with
+    ``intra_op_num_threads = threads``. ``optimize=False`` disables every graph optimization: a QDQ
+    int8 model then runs its QuantizeLinear/DequantizeLinear pairs in float, which makes it the
+    fake-quant reference of the same file (with optimizations on, ORT fuses them into int8 kernels)."""
+
+    framework = "ONNX Runtime"
+    imports = ("onnxruntime",)
+
+    def __init__(self, path, *, optimize: bool = True, batch_size: int = 256, **kwargs):
+        super().__init__(path, **kwargs)
+        self.optimize, self.batch_size = optimize, batch_size
+
+    def _load(self) -> None:
+        import onnxruntime as ort
+
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = int(self.threads or 1)
+        so.inter_op_num_threads = 1
+        so.log_severity_level = 3
+        so.graph_optimization_level = (ort.GraphOptimizationLevel.ORT_ENABLE_ALL if self.optimize
+                                       else ort.GraphOptimizationLevel.ORT_DISABLE_ALL)
+        self.session = ort.InferenceSession(str(self.path), so, providers=["CPUExecutionProvider"])
+        self.input_name = self.session.get_inputs()[0].name
+
+    def _predict(self, x: np.ndarray) -> np.ndarray:
+        return batches(lambda b: self.session.run(None, {self.input_name: b})[0], x, self.batch_size)
+
+    def _spec_kwargs(self) -> dict:
+        return {"optimize": self.optimize}

@@ -1,0 +1,101 @@
+"""int8 ``.tflite`` files in TensorFlow Lite Micro's Python interpreter, with the arena it needs.
+
+The reference for 'it runs on a microcontroller': one image per invoke, single-threaded, the
+same kernels (reference or CMSIS-NN class) and the same arena planner as the C++ library.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+
+from ..core.env import capture_output
+from .base import Int8IO, Runtime, to_layout
+
+
+def _interpreter(tflite_path, arena_size: int | None = None):
+    from tflite_micro.python.tflite_micro import runtime
+
+    data = Path(tflite_path).read_bytes()
+    kwargs = {"arena_size": arena_size} if arena_size else {}
+    return runtime.Interpreter.from_bytes(data, **kwargs)
+
+
+def _io(detail: dict) -> Int8IO:
+    q = detail["quantization_parameters"]
+    if detail["dtype"] in (np.int8, np.uint8) and len(q["scales"]):
+        return Int8IO(detail["dtype"], float(q["scales"][0]), int(q["zero_points"][0]))
+    return Int8IO(detail["dtype"], None, None)
+
+
+def parse_arena_report(report: str) -> int:
+    """Total arena bytes from TFLM's ``print_allocations`` text (``Arena allocation total N
+    bytes``), falling back to head + tail usage."""
+    m = re.search(r"Arena allocation total (\d+) bytes", report)
+    if m:
+        return int(m.group(1))
+    head = re.search(r"Arena allocation head (\d+) bytes", report)
+    tail = re.search(r"Arena allocation tail (\d+) bytes", report)
+    if head and tail:
+        return int(head.group(1)) + int(tail.group(1))
+    raise RuntimeError("could not read the arena size from TFLM's allocation report:\n" + report[:2000])
+
+
+def tflm_arena_bytes(tflite_path, example: np.ndarray | None = None) -> dict:
+    """Run one inference in TFLite Micro and read its allocation report: ``{"arena_bytes": total
+    bytes the arena used (head + tail), "report": raw text}``. ``example`` (already in the
+    model's input dtype and layout) defaults to zeros. Trap: ``print_allocations`` writes to
+    C-level stderr, so it is captured at the file-descriptor level."""
+    interp = _interpreter(tflite_path)
+    det = interp.get_input_details(0)
+    x = example if example is not None else np.zeros(det["shape"], dtype=det["dtype"])
+    interp.set_input(x.astype(det["dtype"]), 0)
+    interp.invoke()
+    with capture_output() as text:
+        interp.print_allocations()
+    report = text[0] if text else ""
+    return {"arena_bytes": parse_arena_report(report), "report": report}
+
+
+class TFLiteMicro(Runtime):
+    """An int8 ``.tflite`` in TFLite Micro's Python interpreter. :meth:`run_raw` is the integer
+    path (an already-quantized input in the file's layout); :meth:`arena_bytes` the tensor arena
+    the interpreter actually allocated."""
+
+    framework = "TFLite Micro"
+    fixed_threads = True
+    imports = ("tflite_micro",)
+
+    def __init__(self, path, **kwargs):
+        kwargs.setdefault("precision", "int8")
+        kwargs["threads"] = 1
+        super().__init__(path, **kwargs)
+
+    def _load(self) -> None:
+        self.interp = _interpreter(self.path)
+        self.inp = self.interp.get_input_details(0)
+        self.out = self.interp.get_output_details(0)
+        self.in_io, self.out_io = _io(self.inp), _io(self.out)
+
+    def quantize_input(self, x: np.ndarray) -> np.ndarray:
+        """NCHW float32 → the input tensor (layout and dtype of the file)."""
+        if not self._loaded:
+            self.load()
+        return self.in_io.quantize(to_layout(np.asarray(x, np.float32), self.inp["shape"]))
+
+    def run_raw(self, xq: np.ndarray) -> np.ndarray:
+        """One inference on an already-quantized batch-1 input; the raw output tensor."""
+        if not self._loaded:
+            self.load()
+        self.interp.set_input(xq.reshape(self.inp["shape"]), 0)
+        self.interp.invoke()
+        return self.interp.get_output(0).copy()
+
+    def _predict(self, x: np.ndarray) -> np.ndarray:
+        return np.concatenate([self.out_io.dequantize(self.run_raw(self.quantize_input(x[i:i + 1])))
+                               for i in range(len(x))])
+
+    def arena_bytes(self) -> int:
+        """Tensor-arena bytes TFLM used for one inference (its RecordingMicroAllocator's report)."""
+        return int(tflm_arena_bytes(self.path)["arena_bytes"])
