@@ -1,4 +1,4 @@
-"""Oracle tests of tinyml_utils.dsp: the IMU DSP block against CMSIS-DSP, SciPy and hand computation.
+"""Oracle tests of tinyml_utils.data.dsp: the IMU DSP block against CMSIS-DSP, SciPy and hand computation.
 
 Tolerances. CMSIS-DSP runs in float32 and our block in float64: on windows of magnitude ~1 the
 statistics agree to ~1e-8 and the power spectrum to ~1e-7 relative to its largest bin, so we
@@ -9,7 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tinyml_utils import dsp, features
+from tinyml_utils import measure
+from tinyml_utils.data import dsp, features
 
 SR = 10.0
 
@@ -107,7 +108,7 @@ def test_cmsis_dsp_oracle(windows):
 
 
 def test_host_cost_and_estimated_ops(windows):
-    cost = dsp.host_cost_us(windows, SR, repeats=5)
-    assert 0 < cost["min_us"] <= cost["median_us"]
+    lat = measure.measure_latency(lambda: dsp.features(windows[:1], SR), warmup=1, repeats=5)
+    assert 0 < lat.min_ms <= lat.p50_ms
     ops = dsp.estimated_ops(6, 30)
     assert ops["fft_length"] == 32 and ops["flops"] == 6 * ops["per_channel"] > 0

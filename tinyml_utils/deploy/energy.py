@@ -4,18 +4,18 @@ versus streaming the raw IMU samples over Bluetooth Low Energy.
 EVERY number this module produces is an ESTIMATE: it multiplies operation counts by assumed
 cycle costs and assumed power figures. All assumptions sit in one table
 (:func:`default_assumptions`, shown with :func:`assumptions_frame`); the MCU's active power and
-clock come from ``deploy.DEVICE_PROFILES``. Change an assumption with ``overrides`` and see what
+clock come from ``deploy.devices.DEVICE_PROFILES``. Change an assumption with ``overrides`` and see what
 moves. Nothing here was measured on hardware.
 
->>> from tinyml_utils import deploy, energy
+>>> from tinyml_utils.deploy import devices, energy
 >>> a = energy.default_assumptions()
->>> energy.scheme_budget("on-device", deploy.profile("Cortex-M0+"), a, dsp_flops=8000, macs=3000)
+>>> energy.scheme_budget("on-device", devices.profile("Cortex-M0+"), a, dsp_flops=8000, macs=3000)
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from . import deploy
+from . import devices
 
 
 @dataclass(frozen=True)
@@ -63,24 +63,25 @@ def with_overrides(a: dict[str, Assumption], **values: float) -> dict[str, Assum
     return out
 
 
-def assumptions_frame(a: dict[str, Assumption] | None = None, devices=None):
-    """Every assumption in one pandas table, plus the MCU figures taken from ``deploy.DEVICE_PROFILES``;
+def assumptions_frame(a: dict[str, Assumption] | None = None, profiles=None):
+    """Every assumption in one pandas table, plus the MCU figures taken from ``devices.DEVICE_PROFILES``
+    (``profiles``: default the Cortex-M0+ and Cortex-M4 ones);
     the column ``estimated`` is True on every row."""
     import pandas as pd
 
     a = a or default_assumptions()
     rows = [{"assumption": k, "value": v.value, "unit": v.unit, "source / reasoning": v.note, "estimated": True}
             for k, v in a.items()]
-    for dev in devices or [deploy.profile("Cortex-M0+"), deploy.profile("Cortex-M4")]:
+    for dev in profiles or [devices.profile("Cortex-M0+"), devices.profile("Cortex-M4")]:
         rows.append({"assumption": f"active_power ({dev.name})", "value": dev.active_power_mw, "unit": "mW",
-                     "source / reasoning": "deploy.DEVICE_PROFILES (order of magnitude)", "estimated": True})
+                     "source / reasoning": "deploy.devices.DEVICE_PROFILES (order of magnitude)", "estimated": True})
         rows.append({"assumption": f"int8 MACs/cycle ({dev.name})", "value": dev.cpu_macs_per_cycle,
-                     "unit": "MACs/cycle", "source / reasoning": "deploy.DEVICE_PROFILES (CMSIS-NN class kernels)",
-                     "estimated": True})
+                     "unit": "MACs/cycle", "estimated": True,
+                     "source / reasoning": "deploy.devices.DEVICE_PROFILES (CMSIS-NN class kernels)"})
     return pd.DataFrame(rows)
 
 
-def flop_cycles(dev: deploy.DeviceProfile, a: dict[str, Assumption]) -> float:
+def flop_cycles(dev: devices.DeviceProfile, a: dict[str, Assumption]) -> float:
     """Assumed cycles per floating-point operation on ``dev``'s CPU (FPU or soft float)."""
     key = f"flop_cycles_{dev.cpu}"
     if key not in a:
@@ -88,7 +89,7 @@ def flop_cycles(dev: deploy.DeviceProfile, a: dict[str, Assumption]) -> float:
     return a[key].value
 
 
-def scheme_budget(scheme: str, dev: deploy.DeviceProfile, a: dict[str, Assumption], *,
+def scheme_budget(scheme: str, dev: devices.DeviceProfile, a: dict[str, Assumption], *,
                   dsp_flops: float = 0.0, macs: float = 0.0) -> dict:
     """Estimated energy per stride (one classification period), in µJ, by component, and the
     average power (µW) and coin-cell life (days) it implies.
@@ -105,7 +106,7 @@ def scheme_budget(scheme: str, dev: deploy.DeviceProfile, a: dict[str, Assumptio
     read_s = samples * v["read_us_per_sample"] * 1e-6
     if scheme == "on-device":
         dsp_s = dsp_flops * flop_cycles(dev, a) / dev.clock_hz
-        inf_s = deploy.cpu_cycles_estimate(macs, dev) / dev.clock_hz
+        inf_s = devices.cpu_cycles_estimate(macs, dev) / dev.clock_hz
         tx_bytes = v["result_bytes"]
     elif scheme == "stream raw":
         dsp_s = inf_s = 0.0

@@ -1,12 +1,12 @@
 """A DSP feature block for IMU windows, the "spectral features" step of a sensor pipeline.
 
 window (channels × samples) → per-axis features → a tiny classifier or anomaly model. The
-block extends :func:`tinyml_utils.features.imu_window_features` (mean, std, RMS, FFT band
+block extends :func:`tinyml_utils.data.features.imu_window_features` (mean, std, RMS, FFT band
 energies per channel, which it calls unchanged) with skewness, kurtosis and the strongest
 spectral peaks, and :func:`cmsis_features` recomputes one window with Arm's CMSIS-DSP (the
 ``cmsisdsp`` Python wrapper of the C library that runs on Cortex-M) to check the NumPy numbers.
 
->>> from tinyml_utils import dsp
+>>> from tinyml_utils.data import dsp
 >>> feats = dsp.features(windows, sample_rate=10.0)             # (N, 6 × 13) float32
 >>> names = dsp.feature_names(["acc_x", ...], sample_rate=10.0)
 >>> scaler = dsp.FeatureScaler.fit(feats_train, names)          # log of energies, then z-score
@@ -24,7 +24,6 @@ Traps:
 """
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -245,21 +244,6 @@ def _peaks_from_power(power: np.ndarray, freqs: np.ndarray, n_peaks: int):
 # Cost of the block
 # --------------------------------------------------------------------------------------------
 
-def host_cost_us(windows: np.ndarray, sample_rate: float = 10.0, repeats: int = 50, **kwargs) -> dict:
-    """Host (Python + NumPy) time of the DSP block on ONE window, in µs per window: median and
-    minimum over ``repeats`` calls (noise only adds time, so the minimum is the cleanest figure).
-    NumPy call overhead dominates at this size; it says nothing about an MCU's cost (see
-    :func:`estimated_ops`)."""
-    w = np.asarray(windows[:1])
-    features(w, sample_rate, **kwargs)
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        features(w, sample_rate, **kwargs)
-        times.append((time.perf_counter() - t0) * 1e6)
-    return {"median_us": float(np.median(times)), "min_us": float(np.min(times)), "repeats": repeats}
-
-
 def estimated_ops(channels: int, samples: int, n_bands: int = 4, n_peaks: int = 2,
                   fft_length: int | None = None) -> dict:
     """An ESTIMATE of the floating-point operations of the block for one window (all channels).
@@ -268,6 +252,8 @@ def estimated_ops(channels: int, samples: int, n_bands: int = 4, n_peaks: int = 
     padded real FFT ≈ 2.5·N·log2(N) each (split-radix order of magnitude, N = FFT length), squared
     magnitudes 3·N/2, band sums and peak search ≈ 2·N. Returns ``{"flops": ..., "per_channel": ...}``.
     Turn it into cycles with an assumed cycles-per-flop for the core (hardware FPU vs soft float).
+    Host time of the block is a :func:`tinyml_utils.measure.measure_latency` of :func:`features` on
+    one window (NumPy call overhead dominates there; it says nothing about an MCU's cost).
     """
     n = fft_length or fft_length_for(samples)
     per = 12 * samples + 2 * 2.5 * n * np.log2(n) + 3 * n / 2 * 2 + 2 * n + n_bands + 4 * n_peaks
