@@ -195,10 +195,13 @@ def test_native_log_lines_stay_out_of_cell_outputs(tmp_path, monkeypatch):
             "for ch in ['[', 'cpuinfo_utils.cpp', ':', '71', '] ', 'Reading file x', '\\n']:\n"
             "    sys.stderr.write(ch); sys.stderr.flush()\n"
             "sys.stderr.write('W1201 14:49:38.065000 21311 pytree.py:630] noise\\n')\n"
+            "import warnings\n"
+            "warnings.warn('LeafSpec is deprecated', FutureWarning)\n"
             "print('hello')\n"
             "sys.stderr.write('a real warning\\n')")
     run = cli.execute(_notebook(tmp_path / "96_noise.ipynb", body), quick=True)
     outs = nbformat.read(run.output, as_version=4).cells[-1].outputs
     text = "".join(o.get("text", "") for o in outs)
     assert "hello" in text and "a real warning" in text
-    assert "cpuinfo" not in text and "pytree" not in text, text
+    assert "cpuinfo" not in text and "pytree" not in text and "LeafSpec" not in text, text
+    assert "warnings.warn" not in text, text   # the warning's source line went with it

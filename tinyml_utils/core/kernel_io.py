@@ -38,12 +38,15 @@ class _FilteredStream:
 
     def __init__(self, inner, sink):
         self._inner, self._sink, self._buf = inner, sink, ""
+        self._in_warning = False   # the indented source line that follows a diverted warning
 
     def write(self, s: str) -> int:
         self._buf += s
         *lines, self._buf = self._buf.split("\n")
         for line in lines:
-            if NOISE.search(line):
+            noise = NOISE.search(line) or (self._in_warning and line.startswith((" ", "\t")))
+            self._in_warning = bool(noise) and "Warning:" in line
+            if noise:
                 self._sink.write(line + "\n")
                 self._sink.flush()
             else:
