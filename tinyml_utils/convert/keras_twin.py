@@ -1,50 +1,78 @@
-"""The one torch → Keras weight copy: a trained :class:`~tinyml_utils.models.VisionCNN` or
-:class:`~tinyml_utils.models.DSCNN` (any channel counts, e.g. channel-pruned) as a Keras model with
-the same numbers, for the TFLite route.
+"""The one torch → Keras weight copy: a trained model of the course's family as a Keras model with
+the same numbers, for the TFLite route. Handles :class:`~tinyml_utils.models.VisionCNN` and
+:class:`~tinyml_utils.models.DSCNN` (any channel counts, e.g. channel-pruned),
+:class:`~tinyml_utils.models.MotionCNN` and the dense ``nn.Sequential`` of
+:func:`~tinyml_utils.models.dense_net` / :func:`~tinyml_utils.models.autoencoder`.
 
-Traps handled here: conv kernels are OIHW in PyTorch and HWIO in Keras, depthwise kernels
-(C, 1, kh, kw) become (kh, kw, C, 1); batch norm needs γ, β, the running mean and variance *and*
-PyTorch's ε (1e-5; Keras defaults to 1e-3); the dense kernel is transposed.
+Traps handled here: conv kernels are OIHW (OIW) in PyTorch and HWIO (WIO) in Keras, depthwise
+kernels (C, 1, kh, kw) become (kh, kw, C, 1); batch norm needs γ, β, the running mean and variance
+*and* PyTorch's ε (1e-5; Keras defaults to 1e-3); dense kernels are transposed.
 """
 from __future__ import annotations
 
-from ..models.keras import ds_cnn_keras, vision_cnn_keras
-from ..models.torch import DSCNN
+from ..models.keras import dense_keras, ds_cnn_keras, motion_cnn_keras, vision_cnn_keras
+from ..models.torch import DSCNN, MotionCNN
 
 
 def keras_from_torch(torch_model, keras_model):
-    """Copy a VisionCNN's or DSCNN's weights into its Keras twin (layers named ``conv{i}``,
-    ``bn{i}`` in module order, ``logits``; Keras 3 or tf_keras). Returns ``keras_model``."""
+    """Copy a torch model's weights into its Keras twin, whose layers are named ``conv{i}``,
+    ``bn{i}`` (in module order), ``dense{i}`` for all but the last ``nn.Linear`` and ``logits`` for
+    the last (Keras 3 or tf_keras). Returns ``keras_model``."""
     from torch import nn
 
-    convs = [m for m in torch_model.modules() if isinstance(m, nn.Conv2d)]
-    bns = [m for m in torch_model.modules() if isinstance(m, nn.BatchNorm2d)]
-    lin = [m for m in torch_model.modules() if isinstance(m, nn.Linear)][-1]
+    convs = [m for m in torch_model.modules() if isinstance(m, (nn.Conv1d, nn.Conv2d))]
+    bns = [m for m in torch_model.modules() if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d))]
+    lins = [m for m in torch_model.modules() if isinstance(m, nn.Linear)]
     for i, (c, b) in enumerate(zip(convs, bns)):
-        order = (2, 3, 0, 1) if c.groups > 1 else (2, 3, 1, 0)  # depthwise: (kh, kw, C, 1)
+        if c.weight.ndim == 3:
+            order = (2, 1, 0)                                    # OIW → WIO
+        else:
+            order = (2, 3, 0, 1) if c.groups > 1 else (2, 3, 1, 0)  # depthwise (kh, kw, C, 1); OIHW → HWIO
         keras_model.get_layer(f"conv{i + 1}").set_weights([c.weight.detach().permute(*order).numpy()])
         bn = keras_model.get_layer(f"bn{i + 1}")
         bn.epsilon = b.eps
         bn.set_weights([t.detach().numpy() for t in (b.weight, b.bias, b.running_mean, b.running_var)])
-    keras_model.get_layer("logits").set_weights([lin.weight.detach().T.numpy(), lin.bias.detach().numpy()])
+    for i, lin in enumerate(lins):
+        name = "logits" if i == len(lins) - 1 else f"dense{i + 1}"
+        keras_model.get_layer(name).set_weights([lin.weight.detach().T.numpy(), lin.bias.detach().numpy()])
     return keras_model
 
 
-def keras_twin(model, keras=None, batch_size: int | None = 1, image_hw=None):
-    """A Keras twin of a trained VisionCNN or DSCNN (any width or channel counts) with its weights
-    copied; NHWC input, logits out. ``keras``: the Keras module (default Keras 3; ``tf_keras`` for
-    tfmot). ``batch_size=1`` fixes the batch, what a TFLite file for a device wants. ``image_hw``:
-    the input's (H, W), default (28, 28) for VisionCNN and (49, 10) MFCC maps for DSCNN."""
+def keras_twin(model, keras=None, batch_size: int | None = 1, image_hw=None, samples: int | None = None):
+    """A Keras twin of a trained course model with its weights copied; logits (or a reconstruction) out.
+
+    ``keras``: the Keras module (default Keras 3; ``tf_keras`` for tfmot). ``batch_size=1`` fixes
+    the batch, what a TFLite file for a device wants (``None`` for ``predict`` on many rows).
+    VisionCNN: NHWC input of ``image_hw`` (default (28, 28)). DSCNN: NHWC MFCC maps of ``image_hw``
+    (default (49, 10)). MotionCNN: NWC input of ``samples`` time steps (required).
+    ``nn.Sequential`` of ``Linear``/``ReLU``: (N, features) input.
+    """
     from torch import nn
 
-    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
-    linear = [m for m in model.modules() if isinstance(m, nn.Linear)][-1]
-    if isinstance(model, DSCNN):
+    if isinstance(model, MotionCNN):
+        if samples is None:
+            raise ValueError("keras_twin: a MotionCNN twin needs samples= (the window length, static for TFLM)")
+        convs = [m for m in model.modules() if isinstance(m, nn.Conv1d)]
+        km = motion_cnn_keras(convs[0].in_channels, model.classifier.out_features, keras=keras,
+                              batch_size=batch_size, samples=samples, channels=[c.out_channels for c in convs])
+    elif isinstance(model, nn.Sequential) and all(isinstance(m, (nn.Linear, nn.ReLU)) for m in model):
+        lins = [m for m in model if isinstance(m, nn.Linear)]
+        if [type(m) for m in model] != [nn.Linear, nn.ReLU] * (len(lins) - 1) + [nn.Linear]:
+            raise TypeError("keras_twin: a dense Sequential must alternate Linear and ReLU, ending in Linear")
+        km = dense_keras(lins[0].in_features, [m.out_features for m in lins[:-1]], lins[-1].out_features,
+                         keras=keras, batch_size=batch_size)
+    elif isinstance(model, DSCNN):
+        convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+        linear = [m for m in model.modules() if isinstance(m, nn.Linear)][-1]
         km = ds_cnn_keras(num_classes=linear.out_features, keras=keras, batch_size=batch_size,
                           input_shape=(*(image_hw or (49, 10)), convs[0].in_channels),
                           channels=[c.out_channels for c in convs if c.groups == 1])
-    else:
+    elif any(isinstance(m, nn.Conv2d) for m in model.modules()):
+        convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+        linear = [m for m in model.modules() if isinstance(m, nn.Linear)][-1]
         km = vision_cnn_keras(convs[0].out_channels, num_classes=linear.out_features, keras=keras,
                               batch_size=batch_size, input_shape=(*(image_hw or (28, 28)), convs[0].in_channels),
                               channels=[c.out_channels for c in convs])
+    else:
+        raise TypeError(f"keras_twin does not know {type(model).__name__}")
     return keras_from_torch(model, km)

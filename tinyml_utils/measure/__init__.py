@@ -6,7 +6,7 @@ Re-exported here: ``measure.count_macs(model, x)``, ``measure.accuracy(model, sp
 """
 from __future__ import annotations
 
-from .accuracy import accuracy, evaluate, logits, parity, top1
+from .accuracy import accuracy, evaluate, logits, parity, roc_auc, roc_points, top1
 from .drift import bn_drift_score, mean_entropy
 from .latency import (
                    DEFAULT_THREADS,
@@ -34,8 +34,8 @@ from .size import (
                    zipped_bytes,
 )
 
-__all__ = ["accuracy", "evaluate", "logits", "parity", "top1", "bn_drift_score", "mean_entropy",
-           "DEFAULT_THREADS", "Latency", "compare",
+__all__ = ["accuracy", "evaluate", "logits", "parity", "roc_auc", "roc_points", "top1", "bn_drift_score",
+           "mean_entropy", "DEFAULT_THREADS", "Latency", "compare",
            "Comparison", "Ratio", "Timing", "measure_latency", "set_threads", "torch_latency",
            "torch_peak_memory_bytes", "artifact_bytes", "count_macs", "count_nonzero_params", "count_params",
            "file_bytes", "float_payload_bytes", "graph_constant_bytes", "state_dict_bytes", "zipped_bytes",

@@ -1,4 +1,5 @@
-"""Accuracy and agreement (fractions in [0, 1]): one helper for every kind of model.
+"""Accuracy and agreement (fractions in [0, 1]): one helper for every kind of model; ROC AUC of
+anomaly scores (:func:`roc_auc`, :func:`roc_points`).
 
 :func:`logits` takes NCHW float32 and dispatches: a PyTorch module or exported (PT2E) GraphModule
 → :func:`tinyml_utils.train.predict`; a Keras model → ``predict`` on NHWC (converted here);
@@ -58,3 +59,35 @@ def evaluate(model, x: np.ndarray, y: np.ndarray, reference: np.ndarray | None =
     if reference is not None:
         out.update(parity(out_logits, reference))
     return out
+
+
+def roc_auc(is_anomaly: np.ndarray, scores: np.ndarray) -> float:
+    """Area under the ROC curve: the probability that a random anomaly scores higher than a random
+    normal window (ties count one half). The Mann–Whitney rank statistic with average ranks for
+    ties; equals ``sklearn.metrics.roc_auc_score``. Needs both classes present."""
+    y = np.asarray(is_anomaly).astype(bool).ravel()
+    s = np.asarray(scores, dtype=np.float64).ravel()
+    n_pos, n_neg = int(y.sum()), int((~y).sum())
+    if n_pos == 0 or n_neg == 0:
+        raise ValueError(f"roc_auc needs anomalies and normal windows; got {n_pos} and {n_neg}")
+    order = np.argsort(s, kind="mergesort")
+    ranks = np.empty(len(s))
+    sorted_s = s[order]
+    i = 0
+    while i < len(s):                       # average rank over each run of tied scores
+        j = i
+        while j + 1 < len(s) and sorted_s[j + 1] == sorted_s[i]:
+            j += 1
+        ranks[order[i:j + 1]] = (i + j) / 2.0 + 1.0
+        i = j + 1
+    return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
+
+
+def roc_points(is_anomaly: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(false-positive rate, true-positive rate) at every threshold, from (0, 0) to (1, 1)."""
+    y = np.asarray(is_anomaly).astype(bool).ravel()
+    s = np.asarray(scores, dtype=np.float64).ravel()
+    thr = np.unique(s)[::-1]
+    tpr = [0.0] + [float((s[y] >= t).mean()) for t in thr]
+    fpr = [0.0] + [float((s[~y] >= t).mean()) for t in thr]
+    return np.asarray(fpr), np.asarray(tpr)

@@ -4,6 +4,7 @@ The PyTorch builders are re-exported here: ``models.vision_cnn(...)``.
 """
 from __future__ import annotations
 
-from .torch import DSCNN, VISION_WIDTHS, MotionCNN, VisionCNN, ds_cnn, motion_cnn, vision_cnn
+from .torch import DSCNN, VISION_WIDTHS, MotionCNN, VisionCNN, autoencoder, dense_net, ds_cnn, motion_cnn, vision_cnn
 
-__all__ = ["VISION_WIDTHS", "VisionCNN", "vision_cnn", "DSCNN", "ds_cnn", "MotionCNN", "motion_cnn"]
+__all__ = ["VISION_WIDTHS", "VisionCNN", "vision_cnn", "DSCNN", "ds_cnn", "MotionCNN", "motion_cnn",
+           "dense_net", "autoencoder"]

@@ -2,7 +2,7 @@
 
 Pass the Keras module to use: ``keras`` (Keras 3, the default) or ``tf_keras`` (what
 tensorflow-model-optimization needs: call :func:`legacy_keras` before TensorFlow is imported).
-Layouts are NHWC: use :func:`to_nhwc` on the course's NCHW arrays.
+Layouts are NHWC (images; use :func:`to_nhwc` on the course's NCHW arrays) and NWC (IMU windows).
 """
 from __future__ import annotations
 
@@ -99,3 +99,38 @@ def ds_cnn_keras(width: int = 64, num_classes: int = 12, keras=None, batch_size:
     x = L.GlobalAveragePooling2D(name="gap")(x)
     out = L.Dense(num_classes, name="logits")(x)
     return keras.Model(inp, out, name=f"ds_cnn_w{chans[0]}")
+
+
+def motion_cnn_keras(in_channels: int = 6, num_classes: int = 4, width: int = 16, samples: int = 30, keras=None,
+                     batch_size: int | None = None, channels: Sequence[int] | None = None):
+    """The twin of :class:`tinyml_utils.models.MotionCNN`: (Conv1D-BN-ReLU) ×2, mean over time,
+    logits. Layout trap: PyTorch's Conv1d takes (N, C, T), Keras' Conv1D (N, T, C); feed the twin
+    ``np.transpose(x, (0, 2, 1))``. ``samples`` fixes T (TFLite Micro wants static shapes)."""
+    if keras is None:
+        import keras
+    L = keras.layers
+    chans = list(channels) if channels is not None else [width, 2 * width]
+    inp = keras.Input(shape=(samples, in_channels), batch_size=batch_size, name="window")
+    x = inp
+    for i, c in enumerate(chans):
+        x = L.Conv1D(c, 5, padding="same", use_bias=False, name=f"conv{i + 1}")(x)
+        x = L.BatchNormalization(momentum=0.9, epsilon=1e-5, name=f"bn{i + 1}")(x)
+        x = L.ReLU(name=f"relu{i + 1}")(x)
+    x = L.GlobalAveragePooling1D(name="gap")(x)
+    out = L.Dense(num_classes, name="logits")(x)
+    return keras.Model(inp, out, name=f"motion_cnn_w{chans[0]}")
+
+
+def dense_keras(in_features: int, hidden: Sequence[int] = (32, 16), out_features: int = 4, keras=None,
+                batch_size: int | None = None):
+    """The twin of :func:`tinyml_utils.models.dense_net`: ``Dense → ReLU → … → Dense``, layers named
+    ``dense{i}`` and the last one ``logits`` (also an autoencoder's output)."""
+    if keras is None:
+        import keras
+    L = keras.layers
+    inp = keras.Input(shape=(in_features,), batch_size=batch_size, name="features")
+    x = inp
+    for i, h in enumerate(hidden):
+        x = L.ReLU(name=f"relu{i + 1}")(L.Dense(h, name=f"dense{i + 1}")(x))
+    out = L.Dense(out_features, name="logits")(x)
+    return keras.Model(inp, out, name="dense_net")

@@ -5,8 +5,11 @@
   NPU compiler in the course takes (conv, batch norm, ReLU, max-pool, mean, linear).
 - :func:`ds_cnn` — a depthwise-separable CNN for keyword spotting on MFCC/log-mel maps.
 - :func:`motion_cnn` — a small 1-D CNN for IMU windows.
+- :func:`dense_net`, :func:`autoencoder` — tiny MLPs over feature vectors (e.g. an IMU DSP block's).
 """
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -93,3 +96,21 @@ class MotionCNN(nn.Module):
 
 def motion_cnn(in_channels: int = 6, num_classes: int = 4, width: int = 16) -> MotionCNN:
     return MotionCNN(in_channels, num_classes, width)
+
+
+def dense_net(in_features: int, hidden: Sequence[int] = (32, 16), out_features: int = 4) -> nn.Sequential:
+    """A tiny MLP ``Linear → ReLU → … → Linear`` over feature vectors (N, in_features): logits or,
+    as an autoencoder, a reconstruction out. Keras twin: :func:`tinyml_utils.models.keras.dense_keras`."""
+    layers, d = [], in_features
+    for h in hidden:
+        layers += [nn.Linear(d, h), nn.ReLU()]
+        d = h
+    layers.append(nn.Linear(d, out_features))
+    return nn.Sequential(*layers)
+
+
+def autoencoder(in_features: int, hidden: Sequence[int] = (16, 6)) -> nn.Sequential:
+    """A dense autoencoder, mirrored around its bottleneck: ``hidden=(16, 6)`` gives
+    ``d → 16 → 6 → 16 → d`` (ReLU inside, linear output). Score: reconstruction error."""
+    hidden = tuple(hidden)
+    return dense_net(in_features, hidden + hidden[-2::-1], in_features)

@@ -1,0 +1,119 @@
+"""Anomaly detection on feature vectors: train on "normal" windows only, score every test window,
+and measure with ROC AUC (:func:`tinyml_utils.measure.roc_auc`) how well the score separates
+normal from never-seen activity (MLPerf Tiny's anomaly benchmark uses AUC too).
+
+Three detectors, from simplest to learnt:
+
+- :class:`GaussianScorer`: squared Mahalanobis distance to the normal windows' mean. It is a
+  linear map ``z = W (x − μ)`` and a sum of squares, so it deploys as ONE dense layer.
+- :class:`KMeansScorer`: distance to the nearest of k centroids of the normal windows.
+- an autoencoder (:func:`tinyml_utils.models.autoencoder`, trained by :func:`train_autoencoder`):
+  score = mean squared reconstruction error (:func:`reconstruction_scores`).
+
+The autoencoder (through :func:`tinyml_utils.convert.keras_twin.keras_twin`) and the Gaussian
+scorer (:meth:`GaussianScorer.keras`) become Keras models that :func:`tinyml_utils.convert.tflite.int8`
+turns into int8 files; :func:`int8_scores` scores with them in TFLite Micro, so the AUC after
+quantization can be compared.
+
+>>> from tinyml_utils import measure
+>>> from tinyml_utils.course import anomaly
+>>> g = anomaly.GaussianScorer.fit(x_normal)
+>>> measure.roc_auc(is_anomaly, g.score(x_test))
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .. import train
+from ..data.base import Split
+from ..models.keras import dense_keras
+from ..runtimes import TFLiteMicro
+
+
+@dataclass
+class GaussianScorer:
+    """Squared Mahalanobis distance ``(x − μ)ᵀ Σ⁻¹ (x − μ) = ‖W (x − μ)‖²`` with ``Wᵀ W = Σ⁻¹``.
+
+    ``shrinkage`` blends the covariance towards its diagonal mean (Ledoit–Wolf style, fixed
+    amount): with few normal windows and correlated features Σ is nearly singular otherwise.
+    """
+
+    mean: np.ndarray
+    whiten: np.ndarray          # W, (d, d)
+
+    @classmethod
+    def fit(cls, x_normal: np.ndarray, shrinkage: float = 0.1) -> GaussianScorer:
+        x = np.asarray(x_normal, np.float64)
+        mu = x.mean(0)
+        cov = np.cov(x, rowvar=False)
+        d = cov.shape[0]
+        cov = (1 - shrinkage) * cov + shrinkage * np.trace(cov) / d * np.eye(d)
+        # Σ⁻¹ = L⁻ᵀ L⁻¹ for Σ = L Lᵀ, so W = L⁻¹
+        w = np.linalg.inv(np.linalg.cholesky(cov))
+        return cls(mu, w)
+
+    def transform(self, x: np.ndarray) -> np.ndarray:
+        """Whitened coordinates z = W (x − μ), (N, d)."""
+        return (np.asarray(x, np.float64) - self.mean) @ self.whiten.T
+
+    def score(self, x: np.ndarray) -> np.ndarray:
+        return (self.transform(x) ** 2).sum(1)
+
+    def keras(self, keras=None):
+        """The whitening as one Keras ``Dense`` layer (kernel Wᵀ, bias −Wμ); score = sum of the
+        output squared. Convert with ``convert.tflite.int8`` for the int8 version."""
+        d = len(self.mean)
+        model = dense_keras(d, (), d, keras=keras)          # one Dense layer, named "logits"
+        model.get_layer("logits").set_weights([self.whiten.T.astype(np.float32),
+                                               (-self.whiten @ self.mean).astype(np.float32)])
+        return model
+
+
+@dataclass
+class KMeansScorer:
+    """Distance to the nearest of ``k`` centroids (scikit-learn's KMeans) of the normal windows."""
+
+    centroids: np.ndarray
+
+    @classmethod
+    def fit(cls, x_normal: np.ndarray, k: int = 4, seed: int = 0) -> KMeansScorer:
+        from sklearn.cluster import KMeans
+
+        km = KMeans(n_clusters=k, n_init=10, random_state=seed).fit(np.asarray(x_normal, np.float64))
+        return cls(km.cluster_centers_)
+
+    def score(self, x: np.ndarray) -> np.ndarray:
+        d = ((np.asarray(x, np.float64)[:, None, :] - self.centroids[None]) ** 2).sum(-1)
+        return np.sqrt(d.min(1))
+
+
+def train_autoencoder(model, x_normal: np.ndarray, *, epochs: int = 200, lr: float = 3e-3, batch_size: int = 32,
+                      seed: int = 0, weight_decay: float = 1e-4):
+    """Train ``model`` to reconstruct ``x_normal`` (mean squared error) with the course's
+    ``train.fit`` loop (no validation split: its accuracy-based early stopping does not apply).
+    Returns the History; the "train_accuracy" column is meaningless here."""
+    import torch.nn.functional as F
+
+    x = np.asarray(x_normal, np.float32)
+    split = Split(x, np.zeros(len(x), dtype=np.int64))
+    return train.fit(model, split, None, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed,
+                     weight_decay=weight_decay, loss_fn=lambda out, y, xb: F.mse_loss(out, xb), desc="autoencoder")
+
+
+def reconstruction_scores(recon: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Anomaly score of an autoencoder: mean squared error per row, in (feature units)²."""
+    return ((np.asarray(x, np.float64) - np.asarray(recon, np.float64)) ** 2).mean(1)
+
+
+def int8_scores(tflite_path, x: np.ndarray, kind: str) -> np.ndarray:
+    """Anomaly scores from an int8 TFLite model run in TensorFlow Lite Micro (the MCU reference; one
+    batch-1 call per row): ``kind="autoencoder"`` → reconstruction error of the dequantized output
+    against the float input; ``kind="gaussian"`` → sum of squares of the dequantized whitened output."""
+    if kind not in ("autoencoder", "gaussian"):
+        raise ValueError(f"kind must be 'autoencoder' or 'gaussian', got {kind!r}")
+    out = TFLiteMicro(tflite_path).predict(np.asarray(x, np.float32))
+    if kind == "autoencoder":
+        return reconstruction_scores(out, x)
+    return (out.astype(np.float64) ** 2).sum(1)

@@ -1,0 +1,260 @@
+"""A DSP feature block for IMU windows, the "spectral features" step of a sensor pipeline.
+
+window (channels × samples) → per-axis features → a tiny classifier or anomaly model. The
+block extends :func:`tinyml_utils.data.features.imu_window_features` (mean, std, RMS, FFT band
+energies per channel, which it calls unchanged) with skewness, kurtosis and the strongest
+spectral peaks, and :func:`cmsis_features` recomputes one window with Arm's CMSIS-DSP (the
+``cmsisdsp`` Python wrapper of the C library that runs on Cortex-M) to check the NumPy numbers.
+
+>>> from tinyml_utils.data import dsp
+>>> feats = dsp.features(windows, sample_rate=10.0)             # (N, 6 × 13) float32
+>>> names = dsp.feature_names(["acc_x", ...], sample_rate=10.0)
+>>> scaler = dsp.FeatureScaler.fit(feats_train, names)          # log of energies, then z-score
+>>> x = scaler.transform(feats)                                 # what a tiny dense net eats
+
+Traps:
+- CMSIS-DSP's fast real FFT (``arm_rfft_fast_f32``) takes only powers of two from 32 to 4096:
+  a 30-sample window is zero-padded to 32 on the MCU. The peaks here use the same padded
+  transform (``fft_length``), so NumPy and CMSIS agree bin for bin; the band energies of
+  ``imu_window_features`` use the unpadded window length (a DFT of 30 points, not a CMSIS call).
+- ``arm_std_f32``/``arm_var_f32`` divide by N − 1 (sample statistics); NumPy's default and the
+  features here divide by N. Multiply by sqrt((N − 1) / N) before comparing.
+- ``arm_rfft_fast_f32`` packs its output: ``[Re X0, Re X(N/2), Re X1, Im X1, ...]`` (DC and
+  Nyquist are real and share the first complex slot).
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import features as _features
+
+#: extra per-channel features after those of ``imu_window_features`` (n_peaks adds 2 each)
+EXTRA_STATS = ("skew", "kurt")
+
+
+def fft_length_for(samples: int) -> int:
+    """The power-of-two FFT length an MCU would use for a window (CMSIS RFFT minimum 32)."""
+    return max(32, 1 << (int(samples) - 1).bit_length())
+
+
+def power_spectrum(windows: np.ndarray, sample_rate: float, fft_length: int | None = None,
+                   remove_mean: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """One-sided power spectrum of each channel of each window.
+
+    Args:
+        windows: (..., T) samples in sensor units.
+        sample_rate: Hz.
+        fft_length: FFT length (zero padding when > T); default the next power of two, >= 32.
+        remove_mean: subtract each channel's mean first (else DC dominates every spectrum).
+
+    Returns:
+        ``(freqs_hz, power)``: frequencies (fft_length // 2 + 1,) and |X_k|² (..., fft_length // 2 + 1)
+        in sensor units² (unnormalized squared magnitudes, what ``arm_cmplx_mag_squared_f32``
+        gives after ``arm_rfft_fast_f32``).
+    """
+    x = np.asarray(windows, dtype=np.float64)
+    n = fft_length or fft_length_for(x.shape[-1])
+    if n < x.shape[-1]:
+        raise ValueError(f"fft_length {n} is shorter than the window ({x.shape[-1]} samples)")
+    if remove_mean:
+        x = x - x.mean(axis=-1, keepdims=True)
+    spec = np.abs(np.fft.rfft(x, n=n, axis=-1)) ** 2
+    return np.fft.rfftfreq(n, 1.0 / sample_rate), spec
+
+
+def spectral_peaks(windows: np.ndarray, sample_rate: float, n_peaks: int = 2,
+                   fft_length: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The ``n_peaks`` strongest local maxima of each channel's power spectrum (DC excluded).
+
+    A bin is a peak when it is >= both neighbours (the Nyquist bin compares with its left one).
+    Missing peaks (a flat spectrum) are reported as frequency 0 Hz and power 0.
+
+    Returns:
+        ``(freq_hz, power)``, each (..., n_peaks), strongest first; power in sensor units²
+        (squared FFT magnitude, see :func:`power_spectrum`).
+    """
+    freqs, spec = power_spectrum(windows, sample_rate, fft_length)
+    s = spec[..., 1:]                                   # drop DC (the mean was removed anyway)
+    left = np.concatenate([np.full(s.shape[:-1] + (1,), -np.inf), s[..., :-1]], axis=-1)
+    right = np.concatenate([s[..., 1:], np.full(s.shape[:-1] + (1,), -np.inf)], axis=-1)
+    is_peak = (s >= left) & (s >= right) & (s > 0)
+    ranked = np.where(is_peak, s, -1.0)
+    order = np.argsort(-ranked, axis=-1, kind="stable")[..., :n_peaks]
+    power = np.take_along_axis(ranked, order, axis=-1)
+    freq = freqs[1:][order]
+    missing = power < 0
+    return np.where(missing, 0.0, freq), np.where(missing, 0.0, power)
+
+
+def _moments(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Skewness and excess kurtosis (population moments, divide by N) along the last axis; 0 for a
+    constant channel."""
+    d = x - x.mean(axis=-1, keepdims=True)
+    var = (d ** 2).mean(axis=-1)
+    safe = np.where(var > 1e-12, var, 1.0)
+    skew = np.where(var > 1e-12, (d ** 3).mean(axis=-1) / safe ** 1.5, 0.0)
+    kurt = np.where(var > 1e-12, (d ** 4).mean(axis=-1) / safe ** 2 - 3.0, 0.0)
+    return skew, kurt
+
+
+def feature_names(channels: int | Sequence[str], sample_rate: float = 10.0, n_bands: int = 4,
+                  n_peaks: int = 2) -> list[str]:
+    """Column names of :func:`features`, grouped by channel: ``imu_feature_names``' columns of that
+    channel, then ``_skew``, ``_kurt``, ``_peak{i}_hz``, ``_peak{i}_pow``."""
+    base = _features.imu_feature_names(channels, sample_rate, n_bands)
+    per = len(base) // (channels if isinstance(channels, int) else len(channels))
+    chans = [f"ch{i}" for i in range(channels)] if isinstance(channels, int) else list(channels)
+    names = []
+    for c, ch in enumerate(chans):
+        names += base[c * per:(c + 1) * per]
+        names += [f"{ch}_{s}" for s in EXTRA_STATS]
+        for i in range(1, n_peaks + 1):
+            names += [f"{ch}_peak{i}_hz", f"{ch}_peak{i}_pow"]
+    return names
+
+
+def features(windows: np.ndarray, sample_rate: float = 10.0, n_bands: int = 4, n_peaks: int = 2,
+             fft_length: int | None = None) -> np.ndarray:
+    """The DSP block: per channel ``imu_window_features`` (mean, std, RMS, band energies) + skewness,
+    kurtosis and the ``n_peaks`` strongest spectral peaks (frequency in Hz, power in units²).
+
+    Args:
+        windows: (N, channels, T) in sensor units.
+        fft_length: FFT length of the peak search (default: next power of two >= 32, as on an MCU).
+
+    Returns:
+        float32 (N, channels × (3 + n_bands + 2 + 2 × n_peaks)), columns named by :func:`feature_names`.
+    """
+    x = np.asarray(windows, dtype=np.float64)
+    if x.ndim != 3:
+        raise ValueError(f"windows must have shape (N, channels, T), got {x.shape}")
+    n, c, _ = x.shape
+    base = _features.imu_window_features(x, sample_rate, n_bands).reshape(n, c, -1)
+    skew, kurt = _moments(x)
+    pf, pp = spectral_peaks(x, sample_rate, n_peaks, fft_length)
+    peaks = np.stack([pf, pp], axis=-1).reshape(n, c, 2 * n_peaks)
+    per = np.concatenate([base, skew[..., None], kurt[..., None], peaks], axis=-1)
+    return per.reshape(n, -1).astype(np.float32)
+
+
+# --------------------------------------------------------------------------------------------
+# Scaling for a network: log of the energy-like columns, then a z-score fitted on training data
+# --------------------------------------------------------------------------------------------
+
+@dataclass
+class FeatureScaler:
+    """``log10(x + eps)`` on energy-like columns (band energies, peak powers), then (x − mean) / std.
+
+    Fitted on training windows only. On an MCU this is one log per energy column and one
+    subtract-multiply per column, after the DSP block.
+    """
+
+    log_columns: np.ndarray
+    mean: np.ndarray
+    std: np.ndarray
+    eps: float = 1e-6
+    names: list[str] = field(default_factory=list)
+
+    @staticmethod
+    def is_energy(name: str) -> bool:
+        return "_band" in name or name.endswith("_pow")
+
+    @classmethod
+    def fit(cls, feats: np.ndarray, names: Sequence[str], eps: float = 1e-6) -> FeatureScaler:
+        logc = np.array([cls.is_energy(n) for n in names])
+        if len(logc) != feats.shape[1]:
+            raise ValueError(f"{len(names)} names for {feats.shape[1]} feature columns")
+        z = cls._log(np.asarray(feats, np.float64), logc, eps)
+        return cls(logc, z.mean(0), z.std(0) + 1e-6, eps, list(names))
+
+    @staticmethod
+    def _log(f: np.ndarray, logc: np.ndarray, eps: float) -> np.ndarray:
+        f = f.copy()
+        f[:, logc] = np.log10(np.maximum(f[:, logc], 0.0) + eps)
+        return f
+
+    def transform(self, feats: np.ndarray) -> np.ndarray:
+        z = self._log(np.asarray(feats, np.float64), self.log_columns, self.eps)
+        return ((z - self.mean) / self.std).astype(np.float32)
+
+
+# --------------------------------------------------------------------------------------------
+# CMSIS-DSP: the same numbers from the library an MCU would call
+# --------------------------------------------------------------------------------------------
+
+def cmsis_available() -> bool:
+    try:
+        import cmsisdsp  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def cmsis_channel(x: np.ndarray, sample_rate: float, n_peaks: int = 2, fft_length: int | None = None) -> dict:
+    """CMSIS-DSP (f32) statistics and spectrum of ONE channel (T,) of one window.
+
+    Calls ``arm_mean_f32``, ``arm_rms_f32``, ``arm_std_f32`` (rescaled from N − 1 to N),
+    ``arm_rfft_fast_f32`` on the mean-removed, zero-padded channel, ``arm_cmplx_mag_squared_f32``
+    for |X_k|² and ``arm_max_f32`` for the strongest bin. Returns a dict with ``mean``, ``rms``,
+    ``std``, ``power`` (fft_length // 2 + 1,), ``peak_hz``/``peak_pow`` (the ``n_peaks`` strongest
+    local maxima, picked from CMSIS's power spectrum) and ``max_bin``. Raises ImportError with the
+    fix if ``cmsisdsp`` is missing.
+    """
+    try:
+        import cmsisdsp as dsp
+    except ImportError as e:  # pragma: no cover
+        raise ImportError("cmsisdsp is not installed: pip install cmsisdsp==1.10.3 (builds from source, ~60 s)") from e
+    x = np.asarray(x, dtype=np.float32)
+    t = len(x)
+    n = fft_length or fft_length_for(t)
+    mean = float(dsp.arm_mean_f32(x))
+    rms = float(dsp.arm_rms_f32(x))
+    std = float(dsp.arm_std_f32(x)) * np.sqrt((t - 1) / t)
+    padded = np.zeros(n, np.float32)
+    padded[:t] = x - np.float32(mean)
+    inst = dsp.arm_rfft_fast_instance_f32()
+    status = dsp.arm_rfft_fast_init_f32(inst, n)
+    if status != 0:
+        raise ValueError(f"arm_rfft_fast_init_f32 refused length {n} (status {status}): powers of two 32..4096 only")
+    packed = dsp.arm_rfft_fast_f32(inst, padded, 0)       # [Re0, Re(N/2), Re1, Im1, ...]
+    mags = dsp.arm_cmplx_mag_squared_f32(packed[2:])      # bins 1 .. N/2 - 1
+    power = np.concatenate([[packed[0] ** 2], mags, [packed[1] ** 2]]).astype(np.float64)
+    _, max_bin = dsp.arm_max_f32(power[1:].astype(np.float32))
+    freqs = np.fft.rfftfreq(n, 1.0 / sample_rate)
+    pf, pp = _peaks_from_power(power, freqs, n_peaks)
+    return {"mean": mean, "rms": rms, "std": std, "power": power, "peak_hz": pf, "peak_pow": pp,
+            "max_bin": int(max_bin) + 1}
+
+
+def _peaks_from_power(power: np.ndarray, freqs: np.ndarray, n_peaks: int):
+    s = power[1:]
+    out_f, out_p = np.zeros(n_peaks), np.zeros(n_peaks)
+    cand = [(s[i], freqs[1 + i]) for i in range(len(s))
+            if s[i] > 0 and (i == 0 or s[i] >= s[i - 1]) and (i == len(s) - 1 or s[i] >= s[i + 1])]
+    cand.sort(key=lambda v: -v[0])
+    for k, (p, f) in enumerate(cand[:n_peaks]):
+        out_f[k], out_p[k] = f, p
+    return out_f, out_p
+
+
+# --------------------------------------------------------------------------------------------
+# Cost of the block
+# --------------------------------------------------------------------------------------------
+
+def estimated_ops(channels: int, samples: int, n_bands: int = 4, n_peaks: int = 2,
+                  fft_length: int | None = None) -> dict:
+    """An ESTIMATE of the floating-point operations of the block for one window (all channels).
+
+    Counted per channel: mean, std, RMS, skewness, kurtosis ≈ 12·T; the 30-point band DFT and the
+    padded real FFT ≈ 2.5·N·log2(N) each (split-radix order of magnitude, N = FFT length), squared
+    magnitudes 3·N/2, band sums and peak search ≈ 2·N. Returns ``{"flops": ..., "per_channel": ...}``.
+    Turn it into cycles with an assumed cycles-per-flop for the core (hardware FPU vs soft float).
+    Host time of the block is a :func:`tinyml_utils.measure.measure_latency` of :func:`features` on
+    one window (NumPy call overhead dominates there; it says nothing about an MCU's cost).
+    """
+    n = fft_length or fft_length_for(samples)
+    per = 12 * samples + 2 * 2.5 * n * np.log2(n) + 3 * n / 2 * 2 + 2 * n + n_bands + 4 * n_peaks
+    return {"flops": int(per * channels), "per_channel": int(per), "fft_length": n}
