@@ -86,7 +86,7 @@ def test_parse_arena_report():
 def test_fit_row_arithmetic():
     dev = devices.DeviceProfile("toy", "cpu", 100e6, 1000, 5000, "ethos-u55-128", 200e6, 50.0, "test",
                                cpu_macs_per_cycle=2.0, runtime_flash_bytes=1000)
-    r = devices.fit_row("m", dev, model_bytes=3000, arena_bytes=900, macs=1_000_000, npu_cycles=20_000,
+    r = devices.fit_row("m", dev, model_bytes=3000, arena_bytes=900, macs=1_000_000, npu_total_cycles=20_000,
                        npu_sram_bytes=950, npu_flash_bytes=2500)
     assert r["sram_need_B"] == 950 and r["flash_need_B"] == 3500 and r["fits"]
     assert r["latency_ms (est.)"] == pytest.approx(0.1)              # 20k cycles at 200 MHz

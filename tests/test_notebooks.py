@@ -133,6 +133,67 @@ def test_real_chapter_renders_in_browser(fresh_build, chromium, tmp_path):
         server.wait(timeout=10)
 
 
+#: Injected into a copy of each page: after layout, record every code/output block wider than its box.
+_OVERFLOW_PROBE = """<script>
+window.addEventListener('load', () => setTimeout(() => {
+  const pres = [...document.querySelectorAll('div.cell pre, div.cell_output pre, div.output pre')];
+  const wide = pres.filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.textContent.slice(0, 80));
+  const page = document.documentElement.scrollWidth > window.innerWidth + 1;
+  document.body.setAttribute('data-overflow', JSON.stringify({blocks: pres.length, wide: wide, page: page}));
+}, 300));
+</script></body>"""
+
+
+@pytest.mark.browser
+def test_no_page_scrolls_sideways(fresh_build, chromium, tmp_path):
+    """Every real chapter page, laid out by Chromium at a laptop's window width: no code cell or
+    output block is wider than its box, and the page itself does not scroll sideways."""
+    import json
+    import subprocess
+    import sys
+    import urllib.request
+
+    from test_browser import _chromium, _free_port
+
+    from tinyml_utils.core import paths
+
+    html = paths.build_dir() / "book-src" / "quick" / "_build" / "html"
+    pages = [html / "notebooks" / f"{nb.stem}.html" for nb in CHAPTERS]
+    if not all(p.exists() for p in pages):
+        pytest.skip("the quick-mode book was not built in this session (see test_book_from_executed_chapters)")
+    probes = []
+    for page in pages:
+        probe = page.with_name(f"_overflow_{page.name}")
+        probe.write_text(page.read_text().replace("</body>", _OVERFLOW_PROBE, 1))
+        probes.append(probe)
+    port = _free_port()
+    server = subprocess.Popen([sys.executable, "-m", "http.server", "--bind", "127.0.0.1", str(port),
+                               "--directory", str(html)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    problems = {}
+    try:
+        base = f"http://127.0.0.1:{port}/"
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(base + "index.html", timeout=2).close()
+                break
+            except OSError:
+                time.sleep(0.2)
+        for probe in probes:
+            dump = _chromium(chromium, tmp_path / "profile", "--virtual-time-budget=4000", "--window-size=1280,900",
+                             "--dump-dom", base + "notebooks/" + probe.name)
+            found = re.search(r"data-overflow=\"([^\"]*)\"", dump.stdout)
+            assert found, f"{probe.name}: the probe did not run (exit {dump.returncode}): {dump.stderr[-1000:]}"
+            info = json.loads(found.group(1).replace("&quot;", '"').replace("&amp;", "&").replace("&lt;", "<")
+                              .replace("&gt;", ">").replace("&#39;", "'"))
+            assert info["blocks"] > 0, f"{probe.name}: no code blocks found (selectors out of date?)"
+            if info["wide"] or info["page"]:
+                problems[probe.name.removeprefix("_overflow_")] = info
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    assert not problems, f"pages that scroll sideways: {problems}"
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("nb", CHAPTERS, ids=[p.stem for p in CHAPTERS])
 def test_chapter_full(nb: Path):

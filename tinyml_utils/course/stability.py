@@ -25,6 +25,8 @@ from .. import measure, models, runtimes
 from .. import train as training
 from ..compress import prune, quantize
 from ..convert import executorch, mediapipe, onnx, tflite
+from ..convert import llm as llm_export
+from ..models import llm as llm_models
 from ..core.env import quiet
 
 #: The bounds the chapters assert (ratios are latency of the first over the second model).
@@ -34,6 +36,8 @@ BOUNDS = {
     "sparse_tflite_not_faster": 0.75,   # ratio sparse / dense >= this (LiteRT)
     # ch03: halving the MACs of a network where compute dominates (width 32, batch 32)
     "structured_speedup": 0.80,         # ratio pruned / dense, upper end of the interval < this
+    # ch11: the 8da4w language model decodes at least this many tokens/s at one thread
+    "llm_decode_tok_s": 1000.0,
 }
 
 
@@ -88,6 +92,12 @@ def runtime_claims(cmp: measure.Comparison, eager: str, compiled: list[str], xnn
 
 # ----------------------------------------------------------------------------- the benchmark
 @contextlib.contextmanager
+def llm_decode(lms: dict[str, Any], **kw):
+    """ch11: prefill and decode tokens/s of the exported language models, interleaved
+    (:func:`tinyml_utils.measure.token_speed`, the chapter's full-mode rounds unless overridden)."""
+    return measure.token_speed(lms, prefill_tokens=64, **{"rounds": 9, "calls": 32, **kw})
+
+
 def competitor(cores: int = 1):
     """Busy-loop processes (one a core) that compete for the CPU while the block runs."""
     procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(cores)]
@@ -107,6 +117,7 @@ def _stand_ins(folder: Path) -> dict[str, Any]:
     torch.manual_seed(0)
     measure.set_threads(1)
     runtimes.set_executorch_threads(1)
+    runtimes.load_llm_ops()              # custom SDPA and quantized kernels, before any .pte is loaded
     x = torch.rand(64, 1, 28, 28)
     base = models.vision_cnn(16).eval()
     sparse = prune.make_permanent(prune.magnitude_prune(copy.deepcopy(base), 0.9)).eval()
@@ -126,6 +137,11 @@ def _stand_ins(folder: Path) -> dict[str, Any]:
         lt32 = tflite.from_torch(base, x[:1], folder / "litert_fp32.tflite")
         mp = mediapipe.mediapipe_classifier_file(base, [str(i) for i in range(10)], folder / "mp.tflite")
         onnx32 = onnx.export_onnx(base, x[:1], folder / "fp32.onnx")
+        # ch11: the full-mode language model's shape (4 layers, 512 tokens, 128-token context)
+        lm = llm_models.build_model(llm_models.model_params(vocab_size=512), max_seq_len=128, seed=0)
+        llm_export.save_checkpoint(lm, llm_models.model_params(vocab_size=512), folder)
+        a["lms"] = {v: runtimes.ExecuTorchLM(llm_export.export_pte(folder, v, folder, max_seq_len=128), max_seq_len=128)
+                    for v in ("fp32", "8da4w")}
     fq = quantize.ptq_pt2e(copy.deepcopy(base), x.numpy())
     et8 = executorch.to_executorch(fq, x[:1], folder / "int8.pte")
     R = runtimes
@@ -180,11 +196,17 @@ def _claims(a: dict[str, Any]) -> dict[str, Callable[[], tuple[bool, str]]]:
         failed = [t for ok, t, _ in checks if not ok]
         return not failed, "; ".join(f"{'ok' if ok else 'FAILED'}: {t} ({d})" for ok, t, d in checks)[:400]
 
+    def ch11():
+        speed, _ = llm_decode(a["lms"])
+        d4 = speed["8da4w"].decode_tok_s
+        return d4 >= BOUNDS["llm_decode_tok_s"], f"8da4w {d4:,.0f} tokens/s, fp32 {speed['fp32'].decode_tok_s:,.0f}"
+
     return {"00 cold first call > warm median": ch00,
             "03 90%-sparse .pte not faster (ratio >= 0.80)": ch03_sparse_pte,
             "03 sparse int8 .tflite not faster (ratio >= 0.75)": ch03_sparse_tflite,
             "03 half the MACs: pruned/dense < 0.80 (width 32, batch 32)": ch03_structured,
-            "06 runtime ordering (4 claims)": ch06}
+            "06 runtime ordering (4 claims)": ch06,
+            "11 8da4w decodes >= 1,000 tokens/s": ch11}
 
 
 def benchmark(n: int = 20, load: bool = True, progress: bool = True):

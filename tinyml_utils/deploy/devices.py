@@ -57,8 +57,8 @@ DEVICE_PROFILES: list[DeviceProfile] = [
         "order of magnitude from the datasheet's run-mode current; no DSP/SIMD instructions",
         cpu_macs_per_cycle=0.25, runtime_flash_bytes=100 * KB),
     DeviceProfile(
-        "Cortex-M4 MCU", "Cortex-M4F", 80e6, 256 * KB, 1 * MB, None, None, 30.0,
-        "STM32L4-class (e.g. STM32L476: 80 MHz, 128 KB+ SRAM, 1 MB flash); power ~10 mA at 3.3 V, "
+        "Cortex-M4 MCU", "Cortex-M4F", 80e6, 128 * KB, 1 * MB, None, None, 30.0,
+        "STM32L4-class (e.g. STM32L476: 80 MHz, 128 KB SRAM (96 + 32 KB), 1 MB flash); power ~10 mA at 3.3 V, "
         "order of magnitude from the datasheet's run-mode current",
         cpu_macs_per_cycle=0.5, runtime_flash_bytes=100 * KB),
     DeviceProfile(
@@ -98,15 +98,15 @@ def profile(name: str) -> DeviceProfile:
 
 
 def profiles_frame(profiles: list[DeviceProfile] | None = None):
-    """The device table as a pandas DataFrame, in readable units (MHz, KB, mW)."""
+    """The device table as a pandas DataFrame, in readable whole units (MHz, KB = 1,024 bytes, mW)."""
     import pandas as pd
 
     rows = []
     for p in profiles or DEVICE_PROFILES:
         rows.append({
-            "device": p.name, "cpu": p.cpu, "cpu_MHz": p.clock_hz / 1e6,
-            "sram_KB": p.sram_bytes / KB, "flash_KB": p.flash_bytes / KB,
-            "npu": p.npu or "-", "npu_MHz": (p.npu_clock_hz / 1e6) if p.npu_clock_hz else None,
+            "device": p.name, "cpu": p.cpu, "cpu_MHz": round(p.clock_hz / 1e6),
+            "sram_KB": round(p.sram_bytes / KB), "flash_KB": round(p.flash_bytes / KB),
+            "npu": p.npu or "-", "npu_MHz": round(p.npu_clock_hz / 1e6) if p.npu_clock_hz else "-",
             "active_power_mW (assumed)": p.active_power_mw, "source": p.source,
         })
     return pd.DataFrame(rows)
@@ -132,21 +132,23 @@ def cpu_cycles_estimate(macs: int, dev: DeviceProfile) -> float:
 
 
 def fit_row(model: str, dev: DeviceProfile, *, model_bytes: int, arena_bytes: int, macs: int | None = None,
-            npu_cycles: int | None = None, npu_sram_bytes: int | None = None,
+            npu_total_cycles: int | None = None, npu_sram_bytes: int | None = None,
             npu_flash_bytes: int | None = None) -> dict:
     """One row of the budget table: does ``model`` fit ``dev``, and how fast/costly is it (estimated)?
 
     Memory: SRAM needs the arena (TFLM, measured) or Vela's SRAM figure for an NPU target,
     whichever is larger; flash needs the model (Vela's optimised model for an NPU target) plus the
-    device's stated runtime overhead. Latency: NPU cycles at the NPU clock when given, else
-    MACs / ``cpu_macs_per_cycle`` at the CPU clock. Energy = latency x assumed active power.
+    device's stated runtime overhead. Latency: Vela's *total* cycles (the NPU's busy cycles plus
+    the cycles it waits for memory, the figure Vela's own latency uses) at the NPU clock when given,
+    else MACs / ``cpu_macs_per_cycle`` at the CPU clock. Energy = latency x assumed active power.
+    Trap: Vela's ``npu_cycles`` alone leave out the memory stalls and under-estimate both.
     """
     sram_need = max(int(arena_bytes), int(npu_sram_bytes or 0))
     flash_model = int(npu_flash_bytes) if npu_flash_bytes is not None else int(model_bytes)
     flash_need = flash_model + dev.runtime_flash_bytes
-    if npu_cycles is not None and dev.npu_clock_hz:
-        lat = estimated_latency_ms(npu_cycles, dev.npu_clock_hz)
-        how = f"NPU cycles @ {dev.npu_clock_hz / 1e6:.0f} MHz"
+    if npu_total_cycles is not None and dev.npu_clock_hz:
+        lat = estimated_latency_ms(npu_total_cycles, dev.npu_clock_hz)
+        how = f"Vela total cycles @ {dev.npu_clock_hz / 1e6:.0f} MHz"
     elif macs is not None:
         lat = estimated_latency_ms(cpu_cycles_estimate(macs, dev), dev.clock_hz)
         how = f"MACs / {dev.cpu_macs_per_cycle:g} per cycle @ {dev.clock_hz / 1e6:.0f} MHz"
@@ -179,7 +181,7 @@ def fit_table(models: list[dict], profiles: list[DeviceProfile] | None = None):
             v = (m.get("vela") or {}).get(dev.npu) if dev.has_ethos else None
             rows.append(fit_row(
                 m["name"], dev, model_bytes=m["model_bytes"], arena_bytes=m["arena_bytes"], macs=m.get("macs"),
-                npu_cycles=v["npu_cycles"] if v else None,
+                npu_total_cycles=v["total_cycles"] if v else None,
                 npu_sram_bytes=v["sram_bytes"] if v else None,
                 npu_flash_bytes=v["flash_bytes"] if v else None))
     return pd.DataFrame(rows)
