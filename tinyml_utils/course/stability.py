@@ -26,8 +26,8 @@ from .. import train as training
 from ..compress import prune, quantize
 from ..convert import executorch, mediapipe, onnx, tflite
 from ..convert import llm as llm_export
-from ..models import llm as llm_models
 from ..core.env import quiet
+from ..models import llm as llm_models
 
 #: The bounds the chapters assert (ratios are latency of the first over the second model).
 BOUNDS = {
@@ -90,14 +90,14 @@ def runtime_claims(cmp: measure.Comparison, eager: str, compiled: list[str], xnn
     return out
 
 
-# ----------------------------------------------------------------------------- the benchmark
-@contextlib.contextmanager
 def llm_decode(lms: dict[str, Any], **kw):
     """ch11: prefill and decode tokens/s of the exported language models, interleaved
     (:func:`tinyml_utils.measure.token_speed`, the chapter's full-mode rounds unless overridden)."""
     return measure.token_speed(lms, prefill_tokens=64, **{"rounds": 9, "calls": 32, **kw})
 
 
+# ----------------------------------------------------------------------------- the benchmark
+@contextlib.contextmanager
 def competitor(cores: int = 1):
     """Busy-loop processes (one a core) that compete for the CPU while the block runs."""
     procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(cores)]
