@@ -91,6 +91,30 @@ def test_book_from_executed_chapters(fresh_build):
                 assert (page.parent / src).resolve().exists(), f"{nb.stem}: image {src} missing"
 
 
+def test_no_native_log_lines_in_cell_outputs(fresh_build):
+    """Runs after the chapter tests: no executed chapter's cell output holds a native library's log
+    line (the kernel's filter, :data:`tinyml_utils.core.kernel_io.NOISE`, sends them to build/logs)."""
+    import nbformat
+
+    from tinyml_utils.core import paths
+    from tinyml_utils.core.kernel_io import NOISE
+
+    executed = sorted(paths.executed_dir(True).glob("[0-9][0-9]_*.ipynb"))
+    executed = [p for p in executed if not p.name.endswith((".failed.ipynb", ".partial.ipynb"))]
+    if len(executed) != len(CHAPTERS):
+        pytest.skip("not every chapter executed in this session (see the chapter tests)")
+    noisy = {}
+    for path in executed:
+        nb = nbformat.read(path, 4)
+        for i, cell in enumerate(nb.cells):
+            for out in cell.get("outputs", []):
+                text = out.get("text", "") if out.get("output_type") == "stream" else ""
+                lines = [ln for ln in text.splitlines() if NOISE.search(ln)]
+                if lines:
+                    noisy.setdefault(path.stem, []).append((i, lines[0][:120]))
+    assert not noisy, f"native log lines in cell outputs (chapter: [(cell, first line)]): {noisy}"
+
+
 @pytest.mark.browser
 def test_real_chapter_renders_in_browser(fresh_build, chromium, tmp_path):
     """Headless Chromium opens the real chapter 02 page from a local server: title and figures load."""
