@@ -181,3 +181,59 @@ def test_prune_permanent_then_prune_further(model):
     # and with the mask kept between calls the target stays total, not incremental
     prune.magnitude_prune(model, 0.95, scope="global")
     assert abs(prune.weight_sparsity(model) - 0.95) < 1e-3
+
+
+def test_polynomial_schedule_hand_computed():
+    """Zhu & Gupta's s_t = s_f + (s_i - s_f)(1 - (t - t0)/(n dt))^3, values worked out by hand."""
+    want = [0.1, 0.5625, 0.8, 0.8875, 0.9]   # 0.9 - 0.8 * (1 - k/4)^3 for k = 0..4
+    np.testing.assert_allclose(prune.polynomial_schedule(0.1, 0.9, 4), want, atol=1e-12)
+    kw = dict(initial=0.1, final=0.9, begin=100, n=4, every=10)
+    assert prune.polynomial_sparsity(95, **kw) == pytest.approx(0.1)          # before t0: s_i
+    assert prune.polynomial_sparsity(115, **kw) == pytest.approx(0.7046875)   # 0.9 - 0.8 * 0.625^3
+    assert prune.polynomial_sparsity(500, **kw) == pytest.approx(0.9)         # after t0 + n dt: s_f
+    with pytest.raises(ValueError):
+        prune.polynomial_sparsity(0, initial=0.0, final=0.9, n=0)
+
+
+def test_polynomial_sparsity_matches_tfmot():
+    """The same curve as tensorflow-model-optimization's PolynomialDecay (end_step = t0 + n dt)."""
+    tfmot = pytest.importorskip("tensorflow_model_optimization")
+    ref = tfmot.sparsity.keras.PolynomialDecay(initial_sparsity=0.2, final_sparsity=0.92, begin_step=30,
+                                               end_step=30 + 6 * 5, frequency=5)
+    for t in range(30, 61, 5):
+        should_prune, s = ref(t)
+        assert bool(should_prune)
+        assert prune.polynomial_sparsity(t, initial=0.2, final=0.92, begin=30, n=6, every=5) == pytest.approx(
+            float(s), abs=1e-6)
+
+
+@pytest.mark.parametrize("skip", [(), ("features.0",)])
+def test_sparsity_reached_at_every_step_of_the_schedule(model, skip):
+    """Each step of prune_and_finetune along the polynomial schedule reaches its target (a fraction
+    of ALL conv/linear weights, also when a layer is skipped), never revives a zero, and leaves the
+    skipped layer dense."""
+    from tinyml_utils.data.base import Split
+
+    split = Split(np.zeros((8, 1, 28, 28), np.float32), np.zeros(8, np.int64))
+    schedule = prune.polynomial_schedule(0.1, 0.9, 4)
+    steps = prune.prune_and_finetune(model, split, split, schedule, epochs_per_step=0, skip=skip)
+    previous = None
+    for target, step in zip(schedule, steps):
+        assert abs(step.sparsity - target) < 1e-3, (target, step.sparsity)
+        zeros = [(m.weight == 0) for _, m in prune.prunable_layers(step.model)]
+        if skip:
+            assert not bool(zeros[0].any())                                   # features.0 stays dense
+        if previous is not None:
+            assert all(bool(z[p].all()) for z, p in zip(zeros, previous))    # zeros stay zero
+        previous = zeros
+
+
+def test_course_recipe_is_the_polynomial_schedule():
+    """Chapter 03's recipe writes its targets out; they must be prune.polynomial_schedule's."""
+    from tinyml_utils.course import recipes
+
+    for quick in (False, True):
+        r = recipes.UNSTRUCTURED(quick)
+        n = len(r.schedule) - 1
+        np.testing.assert_allclose(r.schedule, prune.polynomial_schedule(r.schedule[0], r.schedule[-1], n), atol=1e-12)
+        assert r.upto(recipes.UNSTRUCTURED_ARTIFACT_SPARSITY).schedule[-1] == recipes.UNSTRUCTURED_ARTIFACT_SPARSITY

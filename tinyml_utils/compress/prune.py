@@ -141,6 +141,31 @@ def sensitivity(model: nn.Module, split, sparsities: Iterable[float], layers: Se
     return pd.DataFrame(rows)
 
 
+def polynomial_sparsity(t: float, *, initial: float, final: float, begin: float = 0, n: int, every: float = 1,
+                        power: int = 3) -> float:
+    """Zhu & Gupta's (2017) gradual schedule: the target sparsity at training step ``t``,
+    ``s_t = s_f + (s_i - s_f) * (1 - (t - t0) / (n * dt)) ** 3`` for ``t0 <= t <= t0 + n * dt``.
+
+    ``initial``/``final`` are ``s_i``/``s_f`` (fractions), ``begin`` is ``t0``, ``every`` is the
+    pruning interval ``dt`` (in whatever unit ``t`` counts: mini-batches in the paper, epochs in
+    this course), ``n`` the number of pruning steps. Before ``t0`` the target is ``s_i``, after
+    ``t0 + n * dt`` it stays ``s_f``. Fast at first, while many weights are redundant, then gently.
+    ``tfmot.sparsity.keras.PolynomialDecay`` computes the same curve (its ``end_step`` is
+    ``t0 + n * dt``)."""
+    if n < 1 or every <= 0:
+        raise ValueError(f"need n >= 1 and every > 0, got n={n}, every={every}")
+    progress = min(max((t - begin) / (n * every), 0.0), 1.0)
+    return final + (initial - final) * (1.0 - progress) ** power
+
+
+def polynomial_schedule(initial: float, final: float, n: int, power: int = 3) -> tuple[float, ...]:
+    """The ``n + 1`` targets :func:`polynomial_sparsity` sets at the pruning steps
+    ``t0, t0 + dt, ..., t0 + n * dt`` (the first is ``initial``, the last ``final``), as a schedule
+    for :func:`prune_and_finetune`: prune to each, fine-tune ``dt`` epochs, and after the last
+    one fine-tune longer at the final sparsity."""
+    return tuple(polynomial_sparsity(k, initial=initial, final=final, n=n, power=power) for k in range(n + 1))
+
+
 @dataclass
 class PruneStep:
     """One point on a prune(+fine-tune) path. Accuracies in [0, 1] on the evaluation split."""
@@ -155,7 +180,8 @@ class PruneStep:
 
 def prune_and_finetune(model: nn.Module, train, val, schedule: Sequence[float], *,
                        epochs_per_step: int | Sequence[int] = 1,
-                       lr: float = 2e-3, batch_size: int = 64, scope: str = "global", seed: int = 0,
+                       lr: float = 2e-3, batch_size: int = 64, scope: str = "global",
+                       skip: Sequence[str] = (), seed: int = 0,
                        augment=None, eval_split=None, desc: str = "prune") -> list[PruneStep]:
     """Iterative magnitude pruning: for each target in ``schedule`` (increasing total sparsity),
     prune to it and fine-tune ``epochs_per_step`` epochs (an int, or one per step) with
@@ -163,16 +189,20 @@ def prune_and_finetune(model: nn.Module, train, val, schedule: Sequence[float], 
 
     A one-element schedule is *one-shot* prune-and-fine-tune. Works on a deep copy (``model`` is
     untouched). Returns one :class:`PruneStep` per target, each with a permanent copy of the model.
-    ``eval_split`` (default ``val``) is where accuracies are measured.
+    ``eval_split`` (default ``val``) is where accuracies are measured. Layers named in ``skip`` stay
+    dense; targets remain fractions of *all* conv/linear weights, so the other layers go a little further.
     """
     eval_split = eval_split if eval_split is not None else val
     m = copy.deepcopy(model)
+    layers = [n for n, _ in prunable_layers(m) if n not in skip] if skip else None
+    n_all = sum(mod.weight.numel() for _, mod in prunable_layers(m))
+    n_chosen = sum(mod.weight.numel() for n, mod in prunable_layers(m) if layers is None or n in layers)
     steps, epochs, t0 = [], 0, time.perf_counter()
     per_step = [epochs_per_step] * len(schedule) if isinstance(epochs_per_step, int) else list(epochs_per_step)
     if len(per_step) != len(schedule):
         raise ValueError(f"epochs_per_step has {len(per_step)} entries for {len(schedule)} steps")
     for i, (target, ep) in enumerate(zip(schedule, per_step)):
-        magnitude_prune(m, target, scope=scope)
+        magnitude_prune(m, target * n_all / n_chosen, scope=scope, layers=layers)
         acc_pruned = accuracy(m, eval_split)
         if ep > 0:
             training.fit(m, train, val, epochs=ep, lr=lr, batch_size=batch_size, seed=seed + i,

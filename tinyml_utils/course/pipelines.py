@@ -24,14 +24,15 @@ from . import recipes
 
 def unstructured_recipe(base: nn.Module, ds, quick: bool, seed: int = 0, upto: float | None = None,
                         augment=None) -> list[prune.PruneStep]:
-    """Iterative global magnitude pruning of ``base`` with :data:`recipes.UNSTRUCTURED` (targets up
-    to ``upto`` if given); accuracies on the test split. Fine-tunes run without augmentation by
-    default: at high sparsity the small CNN has too little capacity left to fit augmented digits in
-    a few epochs."""
+    """Iterative magnitude pruning of ``base`` with :data:`recipes.UNSTRUCTURED` (targets up to
+    ``upto`` if given); accuracies on the test split. ``augment``: ``None`` follows the recipe
+    (``train.random_affine()`` if it says so), else the callable given."""
     r = recipes.UNSTRUCTURED(quick).upto(upto)
+    if augment is None and r.augment:
+        augment = training.random_affine()
     return prune.prune_and_finetune(base, ds.train, ds.val, list(r.schedule), epochs_per_step=list(r.epochs_per_step),
-                                    lr=r.lr, batch_size=r.batch_size, scope=r.scope, seed=seed, augment=augment,
-                                    eval_split=ds.test, desc="iterative")
+                                    lr=r.lr, batch_size=r.batch_size, scope=r.scope, skip=r.skip, seed=seed,
+                                    augment=augment, eval_split=ds.test, desc="iterative")
 
 
 def structured_recipe(base: nn.Module, ds, quick: bool, seed: int = 0, augment=None):
