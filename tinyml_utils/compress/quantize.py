@@ -222,7 +222,8 @@ def qat_pt2e(model, train, val=None, epochs: int = 3, lr: float = 5e-4, batch_si
              quantizer=None, calib_n: int = 256, return_history: bool = False, desc: str = "QAT",
              fold_bn: bool = False):
     """Quantization-aware training with PT2E: export → ``prepare_qat_pt2e`` → calibrate on
-    ``calib_n`` training images → :func:`tinyml_utils.train.fit` → :func:`sync_observers` → ``convert_pt2e``. Returns the
+    ``calib_n`` training images → :func:`tinyml_utils.train.fit` → :func:`sync_observers` →
+    ``convert_pt2e``. Returns the
     converted GraphModule (and the History if ``return_history``); ``model`` is not modified.
 
     ``fold_bn=True`` folds batch norm into the convs first (:func:`fold_batchnorm`): frozen BN
