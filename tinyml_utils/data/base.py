@@ -27,7 +27,8 @@ class Split:
         return len(self.y)
 
     def subset(self, n: int, seed: int = 0) -> "Split":
-        """A class-stratified random subset of at most ``n`` examples (deterministic for a seed)."""
+        """A class-stratified random subset of exactly ``min(n, len(self))`` examples (deterministic
+        for a seed; see :func:`stratified_indices`)."""
         if n >= len(self):
             return self
         idx = stratified_indices(self.y, n, seed)
@@ -79,12 +80,21 @@ class Dataset:
 
 
 def stratified_indices(y: np.ndarray, n: int, seed: int) -> np.ndarray:
-    """``n`` indices drawn evenly across classes (deterministic), in sorted order."""
+    """Exactly ``min(n, len(y))`` indices spread as evenly over the classes as their sizes allow
+    (deterministic), in sorted order.
+
+    Each class is shuffled; examples are taken by their rank in their class (every class's first,
+    then every class's second, ...), classes in a random order within a rank. So k classes give
+    ``n // k`` each, the ``n % k`` left over come from randomly chosen classes, and a class too small
+    for its share is made up by the others.
+    """
     rng = np.random.default_rng(seed)
-    classes = np.unique(y)
-    per = max(1, n // len(classes))
-    picked = [rng.permutation(np.flatnonzero(y == c))[:per] for c in classes]
-    return np.sort(np.concatenate(picked))
+    perms = [rng.permutation(np.flatnonzero(y == c)) for c in np.unique(y)]
+    class_order = rng.permutation(len(perms))
+    rank = np.concatenate([np.arange(len(p)) for p in perms])
+    tie = np.concatenate([np.full(len(p), class_order[i]) for i, p in enumerate(perms)])
+    take = np.lexsort((tie, rank))[:min(int(n), len(y))]
+    return np.sort(np.concatenate(perms)[take])
 
 
 def stratified_split(y: np.ndarray, fractions: tuple[float, ...], seed: int) -> list[np.ndarray]:
