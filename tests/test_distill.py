@@ -147,3 +147,51 @@ def test_smallest_within_picks_smallest_file_inside_the_bound():
     assert list(df["bytes"]) == sorted(df["bytes"])
     _, none = pipelines.smallest_within(table, baseline_accuracy=0.999, bound=0.001)
     assert none is None
+
+
+def test_unlabelled_examples_get_the_soft_term_only():
+    g = torch.Generator().manual_seed(2)
+    zs, zt = torch.randn(6, 10, generator=g), torch.randn(6, 10, generator=g)
+    y = torch.tensor([3, -1, 7, -1, -1, 0])
+    has = y != distill.UNLABELLED
+    ref = (0.7 * 4.0 ** 2 * F.kl_div(F.log_softmax(zs / 4, 1), F.softmax(zt / 4, 1), reduction="batchmean")
+           + 0.3 * F.cross_entropy(zs[has], y[has]))   # hard term: mean over the labelled three
+    torch.testing.assert_close(distill.distillation_loss(zs, zt, y, 4.0, 0.7), ref)
+    none = torch.full((6,), distill.UNLABELLED)
+    soft_only = 0.7 * 4.0 ** 2 * distill.distillation_terms(zs, zt, y, 4.0)[0]
+    torch.testing.assert_close(distill.distillation_loss(zs, zt, none, 4.0, 0.7), soft_only)
+    zs.requires_grad_(True)
+    distill.distillation_loss(zs, zt, none, 4.0, 0.7).backward()   # a batch with no label still trains
+    assert torch.isfinite(zs.grad).all() and float(zs.grad.abs().sum()) > 0
+
+
+def test_few_labels_hides_all_but_n_labels_and_matches_the_step_budget():
+    from tinyml_utils.data import Split
+
+    y = np.repeat(np.arange(10), 20)
+    x = np.arange(len(y), dtype=np.float32)[:, None, None, None] * np.ones((1, 1, 2, 2), np.float32)
+    labelled, transfer = distill.few_labels(Split(x, y), 30, seed=1)
+    shown = transfer.y != distill.UNLABELLED
+    assert shown.sum() == 30 and np.all(np.bincount(transfer.y[shown], minlength=10) == 3)   # 3 a class
+    np.testing.assert_array_equal(transfer.x, x)                  # every image stays, labels hidden
+    np.testing.assert_array_equal(transfer.y[shown], y[shown])
+    assert abs(len(labelled) - len(transfer)) <= 15                # the few repeated: about the same steps
+    assert set(labelled.x[:, 0, 0, 0].tolist()) == set(x[shown, 0, 0, 0].tolist())
+    again, _ = distill.few_labels(Split(x, y), 30, seed=1)
+    np.testing.assert_array_equal(again.y, labelled.y)
+
+
+def test_compare_seeds_few_label_arms_skip_validation():
+    from tinyml_utils.data import Dataset, Split
+
+    g = np.random.default_rng(0)
+    x = g.random((80, 1, 28, 28), dtype=np.float32)
+    y = np.arange(80) % 2
+    x[y == 1, 0, :14] += 1.0
+    tr = Split(x, y)
+    ds = Dataset("toy", tr, tr, tr, ["a", "b"], None)
+    torch.manual_seed(0)
+    table = distill.compare_seeds(models.vision_cnn(4), ds, [0, 1], temperature=2.0, alpha=0.9, epochs=1, lr=1e-2,
+                                  batch_size=16, width=4, n_labelled=8, augment=None)
+    assert list(table["method"]) == ["scratch", "distilled"] * 2
+    assert table["val_accuracy"].isna().all() and table["test_accuracy"].between(0, 1).all()

@@ -10,6 +10,11 @@ The loss, for student logits $z_s$, teacher logits $z_t$, hard labels $y$, tempe
 
 The ``T**2`` keeps the soft term's gradients the same size whatever ``T`` is (they shrink as
 ``1/T**2``), so ``alpha`` means the same thing at every temperature.
+
+Unlabelled examples (label :data:`UNLABELLED`, -1) get the soft term only: the hard term is the mean
+cross-entropy over the batch's labelled examples (0 if it has none). :func:`few_labels` builds such a
+transfer set, where distillation pays most: a student with a handful of labels learns the rest from
+the teacher's soft targets on unlabelled images.
 The teacher runs in eval mode under ``no_grad``; :class:`TeacherCache` keeps its logits per
 batch, so a sweep with one seed (same batches, same augmentation) runs the teacher once.
 """
@@ -20,6 +25,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -30,6 +36,8 @@ from ..measure import accuracy
 
 DEFAULT_TEMPERATURE = 4.0
 DEFAULT_ALPHA = 0.9
+#: The label of an example the student may not see the label of (soft term only).
+UNLABELLED = -1
 
 
 # ----------------------------------------------------------------------------- the loss
@@ -42,14 +50,22 @@ def distillation_terms(student_logits: torch.Tensor, teacher_logits: torch.Tenso
                        temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
     """The two terms of the loss, unweighted: ``(KL(p_t || p_s) at T, cross-entropy with y at T=1)``.
 
-    Both are means over the batch (KL in nats per example).
+    KL: mean over the batch, in nats per example. Cross-entropy: mean over the examples whose label
+    is not :data:`UNLABELLED` (0 when the batch has none), so with every label present it is the
+    ordinary ``F.cross_entropy``.
     """
     T = float(temperature)
     log_p_s = F.log_softmax(student_logits / T, dim=1)
     log_p_t = F.log_softmax(teacher_logits.detach() / T, dim=1)
     p_t = log_p_t.exp()
     soft = (p_t * (log_p_t - log_p_s)).sum(dim=1).mean()
-    hard = F.cross_entropy(student_logits, y)
+    labelled = y != UNLABELLED
+    if bool(labelled.all()):
+        hard = F.cross_entropy(student_logits, y)
+    elif bool(labelled.any()):
+        hard = F.cross_entropy(student_logits[labelled], y[labelled])
+    else:
+        hard = student_logits.sum() * 0.0   # no label in this batch: the teacher alone teaches
     return soft, hard
 
 
@@ -154,6 +170,25 @@ def new_student(width: int | str = "student", seed: int = 0) -> nn.Module:
     return models.vision_cnn(width)
 
 
+def few_labels(train, n_labelled: int, seed: int = 0):
+    """The few-label setting: ``(labelled, transfer)`` Splits drawn from ``train``.
+
+    ``transfer`` holds every image of ``train``, with all labels but ``n_labelled`` (class-stratified,
+    chosen by ``seed``) replaced by :data:`UNLABELLED`: the distilled student's data, taught by the
+    teacher's soft targets everywhere and by labels on the few. ``labelled`` holds only the few,
+    repeated to about ``len(train)`` rows, so a student trained on it alone takes as many steps per
+    epoch (each repeat augmented afresh): the from-scratch control with the same budget.
+    """
+    from ..data.base import Split, stratified_indices
+
+    idx = stratified_indices(train.y, n_labelled, seed)
+    y = np.full_like(train.y, UNLABELLED)
+    y[idx] = train.y[idx]
+    reps = max(1, round(len(train) / len(idx)))
+    labelled = Split(np.tile(train.x[idx], (reps, 1, 1, 1)), np.tile(train.y[idx], reps))
+    return labelled, Split(train.x, y)
+
+
 @dataclass
 class SeedRun:
     """One seed of the distilled-vs-scratch comparison (accuracies in [0, 1])."""
@@ -168,26 +203,35 @@ class SeedRun:
 def compare_seeds(teacher: nn.Module | TeacherCache, ds, seeds, *, temperature: float, alpha: float,
                   epochs: int, lr: float, batch_size: int, width: int | str = "student",
                   keep: dict | None = None, make_student: Callable[[int], nn.Module] | None = None,
-                  augment="default"):
+                  augment="default", n_labelled: int | None = None, methods=("scratch", "distilled")):
     """Distilled vs from-scratch students over ``seeds`` (same init per seed); a pandas DataFrame with
     one row per (seed, method). If ``keep`` is a dict, the trained students go into it by (method, seed).
 
     ``make_student(seed)`` builds another family's student (default: the vision student of
-    ``width``); ``augment`` goes to both runs of a pair (default: :func:`tinyml_utils.train.random_affine`)."""
+    ``width``); ``augment`` goes to both runs of a pair (default: :func:`tinyml_utils.train.random_affine`).
+    With ``n_labelled``, the few-label setting of :func:`few_labels` (the labelled few drawn by each
+    seed): the scratch arm trains on the few, the distilled arm on the transfer set; neither selects
+    its epoch on the labelled validation split (``val_accuracy`` is NaN), the last epoch counts."""
     import pandas as pd
 
     rows = []
     for seed in seeds:
-        for method in ("scratch", "distilled"):
+        if n_labelled is None:
+            sets, val = {"scratch": ds.train, "distilled": ds.train}, ds.val
+        else:
+            labelled, transfer = few_labels(ds.train, n_labelled, seed)
+            sets, val = {"scratch": labelled, "distilled": transfer}, None
+        for method in methods:
             student = make_student(seed) if make_student is not None else new_student(width, seed)
             t0 = time.perf_counter()
             common = dict(epochs=epochs, seed=seed, lr=lr, batch_size=batch_size, augment=augment)
             if method == "distilled":
-                hist = distill(student, teacher, ds.train, ds.val, temperature=temperature, alpha=alpha,
+                hist = distill(student, teacher, sets[method], val, temperature=temperature, alpha=alpha,
                                desc=f"distilled seed {seed}", **common)
             else:
-                hist = train_scratch(student, ds.train, ds.val, desc=f"scratch seed {seed}", **common)
-            rows.append(SeedRun(seed, method, hist.best_val_accuracy, accuracy(student, ds.test),
+                hist = train_scratch(student, sets[method], val, desc=f"scratch seed {seed}", **common)
+            val_acc = hist.best_val_accuracy if val is not None else float("nan")
+            rows.append(SeedRun(seed, method, val_acc, accuracy(student, ds.test),
                                 time.perf_counter() - t0).__dict__)
             if keep is not None:
                 keep[(method, seed)] = student

@@ -107,10 +107,31 @@ QAT = Modes(full=Train(epochs=3, lr=5e-4, batch_size=64), quick=Train(epochs=2, 
 #: Calibration images of the saved PTQ artifacts.
 CALIB_N = 512
 
-#: Chapter 05, the width-8 student (distilled or from scratch: the same recipe).
-STUDENT = Modes(full=Train(epochs=30, lr=1e-2, batch_size=64), quick=Train(epochs=10, lr=5e-3, batch_size=32))
+#: Chapter 05, the width-8 student with every label (distilled or from scratch: the same recipe).
+STUDENT = Modes(full=Train(epochs=30, lr=1e-2, batch_size=64), quick=Train(epochs=10, lr=1e-2, batch_size=32))
 #: The (T, alpha) a rebuilt distilled student uses (chapter 05 records its own choice).
 TEMPERATURE, ALPHA = 4.0, 0.9
+
+
+@dataclass(frozen=True)
+class FewLabels(Recipe):
+    """Chapter 05's few-label setting: ``n_labelled`` labelled digits (the rest of the training
+    images unlabelled, for the teacher's soft targets), ``n_seeds`` paired seeds, one training recipe
+    for both arms (the scratch arm's few labels repeated to the same steps per epoch)."""
+
+    n_labelled: int
+    n_seeds: int
+    epochs: int
+    lr: float
+    batch_size: int
+
+    def train_kwargs(self) -> dict:
+        return {"epochs": self.epochs, "lr": self.lr, "batch_size": self.batch_size}
+
+
+#: Chapter 05: 5 labelled digits a class. Full: 3,500 training images; quick: 1,000 (more epochs).
+FEW_LABELS = Modes(full=FewLabels(n_labelled=50, n_seeds=5, epochs=6, lr=1e-2, batch_size=32),
+                   quick=FewLabels(n_labelled=50, n_seeds=5, epochs=10, lr=1e-2, batch_size=32))
 
 #: Chapter 05, the closing pipeline.
 PIPELINE = Modes(full=Pipeline(prune_ratios=(0.0, 0.125, 0.25), finetune_epochs=20, finetune_lr=1e-2, batch_size=64),
