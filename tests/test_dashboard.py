@@ -38,3 +38,21 @@ def test_page_builds_in_the_book(tmp_path, monkeypatch):
     assert "Results dashboard" in page and "tinyml-sortable" in page
     assert page.count("<tr>") == sum(len(d["records"]) for d in results.load_all(False, RESULTS)) + 1
     assert any(p.name.startswith("dashboard_pareto") for p in (html / "_images").glob("*.png"))
+
+
+def test_one_size_definition_on_every_size_axis():
+    """Chapter 03 records a zipped size; the size axes use the raw file's bytes it keeps beside."""
+    from tinyml_utils.report import dashboard, results
+
+    zipped = {"name": "sparse", "technique": "unstructured", "runtime": "executorch-xnnpack", "accuracy": 0.97,
+              "size_bytes": 19_000, "extra": {"size_is": "zipped .pte (DEFLATE level 9)", "dense_bytes": 101_288}}
+    raw = {"name": "int8", "technique": "int8 PTQ", "runtime": "litert", "accuracy": 0.98, "size_bytes": 31_224}
+    eager = {"name": "base", "technique": "baseline", "runtime": "pytorch-eager", "accuracy": 0.98,
+             "size_bytes": 104_919}
+    unknown = {"name": "x", "technique": "x", "runtime": "executorch", "size_bytes": 5,
+               "extra": {"size_is": "zipped"}}
+    assert results.file_bytes(zipped) == 101_288 and results.file_bytes(raw) == 31_224
+    assert results.file_bytes(eager) == 104_919 and results.file_bytes(unknown) is None
+    assert results.deployable_file_bytes(eager) is None and results.deployable_file_bytes(zipped) == 101_288
+    df = dashboard.records_table([{"chapter": "03_pruning", "records": [zipped, raw, eager]}])
+    assert df["size_bytes"].tolist() == [101_288, 31_224, 104_919]

@@ -5,9 +5,10 @@ Generated at book build time from the results files (``results/`` for the full b
 and ``dashboard_pareto.png`` into the staged book folder. The table sorts by any column with a few
 lines of inline JavaScript (no CDN, works offline).
 
-One size definition throughout: ``size_bytes`` is the size on disk of the file the runtime loads
-(a PyTorch checkpoint, an ExecuTorch ``.pte``, a ``.tflite``, an ``.onnx``), as each chapter
-recorded it. Latencies come from different chapters' runs on a shared machine: compare them within
+One size definition throughout: ``size_bytes`` is the raw size on disk of the file the runtime
+loads (a PyTorch checkpoint, an ExecuTorch ``.pte``, a ``.tflite``, an ``.onnx``):
+:func:`tinyml_utils.report.results.file_bytes`, which swaps chapter 03's zipped sizes for the raw ones.
+Latencies come from different chapters' runs on a shared machine: compare them within
 a chapter (the table's ``chapter`` column), not across chapters.
 """
 from __future__ import annotations
@@ -43,7 +44,7 @@ def records_table(docs: list[dict]):
     """One row per record of every results document, in :data:`COLUMNS` order (pandas DataFrame)."""
     import pandas as pd
 
-    rows = [{"chapter": d["chapter"], **{k: r.get(k) for k in COLUMNS[1:-1]},
+    rows = [{"chapter": d["chapter"], **{k: r.get(k) for k in COLUMNS[1:-1]}, "size_bytes": results.file_bytes(r),
              "n_test": (r.get("extra") or {}).get("n_test")} for d in docs for r in d["records"]]
     df = pd.DataFrame(rows, columns=COLUMNS)
     df["family"] = df["technique"].map(technique_family)

@@ -109,6 +109,24 @@ def load_all(quick: bool, directory: Path | None = None) -> list[dict[str, Any]]
     return [read_json(p, f"rerun chapter {p.stem}") for p in sorted(directory.glob("*.json"))]
 
 
+def file_bytes(record: dict[str, Any]) -> int | None:
+    """Raw bytes on disk of the file a record's runtime loads (``.pt``, ``.pte``, ``.tflite``,
+    ``.onnx``): its ``size_bytes``, except where a chapter recorded a *compressed* size (chapter 03's
+    zipped files, ``extra.size_is`` mentions zip), whose raw size it keeps in ``extra.dense_bytes``.
+    ``None`` when no raw size is known. One definition for every size axis of the course."""
+    extra = record.get("extra") or {}
+    if "zip" in str(extra.get("size_is", "")).lower():
+        return extra.get("dense_bytes")
+    return record.get("size_bytes")
+
+
+def deployable_file_bytes(record: dict[str, Any]) -> int | None:
+    """:func:`file_bytes` for records that ran a deployable file (ExecuTorch ``.pte`` or LiteRT
+    ``.tflite``); ``None`` for eager PyTorch/Keras checkpoints, fake-quant models and the rest."""
+    runtime = str(record.get("runtime") or "").lower()
+    return file_bytes(record) if any(k in runtime for k in ("executorch", "litert")) else None
+
+
 def records_frame(docs: list[dict[str, Any]]):
     """All records of the given results documents as one pandas DataFrame (one row a record)."""
     import pandas as pd
