@@ -6,6 +6,7 @@ A failing chapter fails its own test with the notebook, the cell and the error
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import time
@@ -18,6 +19,32 @@ from tinyml_utils import cli
 
 CHAPTERS = cli.chapters()
 TIMES: dict[str, float] = {}
+
+
+@contextlib.contextmanager
+def _serve(html: Path):
+    """``python -m http.server`` over the built book's html folder on 127.0.0.1; yields the base URL."""
+    import subprocess
+    import sys
+    import urllib.request
+
+    from test_browser import _free_port
+
+    port = _free_port()
+    server = subprocess.Popen([sys.executable, "-m", "http.server", "--bind", "127.0.0.1", str(port),
+                               "--directory", str(html)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        base = f"http://127.0.0.1:{port}/"
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(base + "index.html", timeout=2).close()
+                break
+            except OSError:
+                time.sleep(0.2)
+        yield base
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
 
 
 @pytest.fixture(scope="module")
@@ -118,11 +145,9 @@ def test_no_native_log_lines_in_cell_outputs(fresh_build):
 @pytest.mark.browser
 def test_real_chapter_renders_in_browser(fresh_build, chromium, tmp_path):
     """Headless Chromium opens the real chapter 02 page from a local server: title and figures load."""
-    import subprocess
-    import sys
     import urllib.request
 
-    from test_browser import PNG_MAGIC, _chromium, _Dom, _free_port
+    from test_browser import PNG_MAGIC, _chromium, _Dom
 
     from tinyml_utils.core import paths
 
@@ -130,17 +155,7 @@ def test_real_chapter_renders_in_browser(fresh_build, chromium, tmp_path):
     page = html / "notebooks" / "02_baseline.html"
     if not page.exists():
         pytest.skip("the quick-mode book was not built in this session (see test_book_from_executed_chapters)")
-    port = _free_port()
-    server = subprocess.Popen([sys.executable, "-m", "http.server", "--bind", "127.0.0.1", str(port),
-                               "--directory", str(html)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        base = f"http://127.0.0.1:{port}/"
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(base + "index.html", timeout=2).close()
-                break
-            except OSError:
-                time.sleep(0.2)
+    with _serve(html) as base:
         url = base + "notebooks/02_baseline.html"
         dump = _chromium(chromium, tmp_path / "profile", "--virtual-time-budget=8000", "--dump-dom", url)
         assert dump.returncode == 0 and "<html" in dump.stdout, dump.stderr[-2000:]
@@ -152,9 +167,6 @@ def test_real_chapter_renders_in_browser(fresh_build, chromium, tmp_path):
         for src in figures:
             with urllib.request.urlopen(base + "notebooks/" + src, timeout=10) as r:
                 assert r.status == 200 and r.read().startswith(PNG_MAGIC), src
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
 
 
 #: Injected into a copy of each page: after layout, record every code/output block wider than its box.
@@ -172,12 +184,10 @@ window.addEventListener('load', () => setTimeout(() => {
 def test_no_page_scrolls_sideways(fresh_build, chromium, tmp_path):
     """Every real chapter page, laid out by Chromium at a laptop's window width: no code cell or
     output block is wider than its box, and the page itself does not scroll sideways."""
+    import html as html_lib
     import json
-    import subprocess
-    import sys
-    import urllib.request
 
-    from test_browser import _chromium, _free_port
+    from test_browser import _chromium
 
     from tinyml_utils.core import paths
 
@@ -190,31 +200,17 @@ def test_no_page_scrolls_sideways(fresh_build, chromium, tmp_path):
         probe = page.with_name(f"_overflow_{page.name}")
         probe.write_text(page.read_text().replace("</body>", _OVERFLOW_PROBE, 1))
         probes.append(probe)
-    port = _free_port()
-    server = subprocess.Popen([sys.executable, "-m", "http.server", "--bind", "127.0.0.1", str(port),
-                               "--directory", str(html)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     problems = {}
-    try:
-        base = f"http://127.0.0.1:{port}/"
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(base + "index.html", timeout=2).close()
-                break
-            except OSError:
-                time.sleep(0.2)
+    with _serve(html) as base:
         for probe in probes:
             dump = _chromium(chromium, tmp_path / "profile", "--virtual-time-budget=4000", "--window-size=1280,900",
                              "--dump-dom", base + "notebooks/" + probe.name)
             found = re.search(r"data-overflow=\"([^\"]*)\"", dump.stdout)
             assert found, f"{probe.name}: the probe did not run (exit {dump.returncode}): {dump.stderr[-1000:]}"
-            info = json.loads(found.group(1).replace("&quot;", '"').replace("&amp;", "&").replace("&lt;", "<")
-                              .replace("&gt;", ">").replace("&#39;", "'"))
+            info = json.loads(html_lib.unescape(found.group(1)))
             assert info["blocks"] > 0, f"{probe.name}: no code blocks found (selectors out of date?)"
             if info["wide"] or info["page"]:
                 problems[probe.name.removeprefix("_overflow_")] = info
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
     assert not problems, f"pages that scroll sideways: {problems}"
 
 
