@@ -101,3 +101,49 @@ def test_peak_mode_waits_for_the_top():
     assert st.detect(t, p, 0.5, KW)[0][1] == 1             # rising edge names the first glimpse
     det = st.detect(t, p, 0.5, KW, mode="peak")
     assert det[0][1] == 0 and det[0][0] == pytest.approx(1.72)  # one inference after the top
+
+
+def test_two_close_words_are_two_hits():
+    # the issue's repro: the second detection lies in the first word's tolerance window (already hit)
+    # and inside the second word's span: it must hit the second word, not be dropped as a repeat
+    events = [ds.Event(10.0, 10.5, 0, "yes", True), ds.Event(10.9, 11.4, 0, "yes", True)]
+    s = st.score([(10.3, 0, 0.9), (11.0, 0, 0.9)], events, duration_s=60.0)
+    assert (s["hits"], s["misses"], s["false_accepts"]) == (2, 0, 0)
+    assert s["matched"] == [0, 1]
+    assert s["delays_s"] == [pytest.approx(-0.2), pytest.approx(-0.4)]
+
+
+def test_hand_built_stream_hits_misses_false_accepts_and_delays():
+    """A stream whose every outcome is known by construction, through detect and score."""
+    events = [ds.Event(1.0, 1.5, 0, "yes", True),     # hit at 1.6 (delay +0.1)
+              ds.Event(3.0, 3.4, 1, "no", True),      # hit at 3.2 (delay -0.2); a repeat at 4.0 is ignored
+              ds.Event(6.0, 6.5, 1, "no", True),      # missed: only 'yes' fires on it (a false accept)
+              ds.Event(9.0, 9.5, 2, "bird", False),   # unknown word: 'no' fires on it (a false accept)
+              ds.Event(12.0, 12.4, 0, "yes", True),   # missed: the detection at 13.32 is after end + 0.75
+              ds.Event(15.0, 15.5, 0, "yes", True),   # two close words, two hits: 15.32 (-0.18) and 16.0 (-0.4)
+              ds.Event(15.9, 16.4, 0, "yes", True)]
+    t = np.round(np.arange(0, 20, 0.04), 2)
+    p = _probs(t, [(0, 1.6, 1.7), (1, 3.2, 3.3), (1, 4.0, 4.1), (0, 6.2, 6.3), (1, 9.2, 9.3),
+                   (0, 13.32, 13.4), (0, 15.32, 15.4), (0, 16.0, 16.1)])
+    det = st.detect(t, p, 0.5, KW, refractory_s=0.5)
+    assert [(d[0], d[1]) for d in det] == [(1.6, 0), (3.2, 1), (4.0, 1), (6.2, 0), (9.2, 1), (13.32, 0),
+                                           (15.32, 0), (16.0, 0)]
+    s = st.score(det, events, duration_s=1800.0)
+    assert (s["keywords"], s["hits"], s["misses"], s["false_accepts"]) == (6, 4, 2, 3)
+    assert s["hit"] == [True, True, False, False, True, True]
+    assert s["matched"] == [0, 1, 1, -1, -1, -1, 4, 5]
+    assert sorted(s["fa_labels"]) == [0, 0, 1] and s["fa_per_hour"] == pytest.approx(6.0)
+    assert s["delays_s"] == [pytest.approx(d) for d in (0.1, -0.2, -0.18, -0.4)]
+    # a refractory period longer than the gap between the close words eats the second one
+    det_long = st.detect(t, p, 0.5, KW, refractory_s=1.0)
+    assert st.score(det_long, events, 1800.0)["hits"] == 3
+
+
+def test_per_keyword_thresholds():
+    t = np.arange(0, 4, 0.04)
+    p = np.tile([0.02, 0.02, 0.02, 0.94], (len(t), 1))
+    p[(t > 1.0) & (t < 1.2)] = [0.6, 0.0, 0.0, 0.4]
+    p[(t > 2.5) & (t < 2.7)] = [0.0, 0.6, 0.0, 0.4]
+    assert [d[1] for d in st.detect(t, p, 0.5, KW)] == [0, 1]
+    assert [d[1] for d in st.detect(t, p, [0.7, 0.5], KW)] == [1]      # keyword 0 needs 0.7 now
+    assert st.detect(t, p, [0.5, 0.5], KW) == st.detect(t, p, 0.5, KW)

@@ -14,10 +14,10 @@ detector on them.
 
 Scoring rules (state them whenever you quote a number): a detection of class ``c`` at time ``t``
 (the end of its window) hits a keyword event of class ``c`` when ``start <= t <= end +
-tolerance``; each event is hit once and further detections inside the same event's span are
-ignored (a device debounces them too); every other detection (wrong class, an unknown word,
-noise) is a false accept. Delay = ``t - end`` in seconds (negative when the word is recognised
-before it ends).
+tolerance`` and is not hit yet (so two close words are two hits); each event is hit once and a
+further detection whose every same-class window is already hit is ignored (a device debounces it
+too); every other detection (wrong class, an unknown word, noise) is a false accept. Delay =
+``t - end`` in seconds (negative when the word is recognised before it ends).
 """
 from __future__ import annotations
 
@@ -50,33 +50,42 @@ def smooth(probs: np.ndarray, n: int) -> np.ndarray:
     return (c[i] - c[lo]) / (i - lo)[:, None]
 
 
-def detect(t: np.ndarray, probs: np.ndarray, threshold: float, keyword_labels: Sequence[int],
+def detect(t: np.ndarray, probs: np.ndarray, threshold, keyword_labels: Sequence[int],
            refractory_s: float = 1.0, mode: str = "rising") -> list[tuple[float, int, float]]:
     """Detections ``(time_s, label, score)`` from (smoothed) posteriors, at most one per ``refractory_s``.
 
-    ``mode="rising"``: fire when the best keyword's posterior crosses ``threshold`` upwards (or the
-    best keyword changes while above it). ``mode="peak"``: wait, while above the threshold, until
-    the score stops rising and fire then with the class at the peak; this costs one inference of
-    delay but avoids naming a word from the first, partial glimpse of it.
+    ``threshold``: one number, or one per keyword (in ``keyword_labels`` order); a window is
+    "above" when some keyword's posterior reaches its threshold, and the keyword named is the one
+    furthest above its own threshold (with one threshold: the most probable keyword).
+    ``mode="rising"``: fire when the window becomes above (or the keyword named changes while
+    above). ``mode="peak"``: wait, while above, until the score stops rising and fire then with
+    the class at the peak; this costs one inference of delay but avoids naming a word from the
+    first, partial glimpse of it.
     """
     if mode not in ("rising", "peak"):
         raise ValueError(f"mode must be 'rising' or 'peak', got {mode!r}")
     kws = np.asarray(list(keyword_labels))
-    p = probs[:, kws]
-    best = p.argmax(1)
-    score = p.max(1)
-    above = score >= threshold
+    p = np.asarray(probs)[:, kws]
+    th = np.broadcast_to(np.asarray(threshold, np.float64), (len(kws),))
+    margin = p - th
+    best = margin.argmax(1)
+    score = p[np.arange(len(p)), best]
+    above = margin[np.arange(len(p)), best] >= 0
+    n = len(t)
+    if mode == "rising":
+        prev_above = np.concatenate([[False], above[:-1]])
+        prev_best = np.concatenate([[-1], best[:-1]])
+        cand = np.flatnonzero(above & (~prev_above | (best != prev_best)))
+        at = cand
+    else:
+        nxt = np.concatenate([score[1:], [-np.inf]])
+        cand = np.flatnonzero(above & (nxt < score))
+        at = np.minimum(cand + 1, n - 1)
     out, last = [], -np.inf
-    for j in range(len(t)):
-        if not above[j]:
-            continue
-        if mode == "rising":
-            fire, at = j == 0 or not above[j - 1] or best[j] != best[j - 1], j
-        else:
-            fire, at = j + 1 >= len(t) or score[j + 1] < score[j], min(j + 1, len(t) - 1)
-        if fire and t[at] - last >= refractory_s:
-            out.append((float(t[at]), int(kws[best[j]]), float(score[j])))
-            last = t[at]
+    for j, a in zip(cand, at):   # only the candidate windows: the refractory period is sequential
+        if t[a] - last >= refractory_s:
+            out.append((float(t[a]), int(kws[best[j]]), float(score[j])))
+            last = t[a]
     return out
 
 
@@ -84,31 +93,39 @@ def score(detections: Sequence[tuple[float, int, float]], events: Sequence[Event
           tolerance_s: float = 0.75) -> dict:
     """Hits, misses, false accepts and delays of ``detections`` against ``events`` (module rules).
 
+    A detection goes to a same-class keyword whose window (start to end + tolerance) holds it and
+    that is **not hit yet** (the one whose own span holds it first, else the earliest); only when
+    every such keyword is already hit is it a repeat, ignored. So two close words are two hits.
+
     Returns a dict: ``keywords``, ``hits``, ``misses``, ``false_accepts``, ``hit_rate`` (hits /
     keywords), ``fa_per_hour`` (false accepts / stream hours), ``delays_s`` (list), ``delay_s_median``
-    (None when nothing was hit), ``matched`` (event index per detection, -1 = false accept).
+    (None when nothing was hit), ``matched`` (event index per detection, -1 = false accept),
+    ``hit`` (per keyword event, bool) and ``fa_labels`` (the class of each false accept).
     """
     kw = [e for e in events if e.keyword]
     hit = [False] * len(kw)
-    delays, matched, fa = [], [], 0
+    delays, matched, fa_labels = [], [], []
     for t, label, _ in detections:
-        m = -1
-        for k, e in enumerate(kw):
-            if e.label == label and e.start_s <= t <= e.end_s + tolerance_s:
-                m = k
-                break
-        if m < 0:
-            fa += 1
-        elif not hit[m]:
+        cands = [k for k, e in enumerate(kw) if e.label == label and e.start_s <= t <= e.end_s + tolerance_s]
+        fresh = [k for k in cands if not hit[k]]
+        if fresh:
+            inside = [k for k in fresh if t <= kw[k].end_s]
+            m = (inside or fresh)[0]
             hit[m] = True
             delays.append(t - kw[m].end_s)
+        elif cands:
+            m = cands[0]           # a repeat inside a word already hit: debounced, not counted
+        else:
+            m = -1
+            fa_labels.append(int(label))
         matched.append(m)
     hours = duration_s / 3600.0
     hits = int(sum(hit))
+    fa = len(fa_labels)
     return {"keywords": len(kw), "hits": hits, "misses": len(kw) - hits, "false_accepts": fa,
             "hit_rate": hits / len(kw) if kw else float("nan"), "fa_per_hour": fa / hours,
             "delays_s": delays, "delay_s_median": float(np.median(delays)) if delays else None,
-            "matched": matched}
+            "matched": matched, "hit": hit, "fa_labels": fa_labels}
 
 
 def sweep(t: np.ndarray, probs: np.ndarray, stream: Stream, thresholds: Sequence[float],
