@@ -96,8 +96,8 @@ def make_executed_notebook(path: Path, png: bytes) -> None:
 @pytest.fixture(scope="session")
 def built_book(tmp_path_factory) -> BuiltBook:
     """Build the book once from a fake executed chapter in a temporary TINYML_BUILD folder."""
-    from tinyml_utils import book
     from tinyml_utils.core import paths
+    from tinyml_utils.tools import book
 
     build = tmp_path_factory.mktemp("tinyml_build")
     png = _png_bytes()

@@ -88,7 +88,7 @@ def test_no_remote_scripts_or_styles(built_book, page):
 
 
 def test_missing_executed_chapters_is_a_clear_error(tmp_path, monkeypatch):
-    from tinyml_utils import book
+    from tinyml_utils.tools import book
 
     monkeypatch.setenv("TINYML_BUILD", str(tmp_path))
     with pytest.raises(book.BookBuildError, match=r"tinyml_utils run --quick"):
@@ -114,8 +114,8 @@ def _executed_copy(folder, name, **papermill):
 def test_book_refuses_failed_interrupted_and_missing_chapters(tmp_path, monkeypatch):
     """An interrupted copy (no end_time), a failed one (exception) and a chapter never run are
     listed and refused; --partial publishes only the good one."""
-    from tinyml_utils import book
     from tinyml_utils.core import paths
+    from tinyml_utils.tools import book
 
     monkeypatch.setenv("TINYML_BUILD", str(tmp_path / "build"))
     src = tmp_path / "notebooks"
@@ -140,7 +140,7 @@ def test_book_refuses_failed_interrupted_and_missing_chapters(tmp_path, monkeypa
 
 def test_mathjax_comes_from_the_environment():
     """MathJax 3 is found in the pinned environment (no npm, no network at book time)."""
-    from tinyml_utils import book
+    from tinyml_utils.tools import book
 
     es5 = book.ensure_mathjax()
     assert (es5 / "tex-chtml.js").is_file()
@@ -150,7 +150,7 @@ def test_mathjax_comes_from_the_environment():
 
 def test_quick_book_says_so(built_book):
     """A book built from quick-mode runs carries a banner on every page."""
-    from tinyml_utils.book import QUICK_BANNER
+    from tinyml_utils.tools.book import QUICK_BANNER
 
     page = built_book.chapter_html.read_text()
     assert QUICK_BANNER.split(":")[0] in page

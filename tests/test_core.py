@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-from tinyml_utils import cli, data, measure, models, runtimes, train
+from tinyml_utils import data, measure, models, runtimes, train
 from tinyml_utils.convert import executorch
 from tinyml_utils.data.base import DataError, Split, stratified_split, verify_checksum
 from tinyml_utils.report import results
+from tinyml_utils.tools import cli
 
 
 # ---------------------------------------------------------------- data
@@ -222,7 +223,7 @@ def test_cli_chapter_selection():
 
 
 def test_doctor_pins_parse():
-    from tinyml_utils.doctor import pinned
+    from tinyml_utils.tools.doctor import pinned
 
     pins = pinned()
     assert pins["torch"] == "2.13.0" and pins["tf-keras"] == "2.21.0"

@@ -5,7 +5,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from tinyml_utils.report import dashboard, results
+from tinyml_utils.report import results
+from tinyml_utils.tools import dashboard
 
 RESULTS = Path(__file__).resolve().parent.parent / "results"
 
@@ -26,8 +27,8 @@ def test_page_builds_in_the_book(tmp_path, monkeypatch):
     sys.path.insert(0, str(Path(__file__).parent))
     from conftest_book import _png_bytes, make_executed_notebook
 
-    from tinyml_utils import book
     from tinyml_utils.core import paths
+    from tinyml_utils.tools import book
 
     monkeypatch.setenv("TINYML_BUILD", str(tmp_path / "build"))
     monkeypatch.setenv("TINYML_RESULTS", str(RESULTS))      # the committed records, read only
@@ -42,7 +43,8 @@ def test_page_builds_in_the_book(tmp_path, monkeypatch):
 
 def test_one_size_definition_on_every_size_axis():
     """Chapter 03 records a zipped size; the size axes use the raw file's bytes it keeps beside."""
-    from tinyml_utils.report import dashboard, results
+    from tinyml_utils.report import results
+    from tinyml_utils.tools import dashboard
 
     zipped = {"name": "sparse", "technique": "unstructured", "runtime": "executorch-xnnpack", "accuracy": 0.97,
               "size_bytes": 19_000, "extra": {"size_is": "zipped .pte (DEFLATE level 9)", "dense_bytes": 101_288}}

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from tinyml_utils import measure, runtimes, train
+from tinyml_utils import measure, runtimes
 from tinyml_utils.convert import llm as llm_export
 from tinyml_utils.data import text
 from tinyml_utils.models import llm
@@ -72,7 +72,7 @@ def test_eager_mean_nll_matches_hand_computation():
     params = llm.model_params(vocab_size=64, dim=32, n_layers=1, n_heads=2)
     model = llm.build_model(params, max_seq_len=16, seed=0)
     ids = np.random.default_rng(0).integers(0, 64, 40)
-    nll = train.mean_nll(model, ids, seq_len=16)
+    nll = measure.mean_nll(model, ids, seq_len=16)
     with torch.no_grad():
         rows = [(model(torch.tensor(ids[s:s + 16])[None])[0].numpy(), ids[s + 1:s + 17]) for s in (0, 16)]
     by_hand = np.mean([measure.nll_from_logits(lg, t) for lg, t in rows])
@@ -91,7 +91,7 @@ def test_tiny_model_eager_vs_exported_greedy(tmp_path):
     assert lm.greedy(prompt, 12) == eager
     # the .pte's decode-one-token-a-step perplexity equals eager's full-window one
     ids = np.random.default_rng(1).integers(0, 96, 70)
-    assert lm.nll(ids, seq_len=32) == pytest.approx(train.mean_nll(model, ids, seq_len=32), rel=1e-4)
+    assert lm.nll(ids, seq_len=32) == pytest.approx(measure.mean_nll(model, ids, seq_len=32), rel=1e-4)
     assert measure.pte_planned_bytes(pte) > 0
     # the Runtime interface: predict(token ids [1, n]) = last-position logits of one prefill
     logits = lm.predict(np.array([prompt], np.float32))

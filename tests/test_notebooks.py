@@ -2,7 +2,7 @@
 the Jupyter Book builds from those executed chapters and every chapter page carries its figures.
 
 A failing chapter fails its own test with the notebook, the cell and the error
-(:class:`tinyml_utils.cli.ChapterFailed`). Full mode is opt-in: ``pytest --runslow -k full``.
+(:class:`tinyml_utils.tools.cli.ChapterFailed`). Full mode is opt-in: ``pytest --runslow -k full``.
 """
 from __future__ import annotations
 
@@ -98,8 +98,8 @@ def test_chapter_quick(nb: Path, fresh_build):
 @pytest.mark.book
 def test_book_from_executed_chapters(fresh_build):
     """Runs after the chapter tests (file order): the real book, one page per executed chapter."""
-    from tinyml_utils.book import build_book
     from tinyml_utils.core import paths
+    from tinyml_utils.tools.book import build_book
 
     executed = sorted(paths.executed_dir(True).glob("*.ipynb"))
     if len(executed) != len(CHAPTERS):

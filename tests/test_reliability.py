@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-from tinyml_utils import cli, measure
+from tinyml_utils import measure
 from tinyml_utils.core import io, paths
 from tinyml_utils.report import results
+from tinyml_utils.tools import cli
 
 
 # ---------------------------------------------------------------- atomic writes
@@ -183,7 +184,7 @@ def test_compare_is_robust_to_added_noise():
 
 
 def test_doctor_sees_this_checkout():
-    from tinyml_utils import doctor
+    from tinyml_utils.tools import doctor
 
     assert doctor.check_package() == []
 

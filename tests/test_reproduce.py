@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tinyml_utils import cli, reproduce
+from tinyml_utils.tools import cli, reproduce
 
 RESULTS = Path(__file__).resolve().parent.parent / "results"
 BASELINE = RESULTS / "02_baseline.json"

@@ -49,7 +49,7 @@ def test_wheelhouse_installs_with_the_network_blocked(tmp_path):
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     # 3. the offline environment is the pinned one and imports the course's stack, still offline
-    check = ("from tinyml_utils import doctor; bad = doctor.check_pins() + doctor.check_pip(); "
+    check = ("from tinyml_utils.tools import doctor; bad = doctor.check_pins() + doctor.check_pip(); "
              "print('\\n'.join(bad)); import torch, executorch, tensorflow, ai_edge_litert, jupyterlab; "
              "raise SystemExit(1 if bad else 0)")
     proc = subprocess.run(["unshare", "-n", str(venv / "bin" / "python"), "-c", check], cwd=tmp_path,

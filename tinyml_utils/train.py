@@ -5,10 +5,10 @@
 Hooks let the same loop train unusual models: ``loss_fn`` (distillation), ``set_train`` /
 ``set_eval``, ``augment``, ``optimizer`` (e.g. plain SGD for a federated client's local epochs).
 Trap: an exported (PT2E) model refuses ``.train()``/``.eval()``; :func:`set_train`/:func:`set_eval`
-handle both kinds. :func:`fit_keras` is the Keras user's loop
-(Keras' own ``fit``) with the same optimizer, schedule and augmentation family. A language model
-(one token stream, random windows, a step budget rather than epochs) trains with :func:`train_lm`,
-scored by :func:`mean_nll`.
+(from :mod:`tinyml_utils.models.modes`, re-exported here with :func:`predict`) handle both kinds.
+:func:`fit_keras` is the Keras user's loop (Keras' own ``fit``) with the same optimizer, schedule and
+augmentation family. A language model (one token stream, random windows, a step budget rather than
+epochs) trains with :func:`train_lm`, scored by :func:`tinyml_utils.measure.llm.mean_nll`.
 """
 from __future__ import annotations
 
@@ -25,8 +25,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from .data.base import Split
-from .data.text import windows
+from .measure.accuracy import top1
+from .measure.llm import mean_nll
 from .models.keras import to_nhwc
+from .models.modes import predict, set_eval, set_train
+
+__all__ = ["History", "LMHistory", "adapt_batchnorm", "fit", "fit_keras", "predict", "progress", "quiet",
+           "random_affine", "set_eval", "set_train", "train_lm"]
 
 LossFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]  # (logits, y, x) -> loss
 
@@ -65,27 +70,6 @@ def _tensors(split: Split) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.as_tensor(split.x, dtype=torch.float32), torch.as_tensor(split.y, dtype=torch.long)
 
 
-def set_train(model: nn.Module) -> None:
-    """Training mode; for an exported (PT2E) GraphModule through torchao, which also switches
-    its batch norm and dropout correctly (``.train()`` raises there)."""
-    if isinstance(model, torch.fx.GraphModule):
-        from torchao.quantization.pt2e import move_exported_model_to_train
-
-        move_exported_model_to_train(model)
-    else:
-        model.train()
-
-
-def set_eval(model: nn.Module) -> None:
-    """Evaluation mode (batch norm on running statistics), exported GraphModules included."""
-    if isinstance(model, torch.fx.GraphModule):
-        from torchao.quantization.pt2e import move_exported_model_to_eval
-
-        move_exported_model_to_eval(model)
-    else:
-        model.eval()
-
-
 def random_affine(max_shift: float = 2.0, max_rotate_deg: float = 10.0, scale: tuple[float, float] = (0.9, 1.1),
                   image_size: int = 28) -> Callable[[torch.Tensor, torch.Generator], torch.Tensor]:
     """Image augmentation for training: a random shift (pixels), rotation (degrees) and scale per example."""
@@ -102,16 +86,6 @@ def random_affine(max_shift: float = 2.0, max_rotate_deg: float = 10.0, scale: t
         return F.grid_sample(x, grid, align_corners=False, padding_mode="zeros")
 
     return augment
-
-
-@torch.no_grad()
-def predict(model: nn.Module, x: np.ndarray | torch.Tensor, batch_size: int = 512,
-            set_eval: Callable[[nn.Module], None] = set_eval) -> np.ndarray:
-    """Logits for every row of ``x`` (float32 numpy array), in evaluation mode."""
-    set_eval(model)
-    x = torch.as_tensor(x, dtype=torch.float32)
-    outs = [model(x[i:i + batch_size]) for i in range(0, len(x), batch_size)]
-    return torch.cat(outs).numpy()
 
 
 def fit(model: nn.Module, train: Split, val: Split | None = None, *, epochs: int = 20,
@@ -164,7 +138,7 @@ def fit(model: nn.Module, train: Split, val: Split | None = None, *, epochs: int
         if val is not None:
             logits = torch.as_tensor(predict(model, val.x, set_eval=set_eval))
             row["val_loss"] = float(F.cross_entropy(logits, torch.as_tensor(val.y)))
-            row["val_accuracy"] = float((logits.argmax(1).numpy() == val.y).mean())
+            row["val_accuracy"] = top1(logits.numpy(), val.y)
             if row["val_accuracy"] > hist.best_val_accuracy or hist.best_epoch < 0:
                 hist.best_epoch, hist.best_val_accuracy, bad = epoch + 1, row["val_accuracy"], 0
                 if restore_best:
@@ -243,21 +217,6 @@ class LMHistory:
         import pandas as pd
 
         return pd.DataFrame(self.rows)
-
-
-@torch.no_grad()
-def mean_nll(model: nn.Module, ids, seq_len: int = 128, max_tokens: int | None = None) -> float:
-    """Mean negative log-likelihood (nats per token) of ``ids`` under an eager full-logits model, in
-    the non-overlapping windows of :func:`tinyml_utils.data.text.windows` (each starts with an empty
-    context)."""
-    total, count = 0.0, 0
-    model.eval()
-    for x, y in windows(ids, seq_len, max_tokens):
-        logits = model(torch.as_tensor(x, dtype=torch.long)[None])
-        total += float(F.cross_entropy(logits.reshape(-1, logits.shape[-1]),
-                                       torch.as_tensor(y, dtype=torch.long), reduction="sum"))
-        count += len(y)
-    return total / max(count, 1)
 
 
 def train_lm(model: nn.Module, train_ids, val_ids, *, steps: int, batch: int = 16, seq_len: int = 128,

@@ -2,7 +2,7 @@
 
 Jupyter Book 1.x adds every ``*.js`` file found under ``_static/`` to every page
 (``jupyter_book/config.py``: "Search the static files paths and initialize any CSS or JS
-files"). ``tinyml_utils.book`` copies MathJax 3 into ``_static/mathjax/`` so that math renders
+files"). ``tinyml_utils.tools.book`` copies MathJax 3 into ``_static/mathjax/`` so that math renders
 without a CDN; without this filter each page would eagerly load all ~60 MathJax components
 (extensions, the speech engine, a second tex-chtml.js) as plain scripts. Sphinx itself loads
 ``mathjax_path`` (``mathjax/tex-chtml.js``) on pages that contain math, and MathJax fetches the

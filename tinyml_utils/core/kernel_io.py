@@ -77,8 +77,8 @@ def kernelspec_dir() -> Path:
 
     The kernel runs this interpreter with ``PYTHONPATH`` = the repository (so an editable install
     of another checkout cannot win) and ``capture_fd_output=False`` (native libraries' C-level
-    stdout/stderr goes to the kernel process's own streams, which :func:`tinyml_utils.cli.run` sends to a log file,
-    instead of into cell outputs); at start-up it installs :func:`install`,
+    stdout/stderr goes to the kernel process's own streams, which :func:`tinyml_utils.tools.cli.run`
+    sends to a log file, instead of into cell outputs); at start-up it installs :func:`install`,
     which diverts native log lines written through ``sys.stderr`` to the same place."""
     import json
 

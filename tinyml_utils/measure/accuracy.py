@@ -2,15 +2,15 @@
 anomaly scores (:func:`roc_auc`, :func:`roc_points`).
 
 :func:`logits` takes NCHW float32 and dispatches: a PyTorch module or exported (PT2E) GraphModule
-→ :func:`tinyml_utils.train.predict`; a Keras model → ``predict`` on NHWC (converted here);
+→ :func:`tinyml_utils.models.modes.predict`; a Keras model → ``predict`` on NHWC (converted here);
 anything else with ``predict(x)`` (a :mod:`tinyml_utils.runtimes` wrapper) → its own.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from .. import train
 from ..models.keras import to_nhwc
+from ..models.modes import predict
 
 
 def _is_keras(model) -> bool:
@@ -23,7 +23,7 @@ def logits(model, x: np.ndarray, batch_size: int = 512) -> np.ndarray:
         import torch
 
         if isinstance(model, torch.nn.Module):
-            return train.predict(model, x, batch_size)
+            return predict(model, x, batch_size)
     except ImportError:  # pragma: no cover - torch is part of the course environment
         pass
     if _is_keras(model):

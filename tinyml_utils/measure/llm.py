@@ -21,8 +21,10 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
+import torch
+import torch.nn.functional as F
 
-from ..train import mean_nll
+from ..data.text import windows
 from .latency import Comparison, compare
 
 
@@ -40,8 +42,23 @@ def perplexity_from_nll(nll_per_token: float) -> float:
     return float(math.exp(nll_per_token))
 
 
+@torch.no_grad()
+def mean_nll(model, ids, seq_len: int = 128, max_tokens: int | None = None) -> float:
+    """Mean negative log-likelihood (nats per token) of ``ids`` under an eager full-logits model, in
+    the non-overlapping windows of :func:`tinyml_utils.data.text.windows` (each starts with an empty
+    context)."""
+    total, count = 0.0, 0
+    model.eval()
+    for x, y in windows(ids, seq_len, max_tokens):
+        logits = model(torch.as_tensor(x, dtype=torch.long)[None])
+        total += float(F.cross_entropy(logits.reshape(-1, logits.shape[-1]),
+                                       torch.as_tensor(y, dtype=torch.long), reduction="sum"))
+        count += len(y)
+    return total / max(count, 1)
+
+
 def perplexity(model, ids, seq_len: int = 128, max_tokens: int | None = None) -> float:
-    """Held-out perplexity of an eager full-logits model: exp(:func:`tinyml_utils.train.mean_nll`)."""
+    """Held-out perplexity of an eager full-logits model: exp(:func:`mean_nll`)."""
     return perplexity_from_nll(mean_nll(model, ids, seq_len, max_tokens))
 
 

@@ -8,13 +8,13 @@ from typing import Callable
 import numpy as np
 
 from ..measure import DEFAULT_THREADS, set_threads
-from ..train import set_eval
+from ..models.modes import set_eval
 from .base import Runtime, batches
 
 
 class TorchEager(Runtime):
     """An eager PyTorch module, or a PT2E-converted GraphModule (the fake-quant reference; its
-    evaluation mode is set with :func:`tinyml_utils.train.set_eval`). With ``path`` (a state dict ``.pt``) and
+    evaluation mode is set with :func:`tinyml_utils.models.modes.set_eval`). With ``path`` (a state dict ``.pt``) and
     ``arch`` (``{"fn": "tinyml_utils.models:vision_cnn", "kwargs": {...}}``) :meth:`load` builds
     the module and reads the weights, timed, and the wrapper can be rebuilt in another process."""
 

@@ -83,7 +83,7 @@ class ExecuTorchLM(ExecuTorchPte):
     def nll(self, ids, seq_len: int | None = None, max_tokens: int | None = None) -> float:
         """Mean negative log-likelihood (nats per token) of ``ids`` in the windows of
         :func:`tinyml_utils.data.text.windows` (``seq_len`` defaults to the context length), one
-        decode call a token: the same windows as :func:`tinyml_utils.train.mean_nll`."""
+        decode call a token: the same windows as :func:`tinyml_utils.measure.llm.mean_nll`."""
         seq_len = seq_len or self.max_seq_len
         total, count = 0.0, 0
         for x, y in windows(ids, seq_len, max_tokens):

@@ -8,7 +8,7 @@
 - ``stability [-n 20]`` repeats every timing claim's measurement under load (a busy process on
   one core) and reports how often each held.
 - ``reproduce [CHAPTERS]`` re-runs full mode into ``build/reproduce/`` and compares every record
-  and claim with the committed ``results/`` (see :mod:`tinyml_utils.reproduce`).
+  and claim with the committed ``results/`` (see :mod:`tinyml_utils.tools.reproduce`).
 - ``doctor`` checks the environment: pinned versions, the known ``pip check`` lines and nothing
   else, the MediaPipe metadata stand-in, the offline datasets.
 """
@@ -20,10 +20,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..core import paths
+from ..core.kernel_io import KERNEL_NAME, kernelspec_dir
 from . import reproduce
 from .book import BookBuildError, build_book
-from .core import paths
-from .core.kernel_io import KERNEL_NAME, kernelspec_dir
 from .doctor import doctor
 
 
@@ -221,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("stability", help="repeat every timing claim under load and report pass rates", add_help=False)
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["stability"]:
-        from .course.stability import main as stability_main  # lazy: it loads every framework
+        from .stability import main as stability_main  # lazy: it loads every framework
 
         return stability_main(argv[1:])
     args = parser.parse_args(argv)

@@ -1,13 +1,10 @@
-"""Timing claims that hold under load: their bounds, their measurements, and a benchmark.
+"""The stability benchmark: every timing claim of the chapters, repeated under load.
 
-Every latency claim the chapters assert is measured by one function here, with one bound from
-:data:`BOUNDS`; the chapter calls the function on its own models and the benchmark
-(``python -m tinyml_utils stability``) calls the same function on stand-in models of the same
-shape, ``N`` times, with a CPU-bound competitor process busy on one core, and reports how often
-each claim held. A claim that does not hold every time is not a claim.
-
-Dense kernels take the same time whatever the weight values, so the benchmark's stand-ins are
-untrained networks of the chapters' architectures (latency is what is measured, never accuracy).
+``python -m tinyml_utils stability`` calls each measurement of :mod:`tinyml_utils.course.timing`
+on stand-in models of the chapters' shapes, ``N`` times, with a CPU-bound competitor process busy
+on one core, and reports how often each claim held. Dense kernels take the same time whatever
+the weight values, so the stand-ins are untrained networks of the chapters' architectures
+(latency is what is measured, never accuracy).
 """
 from __future__ import annotations
 
@@ -27,73 +24,8 @@ from ..compress import prune, quantize
 from ..convert import executorch, mediapipe, onnx, tflite
 from ..convert import llm as llm_export
 from ..core.env import quiet
+from ..course.timing import BOUNDS, cold_vs_warm, llm_decode, runtime_claims, sparse_vs_dense, structured_vs_dense
 from ..models import llm as llm_models
-
-#: The bounds the chapters assert (ratios are latency of the first over the second model).
-BOUNDS = {
-    # ch03: a dense kernel multiplies by zeros too: the 90%-sparse .pte is not faster
-    "sparse_pte_not_faster": 0.80,      # ratio sparse / dense >= this
-    "sparse_tflite_not_faster": 0.75,   # ratio sparse / dense >= this (LiteRT)
-    # ch03: halving the MACs of a network where compute dominates (width 32, batch 32)
-    "structured_speedup": 0.80,         # ratio pruned / dense, upper end of the interval < this
-    # ch11: the 8da4w language model decodes at least this many tokens/s at one thread
-    "llm_decode_tok_s": 1000.0,
-}
-
-
-# ----------------------------------------------------------------------------- the measurements
-def cold_vs_warm(model, x, calls: int = 200) -> tuple[float, measure.Timing]:
-    """ch00: the first (cold) call of a fresh eager model in ms, then its warmed-up timings."""
-    import torch
-
-    with torch.no_grad():
-        t0 = time.perf_counter()
-        model(x)
-        first_ms = (time.perf_counter() - t0) * 1e3
-        cmp = measure.compare({"warm": lambda: model(x)}, rounds=5, calls=max(10, calls // 5), warmup=20)
-    return first_ms, cmp["warm"]
-
-
-def sparse_vs_dense(dense: Callable[[], Any], sparse: Callable[[], Any], **kw) -> measure.Ratio:
-    """ch03: latency ratio of a sparse model over its dense original on a dense runtime."""
-    return measure.compare({"dense": dense, "sparse": sparse}, **kw).ratio("sparse", "dense")
-
-
-def structured_vs_dense(dense: Callable[[], Any], pruned: Callable[[], Any], **kw) -> measure.Ratio:
-    """ch03: latency ratio of a channel-pruned model over the dense one."""
-    return measure.compare({"dense": dense, "pruned": pruned}, **kw).ratio("pruned", "dense")
-
-
-def runtime_claims(cmp: measure.Comparison, eager: str, compiled: list[str], xnnpack_pairs: dict[str, str],
-                   mediapipe: str | None, litert_same_graph: str | None,
-                   tflm: str | None) -> list[tuple[bool, str, str]]:
-    """ch06's latency claims on one interleaved :class:`measure.Comparison` of every runtime.
-
-    Returns ``(passed, text, detail)`` triples for ``Claims.check``."""
-    out = []
-    r = {c: cmp.ratio(c, eager) for c in compiled}
-    out.append((all(v.hi < 1 for v in r.values()), "compiled runtimes are faster than eager PyTorch at batch 1",
-                ", ".join(f"{k}: {1 / v.estimate:.1f}x" for k, v in r.items())))
-    x = {k: cmp.ratio(no, k) for k, no in xnnpack_pairs.items()}
-    out.append((all(v.lo > 1 for v in x.values()), "the XNNPACK delegate makes LiteRT faster than its builtin kernels",
-                ", ".join(f"{k}: {v.estimate:.1f}x" for k, v in x.items())))
-    if mediapipe and litert_same_graph:
-        m = cmp.ratio(mediapipe, litert_same_graph)
-        out.append((m.lo > 1, "MediaPipe Tasks is slower than LiteRT on the same litert-torch graph",
-                    f"{m.estimate:.1f}x slower ({m})"))
-    if tflm:
-        low = {n: t.low_ms for n, t in cmp.timings.items()}
-        slowest = max(low, key=low.get)
-        nxt = max((n for n in low if n != slowest), key=low.get)
-        out.append((slowest == tflm, "TFLite Micro is the slowest runtime on this x86 host",
-                    f"slowest: {slowest} ({low[slowest]:.3f} ms); next: {nxt} ({low[nxt]:.3f} ms)"))
-    return out
-
-
-def llm_decode(lms: dict[str, Any], **kw):
-    """ch11: prefill and decode tokens/s of the exported language models, interleaved
-    (:func:`tinyml_utils.measure.token_speed`, the chapter's full-mode rounds unless overridden)."""
-    return measure.token_speed(lms, prefill_tokens=64, **{"rounds": 9, "calls": 32, **kw})
 
 
 # ----------------------------------------------------------------------------- the benchmark

@@ -16,10 +16,10 @@ import sys
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from . import data
-from .core import paths
-from .core.compat import mediapipe_metadata_writers
-from .core.kernel_io import kernelspec_dir
+from .. import data
+from ..core import paths
+from ..core.compat import mediapipe_metadata_writers
+from ..core.kernel_io import kernelspec_dir
 
 # What `pip check` is expected to print after the --no-deps step (requirements/nodeps.txt explains why).
 KNOWN_PIP_CHECK = [
@@ -85,7 +85,7 @@ def check_package() -> list[str]:
 
     here = paths.REPO / "tinyml_utils"
     problems = []
-    mine = Path(__file__).resolve().parent
+    mine = Path(__file__).resolve().parents[1]
     if mine != here.resolve():
         problems.append(f"this process imports tinyml_utils from {mine}, not {here}")
     spec = json.loads((kernelspec_dir() / "kernels" / "tinyml-course" / "kernel.json").read_text())

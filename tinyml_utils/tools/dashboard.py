@@ -17,7 +17,7 @@ import html
 from pathlib import Path
 
 from ..core import paths
-from . import plots, results
+from ..report import plots, results
 
 COLUMNS = ["chapter", "name", "technique", "runtime", "accuracy", "size_bytes", "params", "macs",
            "latency_ms_p50", "arena_bytes", "npu_cycles", "estimated", "n_test"]
@@ -148,7 +148,7 @@ def table_html(df) -> str:
 def write_page(staged: Path, quick: bool = False, results_dir: Path | None = None) -> Path:
     """Write ``dashboard.md`` (+ its PNG) into the staged book folder; returns the page's path.
 
-    :func:`tinyml_utils.book.stage_book` calls it; ``book/_toc.yml`` lists the page (``- file: dashboard``).
+    :func:`tinyml_utils.tools.book.stage_book` calls it; ``book/_toc.yml`` lists the page (``- file: dashboard``).
     """
     staged = Path(staged)
     src = Path(results_dir) if results_dir is not None else paths.results_dir(quick)

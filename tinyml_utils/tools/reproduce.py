@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from .core import paths
+from ..core import paths
 
 EXACT_FIELDS = ("size_bytes", "params", "macs", "arena_bytes", "npu_cycles")
 EQUAL_FIELDS = ("technique", "runtime", "estimated")
@@ -202,7 +202,7 @@ def compare_dirs(reference_dir: Path, reproduced_dir: Path, chapters: list[str],
 
 # ------------------------------------------------------------------------------------ command line
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The ``reproduce`` subcommand's options (wired in by :mod:`tinyml_utils.cli`)."""
+    """The ``reproduce`` subcommand's options (wired in by :mod:`tinyml_utils.tools.cli`)."""
     parser.add_argument("chapters", nargs="*", help="chapter numbers or slugs (default: all)")
     parser.add_argument("--out", type=Path, default=None,
                         help="build folder of the reproduction (default: <build>/reproduce)")
@@ -220,8 +220,8 @@ def main(args: argparse.Namespace, select: Callable[[list[str] | None], list[Pat
          run: Callable[..., list]) -> int:
     """Run the chapters in full mode into ``args.out`` (unless ``--compare-only``), then compare.
 
-    ``select`` and ``run`` are the chapter picker and the papermill runner (:func:`tinyml_utils.cli.chapters`
-    and :func:`tinyml_utils.cli.run`, passed in by the command line, which sits above this module).
+    ``select`` and ``run`` are the chapter picker and the papermill runner (:func:`tinyml_utils.tools.cli.chapters`
+    and :func:`tinyml_utils.tools.cli.run`, passed in by the command line, which sits above this module).
     """
     nbs = select(args.chapters or None)
     stems = [p.stem for p in nbs]
