@@ -147,3 +147,12 @@ def test_per_keyword_thresholds():
     assert [d[1] for d in st.detect(t, p, 0.5, KW)] == [0, 1]
     assert [d[1] for d in st.detect(t, p, [0.7, 0.5], KW)] == [1]      # keyword 0 needs 0.7 now
     assert st.detect(t, p, [0.5, 0.5], KW) == st.detect(t, p, 0.5, KW)
+
+
+def test_stream_frames_in_chunks_equal_the_whole():
+    from tinyml_utils.data import frontend
+
+    audio = 0.1 * np.random.default_rng(1).standard_normal(3 * 16000 + 123).astype(np.float32)
+    whole = frontend.numpy_mfcc(audio)
+    assert np.allclose(ds.stream_frames(frontend.numpy_mfcc, audio, chunk_frames=7), whole, atol=1e-5)
+    assert ds.stream_frames(frontend.numpy_mfcc, audio).shape == whole.shape

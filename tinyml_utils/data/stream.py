@@ -139,3 +139,16 @@ def windows(frames: np.ndarray, window_frames: int = 49, stride: int = 2, hop_s:
     x = np.stack([frames[s:s + window_frames] for s in starts])
     t = (starts + window_frames - 1) * hop_s + frame_s
     return x.astype(np.float32), t
+
+
+def stream_frames(front_end, audio: np.ndarray, frame: int = 480, hop: int = 320, chunk_frames: int = 3000
+                  ) -> np.ndarray:
+    """``front_end(audio)`` (one feature row per ``hop`` samples) computed ``chunk_frames`` frames
+    at a time, so an hour of audio never becomes an (180,000, 512) array of padded frames.
+
+    Equal to ``front_end(audio)`` for a front end whose frame ``i`` reads samples
+    ``[i·hop, i·hop + frame)``, as every front end of :mod:`tinyml_utils.data.frontend` does.
+    """
+    n = 1 + (len(audio) - frame) // hop
+    out = [front_end(audio[i * hop:(min(n, i + chunk_frames) - 1) * hop + frame]) for i in range(0, n, chunk_frames)]
+    return np.concatenate(out).astype(np.float32)
