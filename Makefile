@@ -6,6 +6,8 @@
 PYTHON ?= python3.11
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
+# CMSIS-DSP's C sources (chapter 12 compiles its MFCC for a Cortex-M4): the sdist of the pinned cmsisdsp
+CMSISDSP_PIN := $(shell grep -m1 '^cmsisdsp==' requirements/base.txt)
 STAMP  := $(VENV)/.installed-$(shell cat requirements/base.txt requirements/nodeps.txt pyproject.toml | sha1sum | cut -c1-12)
 
 .PHONY: setup course course-full book test test-all doctor clean kernel lab wheelhouse install-offline reproduce nbval-refs
@@ -21,6 +23,7 @@ $(STAMP):
 	$(PY) -m pip install --quiet -r requirements/base.txt
 	$(PY) -m pip install --quiet --no-deps -r requirements/nodeps.txt
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	$(PY) -m pip download --quiet --no-binary cmsisdsp --no-deps --dest $(VENV)/share/sdist $(CMSISDSP_PIN)
 	rm -f $(VENV)/.installed-*
 	touch $@
 
@@ -77,6 +80,7 @@ wheelhouse:
 	mkdir -p $(WHEELHOUSE)
 	$(PYTHON) -m pip download --dest $(WHEELHOUSE) $(PIP_DOWNLOAD_ARGS) -r requirements/base.txt pip setuptools wheel
 	$(PYTHON) -m pip download --dest $(WHEELHOUSE) $(PIP_DOWNLOAD_ARGS) --no-deps -r requirements/nodeps.txt
+	$(PYTHON) -m pip download --dest $(WHEELHOUSE) $(PIP_DOWNLOAD_ARGS) --no-binary cmsisdsp --no-deps $(CMSISDSP_PIN)
 	for s in $(WHEELHOUSE)/*.tar.gz; do if test -e "$$s"; then $(PYTHON) -m pip wheel --no-deps --wheel-dir $(WHEELHOUSE) "$$s" || exit 1; fi; done
 	@ls $(WHEELHOUSE) | wc -l | xargs echo "files in $(WHEELHOUSE):"; du -sh $(WHEELHOUSE)
 
@@ -87,6 +91,7 @@ install-offline:
 	$(PY) -m pip install --quiet --no-index --find-links $(WHEELHOUSE) -r requirements/base.txt
 	$(PY) -m pip install --quiet --no-index --find-links $(WHEELHOUSE) --no-deps -r requirements/nodeps.txt
 	$(PY) -m pip install --quiet --no-index --no-deps --no-build-isolation -e .
+	mkdir -p $(VENV)/share/sdist && cp $(WHEELHOUSE)/$(subst ==,-,$(CMSISDSP_PIN)).tar.gz $(VENV)/share/sdist/
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 

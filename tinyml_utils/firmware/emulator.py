@@ -1,0 +1,191 @@
+"""Run a built Cortex-M ELF on an emulated core (Unicorn, pip-installed; ELF read with pyelftools).
+
+One :class:`Emulator` loads the ELF once and runs the reset handler once (copy .data, zero .bss,
+enable the FPU). Each :meth:`Emulator.run` then writes the input buffer by symbol, enters
+``fw_run`` (``marker_start(); model_invoke(); marker_stop();``) and reads the output buffer by
+symbol: no hook is installed, so it runs at full emulator speed. :meth:`Emulator.count` installs a
+``UC_HOOK_BLOCK`` that adds each executed basic block's instruction count while the program is
+between ``marker_start`` and ``marker_stop``, and records the running total at every
+``marker_layer(i)`` call: the per-layer counts.
+
+Traps (measured here):
+
+* The counts are **instructions executed, not cycles**, for the compiler and flags the ELF was
+  built with (see :class:`~tinyml_utils.firmware.toolchain.Firmware`); time = count × an assumed
+  cycles-per-instruction at an assumed clock, and that assumption must be stated beside it.
+* ``UC_HOOK_CODE`` (one callback per instruction) undercounts: it skips condition-failed
+  instructions in IT blocks. Summing block sizes in ``UC_HOOK_BLOCK`` is exact, and several times
+  faster, but a counted inference is still ~40× slower than an uncounted one: count a few inputs,
+  run the bulk without the hook.
+* Unicorn's Cortex-M0 model also executes Armv7-M instructions: only the compiler flags guarantee
+  that an M0+ build uses the M0+ instruction set.
+* The System Control Space (0xE000E000, SysTick, CPACR) is mapped as plain RAM so that the
+  startup code's writes are harmless.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .toolchain import Firmware
+
+_RAM_BASE = 0x20000000
+_SCS_BASE = 0xE000E000
+_PAINT = 0xA5
+
+
+@dataclass
+class Count:
+    """Instructions executed between the markers; ``per_layer[i]`` from ``marker_layer(i)`` to the next
+    ``marker_layer`` call (generated models call it before each layer and once more at the end)."""
+
+    instructions: int
+    per_layer: list[int] = field(default_factory=list)
+    stack_high_water: int = 0
+
+
+def _page(n: int) -> int:
+    return (int(n) + 0xFFF) & ~0xFFF
+
+
+class Emulator:
+    """One ELF loaded into a Unicorn Cortex-M; run it many times without reloading.
+
+    ``cpu`` selects Unicorn's core model (M0 for ``cortex-m0plus``, M4 for ``cortex-m4``, M33 for
+    ``cortex-m55``: the closest Armv8-M mainline model Unicorn has).
+    """
+
+    _CPU = {"cortex-m0plus": "UC_CPU_ARM_CORTEX_M0", "cortex-m4": "UC_CPU_ARM_CORTEX_M4",
+            "cortex-m55": "UC_CPU_ARM_CORTEX_M33"}
+
+    def __init__(self, firmware: Firmware, *, timeout_instructions: int = 2_000_000_000):
+        from elftools.elf.elffile import ELFFile
+        from unicorn import UC_ARCH_ARM, UC_MODE_MCLASS, UC_MODE_THUMB, Uc, arm_const
+
+        self.firmware = firmware
+        self.max_instructions = int(timeout_instructions)
+        self.uc = uc = Uc(UC_ARCH_ARM, UC_MODE_THUMB | UC_MODE_MCLASS)
+        uc.ctl_set_cpu_model(getattr(arm_const, self._CPU[firmware.core]))
+        with open(firmware.elf, "rb") as f:
+            elf = ELFFile(f)
+            self.symbols = {s.name: (int(s["st_value"]), int(s["st_size"]))
+                            for s in elf.get_section_by_name(".symtab").iter_symbols() if s.name}
+            segments = [(int(s["p_paddr"]), s.data()) for s in elf.iter_segments()
+                        if s["p_type"] == "PT_LOAD" and s["p_filesz"]]
+            flash_end = max(a + len(d) for a, d in segments if a < _RAM_BASE)
+        uc.mem_map(0, _page(flash_end))
+        top = self.symbols["__stack_top"][0]
+        uc.mem_map(_RAM_BASE, _page(top - _RAM_BASE))
+        uc.mem_map(_SCS_BASE, 0x1000)
+        for addr, data in segments:
+            if addr < _RAM_BASE:        # .data's load image sits in flash; the reset handler copies it
+                uc.mem_write(addr, data)
+        self.stack_limit, self.stack_top = self.symbols["__stack_limit"][0], top
+        self._reg = arm_const
+        # Run the reset handler up to fw_init_done (memory initialised, FPU on), then keep that state.
+        uc.reg_write(arm_const.UC_ARM_REG_SP, top)
+        self._start(self._addr("Reset_Handler"), self._addr("fw_init_done"))
+        self.stack_high_water = 0
+
+    def _addr(self, name: str) -> int:
+        if name not in self.symbols:
+            raise KeyError(f"symbol {name!r} not in {self.firmware.elf.name}")
+        return self.symbols[name][0] & ~1
+
+    def _start(self, begin: int, until: int) -> None:
+        self.uc.emu_start(begin | 1, until, count=self.max_instructions)
+        pc = self.uc.reg_read(self._reg.UC_ARM_REG_PC) & ~1
+        if pc != until:
+            raise RuntimeError(f"{self.firmware.elf.name}: stopped at 0x{pc:08x}, not at 0x{until:08x} "
+                               f"(ran past {self.max_instructions:,} instructions, or faulted)")
+
+    # ---- buffers by symbol -------------------------------------------------------------------
+    def write(self, symbol: str, values, dtype=np.int8) -> None:
+        """Write ``values`` (as ``dtype``) into the global ``symbol``; raises if it does not fit."""
+        buf = np.ascontiguousarray(np.asarray(values).astype(dtype, copy=False)).tobytes()
+        addr, size = self.symbols[symbol]
+        if len(buf) > size:
+            raise ValueError(f"{len(buf)} bytes do not fit {symbol!r} ({size} bytes)")
+        self.uc.mem_write(addr, buf)
+
+    def read(self, symbol: str, dtype=np.int8, count: int | None = None) -> np.ndarray:
+        """The global ``symbol`` as a numpy array of ``dtype`` (all of it, or ``count`` items)."""
+        addr, size = self.symbols[symbol]
+        n = size if count is None else int(count) * np.dtype(dtype).itemsize
+        return np.frombuffer(bytes(self.uc.mem_read(addr, n)), dtype=dtype).copy()
+
+    # ---- running -----------------------------------------------------------------------------
+    def _invoke(self) -> None:
+        r = self._reg
+        self.uc.reg_write(r.UC_ARM_REG_SP, self.stack_top)
+        self.uc.reg_write(r.UC_ARM_REG_LR, self._addr("fw_halt") | 1)
+        self._start(self._addr("fw_run"), self._addr("fw_halt"))
+
+    def run(self, x=None, *, input_symbol: str = "g_input", output_symbol: str = "g_output",
+            dtype=np.int8, out_dtype=None) -> np.ndarray:
+        """One inference without any hook: write ``x`` to ``input_symbol``, run, read ``output_symbol``."""
+        if x is not None:
+            self.write(input_symbol, np.asarray(x).ravel(), dtype)
+        self._invoke()
+        return self.read(output_symbol, out_dtype or dtype)
+
+    def count(self, x=None, *, input_symbol: str = "g_input", dtype=np.int8) -> Count:
+        """One inference with the counting hook: exact instructions between the markers, per layer, stack.
+
+        The stack is painted before the run; the high-water mark is the depth of the deepest byte
+        that changed (bytes; it includes the few bytes fw_run itself uses).
+        """
+        from unicorn import UC_HOOK_BLOCK
+
+        if x is not None:
+            self.write(input_symbol, np.asarray(x).ravel(), dtype)
+        start, stop = self._addr("marker_start"), self._addr("marker_stop")
+        layer = self.symbols.get("marker_layer", (None, 0))[0]
+        layer = None if layer is None else layer & ~1
+        st = {"on": False, "n": 0, "marks": []}
+        r0 = self._reg.UC_ARM_REG_R0
+
+        def hook(uc, address, size, _):
+            if address == start:
+                st["on"] = True
+            elif address == stop:
+                st["on"] = False
+            elif address == layer and st["on"]:
+                st["marks"].append((uc.reg_read(r0), st["n"]))
+            if st["on"]:
+                st["n"] += self._block_instructions(address, size)
+
+        depth = self.stack_top - self.stack_limit
+        self.uc.mem_write(self.stack_limit, bytes([_PAINT]) * depth)
+        h = self.uc.hook_add(UC_HOOK_BLOCK, hook)
+        self.uc.ctl_flush_tb()       # blocks translated before the hook was added would not call it
+        try:
+            self._invoke()
+        finally:
+            self.uc.hook_del(h)
+            self.uc.ctl_flush_tb()
+        stack = np.frombuffer(bytes(self.uc.mem_read(self.stack_limit, depth)), np.uint8)
+        touched = np.flatnonzero(stack != _PAINT)
+        high = int(depth - touched[0]) if touched.size else 0
+        self.stack_high_water = max(self.stack_high_water, high)
+        per_layer = [b - a for (_, a), (_, b) in zip(st["marks"], st["marks"][1:])]
+        return Count(int(st["n"]), per_layer, high)
+
+    _sizes: dict | None = None
+
+    def _block_instructions(self, address: int, size: int) -> int:
+        """Instructions in the basic block at ``address`` of ``size`` bytes (Thumb: 2- or 4-byte)."""
+        if self._sizes is None:
+            self._sizes = {}
+        key = (address, size)
+        n = self._sizes.get(key)
+        if n is None:
+            code = bytes(self.uc.mem_read(address, size))
+            n, i = 0, 0
+            while i < size:
+                hw = code[i] | (code[i + 1] << 8)
+                i += 4 if (hw >> 11) in (0b11101, 0b11110, 0b11111) else 2
+                n += 1
+            self._sizes[key] = n
+        return n

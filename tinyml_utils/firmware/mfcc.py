@@ -1,0 +1,142 @@
+"""Chapter 08's MFCC front end as firmware: CMSIS-DSP's ``arm_mfcc_f32`` on a Cortex-M4 with its FPU.
+
+The C sources come from the ``cmsisdsp`` **source distribution** (the same version as the installed
+Python bindings), which ``make setup`` keeps in ``<venv>/share/sdist/`` (and ``make wheelhouse`` in
+``wheelhouse/``): ``pip download --no-binary cmsisdsp --no-deps cmsisdsp==<version>``. The
+mel filter bank, DCT matrix and window are the ones :class:`tinyml_utils.data.frontend.CmsisMfcc`
+passes to the Python bindings, written out as C arrays, so firmware and Python compute the same
+function and can be compared within a float tolerance.
+
+Traps:
+
+* The sources are compiled with ``-D__GNUC_PYTHON__``: the sdist lacks the CMSIS-Core headers,
+  and that define skips them (it also turns off CMSIS-DSP's integer DSP-intrinsic paths; the f32
+  MFCC uses the FPU either way).
+* ``arm_mfcc_f32`` reads and writes ``2 * fftLen`` floats of its scratch buffer ``pTmp``; size it so.
+  It also overwrites its input frame (scaling and windowing in place).
+* There is no libm on this toolchain: ``arm_vlog_f32`` calls ``logf``, which the glue defines
+  (argument reduction to [√½, √2) and an odd series in (m−1)/(m+1), accurate to float rounding).
+* ``arm_mfcc_init_f32`` runs in ``model_init`` (called once by the reset handler), so the counted
+  call is one frame's work only.
+"""
+from __future__ import annotations
+
+import sys
+import tarfile
+from importlib.metadata import version
+from pathlib import Path
+
+import numpy as np
+
+from ..core import paths
+from ..data import frontend
+from . import toolchain
+
+#: The CMSIS-DSP C files the f32 MFCC needs (relative to the sdist's ``Source/``).
+CMSIS_SOURCES = (
+    "TransformFunctions/arm_mfcc_f32.c", "TransformFunctions/arm_mfcc_init_f32.c",
+    "TransformFunctions/arm_rfft_fast_f32.c", "TransformFunctions/arm_rfft_fast_init_f32.c",
+    "TransformFunctions/arm_cfft_f32.c", "TransformFunctions/arm_cfft_init_f32.c",
+    "TransformFunctions/arm_cfft_radix8_f32.c", "TransformFunctions/arm_bitreversal2.c",
+    "TransformFunctions/arm_bitreversal.c",
+    "StatisticsFunctions/arm_absmax_f32.c", "BasicMathFunctions/arm_scale_f32.c",
+    "BasicMathFunctions/arm_mult_f32.c", "BasicMathFunctions/arm_dot_prod_f32.c",
+    "BasicMathFunctions/arm_offset_f32.c", "ComplexMathFunctions/arm_cmplx_mag_f32.c",
+    "FastMathFunctions/arm_vlog_f32.c", "MatrixFunctions/arm_mat_vec_mult_f32.c",
+    "CommonTables/arm_common_tables.c", "CommonTables/arm_const_structs.c",
+)
+
+
+def sdist_path() -> Path:
+    """The ``cmsisdsp`` source distribution kept by ``make setup``; a clear error if it is missing."""
+    v = version("cmsisdsp")
+    p = Path(sys.prefix) / "share" / "sdist" / f"cmsisdsp-{v}.tar.gz"
+    if not p.exists():
+        raise FileNotFoundError(
+            f"CMSIS-DSP's C sources are missing ({p}). Fix: `make setup`, or by hand: "
+            f"{sys.executable} -m pip download --no-binary cmsisdsp --no-deps --dest {p.parent} cmsisdsp=={v}")
+    return p
+
+
+def cmsis_root() -> Path:
+    """The unpacked sdist under ``build/cmsisdsp-<version>/`` (unpacked once)."""
+    src = sdist_path()
+    root = paths.build_dir() / src.name.removesuffix(".tar.gz")
+    if not (root / "Source").exists():
+        root.parent.mkdir(parents=True, exist_ok=True)
+        with tarfile.open(src) as tar:
+            tar.extractall(root.parent, filter="data")
+    return root
+
+
+def _c_array(ctype: str, name: str, values, fmt: str) -> str:
+    vals = ", ".join(fmt.format(v) for v in np.asarray(values).ravel().tolist())
+    return f"const {ctype} {name}[{np.asarray(values).size}] = {{{vals}}};\n"
+
+
+def program_sources(fe: frontend.CmsisMfcc | None = None) -> dict[str, str]:
+    """C sources of the MFCC program: tables from ``fe`` (default: chapter 08's f32 front end) + glue.
+
+    Buffers by symbol: ``g_frame`` (float32, ``fft`` samples in), ``g_mfcc`` (float32, ``n_mfcc`` out).
+    """
+    import cmsisdsp.datatype as dt
+    import cmsisdsp.mfcc as cmfcc
+
+    fe = fe or frontend.CmsisMfcc("f32")
+    if fe.dtype != "f32":
+        raise ValueError("the firmware front end is the f32 one (CMSIS-DSP on the Cortex-M4's FPU)")
+    flen, fpos, coefs = cmfcc.melFilterMatrix(dt.F32, fe.fmin, fe.fmax, fe.n_mels, fe.sample_rate, fe.fft)
+    dct = cmfcc.dctMatrix(dt.F32, fe.n_mfcc, fe.n_mels)
+    win = frontend.window(fe.frame, fe.fft).astype(np.float32)
+    f = "{!r}f"
+    tables = ("#include <stdint.h>\n"
+              + _c_array("uint32_t", "mfcc_filter_pos", np.asarray(fpos, np.uint32), "{}u")
+              + _c_array("uint32_t", "mfcc_filter_len", np.asarray(flen, np.uint32), "{}u")
+              + _c_array("float", "mfcc_filter_coefs", np.asarray(coefs, np.float32).astype(float), f)
+              + _c_array("float", "mfcc_dct", np.asarray(dct, np.float32).astype(float), f)
+              + _c_array("float", "mfcc_window", win.astype(float), f))
+    glue = f"""#include "arm_math.h"
+#include "dsp/transform_functions.h"
+
+extern const uint32_t mfcc_filter_pos[], mfcc_filter_len[];
+extern const float mfcc_filter_coefs[], mfcc_dct[], mfcc_window[];
+
+float32_t g_frame[{fe.fft}];
+float32_t g_mfcc[{fe.n_mfcc}];
+static float32_t tmp[2 * {fe.fft}];   /* arm_mfcc_f32 uses 2 * fftLen floats of scratch */
+static arm_mfcc_instance_f32 S;
+
+/* No libm on this toolchain: natural log for x > 0 by x = m * 2^e, m in [sqrt(1/2), sqrt(2)),
+   log(m) = 2 atanh(s) = 2 (s + s^3/3 + s^5/5 + ...), s = (m - 1) / (m + 1), |s| <= 0.172. */
+float logf(float x) {{
+    union {{ float f; uint32_t u; }} v = {{x}};
+    if (!(x > 0.0f)) return x == 0.0f ? -__builtin_inff() : __builtin_nanf("");
+    int e = (int)((v.u >> 23) & 0xFF) - 127;
+    v.u = (v.u & 0x007FFFFFu) | 0x3F800000u;           /* m in [1, 2) */
+    if (v.f > 1.41421356f) {{ v.f *= 0.5f; e += 1; }}
+    float s = (v.f - 1.0f) / (v.f + 1.0f), s2 = s * s;
+    float p = s * (2.0f + s2 * (2.0f / 3 + s2 * (2.0f / 5 + s2 * (2.0f / 7 + s2 * (2.0f / 9)))));
+    return p + (float)e * 0.69314718056f;
+}}
+
+void model_init(void) {{
+    arm_mfcc_init_f32(&S, {fe.fft}, {fe.n_mels}, {fe.n_mfcc}, mfcc_dct, mfcc_filter_pos, mfcc_filter_len,
+                      mfcc_filter_coefs, mfcc_window);
+}}
+
+int model_invoke(void) {{
+    arm_mfcc_f32(&S, g_frame, g_mfcc, tmp);
+    return 0;
+}}
+"""
+    return {"mfcc_tables.c": tables, "mfcc_glue.c": glue}
+
+
+def build(core: str = "cortex-m4", opt: str = "-O2", fe: frontend.CmsisMfcc | None = None) -> toolchain.Firmware:
+    """Build the MFCC program (CMSIS-DSP f32 sources from the sdist + tables + glue) for ``core``."""
+    if not toolchain.core(core).fpu:
+        raise ValueError(f"{core} has no FPU: the f32 MFCC would run on soft-float; build it for cortex-m4")
+    root = cmsis_root()
+    return toolchain.build(program_sources(fe), core, opt, name="cmsis_mfcc",
+                           extra_c=tuple(root / "Source" / s for s in CMSIS_SOURCES),
+                           include_dirs=(root / "Include", root / "PrivateInclude"), defines=("__GNUC_PYTHON__",))
