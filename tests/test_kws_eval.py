@@ -10,6 +10,8 @@ import pytest
 from tinyml_utils.data import kws_eval
 from tinyml_utils.data.base import DataError
 from tinyml_utils.data.keywords import KEYWORDS
+from tinyml_utils.data.stream import Event, Stream
+from tinyml_utils.measure import streaming as st
 
 
 def _load(cache: Path, monkeypatch, **kw):
@@ -85,3 +87,73 @@ def test_plan_does_not_depend_on_the_duration_asked_beyond_it():
     a = kws_eval.plan("val", "negative", 60.0, 1)
     b = kws_eval.plan("val", "negative", 120.0, 1)
     assert a == b[:len(a)]
+
+
+def _toy_probs(t, spikes):
+    """4 classes (yes, no, unknown, silence): silence, except class c at value v on [t0, t1]."""
+    p = np.tile([0.0, 0.0, 0.0, 1.0], (len(t), 1))
+    for c, v, t0, t1 in spikes:
+        on = (t >= t0) & (t <= t1)
+        p[on] = [0.0, 0.0, 1 - v, 0.0]
+        p[on, c] = v
+    return p
+
+
+def test_det_curve_equals_a_hand_computation():
+    t = np.round(np.arange(0, 12, 0.04), 2)
+    # half an hour of keyword stream (sample rate 10 Hz keeps it small) and half an hour of negatives
+    kw = Stream(np.zeros(18000, np.float32), 10, [Event(1.0, 1.5, 0, "yes", True), Event(4.0, 4.4, 1, "no", True)])
+    neg = Stream(np.zeros(18000, np.float32), 10, [])
+    p_kw = _toy_probs(t, [(0, 0.8, 1.6, 1.7), (1, 0.5, 4.2, 4.3), (0, 0.95, 7.0, 7.1), (1, 0.4, 9.0, 9.1)])
+    p_neg = _toy_probs(t, [(1, 0.7, 2.0, 2.1)])
+    det = st.det_curve([(t, p_kw, kw), (t, p_neg, neg)], [0.3, 0.6, 0.9], [0, 1], ["yes", "no"])
+    # by hand, threshold 0.3: both words hit; FAs: yes@7.0, no@9.0, no@2.0 (negatives) -> 3 in 1 h
+    #          threshold 0.6: yes hit, no missed (0.5); FAs: yes@7.0, no@2.0 -> 2
+    #          threshold 0.9: nothing hit; FA: yes@7.0 -> 1
+    want = {("all", 0.3): (0.0, 3), ("all", 0.6): (0.5, 2), ("all", 0.9): (1.0, 1),
+            ("yes", 0.3): (0.0, 1), ("yes", 0.6): (0.0, 1), ("yes", 0.9): (1.0, 1),
+            ("no", 0.3): (0.0, 2), ("no", 0.6): (1.0, 1), ("no", 0.9): (1.0, 0)}
+    got = {(r.keyword, r.threshold): (r.miss_rate, r.false_accepts) for r in det.itertuples()}
+    assert got == want
+    assert np.allclose(det["hours"], 1.0) and np.allclose(det["fa_per_hour"], det["false_accepts"])
+    assert st.hit_rate_at(det, 1.0)["threshold"] == 0.9 and st.hit_rate_at(det, 1.0)["hit_rate"] == 0.0
+    assert st.hit_rate_at(det, 2.0) == {"threshold": 0.6, "hit_rate": 0.5, "fa_per_hour": 2.0, "false_accepts": 2,
+                                        "hours": 1.0, "keywords": 2}
+    assert st.hit_rate_at(det, 0.5)["threshold"] is None
+    # per-keyword thresholds: a budget of 3 FA/h affords 'no' at 0.3; a budget of 2 does not
+    assert st.per_keyword_thresholds(det, 3.0, ["yes", "no"]) == [0.6, 0.3]
+    assert st.per_keyword_thresholds(det, 2.0, ["yes", "no"]) == [0.6, 0.9]
+    both = [st.score(st.detect(t, p, [0.6, 0.3], [0, 1]), s.events, s.duration_s)
+            for p, s in ((p_kw, kw), (p_neg, neg))]
+    assert sum(b["hits"] for b in both) == 2 and sum(b["false_accepts"] for b in both) == 3
+
+
+def test_window_posteriors_equal_windows_then_posteriors():
+    frames = np.random.default_rng(2).standard_normal((300, 10)).astype(np.float32)
+    w = np.random.default_rng(3).standard_normal((490, 4))
+
+    def logits(b):
+        return b.reshape(len(b), -1) @ w
+
+    x, t = __import__("tinyml_utils.data.stream", fromlist=["windows"]).windows(frames, 49, stride=2)
+    t2, p2 = st.window_posteriors(logits, frames, stride=2, batch=17)
+    assert np.allclose(t2, t) and np.allclose(p2, st.posteriors(lambda b: logits(b[:, None]), x))
+
+
+def test_straddle_windows_labels():
+    from tinyml_utils.course import kws
+
+    frames = np.zeros((200, 10), np.float32)   # 4 s; windows end at 0.99 s + 0.1 s·k (stride 5)
+    events = [Event(1.505, 2.005, 3, "down", True), Event(3.205, 3.605, 10, "cat dog", False)]  # off the grid
+    split = kws.straddle_windows(frames, events, stride=5)
+    ends = np.round(0.99 + 0.1 * np.arange(31), 2)
+    want = {}
+    for k, end in enumerate(ends):
+        start = end - 0.99
+        kw_in = max(0.0, min(end, 2.005) - max(start, 1.505)) / 0.5
+        other = max(0.0, min(end, 3.605) - max(start, 3.205))
+        if 0.5 < kw_in < 0.98:
+            continue
+        want[k] = 3 if kw_in >= 0.98 else 10 if (kw_in > 0 or other > 0) else 11
+    assert split.y.tolist() == list(want.values()) and split.x.shape == (len(want), 1, 49, 10)
+    assert 3 in want.values() and 10 in want.values() and 11 in want.values()

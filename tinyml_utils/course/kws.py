@@ -9,6 +9,10 @@
   DS-CNN teacher vs trained from labels only, over paired seeds
   (:func:`tinyml_utils.compress.distill.compare_seeds`), and a t interval on the differences.
 - :func:`check_new_keyword` — the exercise's check (new clips: :func:`tinyml_utils.data.keywords.synthesize`).
+- :func:`eval_streams`, :func:`stream_runs` — the long evaluation streams (:mod:`tinyml_utils.data.kws_eval`)
+  and a detector's smoothed posteriors on them, ready for :func:`tinyml_utils.measure.streaming.det_curve`.
+- :func:`straddle_windows` — training windows cut from a training-voice stream at every offset, labelled
+  by what they hold (a whole keyword, part of one, other speech, noise).
 
 The TFLite route is :func:`tinyml_utils.convert.tflite.from_torch_int8` (the DS-CNN's Keras twin).
 """
@@ -23,7 +27,7 @@ from torch import nn
 
 from .. import data, models, train
 from ..compress import distill
-from ..data import frontend
+from ..data import frontend, kws_eval
 from ..data.base import Split
 from .recipes import KEYWORDS, Keywords
 
@@ -131,3 +135,56 @@ def check_new_keyword(new_word_accuracy: float, old_accuracy_before: float, old_
     print(f"{'✓' if ok_old else '✗'} old classes: {old_accuracy_before:.1%} → {old_accuracy_after:.1%} "
           f"(drop {drop * 100:.1f} pt, allowed ≤ {max_old_drop * 100:.0f} pt)")
     return ok_new and ok_old
+
+
+#: Minutes of evaluation audio per mode and split: negatives (no keyword) and the keyword stream.
+EVAL_MINUTES = {True: {"val": {"negative": 5.0, "keyword": 5.0}, "test": {"negative": 5.0, "keyword": 5.0}},
+                False: {"val": {"negative": 60.0, "keyword": 20.0}, "test": {"negative": 120.0, "keyword": 30.0}}}
+
+
+def eval_streams(quick: bool, split: str, seed: int = 0) -> dict:
+    """``{"negative": Stream, "keyword": Stream}`` of ``split``'s voices, sizes from :data:`EVAL_MINUTES`."""
+    return {kind: kws_eval.load(split, kind, 60.0 * minutes, seed=seed)
+            for kind, minutes in EVAL_MINUTES[quick][split].items()}
+
+
+def stream_runs(logits_fn, streams, frames: dict, stride: int = 2, smooth_n: int = 5):
+    """``[(t, smoothed posteriors, stream)]`` for :func:`tinyml_utils.measure.streaming.det_curve`.
+
+    ``frames``: the streams' MFCC frames by stream name (compute them once: every model reads the
+    same frames, as on the device). ``logits_fn`` takes NCHW float32 batches.
+    """
+    from ..measure import streaming
+
+    runs = []
+    for name, s in streams.items():
+        t, p = streaming.window_posteriors(logits_fn, frames[name], stride=stride)
+        runs.append((t, streaming.smooth(p, smooth_n), s))
+    return runs
+
+
+def straddle_windows(frames: np.ndarray, events, *, stride: int = 5, unknown_label: int = 10,
+                     silence_label: int = 11, window_frames: int = 49, hop_s: float = 0.02,
+                     frame_s: float = 0.03, whole: float = 0.98, part: float = 0.5):
+    """Training windows cut every ``stride`` frames from a stream, labelled by what they hold.
+
+    A window holding at least ``whole`` of a keyword's span is that keyword; one holding at most
+    ``part`` of every keyword (a word's onset or tail) is ``unknown`` when it holds any speech and
+    ``silence`` when it holds none; windows in between (most of a keyword) are left out as
+    ambiguous. Returns a :class:`Split` of (n, 1, window_frames, coefficients) maps.
+    """
+    view = np.lib.stride_tricks.sliding_window_view(frames, (window_frames, frames.shape[1]))[::stride, 0]
+    w1 = np.arange(len(view)) * stride * hop_s + (window_frames - 1) * hop_s + frame_s   # window end, s
+    w0 = w1 - (window_frames - 1) * hop_s - frame_s
+    labels = np.full(len(view), silence_label)
+    keep = np.ones(len(view), bool)
+    for e in events:
+        inside = np.clip(np.minimum(w1, e.end_s) - np.maximum(w0, e.start_s), 0, None) / (e.end_s - e.start_s)
+        if e.keyword:
+            labels[inside >= whole] = e.label
+            keep &= ~((inside > part) & (inside < whole))
+    for e in events:   # speech that is not a whole keyword: unknown
+        inside = np.clip(np.minimum(w1, e.end_s) - np.maximum(w0, e.start_s), 0, None)
+        labels[(inside > 0) & (labels == silence_label)] = unknown_label
+    # a window holding a whole keyword stays that keyword even if other speech is also in view
+    return Split(np.ascontiguousarray(view[keep], np.float32)[:, None], labels[keep].astype(np.int64))

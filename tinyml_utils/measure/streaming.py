@@ -151,3 +151,96 @@ def operating_point(table, max_fa_per_hour: float):
     if ok.empty:
         return None
     return ok.sort_values(["hit_rate", "threshold"], ascending=[False, False]).iloc[0]
+
+
+def det_curve(runs: Sequence[tuple[np.ndarray, np.ndarray, Stream]], thresholds: Sequence[float],
+              keyword_labels: Sequence[int], class_names: Sequence[str] | None = None, refractory_s: float = 1.0,
+              tolerance_s: float = 0.75, mode: str = "rising"):
+    """A DET curve over many streams: for every threshold, the miss rate and the false accepts per
+    hour, overall and per keyword.
+
+    ``runs``: ``(t, probs, stream)`` per stream (the keyword streams give the hits, every stream's
+    stray detections are false accepts; hours are the total audio). Returns a long DataFrame, one
+    row per threshold and keyword (``keyword="all"`` for the overall curve): ``threshold``,
+    ``keyword``, ``keywords`` (count), ``hits``, ``miss_rate``, ``false_accepts`` (those the detector
+    named this keyword), ``hours``, ``fa_per_hour``.
+    """
+    import pandas as pd
+
+    names = list(class_names) if class_names is not None else [str(k) for k in range(max(keyword_labels) + 1)]
+    hours = sum(s.duration_s for _, _, s in runs) / 3600.0
+    rows = []
+    for th in thresholds:
+        n_kw = {k: 0 for k in keyword_labels}
+        hits = {k: 0 for k in keyword_labels}
+        fas = {k: 0 for k in keyword_labels}
+        for t, probs, s in runs:
+            sc = score(detect(t, probs, th, keyword_labels, refractory_s, mode), s.events, s.duration_s, tolerance_s)
+            for e, h in zip(s.keyword_events(), sc["hit"]):
+                n_kw[e.label] += 1
+                hits[e.label] += int(h)
+            for lab in sc["fa_labels"]:
+                fas[lab] += 1
+        for k in ["all", *keyword_labels]:
+            n = sum(n_kw.values()) if k == "all" else n_kw[k]
+            h = sum(hits.values()) if k == "all" else hits[k]
+            f = sum(fas.values()) if k == "all" else fas[k]
+            rows.append({"threshold": float(th), "keyword": k if k == "all" else names[k], "keywords": n, "hits": h,
+                         "miss_rate": 1 - h / n if n else float("nan"), "false_accepts": f, "hours": hours,
+                         "fa_per_hour": f / hours})
+    return pd.DataFrame(rows)
+
+
+def hit_rate_at(det, max_fa_per_hour: float, keyword: str = "all") -> dict:
+    """The best point of a :func:`det_curve` with at most ``max_fa_per_hour`` false accepts per hour
+    (ties: the higher threshold): ``threshold``, ``hit_rate``, ``fa_per_hour``, ``false_accepts``,
+    ``hours``, ``keywords``; ``threshold`` is None (hit rate 0) when no threshold is that quiet."""
+    d = det[(det["keyword"] == keyword) & (det["fa_per_hour"] <= max_fa_per_hour)]
+    if d.empty:
+        full = det[det["keyword"] == keyword].iloc[0]
+        return {"threshold": None, "hit_rate": 0.0, "fa_per_hour": None, "false_accepts": None,
+                "hours": float(full["hours"]), "keywords": int(full["keywords"])}
+    r = d.assign(hit_rate=1 - d["miss_rate"]).sort_values(["hit_rate", "threshold"], ascending=[False, False]).iloc[0]
+    return {"threshold": float(r["threshold"]), "hit_rate": float(r["hit_rate"]),
+            "fa_per_hour": float(r["fa_per_hour"]), "false_accepts": int(r["false_accepts"]),
+            "hours": float(r["hours"]), "keywords": int(r["keywords"])}
+
+
+def per_keyword_thresholds(det, max_fa_per_hour: float, keyword_names: Sequence[str]) -> list[float]:
+    """One threshold per keyword from a (validation) :func:`det_curve`: the most hits in total with
+    the false accepts of all keywords together within ``max_fa_per_hour``.
+
+    Lagrangian search: for a price ``lam`` per false accept each keyword takes the threshold that
+    maximises ``hits - lam * false_accepts``; the cheapest price whose total fits the budget wins.
+    The keywords' detections are treated as independent (the shared refractory period is ignored
+    here; check the result by running :func:`detect` with these thresholds).
+    """
+    per = {k: det[det["keyword"] == k].sort_values("threshold", ascending=False) for k in keyword_names}
+    hours = float(det["hours"].iloc[0])
+    best = [float(per[k]["threshold"].iloc[0]) for k in keyword_names]   # the strictest: fewest FAs
+    for lam in np.concatenate([[0.0], np.geomspace(0.01, 1000, 60)]):
+        choice, fa = [], 0
+        for k in keyword_names:
+            d = per[k]
+            gain = d["hits"] - lam * d["false_accepts"]
+            r = d.loc[gain.idxmax()]   # idxmax keeps the first (highest threshold) of ties
+            choice.append(float(r["threshold"]))
+            fa += int(r["false_accepts"])
+        if fa / hours <= max_fa_per_hour:
+            return choice
+    return best
+
+
+def window_posteriors(logits_fn: Callable[[np.ndarray], np.ndarray], frames: np.ndarray, window_frames: int = 49,
+                      stride: int = 2, batch: int = 2048, hop_s: float = 0.02, frame_s: float = 0.03):
+    """``(t, probs)`` of every window of a long stream's feature frames, ``batch`` windows a call.
+
+    Same windows and times as :func:`tinyml_utils.data.stream.windows`, but never all in memory at
+    once (an hour at a 40 ms hop is 90,000 windows, 176 MB as float32). ``logits_fn`` takes
+    (n, 1, window_frames, coefficients) float32 (the course's NCHW layout).
+    """
+    view = np.lib.stride_tricks.sliding_window_view(frames, (window_frames, frames.shape[1]))[::stride, 0]
+    probs = np.concatenate([softmax(logits_fn(np.ascontiguousarray(view[i:i + batch], np.float32)[:, None]))
+                            for i in range(0, len(view), batch)])
+    t = np.arange(len(view)) * stride * hop_s + (window_frames - 1) * hop_s + frame_s
+    return t, probs
