@@ -101,3 +101,94 @@ def test_local_sgd_is_plain_minibatch_sgd_with_momentum():
     assert loss == pytest.approx(total / len(x), abs=1e-7)
     for k, v in want.state_dict().items():
         torch.testing.assert_close(got.state_dict()[k], v, rtol=0, atol=1e-7)
+
+
+class _FakeGrid:
+    """A grid of nodes with random Flower node ids, each answering the partition query."""
+
+    def __init__(self, partitions: int, rng: np.random.Generator):
+        ids = rng.choice(10**9, size=partitions, replace=False)
+        self.partition = {int(n): p for p, n in enumerate(ids)}
+        self.order = [int(n) for n in rng.permutation(ids)]
+
+    def get_node_ids(self):
+        return list(self.order)
+
+    def send_and_receive(self, messages, timeout=None):
+        from flwr.app import Message, MetricRecord, RecordDict
+
+        return [Message(RecordDict({"metrics": MetricRecord({"partition-id": self.partition[m.metadata.dst_node_id]})}),
+                        reply_to=m) for m in messages]
+
+
+def _trained_partitions(cfg, grid, rounds):
+    from flwr.app import Array, ArrayRecord, ConfigRecord
+
+    from tinyml_utils.course.federated.strategy import counting_fedavg
+
+    strategy = counting_fedavg(cfg, wait_s=1)
+    arrays = ArrayRecord({"w": Array(np.zeros(3, np.float32))})
+    out = []
+    for rnd in range(1, rounds + 1):
+        msgs = strategy.configure_train(rnd, arrays, ConfigRecord({}), grid)
+        out.append(sorted(grid.partition[m.metadata.dst_node_id] for m in msgs))
+        assert out[-1] == strategy.sampled[rnd] and strategy.bytes[rnd]["clients"] == len(msgs)
+    return out
+
+
+def test_half_participation_samples_the_same_partitions_from_the_seed(monkeypatch):
+    """Issue 20 item 11: Flower samples node ids with the unseeded ``random`` module (and node ids are
+    random), so a half-participation run trained different clients each time. The strategy now samples
+    partitions from the run's seed: two grids with different node ids train the same clients."""
+    from flwr.supercore.task_identity import TaskIdentity
+
+    monkeypatch.setattr(TaskIdentity, "_run_id", 1)
+    monkeypatch.setattr(TaskIdentity, "_node_id", 0)
+    monkeypatch.setattr(TaskIdentity, "_task_id", 1)
+    cfg = federated.FLConfig(num_clients=4, fraction_train=0.5, seed=0)
+    first = _trained_partitions(cfg, _FakeGrid(4, np.random.default_rng(1)), 15)
+    second = _trained_partitions(cfg, _FakeGrid(4, np.random.default_rng(2)), 15)
+    assert first == second
+    assert all(len(p) == 2 and len(set(p)) == 2 for p in first)
+    assert len({tuple(p) for p in first}) > 1                          # not the same pair every round
+    other = _trained_partitions(federated.FLConfig(num_clients=4, fraction_train=0.5, seed=1),
+                                _FakeGrid(4, np.random.default_rng(1)), 15)
+    assert other != first                                              # the seed decides
+
+
+def test_a_dead_supernode_fails_the_localhost_federation_within_seconds(tmp_path):
+    """Issue 20 item 2: ``kill -9`` SuperNode 1 during round 1. Flower waits for it to reconnect until the
+    timeout (then a raw ``TimeoutExpired``); ``deploy_localhost`` now fails within seconds, naming the node
+    and its log."""
+    import threading
+    import time
+
+    psutil = pytest.importorskip("psutil")
+    killed: list[float] = []
+
+    def kill_supernode_1():
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 240:
+            for c in psutil.Process().children(recursive=True):
+                try:
+                    cmd = " ".join(c.cmdline())
+                except psutil.Error:
+                    continue
+                # a ClientApp under SuperNode 1 means round 1 has reached it
+                if "flwr-clientapp" in cmd and any("partition-id=1" in " ".join(p.cmdline())
+                                                   for p in c.parents() if p.is_running()):
+                    sn = next(p for p in c.parents() if "partition-id=1" in " ".join(p.cmdline()))
+                    sn.kill()
+                    killed.append(time.monotonic())
+                    return
+            time.sleep(0.2)
+
+    killer = threading.Thread(target=kill_supernode_1, daemon=True)
+    killer.start()
+    with pytest.raises(RuntimeError) as err:
+        federated.deploy_localhost(federated.FLConfig(num_clients=2, rounds=2), workdir=tmp_path / "fl", timeout_s=200)
+    failed_at = time.monotonic()
+    assert killed, "the test never found SuperNode 1's ClientApp to kill"
+    assert failed_at - killed[0] < 15
+    msg = str(err.value)
+    assert "supernode-1" in msg and str(tmp_path / "fl" / "supernode-1.log") in msg

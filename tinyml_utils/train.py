@@ -103,6 +103,12 @@ def fit(model: nn.Module, train: Split, val: Split | None = None, *, epochs: int
     ``optimizer`` builds the optimizer from the trainable parameters (default: AdamW with ``lr``
     and ``weight_decay``, which are then unused).
     """
+    if len(train) == 0:
+        raise ValueError(f"fit({desc!r}): the training split is empty (0 examples); check the data "
+                         "loading or the subset/filter that produced it")
+    if val is not None and len(val) == 0:
+        raise ValueError(f"fit({desc!r}): the validation split is empty (0 examples); pass val=None to train "
+                         "without validation, or check the split")
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     x, y = _tensors(train)

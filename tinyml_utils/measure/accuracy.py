@@ -39,6 +39,11 @@ def top1(scores: np.ndarray, y: np.ndarray) -> float:
 def accuracy(model, split, y: np.ndarray | None = None) -> float:
     """Top-1 accuracy of ``model`` on a course split (or on ``x`` with labels ``y``)."""
     x, y = (split, y) if y is not None else (split.x, split.y)
+    if len(x) == 0 or len(y) == 0:
+        raise ValueError(f"accuracy: the split is empty ({len(x)} inputs, {len(y)} labels); accuracy is undefined "
+                         "without examples: check the split or the filter that produced it")
+    if len(x) != len(y):
+        raise ValueError(f"accuracy: {len(x)} inputs but {len(y)} labels; they must pair up one to one")
     return top1(logits(model, x), y)
 
 

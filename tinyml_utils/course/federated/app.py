@@ -9,14 +9,15 @@ import numpy as np
 
 from ... import measure
 from ...core.io import write_json
-from .strategy import counting_fedavg
+from .strategy import PARTITION_KEY, counting_fedavg
 from .task import FLConfig, client_data, float_state, local_sgd, motion_data, new_model, quantize_update
 
 
 def make_client_app(base: FLConfig | None = None):
     """A Flower ``ClientApp``: ``train`` loads the global weights, runs ``local-epochs`` of
     :func:`local_sgd` on this node's partition (``node_config['partition-id']``) and replies with fp32
-    weights or an int8 delta plus ``num-examples``."""
+    weights or an int8 delta plus ``num-examples``; ``query`` replies with this node's partition id (the
+    server's seeded sampling of partial participation needs it)."""
     from flwr.app import Array, ArrayRecord, Context, Message, MetricRecord, RecordDict
     from flwr.clientapp import ClientApp
 
@@ -42,6 +43,11 @@ def make_client_app(base: FLConfig | None = None):
         metrics = MetricRecord({"num-examples": len(split), "train-loss": loss})
         arrays = ArrayRecord({k: Array(np.ascontiguousarray(v)) for k, v in payload.items()})
         return Message(RecordDict({"arrays": arrays, "metrics": metrics}), reply_to=msg)
+
+    @app.query()
+    def query_handler(msg: Message, context: Context) -> Message:
+        pid = int(context.node_config["partition-id"])
+        return Message(RecordDict({"metrics": MetricRecord({PARTITION_KEY: pid})}), reply_to=msg)
 
     return app
 

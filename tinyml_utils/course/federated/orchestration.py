@@ -115,10 +115,56 @@ def _wait_for_port(port: int, proc: subprocess.Popen, timeout_s: float = 120) ->
     raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout_s} s")
 
 
+def _tail(path: Path, lines: int = 15) -> str:
+    try:
+        return "\n".join(Path(path).read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def _children(procs: list[subprocess.Popen], seen: dict) -> None:
+    """Remember the processes Flower spawned under ours (SuperExec, ServerApp, ClientApps) by pid, so
+    they can be stopped even after their parent died."""
+    try:
+        import psutil
+    except ImportError:  # pragma: no cover - psutil comes with ipykernel
+        return
+    for p in procs:
+        try:
+            for c in psutil.Process(p.pid).children(recursive=True):
+                seen.setdefault(c.pid, c)
+        except psutil.Error:
+            pass
+
+
+def _watch(run: subprocess.Popen, watched: list[tuple[str, subprocess.Popen, Path]], procs: list,
+           seen: dict, timeout_s: float, workdir: Path) -> None:
+    """Wait for ``flwr run`` while checking every SuperLink/SuperNode twice a second: one that exits
+    ends the wait at once with an error naming it and its log (Flower itself would wait for the node to
+    reconnect until the timeout)."""
+    deadline = time.monotonic() + timeout_s
+    while run.poll() is None:
+        for name, p, log in watched:
+            if p.poll() is not None:
+                raise RuntimeError(
+                    f"the localhost federation stopped: {name} (pid {p.pid}) exited with code {p.returncode} "
+                    f"while the run was in progress, and Flower would wait for it until the timeout. Its log: "
+                    f"{log}\n{_tail(log)}\nAll logs are in {workdir}; rerun once the cause is fixed.")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the localhost federation did not finish in {timeout_s:.0f} s (every process still "
+                               f"alive); logs in {workdir}, the ServerApp's in {workdir / 'flwr-run.log'}:\n"
+                               f"{_tail(workdir / 'flwr-run.log')}")
+        _children(procs, seen)
+        time.sleep(0.5)
+
+
 def deploy_localhost(cfg: FLConfig, workdir: Path | None = None, timeout_s: float = 600) -> dict:
     """Start a SuperLink and ``cfg.num_clients`` SuperNodes on 127.0.0.1 (``--insecure``: no TLS,
     fine on one machine only), submit the app with ``flwr run``, wait for it, stop every process
-    it started. Returns the ServerApp's JSON plus ``wall_seconds`` and the processes' log paths."""
+    it started. Returns the ServerApp's JSON plus ``wall_seconds`` and the processes' log paths.
+
+    Fails fast: a SuperLink or SuperNode that exits during the run raises ``RuntimeError`` within a
+    second, naming the process and its log; ``timeout_s`` raises ``TimeoutError`` naming the logs."""
     workdir = Path(workdir or paths.build_dir() / "fl" / "deploy")
     shutil.rmtree(workdir, ignore_errors=True)
     home = workdir / "flwr_home"
@@ -133,12 +179,15 @@ def deploy_localhost(cfg: FLConfig, workdir: Path | None = None, timeout_s: floa
     link = _free_port()
     (home / "config.toml").write_text(
         f'[superlink]\ndefault = "localhost"\n\n[superlink.localhost]\naddress = "127.0.0.1:{link}"\ninsecure = true\n')
-    procs, logs = [], []
+    procs, logs, watched, seen = [], [], [], {}
 
-    def start(name: str, args: list[str]):
-        log = open(workdir / f"{name}.log", "w")
-        logs.append(workdir / f"{name}.log")
-        procs.append(subprocess.Popen(args, cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT))
+    def start(name: str, args: list[str]) -> subprocess.Popen:
+        path = workdir / f"{name}.log"
+        with open(path, "w") as log:
+            procs.append(subprocess.Popen(args, cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT))
+        logs.append(path)
+        watched.append((name, procs[-1], path))
+        return procs[-1]
 
     t0 = time.perf_counter()
     try:
@@ -152,29 +201,22 @@ def deploy_localhost(cfg: FLConfig, workdir: Path | None = None, timeout_s: floa
                                      "--superlink", f"127.0.0.1:{link}", "--host", "127.0.0.1",
                                      "--port", str(_free_port()),
                                      "--node-config", f"partition-id={i} num-partitions={cfg.num_clients}"])
+        logs.append(workdir / "flwr-run.log")
         with open(workdir / "flwr-run.log", "w") as log:
-            logs.append(workdir / "flwr-run.log")
-            subprocess.run([str(bindir / "flwr"), "run", str(app), "localhost", "--stream"], cwd=workdir, env=env,
-                           stdout=log, stderr=subprocess.STDOUT, timeout=timeout_s, check=False)
+            run = subprocess.Popen([str(bindir / "flwr"), "run", str(app), "localhost", "--stream"], cwd=workdir,
+                                   env=env, stdout=log, stderr=subprocess.STDOUT)
+        procs.append(run)
+        _watch(run, watched, procs, seen, timeout_s, workdir)
         if not out.exists():
-            tail = "\n".join((workdir / "flwr-run.log").read_text().splitlines()[-30:])
-            raise RuntimeError(f"the localhost federation wrote no result ({out}); logs in {workdir}.\n{tail}")
+            raise RuntimeError(f"the localhost federation wrote no result ({out}); logs in {workdir}.\n"
+                               f"{_tail(workdir / 'flwr-run.log', 30)}")
         res = json.loads(out.read_text())
     finally:
-        children = []  # Flower spawns SuperExec/ServerApp/ClientApp children: stop those too, by pid
-        try:
-            import psutil
-
-            for p in procs:
-                try:
-                    children += psutil.Process(p.pid).children(recursive=True)
-                except psutil.Error:
-                    pass
-        except ImportError:  # pragma: no cover - psutil comes with ipykernel
-            pass
+        _children(procs, seen)   # Flower spawns SuperExec/ServerApp/ClientApp children: stop those too, by pid
         for p in procs:
-            p.terminate()
-        for c in children:
+            if p.poll() is None:
+                p.terminate()
+        for c in seen.values():
             try:
                 c.terminate()
             except Exception:  # already gone
@@ -184,6 +226,7 @@ def deploy_localhost(cfg: FLConfig, workdir: Path | None = None, timeout_s: floa
                 p.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 p.kill()
+                p.wait(timeout=20)
     res["wall_seconds"] = time.perf_counter() - t0
     res["logs"] = [str(p) for p in logs]
     return res

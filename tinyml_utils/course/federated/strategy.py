@@ -1,27 +1,88 @@
-"""The server's strategy: Flower's FedAvg that counts payload bytes and decodes int8 updates."""
+"""The server's strategy: Flower's FedAvg that counts payload bytes, decodes int8 updates and, when only
+a fraction of the clients trains each round, samples them with its own seeded generator."""
 from __future__ import annotations
+
+import time
+
+import numpy as np
 
 from .task import FLConfig, dequantize_update
 
+#: the key of the ClientApp's reply to a query message: the node's partition id
+PARTITION_KEY = "partition-id"
 
-def counting_fedavg(cfg: FLConfig):
+
+def sample_partitions(seed: int, server_round: int, num_partitions: int, size: int) -> list[int]:
+    """The partitions (client ids, not Flower node ids) that train in ``server_round``: ``size`` of
+    ``num_partitions`` drawn without replacement by a generator seeded from ``(seed, server_round)``.
+
+    Trap: Flower's own ``sample_nodes`` draws node ids with the unseeded ``random`` module, and node ids
+    are random too; sampling *partitions* from the run's seed makes a partial-participation run
+    regenerable (the same clients train in the same rounds, in the simulation and on localhost)."""
+    rng = np.random.default_rng([int(seed), int(server_round)])
+    return sorted(int(p) for p in rng.choice(num_partitions, size=size, replace=False))
+
+
+def counting_fedavg(cfg: FLConfig, wait_s: float = 600.0):
     """A Flower ``FedAvg`` for ``cfg`` whose ``bytes[round]`` holds the clients, downlink and uplink
-    bytes of every round (``ArrayRecord.count_bytes``); int8 replies are decoded before averaging."""
-    from flwr.app import Array, ArrayRecord
+    bytes of every round (``ArrayRecord.count_bytes``); int8 replies are decoded before averaging.
+
+    With ``cfg.fraction_train < 1`` it asks every node once for its partition id (a query message) and
+    then samples partitions with :func:`sample_partitions`; ``sampled[round]`` lists them.
+    ``wait_s``: how long to wait for ``cfg.num_clients`` nodes to connect before raising."""
+    from flwr.app import Array, ArrayRecord, ConfigRecord, Message, MessageType, RecordDict
     from flwr.serverapp.strategy import FedAvg
 
     class CountingFedAvg(FedAvg):
-        """FedAvg that counts payload bytes and turns int8 deltas back into fp32 weights."""
+        """FedAvg that counts payload bytes, turns int8 deltas back into fp32 weights and samples
+        partial participation from the run's seed."""
 
         def __init__(self, **kw):
             super().__init__(**kw)
             self.bytes: dict[int, dict] = {}
+            self.sampled: dict[int, list[int]] = {}
             self._global: dict = {}
+            self._node_of: dict[int, int] = {}      # partition id -> Flower node id
+
+        def _nodes(self, grid) -> list[int]:
+            t0 = time.monotonic()
+            while len(nodes := list(grid.get_node_ids())) < cfg.num_clients:
+                if time.monotonic() - t0 > wait_s:
+                    raise TimeoutError(f"only {len(nodes)} of {cfg.num_clients} nodes connected after {wait_s:.0f} s")
+                time.sleep(0.5)
+            return nodes
+
+        def _partitions(self, grid) -> dict[int, int]:
+            nodes = self._nodes(grid)
+            if sorted(self._node_of.values()) != sorted(nodes):
+                asks = [Message(RecordDict({"config": ConfigRecord({})}), dst_node_id=n,
+                                message_type=MessageType.QUERY) for n in nodes]
+                node_of = {}
+                for reply in grid.send_and_receive(asks, timeout=wait_s):
+                    if reply.has_error():
+                        raise RuntimeError(f"node {reply.metadata.src_node_id} did not say its partition: "
+                                           f"{reply.error.reason}")
+                    node_of[int(reply.content["metrics"][PARTITION_KEY])] = reply.metadata.src_node_id
+                if len(node_of) != len(nodes):
+                    raise RuntimeError(f"{len(node_of)} of {len(nodes)} nodes said their partition id")
+                self._node_of = node_of
+            return self._node_of
 
         def configure_train(self, server_round, arrays, config, grid):
             self._global = {k: v.numpy() for k, v in arrays.items()}
-            msgs = list(super().configure_train(server_round, arrays, config, grid))
+            if cfg.fraction_train >= 1.0:
+                msgs = list(super().configure_train(server_round, arrays, config, grid))
+            else:
+                node_of = self._partitions(grid)
+                size = max(int(cfg.fraction_train * len(node_of)), self.min_train_nodes)
+                parts = sample_partitions(cfg.seed, server_round, len(node_of), size)
+                self.sampled[server_round] = parts
+                config["server-round"] = server_round
+                record = RecordDict({self.arrayrecord_key: arrays, self.configrecord_key: config})
+                msgs = list(self._construct_messages(record, [node_of[p] for p in parts], MessageType.TRAIN))
             self.bytes[server_round] = {"clients": len(msgs), "down_bytes": arrays.count_bytes() * len(msgs)}
+            if server_round in self.sampled:
+                self.bytes[server_round]["partitions"] = self.sampled[server_round]
             return msgs
 
         def aggregate_train(self, server_round, replies):
