@@ -18,6 +18,7 @@ def test_table_has_every_record_and_families():
     assert dashboard.technique_family("int8 QAT PT2E (3 epochs)") == "QAT"
     assert dashboard.technique_family("distill+prune+qat") == "distillation"
     assert dashboard.runtime_family("ExecuTorch XNNPACK")[0] == "ExecuTorch"
+    assert dashboard.runtime_family("tflite-micro")[0] == "TFLite Micro"   # was PyTorch's x by default
     html = dashboard.table_html(df)
     assert html.count("<tr>") == len(df) + 1 and "tinyml-sortable" in html and "http" not in html
 
@@ -38,7 +39,7 @@ def test_page_builds_in_the_book(tmp_path, monkeypatch):
     page = (html / "dashboard.html").read_text(encoding="utf-8")
     assert "Results dashboard" in page and "tinyml-sortable" in page
     assert page.count("<tr>") == sum(len(d["records"]) for d in results.load_all(False, RESULTS)) + 1
-    assert any(p.name.startswith("dashboard_pareto") for p in (html / "_images").glob("*.png"))
+    assert any(p.name.startswith("dashboard_tasks") for p in (html / "_images").glob("*.png"))
 
 
 def test_one_size_definition_on_every_size_axis():
@@ -58,3 +59,29 @@ def test_one_size_definition_on_every_size_axis():
     assert results.deployable_file_bytes(eager) is None and results.deployable_file_bytes(zipped) == 101_288
     df = dashboard.records_table([{"chapter": "03_pruning", "records": [zipped, raw, eager]}])
     assert df["size_bytes"].tolist() == [101_288, 31_224, 104_919]
+
+
+def test_every_runtime_has_a_marker_and_tasks_never_mix():
+    """Each committed record's runtime has a marker (an unknown one raises), and the figure's tasks are
+    the datasets the chapters measure: motion models never share an axis with MNIST digits."""
+    import pytest
+
+    with pytest.raises(ValueError, match="no marker"):
+        dashboard.runtime_family("a runtime nobody added")
+    docs = results.load_all(False, RESULTS)
+    df = dashboard.records_table(docs)   # raises on a runtime without a marker
+    tasks = dict(zip(df["name"], df["task"]))
+    assert tasks["motion_features_dense_int8"] == "motion" and tasks["dscnn_int8"] == "keywords"
+    assert tasks["anomaly_gaussian_int8"] == "anomaly" and tasks["tinyllama_8da4w_pte"] == "language model"
+    assert set(df.loc[df["chapter"].str[:2] <= "07", "task"].dropna()) == {"vision"}
+    assert df.loc[df["name"] == "personalized full", "family"].item() == "on-device training"
+    assert df.loc[df["name"] == "FedAvg fp32", "family"].item() == "federated"
+    assert dashboard.task_of("08_keywords", {"name": "s", "technique": "streaming", "runtime": "pytorch-eager"}) is None
+    assert df.loc[df["name"].isin(["streaming_dscnn_float", "m4_budget_dscnn_40ms"]), "task"].isna().all()
+
+
+def test_task_figure_draws_one_row_per_task(tmp_path):
+    df = dashboard.records_table(results.load_all(False, RESULTS))
+    path, drawn = dashboard.task_figure(df, tmp_path / "t.png")
+    assert path.stat().st_size > 10_000
+    assert drawn[:3] == ["vision", "keywords", "motion"] and "anomaly" in drawn and "language model" in drawn

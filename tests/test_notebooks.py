@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from test_browser import chromium  # noqa: F401  (fixture: finds or installs Debian chromium)
 
-from tinyml_utils import cli
+from tinyml_utils.tools import cli
 
 CHAPTERS = cli.chapters()
 TIMES: dict[str, float] = {}

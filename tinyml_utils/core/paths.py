@@ -1,4 +1,5 @@
-"""Where things live. Every folder here except ``results/`` (full-mode results) is git-ignored.
+"""Where things live. Every folder here except ``results/`` (full-mode results of the explicit
+full-mode commands) is git-ignored.
 
 Environment overrides (handy for tests and CI): ``TINYML_BUILD`` (build folder),
 ``TINYML_DATA_CACHE`` (generated/downloaded data), ``TINYML_RESULTS`` (results folder).
@@ -36,12 +37,31 @@ def artifacts_dir(quick: bool) -> Path:
     return p
 
 
+#: Set to ``1`` by the explicit full-mode commands (``python -m tinyml_utils run`` without ``--quick``,
+#: ``reproduce``): only then does a full-mode run write the committed ``results/``.
+PUBLISH_RESULTS = "TINYML_PUBLISH_RESULTS"
+
+
+def committed_results_dir() -> Path:
+    """The committed full-mode results (``results/``, in git): what later chapters quote."""
+    return REPO / "results"
+
+
 def results_dir(quick: bool) -> Path:
-    """Full-mode results go to ``results/`` (kept in git); quick-mode results to ``build/results-quick/``."""
+    """Where this run writes its results file.
+
+    Quick mode: ``build/results-quick/``. Full mode: ``results/`` (kept in git) only when an explicit
+    full-mode command runs the chapter (:data:`PUBLISH_RESULTS` set); an interactive full-mode run
+    (a learner's Run All with ``QUICK = False``) writes ``build/results-full/`` and never a tracked
+    file. ``TINYML_RESULTS`` overrides both (tests, ``reproduce``)."""
     if "TINYML_RESULTS" in os.environ:
         p = _env_path("TINYML_RESULTS", REPO / "results")
+    elif quick:
+        p = build_dir() / "results-quick"
+    elif os.environ.get(PUBLISH_RESULTS) == "1":
+        p = committed_results_dir()
     else:
-        p = build_dir() / "results-quick" if quick else REPO / "results"
+        p = build_dir() / "results-full"
     p.mkdir(parents=True, exist_ok=True)
     return p
 

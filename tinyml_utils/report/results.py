@@ -90,10 +90,21 @@ def write(chapter: str, quick: bool, records: list[Record], claims: Claims | lis
     return write_json(directory / f"{chapter}.json", doc)
 
 
+def _read_dirs(quick: bool) -> list[Path]:
+    """Where a results file is looked for: this run's folder, then (full mode) the committed one."""
+    dirs = [paths.results_dir(quick)]
+    if not quick and paths.committed_results_dir() not in dirs:
+        dirs.append(paths.committed_results_dir())
+    return dirs
+
+
 def load(chapter: str, quick: bool, directory: Path | None = None) -> dict[str, Any]:
-    """Read one chapter's results file; the error says which chapter to run if it is missing."""
-    directory = Path(directory) if directory is not None else paths.results_dir(quick)
-    path = directory / f"{chapter}.json"
+    """Read one chapter's results file; the error says which chapter to run if it is missing.
+
+    Without ``directory``: this run's results folder, and in full mode the committed ``results/``
+    when this run has not written the chapter (an interactive full-mode run writes under ``build/``)."""
+    dirs = [Path(directory)] if directory is not None else _read_dirs(quick)
+    path = next((d / f"{chapter}.json" for d in dirs if (d / f"{chapter}.json").exists()), dirs[0] / f"{chapter}.json")
     if not path.exists():
         mode = "--quick " if quick else ""
         raise FileNotFoundError(
@@ -104,9 +115,12 @@ def load(chapter: str, quick: bool, directory: Path | None = None) -> dict[str, 
 
 
 def load_all(quick: bool, directory: Path | None = None) -> list[dict[str, Any]]:
-    """Every results file in the folder, sorted by chapter."""
-    directory = Path(directory) if directory is not None else paths.results_dir(quick)
-    return [read_json(p, f"rerun chapter {p.stem}") for p in sorted(directory.glob("*.json"))]
+    """Every results file, sorted by chapter (without ``directory``: as :func:`load` finds them)."""
+    dirs = [Path(directory)] if directory is not None else _read_dirs(quick)
+    found: dict[str, Path] = {}
+    for d in reversed(dirs):   # the first folder wins
+        found.update({p.stem: p for p in d.glob("*.json")})
+    return [read_json(found[k], f"rerun chapter {k}") for k in sorted(found)]
 
 
 def file_bytes(record: dict[str, Any]) -> int | None:

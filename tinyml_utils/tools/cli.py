@@ -102,6 +102,8 @@ def execute(nb_path: Path, quick: bool, parameters: dict | None = None, kernel: 
     out = out_dir / nb_path.name
     failed = out_dir / f"{nb_path.stem}.failed.ipynb"
     partial = out_dir / f".{nb_path.stem}.partial.ipynb"
+    if not quick:   # an explicit full-mode command: the one way to write the committed results/
+        os.environ.setdefault(paths.PUBLISH_RESULTS, "1")
     (paths.results_dir(quick) / f"{nb_path.stem}.json").unlink(missing_ok=True)
     for stale in (out, failed, partial):
         stale.unlink(missing_ok=True)

@@ -1,12 +1,19 @@
-"""The book's results dashboard: every chapter's records in one sortable table and one Pareto figure.
+"""The book's results dashboard: every chapter's records in one sortable table, and one accuracy–size
+and accuracy–latency panel pair per task.
 
 Generated at book build time from the results files (``results/`` for the full book,
 ``build/results-quick/`` for the quick one) by :func:`write_page`, which writes ``dashboard.md``
-and ``dashboard_pareto.png`` into the staged book folder. The table sorts by any column with a few
+and ``dashboard_tasks.png`` into the staged book folder. The table sorts by any column with a few
 lines of inline JavaScript (no CDN, works offline).
 
+Tasks are never mixed on one axis: MNIST digits, keywords, motion, anomaly detection (ROC AUC) and the
+language model (perplexity, lower is better) each get their own panels (:func:`task_of`). Records
+of personalization and federated runs are drawn as what they are (their own families, off the
+Pareto front: their accuracy is on a new user's data). Every runtime a record names has a marker
+(:data:`RUNTIMES`); an unknown runtime is an error, not a silent default.
+
 One size definition throughout: ``size_bytes`` is the raw size on disk of the file the runtime
-loads (a PyTorch checkpoint, an ExecuTorch ``.pte``, a ``.tflite``, an ``.onnx``):
+loads (a PyTorch checkpoint, an ExecuTorch ``.pte``, a ``.tflite``, an ``.onnx``, firmware flash):
 :func:`tinyml_utils.report.results.file_bytes`, which swaps chapter 03's zipped sizes for the raw ones.
 Latencies come from different chapters' runs on a shared machine: compare them within
 a chapter (the table's ``chapter`` column), not across chapters.
@@ -16,18 +23,28 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
-from ..core import paths
 from ..report import plots, results
 
-COLUMNS = ["chapter", "name", "technique", "runtime", "accuracy", "size_bytes", "params", "macs",
+COLUMNS = ["chapter", "task", "name", "technique", "runtime", "accuracy", "size_bytes", "params", "macs",
            "latency_ms_p50", "arena_bytes", "npu_cycles", "estimated", "n_test"]
 #: Coarse technique families for the figure's colours (first keyword that matches wins).
-FAMILIES = [("distill", "distillation"), ("prun", "pruning"), ("qat", "QAT"), ("ptq", "PTQ int8"),
-            ("int8", "PTQ int8"), ("int4", "PTQ int8"), ("", "fp32")]
-#: Runtime families for the figure's markers.
-RUNTIMES = [("executorch", "ExecuTorch", "o"), ("tflite micro", "TFLite Micro", "s"), ("ethos", "Ethos-U (est.)", "P"),
+FAMILIES = [("on-device", "on-device training"), ("continual", "on-device training"),
+            ("federated", "federated"), ("distill", "distillation"), ("prun", "pruning"), ("qat", "QAT"),
+            ("ptq", "PTQ int8"), ("int8", "PTQ int8"), ("int4", "PTQ int8"), ("8da", "PTQ int8"),
+            ("", "fp32")]
+#: Families measured on another test set (a new user's data): drawn, never on a Pareto front.
+OFF_FRONT = {"on-device training", "federated"}
+#: Runtime families for the figure's markers: (substring of the runtime, family, marker). Order matters.
+RUNTIMES = [("estimate", "estimate", "*"), ("cortex-m", "Cortex-M (emulated)", "H"),
+            ("executorch", "ExecuTorch", "o"), ("tflite micro", "TFLite Micro", "s"),
+            ("tflite-micro", "TFLite Micro", "s"), ("ethos", "Ethos-U (est.)", "P"), ("vela", "Ethos-U (est.)", "P"),
             ("litert", "LiteRT", "^"), ("onnx", "ONNX Runtime", "D"), ("mediapipe", "MediaPipe", "v"),
-            ("keras", "Keras", "<"), ("", "PyTorch", "x")]
+            ("keras", "Keras", "<"), ("flower", "Flower", "p"), ("pytorch", "PyTorch", "x"), ("torch", "PyTorch", "x"),
+            ("numpy", "NumPy", ".")]
+#: Tasks in page order: (task, metric column, metric label, higher is better).
+TASKS = [("vision", "accuracy", "test accuracy (%)", True), ("keywords", "accuracy", "clip accuracy (%)", True),
+         ("motion", "accuracy", "test accuracy (%)", True), ("anomaly", "auc", "ROC AUC (%)", True),
+         ("language model", "perplexity", "validation perplexity (lower is better)", False)]
 
 
 def technique_family(technique: str) -> str:
@@ -36,69 +53,114 @@ def technique_family(technique: str) -> str:
 
 
 def runtime_family(runtime: str) -> tuple[str, str]:
+    """``(family, marker)`` of a runtime string; ``ValueError`` for a runtime no marker knows."""
     r = (runtime or "").lower()
-    return next((f, m) for key, f, m in RUNTIMES if key in r)
+    for key, family, marker in RUNTIMES:
+        if key in r:
+            return family, marker
+    raise ValueError(f"runtime {runtime!r} has no marker: add it to tinyml_utils.tools.dashboard.RUNTIMES")
+
+
+def task_of(chapter: str, record: dict) -> str | None:
+    """The task a record measures (``extra.task`` when the chapter names it), or ``None`` for records with
+    no quality metric of a task (datasets, budgets, energy models, a stream's hit rate: table only)."""
+    extra = record.get("extra") or {}
+    if extra.get("task"):
+        return str(extra["task"])
+    name, technique, n = str(record.get("name", "")), str(record.get("technique", "")), chapter[:2]
+    if n in ("00", "01") or "estimate" in str(record.get("runtime", "")) or technique in ("streaming", "budget"):
+        return None
+    if n <= "07":
+        return "vision"
+    if n == "08":
+        return "keywords"
+    if n == "09":
+        return "anomaly" if name.startswith("anomaly") else ("motion" if name.startswith("motion") else None)
+    if n == "10":
+        return "motion"
+    if n == "11":
+        return "language model"
+    return None
 
 
 def records_table(docs: list[dict]):
     """One row per record of every results document, in :data:`COLUMNS` order (pandas DataFrame)."""
     import pandas as pd
 
-    rows = [{"chapter": d["chapter"], **{k: r.get(k) for k in COLUMNS[1:-1]}, "size_bytes": results.file_bytes(r),
-             "n_test": (r.get("extra") or {}).get("n_test")} for d in docs for r in d["records"]]
-    df = pd.DataFrame(rows, columns=COLUMNS)
+    rows = [{"chapter": d["chapter"], "task": task_of(d["chapter"], r), **{k: r.get(k) for k in COLUMNS[2:-1]},
+             "size_bytes": results.file_bytes(r), "n_test": (r.get("extra") or {}).get("n_test"),
+             "auc": (r.get("extra") or {}).get("auc"), "perplexity": (r.get("extra") or {}).get("perplexity")}
+            for d in docs for r in d["records"]]
+    df = pd.DataFrame(rows, columns=COLUMNS + ["auc", "perplexity"])
     df["family"] = df["technique"].map(technique_family)
     df["runtime_family"] = df["runtime"].map(lambda r: runtime_family(r)[0])
     return df
 
 
-def pareto_figure(df, path: Path) -> Path:
-    """Accuracy vs size (left) and vs p50 latency (right), Pareto fronts dashed; saved as PNG.
+def _panel(ax, sub, x: str, metric: str, higher: bool, fams: list[str]) -> None:
+    """One task's points on one axis, its Pareto front (families in :data:`OFF_FRONT` excluded) dashed."""
+    import numpy as np
+
+    scale = 100.0 if metric in ("accuracy", "auc") else 1.0
+    for _, r in sub.iterrows():
+        color = plots.PALETTE[fams.index(r["family"]) % len(plots.PALETTE)]
+        ax.scatter(r[x], scale * r[metric], color=color, marker=runtime_family(r["runtime"])[1], s=36, zorder=3)
+    on = sub[~sub["family"].isin(OFF_FRONT)]
+    if len(on) > 1:
+        value = on[metric].to_numpy(float) * (1 if higher else -1)
+        front = on.iloc[plots.pareto_front(on[x].to_numpy(float), value)].sort_values(x)
+        ax.step(front[x], scale * front[metric], where="post", color="gray", ls="--", lw=1, zorder=2)
+    ax.set_xscale("log")
+    from matplotlib.ticker import NullFormatter
+
+    ax.xaxis.set_minor_formatter(NullFormatter())   # narrow log ranges: no overlapping minor labels
+    if higher and len(sub):
+        ylo = float(np.floor(np.quantile(scale * sub[metric].to_numpy(float), 0.1))) - 1
+        ax.set_ylim(ylo, 100.5 if scale == 100 else None)
+        below = int((scale * sub[metric] < ylo).sum())
+        if below:
+            ax.text(0.99, 0.02, f"{below} below {ylo:.0f} not shown", transform=ax.transAxes, ha="right",
+                    fontsize=7, style="italic")
+
+
+def task_figure(df, path: Path) -> tuple[Path, list[str]]:
+    """Per task: its metric vs file size (left) and vs p50 latency (right); saved as PNG.
 
     Records whose accuracy comes from a subset of the test set (``extra.n_test`` < 1,000) stay out
-    of the figure (their accuracy is not comparable); far-off records are counted under the axis.
-    """
+    of the figure (not comparable). Returns the path and the tasks drawn, in order."""
     import matplotlib
-    import numpy as np
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     plots.use_style()
-    fams = [f for _, f in FAMILIES]
-    fams = list(dict.fromkeys(fams))
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4.2))
-    for ax, x, xlabel in ((axes[0], "size_bytes", "size of the file the runtime loads (bytes)"),
-                          (axes[1], "latency_ms_p50", "p50 latency on the host, batch 1 (ms)")):
-        sub = df[df["n_test"].isna() | (df["n_test"].fillna(0) >= 1000)]
-        sub = sub.dropna(subset=["accuracy", x]).drop_duplicates(subset=["accuracy", x, "runtime_family"])
-        for _, r in sub.iterrows():
-            color = plots.PALETTE[fams.index(r["family"]) % len(plots.PALETTE)]
-            ax.scatter(r[x], 100 * r["accuracy"], color=color, marker=runtime_family(r["runtime"])[1], s=36, zorder=3)
-        if len(sub) > 1:
-            front = sub.iloc[plots.pareto_front(sub[x].to_numpy(float), sub["accuracy"].to_numpy(float))]
-            front = front.sort_values(x)
-            ax.step(front[x], 100 * front["accuracy"], where="post", color="gray", ls="--", lw=1, zorder=2)
-        ax.set_xscale("log")
-        ax.set(xlabel=xlabel, ylabel="test accuracy (%)")
-        ylo = float(np.floor(np.quantile(100 * sub["accuracy"].to_numpy(float), 0.1))) - 1 if len(sub) else 50.0
-        ax.set_ylim(ylo, 100)
-        below = int((100 * sub["accuracy"] < ylo).sum())
-        if below:
-            ax.text(0.99, 0.02, f"{below} record(s) below {ylo:.0f} % not shown", transform=ax.transAxes,
-                    ha="right", fontsize=8, style="italic")
-    axes[0].set_title("Accuracy vs size")
-    axes[1].set_title("Accuracy vs latency")
+    fams = list(dict.fromkeys(f for _, f in FAMILIES))
+    keep = df[df["n_test"].isna() | (df["n_test"].fillna(0) >= 1000)]
+    drawn = [t for t in TASKS if len(keep[(keep["task"] == t[0])].dropna(subset=[t[1]]))]
+    fig, axes = plt.subplots(len(drawn), 2, figsize=(10, 3.1 * len(drawn)), squeeze=False)
+    for row, (task, metric, label, higher) in zip(axes, drawn):
+        sub_all = keep[keep["task"] == task].dropna(subset=[metric])
+        for ax, x, xlabel in ((row[0], "size_bytes", "file the runtime loads (bytes)"),
+                              (row[1], "latency_ms_p50", "p50 latency on the host, batch 1 (ms)")):
+            sub = sub_all.dropna(subset=[x]).drop_duplicates(subset=[metric, x, "runtime_family"])
+            _panel(ax, sub, x, metric, higher, fams)
+            ax.set(xlabel=xlabel, ylabel=label)
+            ax.set_title(f"{task}: {'size' if x == 'size_bytes' else 'latency'}", fontsize=10)
+            if not len(sub):
+                ax.text(0.5, 0.5, f"no record of this task has {x}", transform=ax.transAxes, ha="center", fontsize=8)
+    present = set(keep[keep["task"].isin([t[0] for t in drawn])]["family"])
     handles = [plt.Line2D([], [], color=plots.PALETTE[i % len(plots.PALETTE)], marker="o", ls="", label=f)
-               for i, f in enumerate(fams) if f in set(df["family"])]
+               for i, f in enumerate(fams) if f in present]
+    markers = dict.fromkeys((n, m) for _, n, m in RUNTIMES)
+    runtimes_present = set(keep[keep["task"].isin([t[0] for t in drawn])]["runtime_family"])
     handles += [plt.Line2D([], [], color="black", marker=m, ls="", label=n)
-                for _, n, m in RUNTIMES if n in set(df["runtime_family"])]
+                for n, m in markers if n in runtimes_present]
     handles.append(plt.Line2D([], [], color="gray", ls="--", label="Pareto front"))
     fig.legend(handles=handles, loc="outside right center", fontsize=8)
     path = Path(path)
     fig.savefig(path, bbox_inches="tight")
     plt.close(fig)
-    return path
+    return path, [t[0] for t in drawn]
 
 
 def _cell(v) -> str:
@@ -151,16 +213,14 @@ def write_page(staged: Path, quick: bool = False, results_dir: Path | None = Non
     :func:`tinyml_utils.tools.book.stage_book` calls it; ``book/_toc.yml`` lists the page (``- file: dashboard``).
     """
     staged = Path(staged)
-    src = Path(results_dir) if results_dir is not None else paths.results_dir(quick)
-    docs = results.load_all(quick, src)
+    docs = results.load_all(quick, Path(results_dir) if results_dir is not None else None)
     mode = "quick" if quick else "full"
     page = staged / "dashboard.md"
     if not docs:
-        page.write_text(f"# Results dashboard\n\nNo results files in `{src.name}/` yet ({mode} mode): "
-                        "run the chapters.\n")
+        page.write_text(f"# Results dashboard\n\nNo results files yet ({mode} mode): run the chapters.\n")
         return page
     df = records_table(docs)
-    pareto_figure(df, staged / "dashboard_pareto.png")
+    _, drawn = task_figure(df, staged / "dashboard_tasks.png")
     n_claims = sum(len(d.get("claims", [])) for d in docs)
     passed = sum(bool(c.get("passed")) for d in docs for c in d.get("claims", []))
     text = [
@@ -170,13 +230,16 @@ def write_page(staged: Path, quick: bool = False, results_dir: Path | None = Non
         "**Size** is always the size on disk of the file the runtime loads (checkpoint, `.pte`, `.tflite`, "
         "`.onnx`). **Latency** is the median of batch-1 calls on the host, measured by each chapter in its own "
         "run on a shared machine: compare latencies within a chapter, not across chapters. Rows marked "
-        "*estimated* come from a compiler's model of the hardware (Vela), not a measurement.", "",
-        "```{figure} dashboard_pareto.png",
-        ":alt: accuracy against file size and against latency for every record, Pareto fronts dashed",
+        "*estimated* come from a model of the hardware (Vela, a cycles-per-MAC guess), not a measurement.", "",
+        "```{figure} dashboard_tasks.png",
+        ":alt: per task, quality against file size and against latency, Pareto fronts dashed",
         ":width: 100%", "",
-        "Accuracy against size and against latency. Colour: technique family; marker: runtime. The dashed "
-        "steps are the Pareto fronts: no record is both smaller (or faster) and more accurate than a point on them. "
-        "Records tested on a subset of the test set (column n_test) are in the table only.",
+        f"One row of panels per task ({', '.join(drawn)}): each task's own metric against size and against "
+        "latency; tasks are never compared on one axis. Colour: technique family; marker: runtime. The dashed "
+        "steps are the Pareto fronts: no record is both smaller (or faster) and better than a point on them. "
+        "On-device training and federated runs are measured on a new user's data: drawn, never on a front. "
+        "Records tested on a subset of the test set (column n_test) and records without a task metric "
+        "(datasets, budgets, energy estimates, a stream's hit rate) are in the table only.",
         "```", "",
         "```{raw} html", table_html(df), "```", "",
     ]
@@ -184,4 +247,4 @@ def write_page(staged: Path, quick: bool = False, results_dir: Path | None = Non
     return page
 
 
-__all__ = ["records_table", "pareto_figure", "table_html", "write_page", "technique_family", "runtime_family"]
+__all__ = ["records_table", "task_figure", "table_html", "write_page", "technique_family", "runtime_family", "task_of"]
