@@ -88,13 +88,13 @@ def test_corrupt_checkpoint_names_file_and_fix(tmp_path, damage):
     assert str(path) in str(err.value) and "rerun chapter 02" in str(err.value)
 
 
-def test_checkpoint_without_sidecar_still_reports_damage_with_path(tmp_path):
+def test_checkpoint_without_sidecar_is_not_trusted(tmp_path):
+    """A checkpoint whose sidecar is gone cannot be told apart from a damaged one (issue 20 item 4)."""
     path = io.save_torch({"w": torch.ones(3)}, tmp_path / "m.pt")
     io.sidecar(path).unlink()
-    path.write_bytes(path.read_bytes()[:20])
-    with pytest.raises(io.ArtifactError, match="cannot be read as a checkpoint") as err:
-        io.load_torch(path)
-    assert str(path) in str(err.value)
+    with pytest.raises(io.ArtifactError, match="no recorded SHA-256") as err:
+        io.load_torch(path, fix="rerun chapter 02")
+    assert str(path) in str(err.value) and "rerun chapter 02" in str(err.value)
 
 
 # ---------------------------------------------------------------- chapter runs

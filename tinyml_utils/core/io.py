@@ -7,7 +7,14 @@ disk or Ctrl-C leaves the previous file intact (``os.replace`` is atomic on one 
 
 Checkpoints get a sidecar ``<file>.sha256`` with the file's SHA-256; :func:`load_torch` and
 :func:`verify` compare it, so a truncated or bit-flipped file raises :class:`ArtifactError`
-naming the file and the fix instead of loading silently or failing with ``EOFError``.
+naming the file and the fix instead of loading silently or failing with ``EOFError``. The
+artifact store also keeps the digest in its key file and passes it as ``digest=``, so a file
+whose sidecar was lost is stale there, not trusted.
+
+``.pt`` files are byte-reproducible: :func:`torch_save` writes through a file object (torch then
+names the zip's records ``archive/…``), and :func:`atomic_writer`'s temporary file carries the
+target's own name (inside a temporary folder), so a writer that passes a path to ``torch.save``
+does not put a random temporary name into the zip either.
 
 >>> with atomic_writer("build/model.pte") as tmp:   # tmp: a Path in the same folder
 ...     tmp.write_bytes(program_bytes)
@@ -20,6 +27,7 @@ import contextlib
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator
@@ -46,9 +54,11 @@ def atomic_writer(path: str | Path, suffix: str | None = None) -> Iterator[Path]
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     sfx = suffix if suffix is not None else path.suffix
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.partial-", suffix=sfx, dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
+    # the temporary file has the target's name (torch.save(obj, path) writes the name into the zip),
+    # in a private folder beside the target (same file system, so the rename is atomic)
+    tmpdir = Path(tempfile.mkdtemp(prefix=f".{path.stem}.partial-", dir=path.parent))
+    tmp = tmpdir / (path.stem + sfx)
+    tmp.touch()
     try:
         yield tmp
         if not tmp.exists() or (tmp.is_file() and tmp.stat().st_size == 0 and not _allow_empty(path)):
@@ -62,6 +72,8 @@ def atomic_writer(path: str | Path, suffix: str | None = None) -> Iterator[Path]
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise
+    finally:
+        shutil.rmtree(tmpdir, ignore_errors=True)
 
 
 def _allow_empty(path: Path) -> bool:
@@ -106,30 +118,53 @@ def seal(path: str | Path) -> str:
     return digest
 
 
-def verify(path: str | Path, fix: str = "delete it and rerun the chapter that builds it") -> None:
-    """Raise :class:`ArtifactError` if ``path`` is missing, or its bytes differ from its sidecar
-    digest (a truncated, bit-flipped or half-written file). A file without a sidecar (written
-    before checksums existed) is accepted."""
+def recorded_digest(path: str | Path) -> str | None:
+    """The SHA-256 in ``path``'s sidecar, or ``None`` when there is no (readable) sidecar."""
+    try:
+        text = sidecar(path).read_text().strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return text.split()[0] if text else None
+
+
+def verify(path: str | Path, fix: str = "delete it and rerun the chapter that builds it",
+           digest: str | None = None, required: bool = False) -> str:
+    """Raise :class:`ArtifactError` if ``path`` is missing, or its bytes differ from the digest
+    recorded when it was written (``digest``, e.g. from the store's key file, else its sidecar): a
+    truncated, bit-flipped or half-written file. Returns the file's SHA-256.
+
+    With no digest at all: ``required=True`` raises (the artifact store: a file whose sidecar was
+    lost is stale, not trusted); else it is accepted (a file from before checksums existed)."""
     path = Path(path)
-    if not path.exists():
-        raise ArtifactError(path, "does not exist", fix)
-    side = sidecar(path)
-    if not side.exists():
-        return
-    want = side.read_text().split()[0] if side.read_text().strip() else ""
+    if not path.is_file():
+        raise ArtifactError(path, "does not exist" if not path.exists() else "is not a file", fix)
     have = sha256_file(path)
-    if have != want:
-        raise ArtifactError(path, f"is corrupt: its SHA-256 {have[:12]}… does not match the one recorded "
-                                  f"when it was written ({want[:12]}…)", fix)
+    for want, where in ((digest, "in the key file"), (recorded_digest(path), f"in {sidecar(path).name}")):
+        if want is not None and have != want:
+            raise ArtifactError(path, f"is corrupt: its SHA-256 {have[:12]}… does not match the one recorded "
+                                      f"{where} when it was written ({want[:12]}…)", fix)
+    if required and digest is None and recorded_digest(path) is None:
+        raise ArtifactError(path, f"has no recorded SHA-256 (its {SIDECAR} sidecar is missing), so it cannot be "
+                                  "told apart from a damaged file", fix)
+    return have
+
+
+def torch_save(obj: Any, path: str | Path) -> Path:
+    """``torch.save(obj)`` through a file object: the zip's records are named ``archive/…`` whatever
+    the path, so equal objects give equal bytes (a path would put its file name into the zip)."""
+    import torch
+
+    with open(path, "wb") as f:
+        torch.save(obj, f)
+    return Path(path)
 
 
 def save_torch(obj: Any, path: str | Path, meta: dict | None = None) -> Path:
-    """``torch.save({"state": obj, "meta": meta})`` atomically, then seal it with a SHA-256 sidecar."""
-    import torch
-
+    """``torch.save({"state": obj, "meta": meta})`` atomically (byte-reproducible, :func:`torch_save`),
+    then seal it with a SHA-256 sidecar."""
     path = Path(path)
     with atomic_writer(path) as tmp:
-        torch.save({"state": obj, "meta": dict(meta or {})}, tmp)
+        torch_save({"state": obj, "meta": dict(meta or {})}, tmp)
     seal(path)
     return path
 
@@ -139,7 +174,7 @@ def load_torch(path: str | Path, fix: str = "delete it and rerun the chapter tha
     Any damage (missing, truncated, bit-flipped, not a torch file) raises :class:`ArtifactError`."""
     import torch
 
-    verify(path, fix)
+    verify(path, fix, required=True)
     try:
         doc = torch.load(path, weights_only=True, map_location="cpu")
     except Exception as e:  # noqa: BLE001 - every way torch.load fails means the same to a learner

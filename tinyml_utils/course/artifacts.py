@@ -4,8 +4,10 @@ Rule: an artifact is reused only when its **content key** matches: a hash of the
 made from (their bytes), its recipe (:mod:`.recipes`, plus width/seed/mode) and the pinned
 versions of the frameworks that made it. Anything else (missing, corrupt, made by another recipe
 or version, made from a checkpoint that changed, no key) is rebuilt, so every chapter also runs
-on its own. Files are written atomically and sealed with a SHA-256 sidecar; the key and what the
-build reported go into a ``.json`` beside the file. Quick and full runs never mix.
+on its own. Files are written atomically and sealed with a SHA-256 sidecar; the key, the file's
+SHA-256 and what the build reported go into a ``.json`` beside the file (the key file). A file whose
+bytes differ from that digest, or that has no recorded digest at all, is stale: it is rebuilt with
+one printed line saying why. Quick and full runs never mix.
 """
 from __future__ import annotations
 
@@ -71,17 +73,38 @@ def _plain(obj):
     return obj
 
 
-def fresh(spec: Spec) -> dict | None:
-    """The saved info of ``spec``'s file if it exists, is intact (its SHA-256 sidecar matches) and
-    its key matches, else ``None`` (so it is rebuilt)."""
-    if not (spec.path.exists() and spec.meta_path.exists()):
-        return None
+def staleness(spec: Spec) -> tuple[dict | None, str]:
+    """``(info, "")`` when ``spec``'s file is fresh: it exists, its key file's key matches and its bytes
+    match the SHA-256 recorded when it was written (in the key file; older key files: the sidecar).
+    Else ``(None, why)``: why it must be (re)built, one line."""
+    if not spec.path.exists():
+        return None, "not built yet"
+    if not spec.meta_path.exists():
+        return None, f"its key file {spec.meta_path.name} is missing"
     try:
         meta = io.read_json(spec.meta_path, fix="it is rebuilt")
-        io.verify(spec.path)
-    except io.ArtifactError:
-        return None
-    return meta.get("info", {}) if meta.get("key") == spec.key() else None
+        if not isinstance(meta, dict):
+            raise io.ArtifactError(spec.meta_path, "is not a key file", "it is rebuilt")
+        if meta.get("key") != spec.key():
+            return None, "its sources, recipe or library versions changed"
+        io.verify(spec.path, fix="it is rebuilt", digest=meta.get("sha256"), required=True)
+    except io.ArtifactError as e:
+        return None, str(e).removeprefix(f"{e.path}: ").split(" Fix:")[0].rstrip(".")
+    return meta.get("info", {}), ""
+
+
+def fresh(spec: Spec) -> dict | None:
+    """The saved info of ``spec``'s file if :func:`staleness` finds it fresh, else ``None``."""
+    return staleness(spec)[0]
+
+
+def _fresh_or_say(spec: Spec) -> dict | None:
+    """:func:`fresh`, printing one line when a file that exists is about to be rebuilt (damaged,
+    undigested or out of date), so a learner sees why training runs again."""
+    info, why = staleness(spec)
+    if info is None and spec.path.exists():
+        print(f"rebuilding {spec.path}: {why}")
+    return info
 
 
 def save(spec: Spec, write: Callable[[Path], object], info: dict | None = None) -> Path:
@@ -89,9 +112,10 @@ def save(spec: Spec, write: Callable[[Path], object], info: dict | None = None) 
     sidecar, then write its key file (all atomically, :mod:`tinyml_utils.core.io`)."""
     with io.atomic_writer(spec.path) as tmp:
         write(tmp)
-    io.seal(spec.path)
-    io.write_json(spec.meta_path, {"key": spec.key(), "recipe": _plain(spec.recipe), "versions": versions(*PINNED),
-                                   "sources": [str(s) for s in spec.sources], "info": _plain(info or {})})
+    digest = io.seal(spec.path)
+    io.write_json(spec.meta_path, {"key": spec.key(), "sha256": digest, "recipe": _plain(spec.recipe),
+                                   "versions": versions(*PINNED), "sources": [str(s) for s in spec.sources],
+                                   "info": _plain(info or {})})
     return spec.path
 
 
@@ -99,7 +123,7 @@ def load_or_build(spec: Spec, load: Callable[[Path], object], build: Callable[[]
                   rebuild: bool = False) -> tuple[object, dict]:
     """``(load(path), info)`` when ``spec`` is fresh; else ``build() -> (obj, write, info)`` runs,
     the file is saved with :func:`save` and ``(obj, info)`` returned."""
-    info = None if rebuild else fresh(spec)
+    info = None if rebuild else _fresh_or_say(spec)
     if info is not None:
         return load(spec.path), info
     obj, write, info = build()
@@ -147,7 +171,7 @@ def vision_model(width: int | str = "baseline", quick: bool = False, seed: int =
                 "train_seconds": time.perf_counter() - t0, "best_epoch": hist.best_epoch,
                 "val_accuracy": hist.best_val_accuracy, "test_accuracy": measure.accuracy(model, ds.test),
                 "history": hist.epochs}
-        return model, lambda p: torch.save(model.state_dict(), p), info
+        return model, lambda p: io.torch_save(model.state_dict(), p), info
 
     model, info = load_or_build(spec, load, build, rebuild=retrain)
     return Checkpoint(model, spec.path, info)
@@ -223,9 +247,7 @@ def _student_spec(quick: bool) -> Spec:
 
 def save_distilled_student(student, quick: bool, info: dict) -> Path:
     """Store the distilled student chapter 05 trained (``info`` records its T, alpha, accuracies)."""
-    import torch
-
-    return save(_student_spec(quick), lambda p: torch.save(student.state_dict(), p), info)
+    return save(_student_spec(quick), lambda p: io.torch_save(student.state_dict(), p), info)
 
 
 def distilled_student(quick: bool = False, rebuild: bool = False, data=None) -> Checkpoint:
@@ -251,7 +273,7 @@ def distilled_student(quick: bool = False, rebuild: bool = False, data=None) -> 
                 "temperature": recipes.TEMPERATURE, "alpha": recipes.ALPHA, "recipe": asdict(r),
                 "val_accuracy": hist.best_val_accuracy, "test_accuracy": measure.accuracy(student, ds.test),
                 "teacher": str(teacher.path)}
-        return student, lambda p: torch.save(student.state_dict(), p), info
+        return student, lambda p: io.torch_save(student.state_dict(), p), info
 
     model, info = load_or_build(spec, load, build, rebuild=rebuild)
     return Checkpoint(model, spec.path, info)
@@ -271,7 +293,7 @@ def deployables(quick: bool = False, seed: int = 0, rebuild: bool = False,
     out, ds = {}, None
     for name in names:
         spec = _deployable_spec(name, quick, seed)
-        if rebuild or fresh(spec) is None:
+        if rebuild or _fresh_or_say(spec) is None:
             ds = ds or datasets.load("vision", quick=quick, seed=0)
             model = _deployable_source(name, quick, seed).model
             write = _deployable_writer(name.rsplit(".", 1)[0], model, ds, quick, seed)
@@ -342,7 +364,7 @@ def deployment_candidates(quick: bool = False, data=None, seed: int = 0, calib_n
         model = model.eval()
         spec = Spec(paths.artifacts_dir(quick) / f"ch07_{name.replace('%', 'pct')}_int8.tflite",
                     {"kind": "torch_int8_tflite", "calib_n": calib_n, "seed": seed}, (source,))
-        if fresh(spec) is None:
+        if _fresh_or_say(spec) is None:
             save(spec, lambda p, m=model: tflite.from_torch_int8(m, calib, p, n_representative=calib_n),
                  {"source": str(source)})
         cands.append({"name": name, "technique": technique, "chapter": chapter, "tflite": spec.path, "torch": model})
