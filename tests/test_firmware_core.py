@@ -159,3 +159,19 @@ def test_cmsis_mfcc_on_cortex_m4_matches_the_python_bindings():
     assert a == b and 10_000 < a < 1_000_000
     with pytest.raises(ValueError, match="no FPU"):
         mfcc.build("cortex-m0plus")
+
+
+def test_call_a_function_with_arguments_and_read_through_a_pointer():
+    src = {"c.c": r"""
+#include <stdint.h>
+int8_t g_input[4]; int8_t g_output[4];
+int8_t buf[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+__attribute__((used, retain)) int8_t *g_ptr = buf;   /* retain: kept by --gc-sections */
+__attribute__((used, retain)) int scaled_sum(int a, int b, int c) { return a * 100 + b * 10 - c; }
+int model_invoke(void) { return 0; }
+"""}
+    em = emulator.Emulator(toolchain.build(src, "cortex-m4"))
+    assert em.call("scaled_sum", 3, 4, 50) == 3 * 100 + 4 * 10 - 50
+    assert em.call("scaled_sum", -2, 0, 0) == -200
+    ptr = int(em.read("g_ptr", np.uint32)[0])
+    np.testing.assert_array_equal(em.read_at(ptr, 8), np.arange(1, 9, dtype=np.int8))

@@ -122,6 +122,27 @@ class Emulator:
         self.uc.reg_write(r.UC_ARM_REG_LR, self._addr("fw_halt") | 1)
         self._start(self._addr("fw_run"), self._addr("fw_halt"))
 
+    def call(self, function: str, *args: int) -> int:
+        """Call the C function ``function`` with up to four int arguments (r0–r3); its int result (r0).
+
+        E.g. ``call("model_invoke_layers", 3)`` runs a generated model's first three layers. Trap:
+        builds link with ``--gc-sections``, so a function nothing in the program calls is dropped
+        unless it is declared ``__attribute__((used, retain))``.
+        """
+        r = self._reg
+        if len(args) > 4:
+            raise ValueError("at most four register arguments")
+        for reg, a in zip((r.UC_ARM_REG_R0, r.UC_ARM_REG_R1, r.UC_ARM_REG_R2, r.UC_ARM_REG_R3), args):
+            self.uc.reg_write(reg, int(a) & 0xFFFFFFFF)
+        self.uc.reg_write(r.UC_ARM_REG_SP, self.stack_top)
+        self.uc.reg_write(r.UC_ARM_REG_LR, self._addr("fw_halt") | 1)
+        self._start(self._addr(function), self._addr("fw_halt"))
+        return int(np.int32(np.uint32(self.uc.reg_read(r.UC_ARM_REG_R0))))
+
+    def read_at(self, address: int, nbytes: int, dtype=np.int8) -> np.ndarray:
+        """``nbytes`` of memory at ``address`` as ``dtype`` (e.g. through a pointer read by symbol)."""
+        return np.frombuffer(bytes(self.uc.mem_read(int(address), int(nbytes))), dtype=dtype).copy()
+
     def run(self, x=None, *, input_symbol: str = "g_input", output_symbol: str = "g_output",
             dtype=np.int8, out_dtype=None) -> np.ndarray:
         """One inference without any hook: write ``x`` to ``input_symbol``, run, read ``output_symbol``."""
