@@ -5,17 +5,116 @@ logits**; it handles its runtime's layout (NHWC for TensorFlow files), int8 (de)
 input/output tensors and fixed batch-1 files by itself (:func:`to_layout`, :class:`Int8IO`).
 Threads: each wrapper is built with a thread count (``threads=1`` for the course's comparisons)
 and configures its runtime with it at load; :meth:`Runtime.latency` reloads if asked for another.
+
+Nothing is trusted blindly: :meth:`Runtime.load` first runs :func:`check_model_file` (the sidecar
+digest when there is one, the format's magic or identifier, the sizes its header promises) and
+turns every load failure into one :class:`~tinyml_utils.core.io.ArtifactError` naming the file and
+the fix. Trap: ExecuTorch aborts the whole process (a dead notebook kernel) on some damaged files,
+so the checks must run *before* its loader sees the bytes.
 """
 from __future__ import annotations
 
 import importlib
+import struct
 import time
+import zipfile
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
+from ..core.io import ArtifactError, verify
 from ..measure import DEFAULT_THREADS, Latency, file_bytes, measure_latency
+
+#: what to do about a model file that fails its checks
+FIX = "rebuild it: delete it and rerun the chapter (or the converter) that wrote it"
+
+
+def _pte(head: bytes, size: int) -> str:
+    """ExecuTorch: a flatbuffer with file identifier ``ET..`` at byte 4 and (since 0.2) an extended
+    header ``eh00`` at byte 8 giving the program size and where the segments end."""
+    if size < 16 or head[4:6] != b"ET":
+        return f"is not an ExecuTorch program (no 'ET' identifier at byte 4; it starts {head[:8]!r})"
+    if head[8:12] == b"eh00":
+        hlen = struct.unpack_from("<I", head, 12)[0]
+        program_size, seg_base = struct.unpack_from("<QQ", head, 16) if hlen >= 24 else (0, 0)
+        seg_size = struct.unpack_from("<Q", head, 32)[0] if hlen >= 32 else 0
+        need = max(program_size, seg_base + seg_size if seg_size else 0)
+        if need > size:
+            return f"is truncated: its header promises {need:,} bytes, the file has {size:,}"
+    return ""
+
+
+def _tflite(head: bytes, size: int) -> str:
+    """TFLite/LiteRT: a flatbuffer with file identifier ``TFL3`` at byte 4 and its root table inside the file."""
+    if size < 8 or head[4:8] != b"TFL3":
+        return f"is not a TFLite flatbuffer (no 'TFL3' identifier at byte 4; it starts {head[:8]!r})"
+    if struct.unpack_from("<I", head, 0)[0] + 4 > size:
+        return "is truncated: its root table lies past the end of the file"
+    return ""
+
+
+def _onnx(path: Path) -> str:
+    """ONNX: the file must parse as an ``onnx.ModelProto`` with a graph."""
+    try:
+        import onnx
+    except ImportError:  # pragma: no cover - onnx comes with the course environment
+        return ""
+    try:
+        model = onnx.load_model(str(path), load_external_data=False)
+    except Exception as e:  # noqa: BLE001 - any parse failure means a damaged file
+        return f"is not an ONNX model (protobuf parse failed: {type(e).__name__}: {e})"
+    if not model.graph.node and not model.graph.output:
+        return "is not an ONNX model (the protobuf holds no graph)"
+    return ""
+
+
+def _pt(path: Path) -> str:
+    """PyTorch: a zip archive whose members' CRCs match (a flipped byte fails the CRC)."""
+    if not zipfile.is_zipfile(path):
+        return "is not a PyTorch checkpoint (torch.save writes a zip archive; this is none)"
+    try:
+        with zipfile.ZipFile(path) as z:
+            bad = z.testzip()
+    except Exception as e:  # noqa: BLE001
+        return f"is a damaged zip archive ({type(e).__name__}: {e})"
+    return f"is corrupt: member {bad} fails its CRC check" if bad else ""
+
+
+def check_model_bytes(data: bytes, suffix: str, name: str = "<bytes>", fix: str = FIX) -> None:
+    """:func:`check_model_file` for a model held in memory (``suffix``: ``.pte`` or ``.tflite``)."""
+    check = {".pte": _pte, ".tflite": _tflite}.get(suffix)
+    if len(data) == 0:
+        raise ArtifactError(name, "is empty (0 bytes)", fix)
+    problem = check(bytes(data[:64]), len(data)) if check else ""
+    if problem:
+        raise ArtifactError(name, problem, fix)
+
+
+def check_model_file(path: str | Path, fix: str = FIX) -> Path:
+    """Verify a model file before a native loader sees it: it exists and is not empty; its bytes
+    match its ``.sha256`` sidecar when there is one; its format's magic or identifier and sizes
+    hold (``.pte`` ``ET..`` + extended header sizes, ``.tflite`` ``TFL3``, ``.onnx`` a protobuf that
+    parses, ``.pt`` a zip whose CRCs match). Raises :class:`ArtifactError` naming the file and ``fix``."""
+    path = Path(path)
+    verify(path, fix)
+    size = path.stat().st_size
+    if size == 0:
+        raise ArtifactError(path, "is empty (0 bytes)", fix)
+    suffix = path.suffix.lower()
+    if suffix in (".pte", ".tflite"):
+        with open(path, "rb") as f:
+            head = f.read(64)
+        problem = (_pte if suffix == ".pte" else _tflite)(head, size)
+    elif suffix == ".onnx":
+        problem = _onnx(path)
+    elif suffix in (".pt", ".pth"):
+        problem = _pt(path)
+    else:
+        problem = ""
+    if problem:
+        raise ArtifactError(path, problem, fix)
+    return path
 
 
 class Runtime:
@@ -47,8 +146,16 @@ class Runtime:
         wall time in ms. Framework imports are done first and not counted (see :func:`peak_memory`
         for a fresh-process measurement that includes them)."""
         import_modules(self.imports)
+        if self.path is not None:
+            check_model_file(self.path)
         t0 = time.perf_counter()
-        self._load()
+        try:
+            self._load()
+        except ArtifactError:
+            raise
+        except Exception as e:  # noqa: BLE001 - every way a native loader fails means the same to a learner
+            label = self.path if self.path is not None else f"<{self.framework} model in memory>"
+            raise ArtifactError(label, f"{self.framework} could not load it ({type(e).__name__}: {e})", FIX) from e
         self.load_ms = (time.perf_counter() - t0) * 1e3
         self._loaded = True
         return self.load_ms

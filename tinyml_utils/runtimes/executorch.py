@@ -7,7 +7,7 @@ import numpy as np
 
 from ..core.env import capture_output
 from ..measure import DEFAULT_THREADS
-from .base import Runtime
+from .base import Runtime, check_model_bytes
 
 
 def set_executorch_threads(threads: int = 1) -> int:
@@ -44,6 +44,8 @@ class ExecuTorchPte(Runtime):
         if self._set_threads:
             set_executorch_threads(self.threads or DEFAULT_THREADS)
         self._torch = torch
+        if self._bytes is not None:
+            check_model_bytes(self._bytes, ".pte", "<ExecuTorch program in memory>")
         self.program = ETRuntime.get().load_program(self._bytes if self._bytes is not None else Path(self.path))
         self.method = self.program.load_method("forward")
 

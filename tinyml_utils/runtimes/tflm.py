@@ -6,20 +6,23 @@ same kernels (reference or CMSIS-NN class) and the same arena planner as the C++
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import numpy as np
 
 from ..core.env import capture_output
-from .base import Int8IO, Runtime, to_layout
+from ..core.io import ArtifactError
+from .base import FIX, Int8IO, Runtime, check_model_file, to_layout
 
 
 def _interpreter(tflite_path, arena_size: int | None = None):
     from tflite_micro.python.tflite_micro import runtime
 
-    data = Path(tflite_path).read_bytes()
+    data = check_model_file(tflite_path).read_bytes()
     kwargs = {"arena_size": arena_size} if arena_size else {}
-    return runtime.Interpreter.from_bytes(data, **kwargs)
+    try:
+        return runtime.Interpreter.from_bytes(data, **kwargs)
+    except Exception as e:  # noqa: BLE001 - e.g. struct.error from flatbuffers on a damaged file
+        raise ArtifactError(tflite_path, f"TFLite Micro could not read it ({type(e).__name__}: {e})", FIX) from e
 
 
 def _io(detail: dict) -> Int8IO:

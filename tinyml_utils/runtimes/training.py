@@ -20,6 +20,18 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..core.io import ArtifactError
+from .base import FIX, check_model_bytes, check_model_file
+
+
+def _program_bytes(program, suffix: str) -> tuple[bytes, str]:
+    """The checked bytes of a training file given as a path or bytes, and a name for messages."""
+    if isinstance(program, (str, Path)):
+        return check_model_file(program).read_bytes(), str(program)
+    name = f"<training {suffix} in memory>"
+    check_model_bytes(bytes(program), suffix, name)
+    return bytes(program), name
+
 
 def replay_batches(x: np.ndarray, y: np.ndarray, steps: int, batch_size: int, seed: int = 0,
                    replay: tuple[np.ndarray, np.ndarray] | None = None,
@@ -55,12 +67,14 @@ class DeviceTrainer:
 
         from executorch.extension.training import _load_for_executorch_for_training_from_buffer, get_sgd_optimizer
 
-        buffer = getattr(program, "buffer", program)
-        if isinstance(buffer, (str, Path)):
-            buffer = Path(buffer).read_bytes()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            self.module = _load_for_executorch_for_training_from_buffer(bytes(buffer))
+        buffer, name = _program_bytes(getattr(program, "buffer", program), ".pte")
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                self.module = _load_for_executorch_for_training_from_buffer(buffer)
+        except Exception as e:  # noqa: BLE001 - one error a learner can act on
+            raise ArtifactError(name, f"ExecuTorch could not load the training program ({type(e).__name__}: {e})",
+                                FIX) from e
         self.batch_size = batch_size or getattr(program, "batch_size", None)
         self._make_sgd = lambda params: get_sgd_optimizer(params, lr, momentum, 0, weight_decay)
         self.sgd = None
@@ -109,10 +123,11 @@ class LiteRTTrainer:
     def __init__(self, flatbuffer: bytes | str | Path):
         from ai_edge_litert.interpreter import Interpreter
 
-        if isinstance(flatbuffer, (str, Path)):
-            flatbuffer = Path(flatbuffer).read_bytes()
-        self.flatbuffer = bytes(flatbuffer)
-        self.interpreter = Interpreter(model_content=self.flatbuffer, num_threads=1)
+        self.flatbuffer, name = _program_bytes(flatbuffer, ".tflite")
+        try:
+            self.interpreter = Interpreter(model_content=self.flatbuffer, num_threads=1)
+        except Exception as e:  # noqa: BLE001
+            raise ArtifactError(name, f"LiteRT could not load the training file ({type(e).__name__}: {e})", FIX) from e
         self._train = self.interpreter.get_signature_runner("train")
         self._infer = self.interpreter.get_signature_runner("infer")
         self._get = self.interpreter.get_signature_runner("get_weights")
