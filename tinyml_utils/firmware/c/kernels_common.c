@@ -1,0 +1,102 @@
+/* Kernels every variant shares: pooling, global average (MEAN), padding, copy (they move or compare
+ * bytes and do few multiplies: no faster variant to teach), and the im2col helper of the faster
+ * conv variants. */
+#include "kernels.h"
+
+/* MAX_POOL_2D: the largest input in each window (windows are clipped at the border: padding never
+ * wins), then the fused-activation clamp. */
+void max_pool2d_s8(const pool_params_t *p, const int8_t *in, int8_t *out) {
+    for (int oy = 0; oy < p->out_h; oy++) {
+        for (int ox = 0; ox < p->out_w; ox++) {
+            int y0 = oy * p->stride_h - p->pad_top, x0 = ox * p->stride_w - p->pad_left;
+            for (int c = 0; c < p->c; c++) {
+                int32_t best = -128;
+                for (int ky = 0; ky < p->k_h; ky++) {
+                    int y = y0 + ky;
+                    if (y < 0 || y >= p->in_h) continue;
+                    for (int kx = 0; kx < p->k_w; kx++) {
+                        int x = x0 + kx;
+                        if (x < 0 || x >= p->in_w) continue;
+                        int32_t v = in[(y * p->in_w + x) * p->c + c];
+                        if (v > best) best = v;
+                    }
+                }
+                out[(oy * p->out_w + ox) * p->c + c] = clamp_s8(best, p->act_min, p->act_max);
+            }
+        }
+    }
+}
+
+/* AVERAGE_POOL_2D: the sum of the in-image values of each window divided by their count, rounding
+ * half away from zero: (sum +- count/2) / count, as TFLite's reference kernel. */
+void avg_pool2d_s8(const pool_params_t *p, const int8_t *in, int8_t *out) {
+    for (int oy = 0; oy < p->out_h; oy++) {
+        for (int ox = 0; ox < p->out_w; ox++) {
+            int y0 = oy * p->stride_h - p->pad_top, x0 = ox * p->stride_w - p->pad_left;
+            for (int c = 0; c < p->c; c++) {
+                int32_t sum = 0, count = 0;
+                for (int ky = 0; ky < p->k_h; ky++) {
+                    int y = y0 + ky;
+                    if (y < 0 || y >= p->in_h) continue;
+                    for (int kx = 0; kx < p->k_w; kx++) {
+                        int x = x0 + kx;
+                        if (x < 0 || x >= p->in_w) continue;
+                        sum += in[(y * p->in_w + x) * p->c + c];
+                        count++;
+                    }
+                }
+                int32_t avg = sum > 0 ? (sum + count / 2) / count : (sum - count / 2) / count;
+                out[(oy * p->out_w + ox) * p->c + c] = clamp_s8(avg, p->act_min, p->act_max);
+            }
+        }
+    }
+}
+
+/* MEAN over H and W (global average pool): sum - n*zp_in, then ONE requantization whose multiplier
+ * already contains 1/n (DOUBLE rounding, as LiteRT's reference QuantizedMeanOrSum). */
+void mean_hw_s8(const mean_params_t *p, const int8_t *in, int8_t *out) {
+    int n = p->h * p->w;
+    for (int c = 0; c < p->c; c++) {
+        int32_t sum = 0;
+        for (int i = 0; i < n; i++) sum += in[i * p->c + c];
+        int32_t v = requant_double(sum - p->in_zp * n, p->mult, p->shift) + p->out_zp;
+        out[c] = clamp_s8(v, -128, 127);
+    }
+}
+
+/* PAD: copy the input into the middle of an output filled with the zero point. */
+void pad_s8(const pad_params_t *p, const int8_t *in, int8_t *out) {
+    int od[4];
+    for (int d = 0; d < 4; d++) od[d] = p->in_dims[d] + p->pads[d][0] + p->pads[d][1];
+    memset(out, p->value, (size_t)od[0] * od[1] * od[2] * od[3]);
+    int row = p->in_dims[3];                        /* one input row of channels stays contiguous */
+    for (int n = 0; n < p->in_dims[0]; n++)
+        for (int y = 0; y < p->in_dims[1]; y++)
+            for (int x = 0; x < p->in_dims[2]; x++) {
+                int oi = (((n + p->pads[0][0]) * od[1] + y + p->pads[1][0]) * od[2] + x + p->pads[2][0]) * od[3]
+                         + p->pads[3][0];
+                memcpy(out + oi, in + ((n * p->in_dims[1] + y) * p->in_dims[2] + x) * row, (size_t)row);
+            }
+}
+
+/* RESHAPE: the same bytes (the generator aliases when it can; this is the fallback). */
+void copy_s8(const int8_t *in, int8_t *out, int n) {
+    if (in != out) memmove(out, in, (size_t)n);
+}
+
+/* im2col: the receptive field of output pixel (oy, ox), k_h * k_w * in_c values, copied into a
+ * contiguous int16 column with the zero point subtracted and padded taps written as 0. */
+void im2col_s16(const conv_params_t *p, const int8_t *in, int oy, int ox, int16_t *col) {
+    for (int ky = 0; ky < p->k_h; ky++) {
+        for (int kx = 0; kx < p->k_w; kx++) {
+            int y = oy * p->stride_h - p->pad_top + ky * p->dil_h;
+            int x = ox * p->stride_w - p->pad_left + kx * p->dil_w;
+            if (y < 0 || y >= p->in_h || x < 0 || x >= p->in_w) {
+                for (int ic = 0; ic < p->in_c; ic++) *col++ = 0;
+            } else {
+                const int8_t *src = in + (y * p->in_w + x) * p->in_c;
+                for (int ic = 0; ic < p->in_c; ic++) *col++ = (int16_t)(src[ic] - p->in_zp);
+            }
+        }
+    }
+}

@@ -1,0 +1,249 @@
+"""An int8 ``.tflite`` → a C program: const weight arrays, the fixed-point multipliers and shifts
+TFLite's Prepare derives, one kernel call per layer, an arena whose buffers are reused once a
+tensor is dead, and the course's own kernels (:data:`VARIANTS`).
+
+>>> prog = generate("dscnn_int8.tflite", variant="simd")
+>>> sorted(prog.sources)        # ['kernels.h', 'kernels_common.c', ..., 'model.c']
+>>> prog.input.size, prog.layers[1].macs
+
+The generated ``model.c`` defines ``int8_t g_input[N]``, ``int8_t g_output[M]``,
+``int model_invoke(void)`` (every layer) and ``int model_invoke_layers(int n)`` (the first ``n``
+layers; ``g_layer_output[n - 1]`` then points at layer ``n - 1``'s output, for the per-layer
+comparison). Before layer ``i`` it calls ``marker_layer(i)`` and, at the end, ``marker_layer(n)``:
+a weak empty function an emulator can hook to count instructions per layer.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import layers as layer_plans
+from . import tflite_model
+from .layers import Layer
+
+C_DIR = Path(__file__).resolve().parent / "c"
+
+#: kernel variant → the C files it compiles (kernels.h always comes along)
+VARIANTS = {
+    "naive": ("kernels_common.c", "kernels_naive.c"),
+    "reordered": ("kernels_common.c", "kernels_reordered.c", "kernels_depthwise.c"),
+    "simd": ("kernels_common.c", "kernels_simd.c", "kernels_depthwise.c"),
+}
+
+
+@dataclass(frozen=True)
+class IOSpec:
+    """A model input or output: TFLite shape, int8 quantization (real = scale · (q − zero_point))."""
+
+    shape: tuple[int, ...]
+    scale: float
+    zero_point: int
+    dtype: str = "int8"
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape))
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    """What a chapter reports about a layer: name, op, MACs, shapes, bytes of const data."""
+
+    index: int
+    name: str
+    op: str
+    macs: int
+    in_shape: tuple[int, ...]
+    out_shape: tuple[int, ...]
+    param_bytes: int
+
+
+@dataclass
+class CProgram:
+    """Generated C: ``sources`` (file name → text, kernels included), model I/O, per-layer info."""
+
+    model_name: str
+    variant: str
+    sources: dict[str, str]
+    input: IOSpec
+    output: IOSpec
+    layers: list[LayerInfo]
+    arena_bytes: int
+    scratch_bytes: int
+    plans: list[Layer] = field(repr=False, default_factory=list)
+
+    @property
+    def macs(self) -> int:
+        return sum(layer.macs for layer in self.layers)
+
+
+def scratch_bytes(layer: Layer, variant: str) -> int:
+    """Work buffer a kernel needs (im2col column or per-pixel accumulators), in bytes."""
+    if variant == "naive":
+        return 0
+    if layer.kind == "CONV_2D":
+        return 2 * layer.params["kh"] * layer.params["kw"] * layer.in_shape[3]
+    if layer.kind == "DEPTHWISE_CONV_2D":
+        return 4 * layer.out_shape[3]
+    if layer.kind == "FULLY_CONNECTED":
+        return 2 * layer.params["depth"]
+    return 0
+
+
+def plan_arena(layers: list[Layer]) -> tuple[dict[int, int], int]:
+    """Offsets in one arena for every intermediate tensor (not the model input or output).
+    A tensor lives from the layer that writes it to the last layer that reads it; tensors whose
+    lives overlap get disjoint bytes (greedy first fit, largest first, 4-byte aligned).
+    Returns (tensor index → offset, arena bytes)."""
+    model_in, model_out = layers[0].input, layers[-1].output
+    life: dict[int, list[int]] = {}
+    size: dict[int, int] = {}
+    for i, layer in enumerate(layers):
+        if layer.output != model_out:
+            life[layer.output] = [i, i]
+            size[layer.output] = layer.out_size
+        if layer.input in life and layer.input != model_in:
+            life[layer.input][1] = i
+    placed: list[tuple[int, int, int, int]] = []          # (offset, end, first, last)
+    offsets = {}
+    for t in sorted(life, key=lambda t: -size[t]):
+        first, last = life[t]
+        busy = sorted((o, e) for o, e, f, lst in placed if not (lst < first or f > last))
+        offset = 0
+        for o, e in busy:
+            if offset + size[t] <= o:
+                break
+            offset = max(offset, (e + 3) & ~3)
+        offsets[t] = offset
+        placed.append((offset, offset + size[t], first, last))
+    return offsets, max((e for _, e, _, _ in placed), default=0)
+
+
+def _c_array(name: str, ctype: str, values, per_line: int = 16) -> str:
+    vals = np.asarray(values).reshape(-1)
+    rows = [", ".join(str(int(v)) for v in vals[i:i + per_line]) for i in range(0, len(vals), per_line)]
+    return f"static const {ctype} {name}[{len(vals)}] = {{\n    " + ",\n    ".join(rows) + "\n};\n"
+
+
+def _describe(layer: Layer) -> str:
+    p = layer.params
+    (_, ih, iw, ic), (_, oh, ow, oc) = layer.in_shape, layer.out_shape
+    if layer.kind in ("CONV_2D", "DEPTHWISE_CONV_2D"):
+        return (f"{layer.kind} {p['kh']}x{p['kw']} stride {p['stride_h']}x{p['stride_w']}, {ih}x{iw}x{ic} -> "
+                f"{oh}x{ow}x{oc}, {layer.macs:,} MACs, {p['rounding'].upper()} rounding")
+    if layer.kind == "FULLY_CONNECTED":
+        return f"FULLY_CONNECTED {p['depth']} -> {oc}, {layer.macs:,} MACs, {p['rounding'].upper()} rounding"
+    return f"{layer.kind} {ih}x{iw}x{ic} -> {oh}x{ow}x{oc}"
+
+
+def _layer_c(layer: Layer) -> tuple[str, str]:
+    """(const data + params struct, the kernel call with {IN}/{OUT}/{SCRATCH} placeholders)."""
+    n, p = layer.name, layer.params
+    (_, ih, iw, ic), (_, oh, ow, oc) = layer.in_shape, layer.out_shape
+    if layer.kind in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"):
+        data = (_c_array(f"{n}_weights", "int8_t", p["weights"]) + _c_array(f"{n}_bias", "int32_t", p["bias"])
+                + _c_array(f"{n}_mult", "int32_t", p["q"]) + _c_array(f"{n}_shift", "int32_t", p["shift"]))
+        if layer.kind == "FULLY_CONNECTED":
+            geom = f".in_h = 1, .in_w = 1, .in_c = {p['depth']}, .out_h = {oh * ow * layer.out_shape[0]}, " \
+                   f".out_w = 1, .out_c = {oc},"
+        else:
+            geom = (f".in_h = {ih}, .in_w = {iw}, .in_c = {ic}, .out_h = {oh}, .out_w = {ow}, .out_c = {oc},\n"
+                    f"    .k_h = {p['kh']}, .k_w = {p['kw']}, "
+                    f".stride_h = {p['stride_h']}, .stride_w = {p['stride_w']}, "
+                    f".dil_h = {p['dil_h']}, .dil_w = {p['dil_w']}, .pad_top = {p['pad_top']}, "
+                    f".pad_left = {p['pad_left']}, .depth_multiplier = {p.get('depth_multiplier', 1)},")
+        data += (f"static const conv_params_t {n} = {{\n    {geom}\n"
+                 f"    .in_zp = {layer.in_zp}, .out_zp = {layer.out_zp}, .act_min = {layer.act_min}, "
+                 f".act_max = {layer.act_max},\n    .weights = {n}_weights, .bias = {n}_bias, .mult = {n}_mult, "
+                 f".shift = {n}_shift,\n}};\n")
+        fn = {"CONV_2D": "conv2d_s8", "DEPTHWISE_CONV_2D": "depthwise_conv2d_s8",
+              "FULLY_CONNECTED": "fully_connected_s8"}[layer.kind]
+        return data, f"{fn}(&{n}, {{IN}}, {{OUT}}, {{SCRATCH}});"
+    if layer.kind in ("MAX_POOL_2D", "AVERAGE_POOL_2D"):
+        data = (f"static const pool_params_t {n} = {{\n    .in_h = {ih}, .in_w = {iw}, .c = {ic}, .out_h = {oh}, "
+                f".out_w = {ow}, .k_h = {p['kh']}, .k_w = {p['kw']},\n    .stride_h = {p['stride_h']}, "
+                f".stride_w = {p['stride_w']}, .pad_top = {p['pad_top']}, .pad_left = {p['pad_left']}, "
+                f".act_min = {layer.act_min}, .act_max = {layer.act_max},\n}};\n")
+        fn = "max_pool2d_s8" if layer.kind == "MAX_POOL_2D" else "avg_pool2d_s8"
+        return data, f"{fn}(&{n}, {{IN}}, {{OUT}});"
+    if layer.kind == "MEAN":
+        data = (f"static const mean_params_t {n} = {{\n    .h = {ih}, .w = {iw}, .c = {ic}, .in_zp = {layer.in_zp}, "
+                f".out_zp = {layer.out_zp}, .mult = {int(p['q'][0])}, .shift = {int(p['shift'][0])},\n}};\n")
+        return data, f"mean_hw_s8(&{n}, {{IN}}, {{OUT}});"
+    if layer.kind == "PAD":
+        pads = ", ".join(f"{{{int(a)}, {int(b)}}}" for a, b in p["pads"])
+        dims = ", ".join(str(d) for d in layer.in_shape)
+        data = f"static const pad_params_t {n} = {{\n    .in_dims = {{{dims}}}, .pads = {{{pads}}}, " \
+               f".value = {layer.out_zp},\n}};\n"
+        return data, f"pad_s8(&{n}, {{IN}}, {{OUT}});"
+    return "", f"copy_s8({{IN}}, {{OUT}}, {layer.out_size});"                  # RESHAPE
+
+
+def model_c(layers: list[Layer], model_name: str, variant: str) -> tuple[str, int, int]:
+    """The text of ``model.c`` for ``layers``; also returns (arena bytes, scratch bytes)."""
+    offsets, arena = plan_arena(layers)
+    scratch = max([scratch_bytes(layer, variant) for layer in layers] + [4])
+    model_in, model_out = layers[0].input, layers[-1].output
+
+    def buf(t: int) -> str:
+        return "g_input" if t == model_in else "g_output" if t == model_out else f"(arena + {offsets[t]})"
+
+    n = len(layers)
+    head = [f"/* {model_name}: generated from {model_name}.tflite by tinyml_utils.firmware.codegen",
+            f" * (kernel variant \"{variant}\"). {n} layers, {sum(lay.macs for lay in layers):,} MACs;",
+            f" * arena {arena} bytes (buffers reused once a tensor is dead), scratch {scratch} bytes. */",
+            "#include \"kernels.h\"", "",
+            f"int8_t g_input[{layers[0].in_shape[0] * int(np.prod(layers[0].in_shape[1:]))}];",
+            f"int8_t g_output[{layers[-1].out_size}];",
+            f"static int8_t arena[{max(arena, 4)}] __attribute__((aligned(4)));",
+            f"static int32_t scratch[{(scratch + 3) // 4}];   /* im2col column / accumulators */", "",
+            "/* A weak empty function called before each layer (and once at the end): an emulator hooks it",
+            " * to count the instructions of every layer. */",
+            "__attribute__((weak, noinline)) void marker_layer(int i) { __asm__ volatile(\"\" ::\"r\"(i)); }", ""]
+    body, calls = [], []
+    for i, layer in enumerate(layers):
+        data, call = _layer_c(layer)
+        body.append(f"/* ---- layer {i}: {_describe(layer)} ---- */\n{data}")
+        call = call.format(IN=buf(layer.input), OUT=buf(layer.output), SCRATCH="scratch")
+        calls.append(f"static void layer_{i}(void) {{ {call} }}")
+    outs = ", ".join(buf(layer.output) for layer in layers)
+    tail = ["", *calls, "",
+            f"static void (*const layer_fn[{n}])(void) = {{{', '.join(f'layer_{i}' for i in range(n))}}};",
+            f"int8_t *const g_layer_output[{n}] = {{{outs}}};",
+            f"const int32_t g_layer_bytes[{n}] = {{{', '.join(str(lay.out_size) for lay in layers)}}};",
+            f"const int32_t g_n_layers = {n};", "",
+            "/* Run the first n layers; layer n-1's output is then at g_layer_output[n-1]. */",
+            "int model_invoke_layers(int n) {",
+            f"    if (n > {n}) n = {n};",
+            "    for (int i = 0; i < n; i++) {", "        marker_layer(i);", "        layer_fn[i]();", "    }",
+            "    marker_layer(n);", "    return 0;", "}", "",
+            f"int model_invoke(void) {{ return model_invoke_layers({n}); }}", ""]
+    return "\n".join(head + body + tail), arena, scratch
+
+
+def _io(t: tflite_model.Tensor) -> IOSpec:
+    return IOSpec(tuple(t.shape), float(t.scale[0]) if len(t.scale) else 1.0,
+                  int(t.zero_point[0]) if len(t.zero_point) else 0, np.dtype(t.dtype).name)
+
+
+def generate(tflite_path, variant: str = "naive") -> CProgram:
+    """Read ``tflite_path`` (int8, batch 1) and generate its C program with the ``variant`` kernels
+    (one of :data:`VARIANTS`). Raises :class:`~tinyml_utils.firmware.layers.UnsupportedOpError`
+    naming the op and the model for an op the kernels lack, and
+    :class:`~tinyml_utils.firmware.tflite_model.TFLiteFormatError` for a corrupted file."""
+    if variant not in VARIANTS:
+        raise ValueError(f"variant must be one of {list(VARIANTS)}, got {variant!r}")
+    model = tflite_model.read(tflite_path)
+    plans = layer_plans.plan(model)
+    text, arena, scratch = model_c(plans, model.name, variant)
+    sources = {"kernels.h": (C_DIR / "kernels.h").read_text()}
+    sources.update({f: (C_DIR / f).read_text() for f in VARIANTS[variant]})
+    sources["model.c"] = text
+    infos = [LayerInfo(i, lay.name, lay.kind, lay.macs, lay.in_shape, lay.out_shape,
+                       sum(int(np.asarray(lay.params[k]).nbytes) for k in ("weights", "bias", "q", "shift")
+                           if k in lay.params))
+             for i, lay in enumerate(plans)]
+    return CProgram(model.name, variant, sources, _io(model.input_tensor()), _io(model.output_tensor()), infos,
+                    arena, scratch, plans)
