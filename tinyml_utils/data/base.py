@@ -37,7 +37,8 @@ class Split:
 
 @dataclass
 class DataCard:
-    """What a learner should know before trusting a dataset."""
+    """What a learner should know before trusting a dataset. One source of truth: the cards in
+    ``data/*.md`` are generated from these objects (:mod:`tinyml_utils.data.cards`)."""
 
     name: str
     source: str                 # where the data comes from (package, generator, file)
@@ -45,13 +46,30 @@ class DataCard:
     input_description: str      # shape and units of one example
     license: str
     caveats: list[str] = field(default_factory=list)
+    splits: str = ""            # how train/validation/test are cut, and what quick mode changes
+    checksums: str = ""         # what is verified, against which recorded digests
 
     def to_markdown(self) -> str:
+        """The short card a chapter prints."""
         lines = [f"**{self.name}**", "", f"- Source: {self.source}",
                  f"- Real or synthetic: {self.real_or_synthetic}",
                  f"- One example: {self.input_description}", f"- License: {self.license}"]
         lines += [f"- Caveat: {c}" for c in self.caveats]
         return "\n".join(lines)
+
+    def page(self, level: int = 1) -> str:
+        """The full card as a Markdown section (``data/<name>.md``), wrapped at 100 columns."""
+        import textwrap
+
+        items = [("Source", self.source), ("License", self.license), ("Real or synthetic", self.real_or_synthetic),
+                 ("Input", self.input_description), ("Splits", self.splits), ("Checksums", self.checksums)]
+        lines = [f"{'#' * level} {self.name}", ""]
+        caveats = "; ".join(c.rstrip(".") for c in self.caveats) + "." if self.caveats else ""
+        for label, text in items + [("Caveats", caveats)]:
+            if text:
+                lines += textwrap.wrap(f"- **{label}**: {text}", 100, subsequent_indent="  ",
+                                       break_on_hyphens=False, break_long_words=False)
+        return "\n".join(lines) + "\n"
 
 
 @dataclass

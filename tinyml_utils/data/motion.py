@@ -20,16 +20,23 @@ WINDOW = 30   # samples (3 s)
 STRIDE = 10   # samples (1 s): 8 windows per 10 s recording
 
 CARD = DataCard(
-    name="motion (BasicMotions from aeon)",
-    source="aeon package data: datasets/data/BasicMotions/BasicMotions_{TRAIN,TEST}.ts (UEA archive)",
-    real_or_synthetic="Real: smart-watch accelerometer and gyroscope recordings of four people-"
-                      "performed activities. Windowing is our processing; nothing is synthesized.",
-    input_description=f"6 channels × {WINDOW} samples (3 s at 10 Hz), float32, sensor units "
-                      "(accelerometer in g, gyroscope in rad/s as recorded)",
-    license="UEA/UCR time series classification archive (free for research use)",
-    caveats=["only 80 recordings (20 a class): accuracies move in large steps",
-             "windows of one recording overlap and are correlated; splits are by recording",
-             "10 Hz is a low sampling rate for activity recognition"],
+    name="motion: BasicMotions smart-watch IMU (from aeon)",
+    source="the UEA archive's BasicMotions, as shipped in the `aeon` 1.6.0 wheel "
+           "(`aeon/datasets/data/BasicMotions/BasicMotions_{TRAIN,TEST}.ts`). No download.",
+    real_or_synthetic="real accelerometer and gyroscope recordings (a smart watch, four activities: standing, "
+                      "walking, running, badminton). Windowing is our processing; nothing is synthesized.",
+    input_description=f"6 channels (acc x/y/z, gyro x/y/z) × {WINDOW} samples (3 s at 10 Hz), float32 in sensor "
+                      "units (accelerometer in g, gyroscope in rad/s as recorded).",
+    license="UEA & UCR time-series classification archive, free for research use.",
+    splits="by recording, never by window (windows of one recording overlap): the 40 TRAIN recordings are split "
+           "32 / 8 into train / validation (8 / 2 a class, fixed by the seed), the 40 TEST recordings are the test "
+           "set; each 10 s recording gives 8 windows (stride 1 s). Quick mode is the same.",
+    checksums="SHA-256, aeon 1.6.0: `BasicMotions_TRAIN.ts` "
+              "`8dc43cc6306cb679c888c01e26f91772ac4441a916da43bac8b79734a538b9d6`, `BasicMotions_TEST.ts` "
+              "`79213102bc6fca1a398ad98ce1185dff0208fa3d1465e687f48288946b0ff8dc`.",
+    caveats=["80 recordings (20 a class), so accuracies move in large steps",
+             "windows of one recording overlap and are correlated, hence splits by recording",
+             "10 Hz is low for activity recognition"],
 )
 
 

