@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import numpy as np
+import torch
 
 from .. import train as training
 from ..models.export import export_program
@@ -43,8 +44,6 @@ class QParams:
 
 
 def _as_tensor(x):
-    import torch
-
     return x.detach() if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x, dtype=np.float32))
 
 
@@ -76,8 +75,6 @@ def choose_qparams(x, bits: int = 8, symmetric: bool = True, per_channel_axis: i
     ``per_channel_axis`` gives one scale per slice along that axis (e.g. 0 = output channels
     of a conv weight) instead of one for the whole tensor.
     """
-    import torch
-
     x = _as_tensor(x).float()
     qmin, qmax = int_range(bits, symmetric, narrow_range)
     if per_channel_axis is None:
@@ -99,8 +96,6 @@ def choose_qparams(x, bits: int = 8, symmetric: bool = True, per_channel_axis: i
 def quantize_affine(x, scale, zero_point, qmin: int, qmax: int, axis: int | None = None):
     """float → integers: ``clamp(round(x / scale) + zero_point, qmin, qmax)`` (round half to even,
     like PyTorch). Per-channel ``scale``/``zero_point`` broadcast along ``axis``. Returns int32."""
-    import torch
-
     x = _as_tensor(x).float()
     scale, zero_point = _as_tensor(scale).float(), torch.as_tensor(zero_point)
     q = torch.round(x / _bcast(scale, x, axis)) + _bcast(zero_point, x, axis)
@@ -109,8 +104,6 @@ def quantize_affine(x, scale, zero_point, qmin: int, qmax: int, axis: int | None
 
 def dequantize(q, scale, zero_point, axis: int | None = None):
     """integers → float: ``(q - zero_point) * scale``."""
-    import torch
-
     q = torch.as_tensor(q)
     scale, zero_point = _as_tensor(scale).float(), torch.as_tensor(zero_point)
     return (q.to(torch.float32) - _bcast(zero_point, q, axis)) * _bcast(scale, q, axis)
@@ -170,8 +163,6 @@ def xnnpack_quantizer(per_channel: bool = True, weight_bits: int = 8, is_qat: bo
 
 
 def _example(x):
-    import torch
-
     return torch.as_tensor(np.asarray(x[:2], dtype=np.float32))
 
 
@@ -187,7 +178,6 @@ def ptq_pt2e(model, calib_x, per_channel: bool = True, weight_bits: int = 8, bat
     the XNNPACK quantizer → run ``calib_x`` (N, ...) float32 through the observers →
     ``convert_pt2e``. Returns the converted GraphModule (float in, float out; its graph holds the
     int8 weights and quantize/dequantize pairs). ``model`` is not modified."""
-    import torch
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
     m = copy.deepcopy(model).eval()
@@ -234,7 +224,6 @@ def qat_pt2e(model, train, val=None, epochs: int = 3, lr: float = 5e-4, batch_si
     ``fold_bn=True`` folds batch norm into the convs first (:func:`fold_batchnorm`): frozen BN
     statistics, and no torchao QAT conv-BN rewrites (slow on a small CPU). Default: BN in the graph.
     """
-    import torch
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_qat_pt2e
 
     m = fold_batchnorm(model) if fold_bn else copy.deepcopy(model).eval()
@@ -263,8 +252,6 @@ def sync_observers(prepared):
     rounds every weight differently from the one that was trained. This sets each symmetric
     (weight) observer's min/max to the range its fake quantizer's scale spans; affine (activation)
     observers are left alone. In place; returns ``prepared``."""
-    import torch
-
     for fq in prepared.modules():
         obs = getattr(fq, "activation_post_process", None)
         if type(fq).__name__ != "FusedMovingAvgObsFakeQuantize" or not hasattr(obs, "min_val"):
@@ -289,7 +276,6 @@ def layer_error(float_model, converted, x) -> "pd.DataFrame":  # noqa: F821
     rounding of that layer's output. Errors accumulate: layer k sees the errors of layers < k.
     """
     import pandas as pd
-    import torch
     from torch import nn
 
     x = torch.as_tensor(np.asarray(x, dtype=np.float32))

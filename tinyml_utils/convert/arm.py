@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from ..core.env import capture_logger, capture_output, quiet
 from ..models.export import export_program
@@ -29,7 +30,6 @@ def arm_quantize(model, example, calib_x: np.ndarray, compile_spec):
     """PT2E int8 quantization with the Arm quantizer for ``compile_spec`` (EthosUQuantizer for an
     EthosUCompileSpec, TOSAQuantizer for a TosaCompileSpec); calibrated one image at a time on
     ``calib_x`` (N, C, H, W). Returns the converted (fake-quantized) GraphModule."""
-    import torch
     from executorch.backends.arm.ethosu import EthosUCompileSpec
     from executorch.backends.arm.quantizer import EthosUQuantizer, TOSAQuantizer, get_symmetric_quantization_config
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
@@ -111,7 +111,6 @@ def tosa_reference_check(model, example, calib_x: np.ndarray, inputs: np.ndarray
     input scale) and compare its int8 output with the PT2E fake-quantized model's output, requantized
     to the same output scale. Returns ``max_lsb_diff`` (in units of the output scale), the fraction of
     identical outputs, argmax agreement, and the references."""
-    import torch
     import tosa_reference_model as ref
     from executorch.backends.arm.tosa.compile_spec import TosaCompileSpec
     from executorch.backends.arm.tosa.partitioner import TOSAPartitioner

@@ -12,13 +12,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from ..models.export import MAX_BATCH, export_program
 
 
 def _program(model, example, dynamic_batch: bool, max_batch: int):
-    import torch
-
     if isinstance(model, torch.export.ExportedProgram):
         return model
     if example is None:

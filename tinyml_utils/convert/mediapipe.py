@@ -6,6 +6,8 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
+import torch
+
 from ..core.compat import mediapipe_metadata_writers
 from . import tflite
 
@@ -14,7 +16,6 @@ def rgb_twin(model):
     """A copy of a 1-channel CNN that takes 3-channel (RGB) images: the first conv's weights are
     repeated over the 3 input channels and divided by 3, so a gray image copied to R, G and B gives
     the same logits as the original on the gray image (up to float rounding)."""
-    import torch
     from torch import nn
 
     twin = copy.deepcopy(model).eval()
@@ -43,8 +44,6 @@ def mediapipe_classifier_file(model, labels, path: str | Path, image_hw=(28, 28)
     normalization ``(pixel - mean) / std`` (0 and 255 map uint8 pixels to the [0, 1] the models
     were trained on). Trap: the metadata writer needs the packaging stand-in
     (:func:`tinyml_utils.core.compat.mediapipe_metadata_writers`)."""
-    import torch
-
     path = Path(path)
     plain = path.with_name(path.stem + "_nometa.tflite")
     tflite.from_torch(rgb_twin(model), torch.zeros(1, *image_hw, 3), plain, nhwc_input=True)

@@ -12,6 +12,8 @@ from __future__ import annotations
 import time
 from typing import Any, Callable
 
+import torch
+
 from .. import measure
 
 #: The bounds the chapters assert (ratios are latency of the first over the second model).
@@ -29,8 +31,6 @@ BOUNDS = {
 # ----------------------------------------------------------------------------- the measurements
 def cold_vs_warm(model, x, calls: int = 200) -> tuple[float, measure.Timing]:
     """ch00: the first (cold) call of a fresh eager model in ms, then its warmed-up timings."""
-    import torch
-
     with torch.no_grad():
         t0 = time.perf_counter()
         model(x)

@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
 import numpy as np
+import torch
 
 DEFAULT_THREADS = 1
 
@@ -57,8 +58,6 @@ def set_threads(threads: int = DEFAULT_THREADS) -> int:
     """Fix torch's intra-op threads (and OMP's for later-started runtimes); returns the value set."""
     os.environ["OMP_NUM_THREADS"] = str(threads)
     try:
-        import torch
-
         torch.set_num_threads(threads)
     except ImportError:  # pragma: no cover
         pass
@@ -98,8 +97,6 @@ def measure_latency(fn: Callable[[], Any], *, warmup: int = 20, repeats: int = 2
 
 def torch_latency(model, example_input, **kwargs) -> Latency:
     """:func:`measure_latency` of an eager torch model in eval mode under ``torch.no_grad``."""
-    import torch
-
     model.eval()
 
     def run():

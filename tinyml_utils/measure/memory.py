@@ -1,11 +1,12 @@
 """Memory of an eager PyTorch forward pass (a file's runtime peak memory: :mod:`tinyml_utils.runtimes`)."""
 from __future__ import annotations
 
+import torch
+
 
 def torch_peak_memory_bytes(model, example_input) -> int:
     """Peak bytes of CPU memory that torch's allocator held during one forward pass
     (``torch.profiler`` with ``profile_memory``): activations and temporaries, not the weights."""
-    import torch
     from torch.profiler import ProfilerActivity, profile
 
     model.eval()

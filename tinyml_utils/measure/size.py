@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import torch
+
 
 def count_params(model) -> int:
     """Number of parameters (weights and biases) of a torch module."""
@@ -17,7 +19,6 @@ def count_nonzero_params(model) -> int:
 def count_macs(model, example_input) -> int:
     """Multiply-accumulates of one forward pass on ``example_input``, counted by PyTorch's
     ``FlopCounterMode`` (FLOPs / 2; counts conv, linear and matmul, the ops that dominate)."""
-    import torch
     from torch.utils.flop_counter import FlopCounterMode
 
     was_training = model.training
@@ -38,8 +39,6 @@ def state_dict_bytes(model, path: str | Path | None = None) -> int:
     temporary file (an in-memory buffer differs by a few hundred bytes: the zip container stores the
     file name in every entry)."""
     import tempfile
-
-    import torch
 
     if path is not None:
         torch.save(model.state_dict(), path)
@@ -68,8 +67,6 @@ def graph_constant_bytes(gm) -> dict[str, int]:
     """Bytes of the tensors a (converted PT2E) GraphModule's graph reads, by dtype: the weight
     payload an artifact must carry at least. Trap: the state dict can keep unused float originals,
     so only ``get_attr`` nodes are counted."""
-    import torch
-
     seen, out, tensors = set(), {}, []
     for node in gm.graph.nodes:
         if node.op == "get_attr":

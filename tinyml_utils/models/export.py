@@ -8,6 +8,8 @@ with the XNNPACK delegate a dynamic batch fails at run time beyond a small batch
 """
 from __future__ import annotations
 
+import torch
+
 MAX_BATCH = 1024
 
 
@@ -16,8 +18,6 @@ def export_program(model, example, max_batch: int = MAX_BATCH, dynamic_batch: bo
     """``torch.export.export`` of ``model`` on the first example of ``example`` (one input tensor),
     with a dynamic batch dimension unless ``dynamic_batch=False``. ``strict=True`` is what
     ExecuTorch's Arm quantizer wants."""
-    import torch
-
     example = example[:1]
     if not dynamic_batch:
         return torch.export.export(model, (example,), strict=strict)

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
+
 #: Model shape of the chapter: ~1 M parameters with a 512-token vocabulary.
 DEFAULT_SHAPE = dict(dim=128, n_layers=4, n_heads=4, multiple_of=32)
 
@@ -30,7 +32,6 @@ def build_model(params: dict, max_seq_len: int = 128, full_logits: bool = True, 
     """ExecuTorch's Llama ``Transformer`` (``construct_transformer(ModelArgs(...))``) without a KV
     cache, returning logits for every position when ``full_logits`` (training, perplexity).
     ``max_seq_len`` is the longest context in tokens (the RoPE table's length)."""
-    import torch
     from executorch.examples.models.llama.llama_transformer import construct_transformer
     from executorch.examples.models.llama.model_args import ModelArgs
 
@@ -45,8 +46,6 @@ def generate(model, prompt_ids, n: int, temperature: float = 0.0, seed: int = 0,
              max_seq_len: int = 128) -> list[int]:
     """``n`` new tokens from an eager full-logits model, recomputing the whole (cropped) context each
     step: greedy (argmax) when ``temperature`` is 0, else sampled from softmax(logits / temperature)."""
-    import torch
-
     gen = torch.Generator().manual_seed(seed)
     ids = [int(i) for i in prompt_ids]
     model.eval()
