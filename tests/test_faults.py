@@ -116,3 +116,53 @@ def test_checkpoints_are_byte_reproducible(tmp_path):
         paths.append(tmp_path / sub / "m.pt")
     assert paths[0].read_bytes() == paths[1].read_bytes()
     assert sorted(p.name for p in (tmp_path / "c").iterdir()) == ["m.pt"]   # no temporary folder left
+
+
+# ------------------------------------------------------------------ item 9: audio and IMU inputs
+
+def _clip(n=16000, seed=0):
+    t = np.arange(n) / 16000
+    return (0.3 * np.sin(2 * np.pi * 440 * t) + 0.01 * np.random.default_rng(seed).standard_normal(n)).astype(np.float32)
+
+
+def _front_ends():
+    from tinyml_utils.data import frontend
+
+    out = {"numpy": frontend.numpy_mfcc}
+    try:
+        out["cmsis f32"], out["cmsis q15"] = frontend.CmsisMfcc("f32"), frontend.CmsisMfcc("q15")
+    except ImportError:  # cmsisdsp not installed: the NumPy front end still shows the checks
+        pass
+    return out
+
+
+@pytest.mark.parametrize("bad, expect", [
+    ("nan", "NaN/Inf"), ("inf", "NaN/Inf"), ("column", r"\(samples, 1\) column"), ("short", "too short"),
+    ("empty", "empty"), ("int16", "PCM"), ("pcm_as_float", "int16 PCM passed as float"),
+])
+def test_audio_front_ends_reject_bad_clips_with_what_was_expected(bad, expect):
+    """Issue 20 item 9: NaN/Inf audio gave NaN MFCCs (f32, NumPy) or finite garbage (q15); a (16000, 1),
+    100-sample or empty clip gave numpy's "window shape cannot be larger than input array shape"; int16
+    PCM was accepted as float."""
+    x = _clip()
+    clip = {"nan": np.where(np.arange(16000) == 5000, np.nan, x).astype(np.float32),
+            "inf": np.where(np.arange(16000) == 7, np.inf, x).astype(np.float32),
+            "column": x[:, None], "short": x[:100], "empty": x[:0],
+            "int16": (x * 32767).astype(np.int16), "pcm_as_float": (x * 32767).astype(np.float32)}[bad]
+    for name, fe in _front_ends().items():
+        with pytest.raises(ValueError, match=expect):
+            fe(clip)
+    assert _front_ends()["numpy"](x).shape == (49, 10)          # a good clip still goes through
+
+
+@pytest.mark.parametrize("bad, expect", [
+    (np.full((2, 3, 30), np.nan), "NaN/Inf"), (np.zeros((3, 30)), r"\(N, channels, T\)"),
+    (np.zeros((0, 3, 30)), "no data"), (np.zeros((2, 3, 1)), "too short"),
+])
+def test_imu_features_reject_bad_windows(bad, expect):
+    from tinyml_utils.data import dsp, features
+
+    with pytest.raises(ValueError, match=expect):
+        features.imu_window_features(bad)
+    with pytest.raises(ValueError, match=expect):
+        dsp.features(bad)

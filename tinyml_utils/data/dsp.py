@@ -56,6 +56,9 @@ def power_spectrum(windows: np.ndarray, sample_rate: float, fft_length: int | No
         gives after ``arm_rfft_fast_f32``).
     """
     x = np.asarray(windows, dtype=np.float64)
+    if x.ndim == 0 or x.shape[-1] < 2 or not np.isfinite(x).all():
+        raise ValueError(f"power_spectrum: expected finite windows (..., T) with T >= 2 samples, got shape {x.shape}"
+                         + ("" if x.ndim == 0 or np.isfinite(x).all() else " with NaN/Inf values"))
     n = fft_length or fft_length_for(x.shape[-1])
     if n < x.shape[-1]:
         raise ValueError(f"fft_length {n} is shorter than the window ({x.shape[-1]} samples)")
@@ -128,9 +131,7 @@ def features(windows: np.ndarray, sample_rate: float = 10.0, n_bands: int = 4, n
     Returns:
         float32 (N, channels × (3 + n_bands + 2 + 2 × n_peaks)), columns named by :func:`feature_names`.
     """
-    x = np.asarray(windows, dtype=np.float64)
-    if x.ndim != 3:
-        raise ValueError(f"windows must have shape (N, channels, T), got {x.shape}")
+    x = _features.check_windows(windows, "dsp.features")
     n, c, _ = x.shape
     base = _features.imu_window_features(x, sample_rate, n_bands).reshape(n, c, -1)
     skew, kurt = _moments(x)
@@ -208,6 +209,9 @@ def cmsis_channel(x: np.ndarray, sample_rate: float, n_peaks: int = 2, fft_lengt
     except ImportError as e:  # pragma: no cover
         raise ImportError("cmsisdsp is not installed: pip install cmsisdsp==1.10.3 (builds from source, ~60 s)") from e
     x = np.asarray(x, dtype=np.float32)
+    if x.ndim != 1 or len(x) < 2 or not np.isfinite(x).all():
+        raise ValueError(f"cmsis_channel: expected ONE channel, a finite 1-D array of >= 2 samples, got shape {x.shape}"
+                         + ("" if x.ndim != 1 or np.isfinite(x).all() else " with NaN/Inf values"))
     t = len(x)
     n = fft_length or fft_length_for(t)
     mean = float(dsp.arm_mean_f32(x))

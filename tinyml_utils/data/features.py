@@ -21,7 +21,66 @@ from collections.abc import Sequence
 import numpy as np
 
 __all__ = ["log_mel", "mfcc", "mel_weight_matrix", "imu_window_features", "imu_feature_names",
-           "num_frames"]
+           "num_frames", "check_audio", "check_windows"]
+
+#: a float clip whose peak exceeds this is not audio in [-1, 1] (int16 PCM cast to float has peaks in the 100s-1000s)
+MAX_FLOAT_PEAK = 2.0
+
+
+def check_audio(audio, min_samples: int, who: str = "audio", max_ndim: int | None = None) -> np.ndarray:
+    """``audio`` as float64 if it is what the audio front ends expect, else a ``ValueError`` that says
+    what was expected: float samples in [-1, 1] on the last axis (``(samples,)`` or ``(clips, samples)``),
+    at least ``min_samples`` of them (one frame), all finite. Catches int16 PCM (as integers or cast
+    to float: divide by 32768), a ``(samples, 1)`` column, empty and too-short clips, NaN/Inf."""
+    x = np.asarray(audio)
+    if x.dtype.kind in "iu":
+        raise ValueError(f"{who}: got {x.dtype} samples (PCM); the front end takes float audio in [-1, 1]: "
+                         f"pass audio.astype(np.float32) / 32768 for int16 PCM")
+    if x.dtype.kind not in "f":
+        raise ValueError(f"{who}: expected a float array of samples in [-1, 1], got dtype {x.dtype}")
+    if x.ndim == 0 or x.size == 0:
+        raise ValueError(f"{who}: the clip is empty (shape {x.shape}); expected (samples,) with at least "
+                         f"{min_samples} samples (one frame)")
+    if max_ndim is not None and x.ndim > max_ndim:
+        raise ValueError(f"{who}: expected at most {max_ndim}-D audio, (samples,) or (clips, samples), "
+                         f"got shape {x.shape}")
+    if x.ndim >= 2 and x.shape[-1] == 1 and x.shape[-2] >= min_samples:
+        raise ValueError(f"{who}: shape {x.shape} looks like a (samples, 1) column; samples go on the last axis: "
+                         "pass audio[..., 0] (or audio.ravel() for one clip)")
+    if x.shape[-1] < min_samples:
+        raise ValueError(f"{who}: {x.shape[-1]} samples is too short, fewer than one frame ({min_samples} "
+                         f"samples are needed), shape {x.shape}")
+    bad = ~np.isfinite(x)
+    if bad.any():
+        first = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise ValueError(f"{who}: {int(bad.sum())} NaN/Inf sample(s) (first at index {first}); audio must be finite "
+                         "floats in [-1, 1]: check the file or the step that produced it")
+    peak = float(np.abs(x).max())
+    if peak > MAX_FLOAT_PEAK:
+        raise ValueError(f"{who}: peak {peak:.4g} is far outside [-1, 1]: int16 PCM passed as float? "
+                         "Divide by 32768 (audio / 32768)")
+    return x.astype(np.float64, copy=False)
+
+
+def check_windows(windows, who: str = "windows", min_samples: int = 2) -> np.ndarray:
+    """IMU ``windows`` as float64 if they are (N, channels, T) finite numbers with N >= 1 and
+    T >= ``min_samples``, else a ``ValueError`` that says what was expected."""
+    x = np.asarray(windows)
+    if x.dtype.kind not in "fiu":
+        raise ValueError(f"{who}: expected numbers, got dtype {x.dtype}")
+    if x.ndim != 3:
+        hint = " (one window? pass windows[None])" if x.ndim == 2 else ""
+        raise ValueError(f"{who} must have shape (N, channels, T), got {x.shape}{hint}")
+    if x.size == 0:
+        raise ValueError(f"{who}: no data (shape {x.shape}); expected at least one window of >= {min_samples} samples")
+    if x.shape[-1] < min_samples:
+        raise ValueError(f"{who}: windows of {x.shape[-1]} sample(s) are too short; at least {min_samples} needed")
+    bad = ~np.isfinite(x)
+    if bad.any():
+        first = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise ValueError(f"{who}: {int(bad.sum())} NaN/Inf value(s) (first at index {first}); features need finite "
+                         "samples: drop or repair those windows first")
+    return x.astype(np.float64, copy=False)
 
 
 def _next_pow2(n: int) -> int:
@@ -62,9 +121,7 @@ def mel_weight_matrix(n_mels: int = 40, n_bins: int = 257, sample_rate: float = 
 
 def _spectrum(audio: np.ndarray, n_fft: int, hop: int, fft_length: int | None,
               power: float) -> np.ndarray:
-    x = np.asarray(audio, dtype=np.float64)
-    if x.shape[-1] < n_fft:
-        raise ValueError(f"audio has {x.shape[-1]} samples, fewer than one frame ({n_fft})")
+    x = check_audio(audio, n_fft, "log_mel/mfcc")
     fft_length = _next_pow2(n_fft) if fft_length is None else int(fft_length)
     if fft_length < n_fft:
         raise ValueError(f"fft_length {fft_length} is shorter than the frame ({n_fft})")
@@ -172,9 +229,7 @@ def imu_window_features(windows: np.ndarray, sample_rate: float = 10.0, n_bands:
         is the share of the window's variance in that band (one-sided power spectrum of the
         mean-removed window, Parseval-normalized), so with the default bands they sum to std².
     """
-    x = np.asarray(windows, dtype=np.float64)
-    if x.ndim != 3:
-        raise ValueError(f"windows must have shape (N, channels, T), got {x.shape}")
+    x = check_windows(windows, "imu_window_features")
     t = x.shape[-1]
     mean = x.mean(axis=-1)
     std = x.std(axis=-1)

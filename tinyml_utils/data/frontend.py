@@ -143,7 +143,7 @@ class CmsisMfcc:
 
     def __call__(self, audio: np.ndarray) -> np.ndarray:
         """MFCCs of one clip (1-D) or a batch (N, samples): float32 (..., frames, n_mfcc)."""
-        x = np.asarray(audio)
+        x = features.check_audio(audio, self.frame, f"CmsisMfcc({self.dtype!r})", max_ndim=2)
         if x.ndim == 2:
             return np.stack([self(row) for row in x])
         frames = padded_frames(x, self.frame, self.hop, self.fft)
@@ -160,7 +160,7 @@ def tf_mfcc(audio: np.ndarray) -> np.ndarray:
     """The reference: ``tf.signal`` STFT (periodic Hann, no end padding) → |X| → mel → log → DCT."""
     import tensorflow as tf
 
-    x = tf.constant(np.asarray(audio, dtype=np.float32))
+    x = tf.constant(features.check_audio(audio, FRAME, "tf_mfcc").astype(np.float32))
     stft = tf.signal.stft(x, FRAME, HOP, FFT, window_fn=tf.signal.hann_window, pad_end=False)
     mel_w = tf.signal.linear_to_mel_weight_matrix(N_MELS, FFT // 2 + 1, SAMPLE_RATE, FMIN, FMAX)
     mel = tf.tensordot(tf.abs(stft), mel_w, 1)
