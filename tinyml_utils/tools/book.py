@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 from ..core import paths
+from ..report import roadmap
 from . import dashboard
 
 #: Chapter notebooks are ``NN_slug.ipynb`` (two or three leading digits).
@@ -335,6 +336,7 @@ def stage_book(quick: bool = True, out: Path | None = None, partial: bool = Fals
     root, extra = _load_toc_template(paths.BOOK)
     write_toc(staged, root, [f"notebooks/{p.stem}" for p in chapters], extra)
     dashboard.write_page(staged, quick)  # book/_toc.yml lists the page
+    roadmap.figure(path=staged / "roadmap.png")   # intro.md shows it: read from the chapters themselves
     copy_mathjax(staged / "_static")
     return staged
 
