@@ -216,3 +216,73 @@ def test_atomic_files_get_ordinary_permissions(tmp_path):
     umask = os.umask(0)
     os.umask(umask)
     assert stat.S_IMODE(p.stat().st_mode) == 0o666 & ~umask
+
+
+# ---------------------------------------------------------------- the runner under faults (issue 20)
+def _three_chapters(tmp_path, monkeypatch):
+    monkeypatch.setenv("TINYML_BUILD", str(tmp_path / "build"))
+    src = tmp_path / "notebooks"
+    src.mkdir()
+    for stem in ("01_a", "02_b", "03_c"):
+        _notebook(src / f"{stem}.ipynb", "x = 1")
+    monkeypatch.setattr(paths, "NOTEBOOKS", src)
+    return src
+
+
+def _fake_execute(outcomes: dict):
+    def execute(nb, quick, **kw):
+        what = outcomes.get(nb.stem, "ok")
+        if what == "interrupt":
+            raise KeyboardInterrupt
+        if what == "fail":
+            raise cli.ChapterFailed(f"{nb.name}: cell 2 raised RuntimeError: boom")
+        return cli.ChapterRun(nb.stem, 0.1, True, nb)
+    return execute
+
+
+def test_ctrl_c_prints_a_summary_and_what_to_rerun_not_a_traceback(tmp_path, monkeypatch, capsys):
+    """Issue 20 item 10: Ctrl-C printed ~190 lines of traceback and no summary."""
+    _three_chapters(tmp_path, monkeypatch)
+    monkeypatch.setattr(cli, "execute", _fake_execute({"02_b": "interrupt"}))
+    assert cli.main(["run", "--quick"]) == 130
+    out, err = capsys.readouterr()
+    assert "01_a" in out and "INTERRUPTED" in out and "Traceback" not in out + err
+    assert "Interrupted during 02_b" in err and "Saved: 01_a" in err
+    assert "To finish: python -m tinyml_utils run --quick 02 03" in err
+
+
+def test_fail_fast_lists_the_chapters_it_skipped(tmp_path, monkeypatch, capsys):
+    _three_chapters(tmp_path, monkeypatch)
+    monkeypatch.setattr(cli, "execute", _fake_execute({"01_a": "fail"}))
+    runs = cli.run(quick=True, fail_fast=True, log_native=False)
+    assert [r.chapter for r in runs] == ["01_a"]
+    err = capsys.readouterr().err
+    assert "Skipped after the first failure (--fail-fast): 02_b, 03_c" in err
+    assert "python -m tinyml_utils run --quick 02 03" in err
+
+
+def test_unwritable_log_folder_does_not_stop_the_run(tmp_path, monkeypatch, capsys):
+    """Issue 20 item 7: an unwritable build/logs crashed `run` with a raw traceback, no summary, later
+    chapters skipped. (A file where the folder should be: permissions do not stop root.)"""
+    _three_chapters(tmp_path, monkeypatch)
+    (tmp_path / "build").mkdir()
+    (tmp_path / "build" / "logs").write_text("not a folder")
+    monkeypatch.setattr(cli, "execute", _fake_execute({}))
+    runs = cli.run(quick=True)
+    assert [r.ok for r in runs] == [True, True, True]
+    out = capsys.readouterr().out
+    assert out.count("native log not written") == 3 and "total" in out
+
+
+def test_run_matches_chapter_numbers_without_the_zero(tmp_path, monkeypatch):
+    _three_chapters(tmp_path, monkeypatch)
+    assert [p.stem for p in cli.chapters(["2"])] == [p.stem for p in cli.chapters(["02"])] == ["02_b"]
+    with pytest.raises(SystemExit, match="No chapter matches '7'"):
+        cli.chapters(["7"])
+
+
+def test_failure_outside_cells_does_not_promise_a_traceback(tmp_path):
+    copy = tmp_path / "x.failed.ipynb"
+    copy.write_text("{}")
+    msg = cli._describe_failure(tmp_path / "x.ipynb", copy, RuntimeError("Kernel didn't respond in 60 seconds"))
+    assert "full traceback" not in msg and "holds no traceback" in msg

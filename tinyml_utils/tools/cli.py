@@ -47,7 +47,9 @@ def chapters(selection: list[str] | None = None) -> list[Path]:
         return nbs
     picked = []
     for s in selection:
-        match = [p for p in nbs if p.stem == s or p.stem.split("_")[0] == s or p.name == s]
+        num = s.isdigit()   # "2" and "02" both mean chapter 02
+        match = [p for p in nbs if p.stem == s or p.name == s
+                 or (num and p.stem.split("_")[0].isdigit() and int(p.stem.split("_")[0]) == int(s))]
         if not match:
             raise SystemExit(f"No chapter matches {s!r}. Chapters: {', '.join(p.stem for p in nbs)}")
         picked += [m for m in match if m not in picked]
@@ -83,7 +85,10 @@ def _describe_failure(nb_path: Path, out_path: Path | None, exc: BaseException) 
     else:
         msg = f"{nb_path.name}: execution failed outside any cell ({name}: {exc})"
     if out_path is not None and out_path.exists():
-        msg += f"\n  executed copy with the full traceback: {out_path}"
+        if name == "PapermillExecutionError":
+            msg += f"\n  executed copy with the full traceback: {out_path}"
+        else:   # nothing in the cells failed, so the copy holds no traceback: say where to look instead
+            msg += f"\n  (no cell raised, so the executed copy {out_path.name} holds no traceback; see the native log)"
     return msg
 
 
@@ -120,8 +125,8 @@ def execute(nb_path: Path, quick: bool, parameters: dict | None = None, kernel: 
     except BaseException as exc:  # noqa: BLE001 - cell errors, kernel deaths, I/O, Ctrl-C alike
         if partial.exists():
             os.replace(partial, failed)
-        if isinstance(exc, KeyboardInterrupt):
-            raise
+        if isinstance(exc, KeyboardInterrupt) or getattr(exc, "ename", "") == "KeyboardInterrupt":
+            raise KeyboardInterrupt from None   # Ctrl-C reached the kernel first: still an interrupt
         raise ChapterFailed(_describe_failure(nb_path, failed, exc)) from exc
     os.replace(partial, out)
     return ChapterRun(nb_path.stem, time.perf_counter() - t0, True, out)
@@ -159,40 +164,80 @@ class _NativeLog:
         return False
 
 
+def _native_log(log: Path, wanted: bool):
+    """:class:`_NativeLog` when ``log`` can be written, else no capture (one line says why): an
+    unwritable ``build/logs`` must not stop the run."""
+    import contextlib
+
+    if not wanted:
+        return contextlib.nullcontext(), None
+    try:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with open(log, "ab"):
+            pass
+    except OSError as e:
+        return contextlib.nullcontext(), (f"native log not written ({type(e).__name__}: {e}); "
+                                          "its lines go to the terminal")
+    return _NativeLog(log), None
+
+
+def _rerun_command(quick: bool, stems: list[str]) -> str:
+    return f"python -m tinyml_utils run {'--quick ' if quick else ''}{' '.join(s.split('_')[0] for s in stems)}"
+
+
 def run(selection: list[str] | None = None, quick: bool = False, fail_fast: bool = False,
         log_native: bool = True) -> list[ChapterRun]:
     """Execute chapters in order (all of them even if one fails, unless ``fail_fast``), printing a
     line per chapter, then a summary table and every failure. Native log lines go to
-    ``build/logs/<mode>/<chapter>.log``."""
-    import contextlib
-
+    ``build/logs/<mode>/<chapter>.log`` (when that folder cannot be written, to the terminal).
+    Ctrl-C stops the run with the same summary: what ran, what was saved and what to rerun."""
     nbs = chapters(selection)
     mode = "quick" if quick else "full"
     logs = paths.build_dir() / "logs" / mode
     print(f"Executing {len(nbs)} chapter(s) in {mode} mode into {paths.executed_dir(quick)}", flush=True)
     runs: list[ChapterRun] = []
+    interrupted = None
     for i, nb in enumerate(nbs, 1):
         print(f"[{i}/{len(nbs)}] {nb.stem} ...", end=" ", flush=True)
         log = logs / f"{nb.stem}.log"
+        capture, note = _native_log(log, log_native)
+        if note:
+            print(f"({note})", end=" ", flush=True)
         t0 = time.perf_counter()
         try:
-            with (_NativeLog(log) if log_native else contextlib.nullcontext()):
+            with capture:
                 r = execute(nb, quick)
             print(f"ok in {r.seconds:.1f} s", flush=True)
         except ChapterFailed as e:
             r = ChapterRun(nb.stem, time.perf_counter() - t0, False,
                            paths.executed_dir(quick) / f"{nb.stem}.failed.ipynb", str(e))
-            print(f"FAILED after {r.seconds:.1f} s (native log: {log})", flush=True)
+            print(f"FAILED after {r.seconds:.1f} s" + (f" (native log: {log})" if not note else ""), flush=True)
+        except KeyboardInterrupt:
+            interrupted = nb.stem
+            runs.append(ChapterRun(nb.stem, time.perf_counter() - t0, False, paths.executed_dir(quick),
+                                   f"{nb.stem}: interrupted (Ctrl-C); its results and executed copy were not written"))
+            print("INTERRUPTED", flush=True)
+            break
         runs.append(r)
         if not r.ok and fail_fast:
             break
+    skipped = [nb.stem for nb in nbs[len(runs):]]
     print(summary_table(runs), flush=True)
-    failed = [r for r in runs if not r.ok]
+    failed = [r for r in runs if not r.ok and r.chapter != interrupted]
     for r in failed:
         print(f"\nFAILED {r.error}", file=sys.stderr, flush=True)
     if failed:
         print(f"\n{len(failed)} of {len(runs)} chapter(s) failed: {', '.join(r.chapter for r in failed)}",
               file=sys.stderr, flush=True)
+    if interrupted:
+        done = [r.chapter for r in runs if r.ok]
+        print(f"\nInterrupted during {interrupted}. Saved: "
+              + (f"{', '.join(done)} (executed copies in {paths.executed_dir(quick)}, results files)" if done
+                 else "nothing") + f"; not written: {interrupted}."
+              + f"\nTo finish: {_rerun_command(quick, [interrupted, *skipped])}", file=sys.stderr, flush=True)
+    elif skipped:
+        print(f"\nSkipped after the first failure (--fail-fast): {', '.join(skipped)}"
+              f"\nTo run them: {_rerun_command(quick, skipped)}", file=sys.stderr, flush=True)
     return runs
 
 
@@ -221,15 +266,26 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("doctor", help="check the environment")
     reproduce.add_arguments(sub.add_parser("reproduce", help="re-run full mode and compare with results/"))
     sub.add_parser("stability", help="repeat every timing claim under load and report pass rates", add_help=False)
+    sub.add_parser("sweep", help="a chapter or experiment x a parameter grid x seeds, on Ray", add_help=False)
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["stability"]:
         from .stability import main as stability_main  # lazy: it loads every framework
 
         return stability_main(argv[1:])
+    if argv[:1] == ["sweep"]:
+        from .sweep import main as sweep_main  # lazy: it imports Ray when it runs
+
+        return sweep_main(argv[1:])
     args = parser.parse_args(argv)
 
     if args.command == "run":
-        runs = run(args.chapters, quick=args.quick, fail_fast=args.fail_fast)
+        try:
+            runs = run(args.chapters, quick=args.quick, fail_fast=args.fail_fast)
+        except KeyboardInterrupt:   # between chapters, before the loop: no traceback either
+            print("\nInterrupted.", file=sys.stderr)
+            return 130
+        if any("interrupted (Ctrl-C)" in r.error for r in runs):
+            return 130
         return 0 if all(r.ok for r in runs) else 1
     if args.command == "book":
         try:
