@@ -119,6 +119,10 @@ WRONG = {
     "perplexity": [(lambda z, y: float(torch.exp(_nll(z, y)).mean()), "not the mean of each token's exp"),
                    (lambda z, y: float(_nll(z, y).mean()), "perplexity is its exp"),
                    (lambda z, y: float(torch.exp(-z.double()[torch.arange(len(y)), y].mean())), "log_softmax")],
+    "duty_cycle": [(lambda n, p, f, c: n * c / f / (p / 1e3), "not a percent"),
+                   (lambda n, p, f, c: 100 * n / f / (p / 1e3), "cycles per instruction"),
+                   (lambda n, p, f, c: 100 * n * c / f / p, "divide by 1000")],
+    "instructions_per_mac": [(lambda n, m: m / n, "invert it"), (lambda n, m: n / m / 2, "instructions / MACs")],
 }
 
 
@@ -291,5 +295,5 @@ def test_every_chapter_has_two_exercises_in_the_module():
     per = {}
     for name, ch in E.EXERCISES.items():
         per.setdefault(ch, []).append(name)
-    chapters = sorted({p.stem[:2] for p in CHAPTERS} | {f"{i:02d}" for i in range(12)})
+    chapters = sorted({p.stem[:2] for p in CHAPTERS} | {f"{i:02d}" for i in range(13)})
     assert all(len(per.get(ch, [])) >= 2 for ch in chapters), per

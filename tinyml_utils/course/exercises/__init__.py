@@ -51,6 +51,7 @@ from .compressing import (
     check_schedule,
     check_soft_targets,
 )
+from .firmware import check_duty_cycle, check_instructions_per_mac
 from .measuring import (
     check_arena,
     check_conv_macs,
@@ -65,5 +66,6 @@ __all__ = [
     "check_latency_stats", "check_mask", "check_schedule", "check_qparams", "check_quantize", "check_soft_targets",
     "check_kd_loss", "check_parity", "check_dequantize", "check_budget", "check_npu_estimate", "check_ds_conv_macs",
     "check_smooth", "check_stream_rate", "check_window_stats", "check_fedavg", "check_bn_stats",
-    "check_kv_cache_bytes", "check_perplexity", "reference", "EXERCISES", "ARENA_BYTES", "BUDGET_DEVICES",
+    "check_kv_cache_bytes", "check_perplexity", "check_duty_cycle", "check_instructions_per_mac",
+    "reference", "EXERCISES", "ARENA_BYTES", "BUDGET_DEVICES",
 ]

@@ -143,3 +143,12 @@ def perplexity(logits, targets) -> float:
 
     z = torch.as_tensor(logits, dtype=torch.float64)
     return float(torch.exp(F.cross_entropy(z, torch.as_tensor(targets))))
+
+
+# ---------------------------------------------------------------------------- chapter 12
+def duty_cycle(instructions: float, period_ms: float, clock_hz: float, cpi: float) -> float:
+    return 100.0 * instructions * cpi / clock_hz / (period_ms / 1e3)
+
+
+def instructions_per_mac(instructions: int, macs: int) -> float:
+    return instructions / macs
