@@ -78,3 +78,36 @@ def test_reproduce_command_compare_only(tmp_path, doc, capsys):
     assert cli.main(["reproduce", "02", "--compare-only", "--out", str(out)]) == 1
     printed = capsys.readouterr().out
     assert "MISMATCH" in printed and "params 24,058 -> 24,059" in printed
+
+
+def test_a_raised_bar_or_edited_detail_in_the_committed_file_is_a_mismatch(doc):
+    """Issue 20 item 6: claims were paired by position and only `passed` compared, so a committed claim
+    whose bar was raised (">= 97.5%" -> ">= 99.5%") or whose detail was edited still compared "ok"."""
+    i = next(k for k, c in enumerate(doc["claims"]) if ">= 97.5%" in c["text"])
+    raised = copy.deepcopy(doc)
+    raised["claims"][i]["text"] = raised["claims"][i]["text"].replace(">= 97.5%", ">= 99.5%")
+    result = reproduce.compare(raised, BASELINE)
+    assert [r.item for r in result.mismatches] == [f"claim {i + 1}: {raised['claims'][i]['text']}"], result.table()
+    assert "says something else" in result.mismatches[0].detail and ">= 97.5%" in result.mismatches[0].detail
+    edited = copy.deepcopy(doc)
+    edited["claims"][i]["detail"] += " (on every machine)"
+    assert "wording differs" in reproduce.compare(edited, BASELINE).mismatches[0].detail
+    moved = copy.deepcopy(doc)                       # measured numbers in a detail may move: shown, not failed
+    moved["claims"][i]["detail"] = "".join("7" if ch.isdigit() else ch for ch in moved["claims"][i]["detail"])
+    assert reproduce.compare(moved, BASELINE).ok
+
+
+@pytest.mark.parametrize("damage, expect", [
+    ("{not json", "is not valid JSON"), ('{"records": [{"accuracy": 1.0}], "claims": []}', "records[0] has no 'name'"),
+    ("[1, 2]", "not an object"),
+])
+def test_a_damaged_results_file_is_one_row_naming_it(tmp_path, damage, expect):
+    committed, repro = tmp_path / "committed", tmp_path / "repro"
+    committed.mkdir()
+    repro.mkdir()
+    shutil.copy(BASELINE, repro / BASELINE.name)
+    (committed / BASELINE.name).write_text(damage)
+    result = reproduce.compare_dirs(committed, repro, [BASELINE.stem])
+    assert len(result.rows) == 1 and result.rows[0].status == "MISMATCH"
+    assert expect in result.rows[0].detail and str(committed / BASELINE.name) in result.rows[0].detail
+    assert "git checkout" in result.rows[0].detail

@@ -18,8 +18,13 @@ compared with the committed ``results/NN_slug.json`` under :class:`Tolerances`:
   were seen to move 3.5x between a loaded and an idle run). ``--latency-band F`` turns the ratio
   into a check (a mismatch when it moves by more than a factor F either way), for a quiet,
   dedicated machine. ``latency_ms_p95`` is never compared (it is the noise);
-- claims are matched by text (then by position for texts that embed numbers); every reproduced
-  claim must have passed, and both runs must have the same number of claims.
+- claims are matched by text; a committed claim whose text has no twin is paired by position and
+  reported as a mismatch showing both texts (a raised or lowered bound, or reworded claim, is a
+  different claim); every reproduced claim must have passed, and both runs must have the same
+  number of claims. Details carry measured numbers, so they are compared with the numbers masked:
+  a detail whose words changed is a mismatch, one whose numbers moved is shown.
+- a damaged or malformed results file (not JSON, no records, a record without a name) is one
+  mismatch row naming the file and the fix, never a raw ``JSONDecodeError`` or ``KeyError``.
 
 ``extra`` fields are not compared. The command prints one table row per record and claim and
 exits with 1 when anything mismatches.
@@ -27,14 +32,15 @@ exits with 1 when anything mismatches.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 from ..core import paths
+from ..core.io import ArtifactError, read_json
 
 EXACT_FIELDS = ("size_bytes", "params", "macs", "arena_bytes", "npu_cycles")
 EQUAL_FIELDS = ("technique", "runtime", "estimated")
@@ -82,8 +88,30 @@ class Comparison:
         return "\n".join(lines)
 
 
-def _load(doc: dict | str | Path) -> dict[str, Any]:
-    return doc if isinstance(doc, dict) else json.loads(Path(doc).read_text())
+def _load(doc: dict | str | Path, fix: str = "restore it (git checkout results/) or rerun the chapter"
+          ) -> dict[str, Any]:
+    """A results document, checked: a dict whose ``records`` are dicts with a ``name`` and whose
+    ``claims`` are dicts with a ``text``; else :class:`ArtifactError` naming the file and ``fix``."""
+    label = "<results document>" if isinstance(doc, dict) else Path(doc)
+    d = doc if isinstance(doc, dict) else read_json(doc, fix)
+    if not isinstance(d, dict):
+        raise ArtifactError(label, f"is not a results file (a JSON {type(d).__name__}, not an object)", fix)
+    for key, field in (("records", "name"), ("claims", "text")):
+        items = d.get(key, [])
+        if not isinstance(items, list):
+            raise ArtifactError(label, f"has a malformed '{key}' entry (not a list)", fix)
+        for i, item in enumerate(items):
+            if not isinstance(item, dict) or field not in item:
+                raise ArtifactError(label, f"{key}[{i}] has no '{field}'", fix)
+    return d
+
+
+_NUMBER = re.compile(r"[-+]?\d[\d,]*(?:\.\d+)?(?:[eE][-+]?\d+)?")
+
+
+def _wording(text: str) -> str:
+    """A claim detail with its numbers masked: what must not change between runs."""
+    return _NUMBER.sub("#", text or "")
 
 
 def _reference_latency(records: list[dict]) -> tuple[str, float] | None:
@@ -176,8 +204,14 @@ def _compare_claims(chapter: str, ref: list[dict], new: list[dict]) -> list[Row]
         j = match.get(i)
         if j is None:
             rows.append(Row(chapter, label, "MISMATCH", "not checked in the reproduction"))
+        elif new[j].get("text") != c.get("text"):
+            rows.append(Row(chapter, label, "MISMATCH", f"the claim says something else now: committed "
+                                                        f"{c.get('text')!r}, reproduced {new[j].get('text')!r}"))
         elif not (c.get("passed") and new[j].get("passed")):
             rows.append(Row(chapter, label, "MISMATCH", f"passed {c.get('passed')} -> {new[j].get('passed')}"))
+        elif _wording(c.get("detail", "")) != _wording(new[j].get("detail", "")):
+            rows.append(Row(chapter, label, "MISMATCH", f"the detail's wording differs: committed "
+                                                        f"{c.get('detail')!r}, reproduced {new[j].get('detail')!r}"))
         else:
             rows.append(Row(chapter, label, "ok", f"{c.get('detail', '')} -> {new[j].get('detail', '')}"))
     for j in sorted(free):
@@ -196,7 +230,13 @@ def compare_dirs(reference_dir: Path, reproduced_dir: Path, chapters: list[str],
         if missing:
             rows.append(Row(ch, "results file", "MISMATCH", "missing: " + ", ".join(missing)))
             continue
-        rows += compare(a, b, tol).rows
+        try:
+            ref = _load(a, f"restore it with `git checkout {a.parent.name}/{a.name}` or rerun the chapter in full mode")
+            new = _load(b, "rerun the reproduction of this chapter")
+        except ArtifactError as e:
+            rows.append(Row(ch, "results file", "MISMATCH", str(e)))
+            continue
+        rows += compare(ref, new, tol).rows
     return Comparison(rows)
 
 
