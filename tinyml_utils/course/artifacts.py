@@ -23,7 +23,7 @@ from .. import measure
 from .. import train as training
 from ..compress import distill, prune, quantize
 from ..convert import executorch, tflite
-from ..core import io, paths
+from ..core import io, locks, paths
 from ..core.env import seed_everything, versions
 from ..models import VISION_WIDTHS, vision_cnn
 from ..models.keras import to_nhwc, vision_cnn_keras
@@ -126,8 +126,13 @@ def load_or_build(spec: Spec, load: Callable[[Path], object], build: Callable[[]
     info = None if rebuild else _fresh_or_say(spec)
     if info is not None:
         return load(spec.path), info
-    obj, write, info = build()
-    save(spec, write, info)
+    # One builder at a time (sweep workers share the store); whoever waited re-checks and reuses.
+    with locks.file_lock(spec.path.with_name(spec.path.name + ".lock"), what=str(spec.path)):
+        info = None if rebuild else fresh(spec)
+        if info is not None:
+            return load(spec.path), info
+        obj, write, info = build()
+        save(spec, write, info)
     return obj, info
 
 
