@@ -166,3 +166,28 @@ def test_imu_features_reject_bad_windows(bad, expect):
         features.imu_window_features(bad)
     with pytest.raises(ValueError, match=expect):
         dsp.features(bad)
+
+
+# ------------------------------------------------------------------ item 8: the book and deleted chapters
+
+def test_book_refuses_an_executed_copy_whose_chapter_is_gone(tmp_path, monkeypatch):
+    """Issue 20 item 8: executed copies of a deleted or renamed notebook were published silently."""
+    import json
+
+    from conftest_book import _png_bytes, make_executed_notebook
+
+    from tinyml_utils.core import paths
+    from tinyml_utils.tools import book
+
+    monkeypatch.setenv("TINYML_BUILD", str(tmp_path / "build"))
+    src = tmp_path / "notebooks"
+    src.mkdir()
+    (src / "01_kept.ipynb").write_text(json.dumps({"cells": []}))
+    monkeypatch.setattr(paths, "NOTEBOOKS", src)
+    exe = paths.executed_dir(True)
+    for name in ("01_kept.ipynb", "02_renamed_away.ipynb"):
+        make_executed_notebook(exe / name, _png_bytes())
+    with pytest.raises(book.BookBuildError) as err:
+        book.executed_chapters(quick=True)
+    assert "02_renamed_away.ipynb: its chapter notebooks/02_renamed_away.ipynb no longer exists" in str(err.value)
+    assert [p.name for p in book.executed_chapters(quick=True, partial=True)] == ["01_kept.ipynb"]

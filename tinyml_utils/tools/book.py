@@ -173,14 +173,20 @@ def executed_chapters(quick: bool = True, partial: bool = False) -> list[Path]:
     """Executed chapters in ``paths.executed_dir(quick)`` that ran to completion.
 
     Raises :class:`BookBuildError` listing every chapter of ``notebooks/`` that is missing, failed
-    or was interrupted, unless ``partial`` (then those are left out with a note, and only "no
-    chapter at all" raises).
+    or was interrupted, and every executed copy whose notebook no longer exists (deleted or
+    renamed), unless ``partial`` (then those are left out with a note, and only "no chapter at
+    all" raises). An orphaned copy is never published.
     """
     exe_dir = paths.executed_dir(quick)
     mode = "quick" if quick else "full"
     run = RUN_HINT if quick else "python -m tinyml_utils run"
     executed = {p.name: p for p in chapter_files(exe_dir)}
+    sources = {p.name for p in chapter_files(paths.NOTEBOOKS)}
     problems: dict[str, str] = {}
+    for name in sorted(executed.keys() - sources):   # a deleted or renamed chapter's old executed copy
+        problems[name] = (f"its chapter notebooks/{name} no longer exists (deleted or renamed): "
+                          f"delete {exe_dir / name}")
+        del executed[name]
     for src in chapter_files(paths.NOTEBOOKS):
         if src.name not in executed:
             failed = exe_dir / f"{src.stem}.failed.ipynb"
