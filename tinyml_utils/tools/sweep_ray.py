@@ -21,6 +21,7 @@ import time
 import traceback
 from pathlib import Path
 from typing import Iterator
+from unittest import mock
 
 from ..core import paths
 
@@ -46,23 +47,6 @@ def _records(result, default_name: str) -> list[dict]:
     return out
 
 
-@contextlib.contextmanager
-def _env(**values):
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update({k: v for k, v in values.items() if v is not None})
-    for k, v in values.items():
-        if v is None:
-            os.environ.pop(k, None)
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
-
 def _run_chapter(point: dict, out_dir: Path) -> list[dict]:
     from ..core.io import read_json
     from .cli import ChapterFailed, execute
@@ -75,7 +59,8 @@ def _run_chapter(point: dict, out_dir: Path) -> list[dict]:
     executed = paths.executed_dir(point["quick"])
     params = dict(point["params"], **({"SEED": point["seed"]} if point["seed"] is not None else {}))
     try:
-        with _env(TINYML_RESULTS=str(out_dir), **{paths.PUBLISH_RESULTS: None}):
+        with mock.patch.dict(os.environ, {"TINYML_RESULTS": str(out_dir)}):   # restored after, whatever happens
+            os.environ.pop(paths.PUBLISH_RESULTS, None)
             execute(copy, point["quick"], parameters=params, timeout=point.get("timeout", 1800))
     except ChapterFailed:
         failed = executed / f"{copy.stem}.failed.ipynb"
