@@ -59,8 +59,11 @@ LAB_HEADLESS  ?=
 LAB_ARGS      ?=
 LAB_ROOT      := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
+# PYTHONPATH pins this checkout: beside another clone's venv (whose editable install points there),
+# the kernel still imports this checkout's tinyml_utils and writes this checkout's results/ (doctor checks it)
 kernel: setup
-	$(PY) -m ipykernel install $(KERNEL_PREFIX) --name $(KERNEL_NAME) --display-name "Python 3.11 (tinyml)"
+	$(PY) -m ipykernel install $(KERNEL_PREFIX) --name $(KERNEL_NAME) --display-name "Python 3.11 (tinyml)" \
+	  --env PYTHONPATH "$(CURDIR)"
 
 lab: kernel
 	$(PY) -m jupyter lab --ServerApp.root_dir="$(CURDIR)" --LabApp.default_url=/lab/tree/notebooks \

@@ -286,3 +286,34 @@ def test_failure_outside_cells_does_not_promise_a_traceback(tmp_path):
     copy.write_text("{}")
     msg = cli._describe_failure(tmp_path / "x.ipynb", copy, RuntimeError("Kernel didn't respond in 60 seconds"))
     assert "full traceback" not in msg and "holds no traceback" in msg
+
+
+def test_make_kernel_pins_this_checkout_and_doctor_checks_it(tmp_path):
+    """Issue 20 item 1: `make kernel` installed the `tinyml` kernelspec with no env, so in a clone beside
+    another clone's venv the lab kernel imported the other checkout. The recipe (from `make -n`, so no
+    setup step runs) now pins PYTHONPATH; doctor fails a kernelspec that does not."""
+    import re
+    import subprocess
+
+    from tinyml_utils.tools import doctor
+
+    dry = subprocess.run(["make", "-n", "-s", "kernel", f"KERNEL_PREFIX=--prefix={tmp_path}"], cwd=paths.REPO,
+                         capture_output=True, text=True, check=True).stdout
+    install = re.search(r"^\S*python -m ipykernel install .*?(?<!\\)$", dry, re.M | re.S).group(0)
+    assert "--env PYTHONPATH" in install
+    subprocess.run(["bash", "-c", install], cwd=paths.REPO, check=True, capture_output=True)
+    spec_file = tmp_path / "share" / "jupyter" / "kernels" / "tinyml" / "kernel.json"
+    spec = json.loads(spec_file.read_text())
+    assert spec["env"]["PYTHONPATH"] == str(paths.REPO)
+    assert doctor.check_lab_kernel(spec_file) == []
+    decoy = tmp_path / "other_clone"
+    (decoy / "tinyml_utils").mkdir(parents=True)
+    (decoy / "tinyml_utils" / "__init__.py").write_text("")
+    spec["env"]["PYTHONPATH"] = str(decoy)                    # the other clone's kernelspec
+    spec_file.write_text(json.dumps(spec))
+    problems = doctor.check_lab_kernel(spec_file)
+    assert any("does not pin this checkout" in p for p in problems)
+    assert any(str(decoy / "tinyml_utils") in p for p in problems), problems
+    del spec["env"]                                          # the old recipe: no env at all
+    spec_file.write_text(json.dumps(spec))
+    assert any("does not pin this checkout" in p for p in doctor.check_lab_kernel(spec_file))

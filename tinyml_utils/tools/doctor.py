@@ -4,7 +4,8 @@ Checks, each printed as ok / FAIL with what to do:
 1. every pin in ``requirements/*.txt`` is installed at exactly that version;
 2. ``pip check`` prints the known mismatches of the three ``--no-deps`` packages and nothing else;
 3. the MediaPipe metadata-writer stand-in works (see :mod:`tinyml_utils.core.compat`);
-4. this checkout's package is the one the chapters' kernel imports;
+4. this checkout's package is the one the chapters' kernel imports, and the one the JupyterLab
+   kernel ``make kernel`` installed (``tinyml``) imports, when it is installed;
 5. the offline datasets load without a network.
 """
 from __future__ import annotations
@@ -89,14 +90,45 @@ def check_package() -> list[str]:
     if mine != here.resolve():
         problems.append(f"this process imports tinyml_utils from {mine}, not {here}")
     spec = json.loads((kernelspec_dir() / "kernels" / "tinyml-course" / "kernel.json").read_text())
+    return problems + _kernel_imports(spec, "the chapters' kernel")
+
+
+def _kernel_imports(spec: dict, who: str) -> list[str]:
+    """Start ``spec``'s interpreter with its env, in ``notebooks/`` as Jupyter does, and check which
+    ``tinyml_utils`` it imports."""
+    here = paths.REPO / "tinyml_utils"
     env = {**os.environ, **spec.get("env", {})}
+    if "PYTHONPATH" not in spec.get("env", {}):
+        env.pop("PYTHONPATH", None)   # what Jupyter's kernel gets: the server's env, not ours
     proc = subprocess.run([spec["argv"][0], "-c", "import tinyml_utils; print(tinyml_utils.__file__)"],
                           capture_output=True, text=True, env=env, cwd=paths.NOTEBOOKS)
     got = Path(proc.stdout.strip() or "?").resolve().parent
     if proc.returncode != 0 or got != here.resolve():
-        problems.append(f"the chapters' kernel would import tinyml_utils from {got} "
-                        f"({proc.stderr.strip()[-200:] or 'not this checkout'})")
-    return problems
+        return [f"{who} would import tinyml_utils from {got} ({proc.stderr.strip()[-200:] or 'not this checkout'})"]
+    return []
+
+
+def check_lab_kernel(spec_file: Path | None = None, name: str = "tinyml") -> list[str]:
+    """The JupyterLab kernel ``make kernel`` installs (``tinyml``), when installed, pins this checkout:
+    its kernelspec sets ``PYTHONPATH`` to this repository and the kernel imports this checkout's
+    package. Without the pin, a clone beside another clone's venv imports the other checkout and a
+    full-mode Run All writes *its* results/. Not installed: nothing to check."""
+    import json
+
+    if spec_file is None:
+        try:
+            from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+            spec_file = Path(KernelSpecManager().get_kernel_spec(name).resource_dir) / "kernel.json"
+        except (ImportError, NoSuchKernel):
+            return []
+    spec = json.loads(Path(spec_file).read_text())
+    pinned = spec.get("env", {}).get("PYTHONPATH", "")
+    problems = []
+    if str(paths.REPO.resolve()) not in [str(Path(p).resolve()) for p in pinned.split(os.pathsep) if p]:
+        problems.append(f"kernelspec {spec_file} does not pin this checkout (env PYTHONPATH={pinned!r}, "
+                        f"want {paths.REPO})")
+    return problems + _kernel_imports(spec, f"the lab kernel {name!r}")
 
 
 def check_data() -> list[str]:
@@ -125,6 +157,8 @@ def doctor() -> bool:
         ("MediaPipe metadata stand-in", check_mediapipe, "see tinyml_utils/compat.py"),
         ("chapters import this checkout's tinyml_utils", check_package,
          "pip install --no-deps -e . from this checkout (another checkout's editable install is active)"),
+        ("the lab kernel (make kernel) imports this checkout", check_lab_kernel,
+         "run `make kernel` in this checkout (it pins PYTHONPATH to it)"),
         ("offline datasets", check_data, "pip install --force-reinstall the package named above"),
     ]
     ok = True
