@@ -191,3 +191,16 @@ def test_book_refuses_an_executed_copy_whose_chapter_is_gone(tmp_path, monkeypat
         book.executed_chapters(quick=True)
     assert "02_renamed_away.ipynb: its chapter notebooks/02_renamed_away.ipynb no longer exists" in str(err.value)
     assert [p.name for p in book.executed_chapters(quick=True, partial=True)] == ["01_kept.ipynb"]
+
+
+def test_stability_table_prints_whole_details(monkeypatch, capsys):
+    """Trivia of issue 20: the stability table cut chapter 06's detail at 160 characters."""
+    import pandas as pd
+
+    from tinyml_utils.tools import stability
+
+    detail = "ratio " + "x" * 300 + " END"
+    df = pd.DataFrame([{"claim": "c", "pass rate": "1/1", "passed": 1, "runs": 1, "example": detail}])
+    monkeypatch.setattr(stability, "benchmark", lambda n, load=True: df)
+    assert stability.main(["-n", "1"]) == 0
+    assert detail in capsys.readouterr().out

@@ -165,7 +165,7 @@ def benchmark(n: int = 20, load: bool = True, progress: bool = True):
                 rt.close()
     df = pd.DataFrame(rows.values())
     df["pass rate"] = df["passed"].astype(str) + "/" + df["runs"].astype(str)
-    df["example"] = [(r["failures"][0] if r["failures"] else r["last"])[:160] for r in rows.values()]
+    df["example"] = [r["failures"][0] if r["failures"] else r["last"] for r in rows.values()]   # whole detail
     return df[["claim", "pass rate", "passed", "runs", "example"]]
 
 
@@ -181,6 +181,6 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     df = benchmark(args.n, load=not args.no_load)
-    with pd.option_context("display.max_colwidth", 160, "display.width", 250):
+    with pd.option_context("display.max_colwidth", None, "display.width", 250):   # details are never cut
         print(df.drop(columns=["passed", "runs"]).to_string(index=False))
     return 0 if bool((df["passed"] == df["runs"]).all()) else 1
