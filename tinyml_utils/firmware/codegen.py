@@ -211,11 +211,13 @@ def model_c(layers: list[Layer], model_name: str, variant: str) -> tuple[str, in
     outs = ", ".join(buf(layer.output) for layer in layers)
     tail = ["", *calls, "",
             f"static void (*const layer_fn[{n}])(void) = {{{', '.join(f'layer_{i}' for i in range(n))}}};",
-            f"int8_t *const g_layer_output[{n}] = {{{outs}}};",
-            f"const int32_t g_layer_bytes[{n}] = {{{', '.join(str(lay.out_size) for lay in layers)}}};",
-            f"const int32_t g_n_layers = {n};", "",
+            "/* Read by symbol from outside (host or emulator): kept although no code uses them. */",
+            f"__attribute__((used, retain)) int8_t *const g_layer_output[{n}] = {{{outs}}};",
+            f"__attribute__((used, retain)) const int32_t g_layer_bytes[{n}] = "
+            f"{{{', '.join(str(lay.out_size) for lay in layers)}}};",
+            f"__attribute__((used, retain)) const int32_t g_n_layers = {n};", "",
             "/* Run the first n layers; layer n-1's output is then at g_layer_output[n-1]. */",
-            "int model_invoke_layers(int n) {",
+            "__attribute__((used, retain, noinline)) int model_invoke_layers(int n) {",
             f"    if (n > {n}) n = {n};",
             "    for (int i = 0; i < n; i++) {", "        marker_layer(i);", "        layer_fn[i]();", "    }",
             "    marker_layer(n);", "    return 0;", "}", "",

@@ -102,6 +102,20 @@ def build_host(program: CProgram, opt: str = "-O2", out_dir=None) -> HostModel:
     return HostModel(program, lib)
 
 
+def emulated_layer_outputs(emulator, program: CProgram, x: np.ndarray) -> list[np.ndarray]:
+    """Every layer's output of ``program`` running in ``emulator`` (a
+    :class:`tinyml_utils.firmware.emulator.Emulator` of its firmware): for layer i, write ``x``,
+    call ``model_invoke_layers(i + 1)`` and read through the 32-bit pointer ``g_layer_output[i]``."""
+    x = np.ascontiguousarray(x, dtype=np.int8).reshape(-1)
+    outs = []
+    for i, plan in enumerate(program.plans):
+        emulator.write("g_input", x)
+        emulator.call("model_invoke_layers", i + 1)
+        ptr = int(emulator.read("g_layer_output", np.uint32)[i])
+        outs.append(emulator.read_at(ptr, plan.out_size).reshape(plan.out_shape))
+    return outs
+
+
 class LiteRTReference:
     """A ``.tflite`` in LiteRT's reference kernels with every intermediate tensor kept."""
 
