@@ -242,7 +242,8 @@ def test_a_chapter_point_runs_through_papermill_into_its_own_folder(tmp_path, mo
     monkeypatch.setenv("TINYML_BUILD", str(tmp_path / "build"))
     nb = _notebook(tmp_path, "QUICK = False\nSEED = 0\nSCALE: float = 1.0\n")
     doc = json.loads(nb.read_text())
-    doc["cells"].append({"cell_type": "code", "id": "write", "metadata": {}, "outputs": [], "execution_count": None, "source": [
+    doc["cells"].append({"cell_type": "code", "id": "write", "metadata": {}, "outputs": [], "execution_count": None,
+                         "source": [
         "from tinyml_utils.report import results\n",
         "results.write('99_toy', QUICK, [results.Record('toy', 't', 'none', accuracy=SCALE / 10 + SEED)], [])\n"]})
     nb.write_text(json.dumps(doc))
@@ -256,3 +257,34 @@ def test_a_chapter_point_runs_through_papermill_into_its_own_folder(tmp_path, mo
     point = dict(point, params={"SCALE": "oops"}, out_dir=str(tmp_path / "bad"))
     bad = run_point(point)
     assert not bad["ok"] and "TypeError" in bad["error"] and (tmp_path / "bad" / "failed.ipynb").exists()
+
+
+HOLDER = """
+import os, sys
+os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+import ray
+ray.init(address="local", num_cpus=2, include_dashboard=False, object_store_memory=128 << 20,
+         logging_level="ERROR")
+print(ray.get_runtime_context().gcs_address, flush=True)
+sys.stdin.read()          # hold the cluster until the test closes stdin
+ray.shutdown()
+"""
+
+
+@pytest.mark.slow      # about 50 s on a loaded 2-core machine: two clusters start
+def test_address_runs_the_sweep_on_an_existing_cluster(toy_env):
+    import subprocess
+    import sys
+
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL, text=True)
+    try:
+        address = holder.stdout.readline().strip()
+        assert address, "the cluster did not start"
+        res = sweep.run_sweep("test_sweep:toy", {"x": ["1", "2"]}, [0], quick=True, address=address,
+                              name="remote", progress=False)
+        assert not res.failures and len(res.ran) == 2
+        assert json.loads((res.folder / "sweep.json").read_text())["address"] == address
+    finally:
+        holder.stdin.close()
+        holder.wait(60)
