@@ -288,7 +288,7 @@ def test_stub_says_not_attempted_and_hidden_solution_passes(path):
         result, text = _run(eval, check, ns)
         assert result is True, f"{path.name}: the hidden solution fails its check: {text}"
         nums = re.findall(r"\d[\d,]*\.?\d*", text.split("—", 1)[1])
-        assert any(n in _source(sol) for n in nums), f"{path.name}: the solution's numbers differ from {text!r}"
+        assert not nums or any(n in _source(sol) for n in nums), f"{path.name}: numbers differ from {text!r}"
 
 
 def test_every_chapter_has_two_exercises_in_the_module():
