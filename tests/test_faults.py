@@ -122,7 +122,8 @@ def test_checkpoints_are_byte_reproducible(tmp_path):
 
 def _clip(n=16000, seed=0):
     t = np.arange(n) / 16000
-    return (0.3 * np.sin(2 * np.pi * 440 * t) + 0.01 * np.random.default_rng(seed).standard_normal(n)).astype(np.float32)
+    noise = 0.01 * np.random.default_rng(seed).standard_normal(n)
+    return (0.3 * np.sin(2 * np.pi * 440 * t) + noise).astype(np.float32)
 
 
 def _front_ends():

@@ -172,33 +172,24 @@ def execution_problem(path: Path) -> str | None:
 def executed_chapters(quick: bool = True, partial: bool = False) -> list[Path]:
     """Executed chapters in ``paths.executed_dir(quick)`` that ran to completion.
 
-    Raises :class:`BookBuildError` listing every chapter of ``notebooks/`` that is missing, failed
-    or was interrupted, and every executed copy whose notebook no longer exists (deleted or
-    renamed), unless ``partial`` (then those are left out with a note, and only "no chapter at
-    all" raises). An orphaned copy is never published.
-    """
+    Raises :class:`BookBuildError` listing every chapter that is missing, failed, was interrupted or
+    whose notebook is gone (renamed), unless ``partial`` (those left out with a note; only "no
+    chapter at all" raises)."""
     exe_dir = paths.executed_dir(quick)
     mode = "quick" if quick else "full"
     run = RUN_HINT if quick else "python -m tinyml_utils run"
     executed = {p.name: p for p in chapter_files(exe_dir)}
-    sources = {p.name for p in chapter_files(paths.NOTEBOOKS)}
-    problems: dict[str, str] = {}
-    for name in sorted(executed.keys() - sources):   # a deleted or renamed chapter's old executed copy
-        problems[name] = (f"its chapter notebooks/{name} no longer exists (deleted or renamed): "
-                          f"delete {exe_dir / name}")
-        del executed[name]
+    problems = {n: f"its chapter notebooks/{n} no longer exists (deleted or renamed): delete {exe_dir / n}"
+                for n in executed.keys() - {p.name for p in chapter_files(paths.NOTEBOOKS)}}
+    executed = {n: p for n, p in executed.items() if n not in problems}   # an orphan is never published
     for src in chapter_files(paths.NOTEBOOKS):
         if src.name not in executed:
             failed = exe_dir / f"{src.stem}.failed.ipynb"
             problems[src.name] = ("its last run failed (see " + failed.name + ")") if failed.exists() \
                 else "not executed"
-    good = []
-    for name, p in executed.items():
-        why = execution_problem(p)
-        if why is None:
-            good.append(p)
-        else:
-            problems[name] = why
+    why_not = {name: execution_problem(p) for name, p in executed.items()}
+    problems.update({name: why for name, why in why_not.items() if why is not None})
+    good = [executed[name] for name, why in why_not.items() if why is None]
     if problems and not partial:
         listing = "\n".join(f"  - {n}: {why}" for n, why in sorted(problems.items()))
         raise BookBuildError(
