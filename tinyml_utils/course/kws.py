@@ -80,11 +80,12 @@ def new_dscnn(width: int = 64, seed: int = 0, num_classes: int = 12) -> nn.Modul
 
 
 def train_dscnn(feats, r: Keywords, *, width: int = 64, seed: int = 0, epochs: int | None = None,
-                desc: str = "DS-CNN"):
-    """Train a DS-CNN on MFCC maps with the recipe; returns ``(model, history)``."""
+                desc: str = "DS-CNN", augment=None):
+    """Train a DS-CNN on MFCC maps with the recipe (augmentation: :func:`mfcc_augment` unless
+    ``augment`` is given); returns ``(model, history)``."""
     model = new_dscnn(width, seed, len(feats.classes))
     hist = train.fit(model, feats.train, feats.val, epochs=epochs or r.epochs, lr=r.lr,
-                     batch_size=r.batch_size, seed=seed, augment=mfcc_augment(), desc=desc)
+                     batch_size=r.batch_size, seed=seed, augment=augment or mfcc_augment(), desc=desc)
     return model, hist
 
 
@@ -138,8 +139,11 @@ def check_new_keyword(new_word_accuracy: float, old_accuracy_before: float, old_
 
 
 #: Minutes of evaluation audio per mode and split: negatives (no keyword) and the keyword stream.
-EVAL_MINUTES = {True: {"val": {"negative": 5.0, "keyword": 5.0}, "test": {"negative": 5.0, "keyword": 5.0}},
-                False: {"val": {"negative": 60.0, "keyword": 20.0}, "test": {"negative": 120.0, "keyword": 30.0}}}
+#: ``train`` (training voices) feeds :func:`straddle_training_set`, never an evaluation.
+EVAL_MINUTES = {True: {"train": {"negative": 5.0, "keyword": 10.0}, "val": {"negative": 5.0, "keyword": 5.0},
+                       "test": {"negative": 5.0, "keyword": 5.0}},
+                False: {"train": {"negative": 30.0, "keyword": 40.0}, "val": {"negative": 40.0, "keyword": 20.0},
+                        "test": {"negative": 120.0, "keyword": 30.0}}}
 
 
 def eval_streams(quick: bool, split: str, seed: int = 0) -> dict:
@@ -188,3 +192,22 @@ def straddle_windows(frames: np.ndarray, events, *, stride: int = 5, unknown_lab
         labels[(inside > 0) & (labels == silence_label)] = unknown_label
     # a window holding a whole keyword stays that keyword even if other speech is also in view
     return Split(np.ascontiguousarray(view[keep], np.float32)[:, None], labels[keep].astype(np.int64))
+
+
+def straddle_training_set(streams: dict, frames: dict, *, seed: int = 0, unknown_ratio: float = 4.0,
+                          silence_ratio: float = 1.0, **kwargs) -> Split:
+    """:func:`straddle_windows` of several (training-voice) streams, with every keyword window kept
+    and ``unknown`` / ``silence`` windows subsampled to ``unknown_ratio`` / ``silence_ratio`` times
+    the mean count of a keyword class (a stream is mostly pauses and other speech)."""
+    parts = [straddle_windows(frames[k], s.events, **kwargs) for k, s in streams.items()]
+    x = np.concatenate([p.x for p in parts])
+    y = np.concatenate([p.y for p in parts])
+    unknown, silence = kwargs.get("unknown_label", 10), kwargs.get("silence_label", 11)
+    kw_mean = max(1, int(np.mean(np.bincount(y[(y != unknown) & (y != silence)], minlength=unknown)[:unknown])))
+    rng = np.random.default_rng(seed)
+    keep = [np.flatnonzero((y != unknown) & (y != silence))]
+    for label, ratio in ((unknown, unknown_ratio), (silence, silence_ratio)):
+        idx = np.flatnonzero(y == label)
+        keep.append(rng.choice(idx, min(len(idx), int(ratio * kw_mean)), replace=False))
+    keep = np.sort(np.concatenate(keep))
+    return Split(x[keep], y[keep])
