@@ -146,8 +146,7 @@ class Runtime:
         wall time in ms. Framework imports are done first and not counted (see :func:`peak_memory`
         for a fresh-process measurement that includes them)."""
         import_modules(self.imports)
-        if self.path is not None:
-            check_model_file(self.path)
+        self.check_file()
         t0 = time.perf_counter()
         try:
             self._load()
@@ -159,6 +158,17 @@ class Runtime:
         self.load_ms = (time.perf_counter() - t0) * 1e3
         self._loaded = True
         return self.load_ms
+
+    def check_file(self) -> None:
+        """:func:`check_model_file` on the artifact, once per version of the file on disk (a reload of
+        an unchanged file does not hash it again; :func:`peak_memory` checks before it measures)."""
+        if self.path is None:
+            return
+        st = self.path.stat() if self.path.exists() else None
+        stamp = (st.st_size, st.st_mtime_ns) if st else None
+        if stamp is None or getattr(self, "_checked", None) != stamp:
+            check_model_file(self.path)
+            self._checked = stamp
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """Float32 logits (N, classes) for an NCHW float32 batch ``x`` in [0, 1] (loads if needed)."""
