@@ -30,6 +30,7 @@ VARIANTS = {
     "naive": ("kernels_common.c", "kernels_naive.c"),
     "reordered": ("kernels_common.c", "kernels_reordered.c", "kernels_depthwise.c"),
     "simd": ("kernels_common.c", "kernels_simd.c", "kernels_depthwise.c"),
+    "sparse": ("kernels_common.c", "kernels_sparse.c", "kernels_depthwise.c"),
 }
 
 
@@ -49,7 +50,8 @@ class IOSpec:
 
 @dataclass(frozen=True)
 class LayerInfo:
-    """What a chapter reports about a layer: name, op, MACs, shapes, bytes of const data."""
+    """What a chapter reports about a layer: name, op, MACs, shapes, bytes of const data (dense),
+    non-zero weights (what the "sparse" variant stores and multiplies)."""
 
     index: int
     name: str
@@ -58,6 +60,7 @@ class LayerInfo:
     in_shape: tuple[int, ...]
     out_shape: tuple[int, ...]
     param_bytes: int
+    nonzero_weights: int = 0
 
 
 @dataclass
@@ -79,7 +82,7 @@ class CProgram:
         return sum(layer.macs for layer in self.layers)
 
 
-def scratch_bytes(layer: Layer, variant: str) -> int:
+def scratch_bytes(layer: Layer, variant: str) -> int:  # "reordered", "simd", "sparse": the same buffers
     """Work buffer a kernel needs (im2col column or per-pixel accumulators), in bytes."""
     if variant == "naive":
         return 0
@@ -121,10 +124,33 @@ def plan_arena(layers: list[Layer]) -> tuple[dict[int, int], int]:
     return offsets, max((e for _, e, _, _ in placed), default=0)
 
 
-def _c_array(name: str, ctype: str, values, per_line: int = 16) -> str:
+def _c_array(name: str, ctype: str, values, comment: str = "", per_line: int = 16) -> str:
     vals = np.asarray(values).reshape(-1)
+    if vals.size == 0:                        # C has no zero-length arrays
+        vals = np.zeros(1, np.int64)
     rows = [", ".join(str(int(v)) for v in vals[i:i + per_line]) for i in range(0, len(vals), per_line)]
-    return f"static const {ctype} {name}[{len(vals)}] = {{\n    " + ",\n    ".join(rows) + "\n};\n"
+    note = f"   /* {comment} */" if comment else ""
+    return f"static const {ctype} {name}[{len(vals)}] = {{{note}\n    " + ",\n    ".join(rows) + "\n};\n"
+
+
+def _sparse_rows(weights: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Compressed rows of the (out, depth) weight matrix: row starts, column indices, values."""
+    rows = weights.reshape(weights.shape[0], -1)
+    nz = [np.flatnonzero(r) for r in rows]
+    start = np.concatenate([[0], np.cumsum([len(i) for i in nz])]).astype(np.int64)
+    index = np.concatenate(nz).astype(np.int64)
+    values = np.concatenate([r[i] for r, i in zip(rows, nz)]).astype(np.int8)
+    return start, index, values
+
+
+def _wrap(items: list[str], width: int = 96) -> str:
+    lines, line = [], ""
+    for it in items:
+        if line and len(line) + len(it) + 2 > width:
+            lines.append(line.rstrip())
+            line = ""
+        line += it + ", "
+    return "\n    ".join(lines + [line.rstrip(", ")])
 
 
 def _describe(layer: Layer) -> str:
@@ -138,13 +164,27 @@ def _describe(layer: Layer) -> str:
     return f"{layer.kind} {ih}x{iw}x{ic} -> {oh}x{ow}x{oc}"
 
 
-def _layer_c(layer: Layer) -> tuple[str, str]:
+def _layer_c(layer: Layer, variant: str) -> tuple[str, str]:
     """(const data + params struct, the kernel call with {IN}/{OUT}/{SCRATCH} placeholders)."""
     n, p = layer.name, layer.params
     (_, ih, iw, ic), (_, oh, ow, oc) = layer.in_shape, layer.out_shape
     if layer.kind in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"):
-        data = (_c_array(f"{n}_weights", "int8_t", p["weights"]) + _c_array(f"{n}_bias", "int32_t", p["bias"])
-                + _c_array(f"{n}_mult", "int32_t", p["q"]) + _c_array(f"{n}_shift", "int32_t", p["shift"]))
+        w = p["weights"]
+        layout = {"CONV_2D": "OHWI", "DEPTHWISE_CONV_2D": "1HWC", "FULLY_CONNECTED": "[out][in]"}[layer.kind]
+        dims = "x".join(str(d) for d in w.shape)
+        sparse = variant == "sparse" and layer.kind != "DEPTHWISE_CONV_2D"
+        if sparse:
+            start, index, values = _sparse_rows(w)
+            data = (_c_array(f"{n}_nz_start", "int32_t", start, f"{len(values)} of {w.size} weights are non-zero")
+                    + _c_array(f"{n}_nz_index", "uint16_t", index, "position in the im2col column")
+                    + _c_array(f"{n}_nz_value", "int8_t", values))
+            refs = f".weights = 0, .nz_start = {n}_nz_start, .nz_index = {n}_nz_index, .nz_value = {n}_nz_value,"
+        else:
+            data = _c_array(f"{n}_weights", "int8_t", w, f"{dims} {layout}")
+            refs = f".weights = {n}_weights,"
+        data += (_c_array(f"{n}_bias", "int32_t", p["bias"], "int32, scale s_in * s_w")
+                 + _c_array(f"{n}_mult", "int32_t", p["q"], "Q31 multiplier per output channel")
+                 + _c_array(f"{n}_shift", "int32_t", p["shift"], "power-of-two exponent per output channel"))
         if layer.kind == "FULLY_CONNECTED":
             geom = f".in_h = 1, .in_w = 1, .in_c = {p['depth']}, .out_h = {oh * ow * layer.out_shape[0]}, " \
                    f".out_w = 1, .out_c = {oc},"
@@ -156,8 +196,8 @@ def _layer_c(layer: Layer) -> tuple[str, str]:
                     f".pad_left = {p['pad_left']}, .depth_multiplier = {p.get('depth_multiplier', 1)},")
         data += (f"static const conv_params_t {n} = {{\n    {geom}\n"
                  f"    .in_zp = {layer.in_zp}, .out_zp = {layer.out_zp}, .act_min = {layer.act_min}, "
-                 f".act_max = {layer.act_max},\n    .weights = {n}_weights, .bias = {n}_bias, .mult = {n}_mult, "
-                 f".shift = {n}_shift,\n}};\n")
+                 f".act_max = {layer.act_max},\n    {refs}\n"
+                 f"    .bias = {n}_bias, .mult = {n}_mult, .shift = {n}_shift,\n}};\n")
         fn = {"CONV_2D": "conv2d_s8", "DEPTHWISE_CONV_2D": "depthwise_conv2d_s8",
               "FULLY_CONNECTED": "fully_connected_s8"}[layer.kind]
         return data, f"{fn}(&{n}, {{IN}}, {{OUT}}, {{SCRATCH}});"
@@ -204,15 +244,15 @@ def model_c(layers: list[Layer], model_name: str, variant: str) -> tuple[str, in
             "__attribute__((weak, noinline)) void marker_layer(int i) { __asm__ volatile(\"\" ::\"r\"(i)); }", ""]
     body, calls = [], []
     for i, layer in enumerate(layers):
-        data, call = _layer_c(layer)
+        data, call = _layer_c(layer, variant)
         body.append(f"/* ---- layer {i}: {_describe(layer)} ---- */\n{data}")
         call = call.format(IN=buf(layer.input), OUT=buf(layer.output), SCRATCH="scratch")
         calls.append(f"static void layer_{i}(void) {{ {call} }}")
-    outs = ", ".join(buf(layer.output) for layer in layers)
+    outs = [buf(layer.output) for layer in layers]
     tail = ["", *calls, "",
-            f"static void (*const layer_fn[{n}])(void) = {{{', '.join(f'layer_{i}' for i in range(n))}}};",
+            f"static void (*const layer_fn[{n}])(void) = {{\n    {_wrap([f'layer_{i}' for i in range(n)])}\n}};",
             "/* Read by symbol from outside (host or emulator): kept although no code uses them. */",
-            f"__attribute__((used, retain)) int8_t *const g_layer_output[{n}] = {{{outs}}};",
+            f"__attribute__((used, retain)) int8_t *const g_layer_output[{n}] = {{\n    {_wrap(outs)}\n}};",
             f"__attribute__((used, retain)) const int32_t g_layer_bytes[{n}] = "
             f"{{{', '.join(str(lay.out_size) for lay in layers)}}};",
             f"__attribute__((used, retain)) const int32_t g_n_layers = {n};", "",
@@ -245,7 +285,8 @@ def generate(tflite_path, variant: str = "naive") -> CProgram:
     sources["model.c"] = text
     infos = [LayerInfo(i, lay.name, lay.kind, lay.macs, lay.in_shape, lay.out_shape,
                        sum(int(np.asarray(lay.params[k]).nbytes) for k in ("weights", "bias", "q", "shift")
-                           if k in lay.params))
+                           if k in lay.params),
+                       int(np.count_nonzero(lay.params["weights"])) if "weights" in lay.params else 0)
              for i, lay in enumerate(plans)]
     return CProgram(model.name, variant, sources, _io(model.input_tensor()), _io(model.output_tensor()), infos,
                     arena, scratch, plans)

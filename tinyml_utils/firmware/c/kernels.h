@@ -1,4 +1,4 @@
-/* The course's int8 kernels: one header for every variant (naive, reordered, simd).
+/* The course's int8 kernels: one header for every variant (naive, reordered, simd, sparse).
  *
  * Tensors are NHWC int8; weights are TFLite's layouts (CONV_2D: OHWI, DEPTHWISE_CONV_2D: 1HWC,
  * FULLY_CONNECTED: [out][in]). Every layer's numbers (shapes, zero points, per-channel
@@ -30,6 +30,11 @@ typedef struct {
     const int32_t *bias;           /* int32, scale s_in * s_w[c], zero point 0 */
     const int32_t *mult;           /* Q31 multiplier per output channel */
     const int32_t *shift;          /* power-of-two exponent per output channel (< 0: right shift) */
+    /* variant "sparse" only (weights is then NULL): the non-zero weights of output channel oc are
+     * nz_value[k] at column position nz_index[k], for k in [nz_start[oc], nz_start[oc + 1]) */
+    const int32_t *nz_start;
+    const uint16_t *nz_index;
+    const int8_t *nz_value;
 } conv_params_t;
 
 typedef struct {
