@@ -101,6 +101,9 @@ def test_does_not_fit_names_the_region_and_the_bytes_over():
     with pytest.raises(toolchain.DoesNotFit) as e:
         toolchain.build(src, "cortex-m0plus")                # 36 KB SRAM < 40,000 B + 4 KB stack
     assert e.value.region == "RAM" and e.value.over_bytes > 40000 + 4096 - 36 * 1024 - 64
+    with pytest.raises(toolchain.DoesNotFit) as e:           # both regions too small: both named
+        toolchain.build(_big_flash(n), "cortex-m0plus", memory=(16 * 1024, 1024))
+    assert set(e.value.overflow) == {"FLASH", "RAM"} and "flash overflows" in str(e.value) and "SRAM" in str(e.value)
 
 
 def test_build_error_shows_the_compiler_message():

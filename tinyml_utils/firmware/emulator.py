@@ -175,7 +175,7 @@ class Emulator:
             elif address == layer and st["on"]:
                 st["marks"].append((uc.reg_read(r0), st["n"]))
             if st["on"]:
-                st["n"] += self._block_instructions(address, size)
+                st["n"] += self.block_instructions(address, size)
 
         depth = self.stack_top - self.stack_limit
         self.uc.mem_write(self.stack_limit, bytes([_PAINT]) * depth)
@@ -195,7 +195,7 @@ class Emulator:
 
     _sizes: dict | None = None
 
-    def _block_instructions(self, address: int, size: int) -> int:
+    def block_instructions(self, address: int, size: int) -> int:
         """Instructions in the basic block at ``address`` of ``size`` bytes (Thumb: 2- or 4-byte)."""
         if self._sizes is None:
             self._sizes = {}

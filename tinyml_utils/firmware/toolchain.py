@@ -75,13 +75,16 @@ def core(name: str) -> Core:
 
 
 class DoesNotFit(RuntimeError):
-    """The program does not fit the device: ``region`` ("FLASH" or "RAM") overflows by ``over_bytes``."""
+    """The program does not fit the device. ``overflow`` maps each region that overflows ("FLASH",
+    "RAM") to the bytes over; ``region`` / ``over_bytes`` name the first (flash before SRAM)."""
 
-    def __init__(self, region: str, over_bytes: int, device: str, log: str):
-        self.region, self.over_bytes, self.device, self.log = region, int(over_bytes), device, log
-        what = "flash" if region.upper() == "FLASH" else "SRAM"
-        super().__init__(f"does not fit the {device!r} profile: {what} overflows by {self.over_bytes:,} bytes "
-                         f"(linker: region {region})")
+    def __init__(self, overflow: dict[str, int], device: str, log: str):
+        self.overflow = {k: int(v) for k, v in sorted(overflow.items())}      # FLASH sorts before RAM
+        self.region, self.over_bytes = next(iter(self.overflow.items()))
+        self.device, self.log = device, log
+        what = " and ".join(f"{'flash' if r == 'FLASH' else 'SRAM'} overflows by {n:,} bytes"
+                            for r, n in self.overflow.items())
+        super().__init__(f"does not fit the {device!r} memory sizes: {what}")
 
 
 class BuildError(RuntimeError):
@@ -166,6 +169,7 @@ def build(program_sources: dict[str, str], core: str = "cortex-m4", opt: str = "
     """
     c = globals()["core"](core)
     dev_name = device or c.device
+    memory_given = memory
     if memory is None:
         prof = devices.profile(dev_name)
         memory = (prof.flash_bytes, prof.sram_bytes)
@@ -192,10 +196,12 @@ def build(program_sources: dict[str, str], core: str = "cortex-m4", opt: str = "
         proc = subprocess.run(cmd, cwd=out, capture_output=True, text=True, env=_zig_env())
         if proc.returncode != 0:
             log = proc.stdout + proc.stderr
-            over = [(int(n), region) for region, n in _OVERFLOW.findall(log)]
-            if over:        # lld reports each section that overflows; the last one in a region is the total
-                n, region = max(over)
-                raise DoesNotFit(region, n, dev_name, log)
+            over: dict[str, int] = {}
+            for region, n in _OVERFLOW.findall(log):   # lld names each section that overflows: keep the largest
+                over[region] = max(over.get(region, 0), int(n))
+            if over:
+                raise DoesNotFit(over, dev_name if memory_given is None else f"{memory_given[0]:,} B flash, "
+                                 f"{memory_given[1]:,} B SRAM", log)
             raise BuildError(f"zig cc failed for {name} on {core}:\n{log[-4000:]}")
         (out / (elf.name + ".tmp")).rename(elf)
     return Firmware(elf=elf, core=core, opt=opt, compiler=compiler_version(), flags=flags, device=dev_name,
