@@ -28,9 +28,9 @@ C_DIR = Path(__file__).resolve().parent / "c"
 #: kernel variant → the C files it compiles (kernels.h always comes along)
 VARIANTS = {
     "naive": ("kernels_common.c", "kernels_naive.c"),
-    "reordered": ("kernels_common.c", "kernels_reordered.c", "kernels_depthwise.c"),
-    "simd": ("kernels_common.c", "kernels_simd.c", "kernels_depthwise.c"),
-    "sparse": ("kernels_common.c", "kernels_sparse.c", "kernels_depthwise.c"),
+    "reordered": ("kernels_common.c", "kernels_im2col.c", "kernels_reordered.c", "kernels_depthwise.c"),
+    "simd": ("kernels_common.c", "kernels_im2col.c", "kernels_simd.c", "kernels_depthwise.c"),
+    "sparse": ("kernels_common.c", "kernels_im2col.c", "kernels_sparse.c", "kernels_depthwise.c"),
 }
 
 
@@ -86,12 +86,12 @@ def scratch_bytes(layer: Layer, variant: str) -> int:  # "reordered", "simd", "s
     """Work buffer a kernel needs (im2col column or per-pixel accumulators), in bytes."""
     if variant == "naive":
         return 0
-    if layer.kind == "CONV_2D":
-        return 2 * layer.params["kh"] * layer.params["kw"] * layer.in_shape[3]
-    if layer.kind == "DEPTHWISE_CONV_2D":
+    if layer.kind == "DEPTHWISE_CONV_2D":                 # per-pixel accumulators
         return 4 * layer.out_shape[3]
-    if layer.kind == "FULLY_CONNECTED":
-        return 2 * layer.params["depth"]
+    if layer.kind in ("CONV_2D", "FULLY_CONNECTED"):      # int16 column (4-byte rounded) + accumulators
+        p = layer.params
+        depth = p["depth"] if layer.kind == "FULLY_CONNECTED" else p["kh"] * p["kw"] * layer.in_shape[3]
+        return ((2 * depth + 3) & ~3) + 4 * layer.out_shape[3]
     return 0
 
 

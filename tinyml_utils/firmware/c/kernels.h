@@ -92,6 +92,14 @@ static inline int8_t clamp_s8(int32_t v, int32_t lo, int32_t hi) {
     return (int8_t)(v < lo ? lo : (v > hi ? hi : v));
 }
 
+/* Offset (in values) of the input pixel under tap (ky, kx) of output pixel (oy, ox), or -1 when
+ * the tap falls in the zero padding. */
+static inline int tap_offset(const conv_params_t *p, int oy, int ox, int ky, int kx) {
+    int y = oy * p->stride_h - p->pad_top + ky * p->dil_h;
+    int x = ox * p->stride_w - p->pad_left + kx * p->dil_w;
+    return (y < 0 || y >= p->in_h || x < 0 || x >= p->in_w) ? -1 : (y * p->in_w + x) * p->in_c;
+}
+
 /* ---- kernels ----------------------------------------------------------------------------------- */
 /* `scratch` is a word-aligned work buffer the generator sizes per variant (im2col columns,
  * per-pixel accumulators); the naive kernels do not touch it. */
@@ -104,7 +112,13 @@ void mean_hw_s8(const mean_params_t *p, const int8_t *in, int8_t *out);
 void pad_s8(const pad_params_t *p, const int8_t *in, int8_t *out);
 void copy_s8(const int8_t *in, int8_t *out, int n);
 
-/* im2col column of output pixel (oy, ox) (used by the reordered and simd convs; kernels_common.c) */
+/* im2col column of output pixel (oy, ox) (kernels_common.c) */
 void im2col_s16(const conv_params_t *p, const int8_t *in, int oy, int ox, int16_t *col);
+
+/* What the "reordered", "simd" and "sparse" variants differ in (kernels_im2col.c calls them):
+ * prepare_column rearranges a finished column if the dot product wants another order;
+ * dot_channels computes acc[oc] = sum_k w[oc][k] * col[k] for every output channel. */
+void prepare_column(int16_t *col, int n);
+void dot_channels(const conv_params_t *p, const int16_t *col, int depth, int32_t *acc);
 
 #endif /* TINYML_KERNELS_H */

@@ -3,54 +3,44 @@
  * conv variants. */
 #include "kernels.h"
 
-/* MAX_POOL_2D: the largest input in each window (windows are clipped at the border: padding never
- * wins), then the fused-activation clamp. */
-void max_pool2d_s8(const pool_params_t *p, const int8_t *in, int8_t *out) {
+/* A pooling window, clipped to the image (padding never takes part): rows [y0, y1), columns [x0, x1). */
+typedef struct { int y0, y1, x0, x1; } window_t;
+
+/* MAX_POOL_2D's reduction: the largest value in the window. */
+static int32_t window_max(const pool_params_t *p, const int8_t *in, window_t w, int c) {
+    int32_t best = -128;
+    for (int y = w.y0; y < w.y1; y++)
+        for (int x = w.x0; x < w.x1; x++)
+            if (in[(y * p->in_w + x) * p->c + c] > best) best = in[(y * p->in_w + x) * p->c + c];
+    return best;
+}
+
+/* AVERAGE_POOL_2D's reduction: the sum divided by the count of in-image values, rounding half
+ * away from zero: (sum +- count/2) / count, as TFLite's reference kernel. */
+static int32_t window_avg(const pool_params_t *p, const int8_t *in, window_t w, int c) {
+    int32_t sum = 0, count = (w.y1 - w.y0) * (w.x1 - w.x0);
+    for (int y = w.y0; y < w.y1; y++)
+        for (int x = w.x0; x < w.x1; x++) sum += in[(y * p->in_w + x) * p->c + c];
+    return sum > 0 ? (sum + count / 2) / count : (sum - count / 2) / count;
+}
+
+/* Every output pixel and channel: reduce its window, then the fused-activation clamp. */
+static void pool2d(const pool_params_t *p, const int8_t *in, int8_t *out,
+                   int32_t (*reduce)(const pool_params_t *, const int8_t *, window_t, int)) {
     for (int oy = 0; oy < p->out_h; oy++) {
         for (int ox = 0; ox < p->out_w; ox++) {
-            int y0 = oy * p->stride_h - p->pad_top, x0 = ox * p->stride_w - p->pad_left;
-            for (int c = 0; c < p->c; c++) {
-                int32_t best = -128;
-                for (int ky = 0; ky < p->k_h; ky++) {
-                    int y = y0 + ky;
-                    if (y < 0 || y >= p->in_h) continue;
-                    for (int kx = 0; kx < p->k_w; kx++) {
-                        int x = x0 + kx;
-                        if (x < 0 || x >= p->in_w) continue;
-                        int32_t v = in[(y * p->in_w + x) * p->c + c];
-                        if (v > best) best = v;
-                    }
-                }
-                out[(oy * p->out_w + ox) * p->c + c] = clamp_s8(best, p->act_min, p->act_max);
-            }
+            int y = oy * p->stride_h - p->pad_top, x = ox * p->stride_w - p->pad_left;
+            window_t w = {y < 0 ? 0 : y, y + p->k_h > p->in_h ? p->in_h : y + p->k_h,
+                          x < 0 ? 0 : x, x + p->k_w > p->in_w ? p->in_w : x + p->k_w};
+            for (int c = 0; c < p->c; c++)
+                out[(oy * p->out_w + ox) * p->c + c] = clamp_s8(reduce(p, in, w, c), p->act_min, p->act_max);
         }
     }
 }
 
-/* AVERAGE_POOL_2D: the sum of the in-image values of each window divided by their count, rounding
- * half away from zero: (sum +- count/2) / count, as TFLite's reference kernel. */
-void avg_pool2d_s8(const pool_params_t *p, const int8_t *in, int8_t *out) {
-    for (int oy = 0; oy < p->out_h; oy++) {
-        for (int ox = 0; ox < p->out_w; ox++) {
-            int y0 = oy * p->stride_h - p->pad_top, x0 = ox * p->stride_w - p->pad_left;
-            for (int c = 0; c < p->c; c++) {
-                int32_t sum = 0, count = 0;
-                for (int ky = 0; ky < p->k_h; ky++) {
-                    int y = y0 + ky;
-                    if (y < 0 || y >= p->in_h) continue;
-                    for (int kx = 0; kx < p->k_w; kx++) {
-                        int x = x0 + kx;
-                        if (x < 0 || x >= p->in_w) continue;
-                        sum += in[(y * p->in_w + x) * p->c + c];
-                        count++;
-                    }
-                }
-                int32_t avg = sum > 0 ? (sum + count / 2) / count : (sum - count / 2) / count;
-                out[(oy * p->out_w + ox) * p->c + c] = clamp_s8(avg, p->act_min, p->act_max);
-            }
-        }
-    }
-}
+void max_pool2d_s8(const pool_params_t *p, const int8_t *in, int8_t *out) { pool2d(p, in, out, window_max); }
+
+void avg_pool2d_s8(const pool_params_t *p, const int8_t *in, int8_t *out) { pool2d(p, in, out, window_avg); }
 
 /* MEAN over H and W (global average pool): sum - n*zp_in, then ONE requantization whose multiplier
  * already contains 1/n (DOUBLE rounding, as LiteRT's reference QuantizedMeanOrSum). */
@@ -89,14 +79,8 @@ void copy_s8(const int8_t *in, int8_t *out, int n) {
 void im2col_s16(const conv_params_t *p, const int8_t *in, int oy, int ox, int16_t *col) {
     for (int ky = 0; ky < p->k_h; ky++) {
         for (int kx = 0; kx < p->k_w; kx++) {
-            int y = oy * p->stride_h - p->pad_top + ky * p->dil_h;
-            int x = ox * p->stride_w - p->pad_left + kx * p->dil_w;
-            if (y < 0 || y >= p->in_h || x < 0 || x >= p->in_w) {
-                for (int ic = 0; ic < p->in_c; ic++) *col++ = 0;
-            } else {
-                const int8_t *src = in + (y * p->in_w + x) * p->in_c;
-                for (int ic = 0; ic < p->in_c; ic++) *col++ = (int16_t)(src[ic] - p->in_zp);
-            }
+            int at = tap_offset(p, oy, ox, ky, kx);
+            for (int ic = 0; ic < p->in_c; ic++) *col++ = at < 0 ? 0 : (int16_t)(in[at + ic] - p->in_zp);
         }
     }
 }

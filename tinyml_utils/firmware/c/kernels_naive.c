@@ -14,11 +14,10 @@ void conv2d_s8(const conv_params_t *p, const int8_t *in, int8_t *out, void *scra
                 int32_t acc = p->bias[oc];
                 for (int ky = 0; ky < p->k_h; ky++) {
                     for (int kx = 0; kx < p->k_w; kx++) {
-                        int y = oy * p->stride_h - p->pad_top + ky * p->dil_h;
-                        int x = ox * p->stride_w - p->pad_left + kx * p->dil_w;
-                        if (y < 0 || y >= p->in_h || x < 0 || x >= p->in_w) continue;
+                        int at = tap_offset(p, oy, ox, ky, kx);     /* -1: a padded tap */
+                        if (at < 0) continue;
                         for (int ic = 0; ic < p->in_c; ic++) {
-                            int32_t v = in[(y * p->in_w + x) * p->in_c + ic] - p->in_zp;
+                            int32_t v = in[at + ic] - p->in_zp;
                             int32_t w = p->weights[((oc * p->k_h + ky) * p->k_w + kx) * p->in_c + ic];
                             acc += w * v;
                         }
@@ -41,15 +40,11 @@ void depthwise_conv2d_s8(const conv_params_t *p, const int8_t *in, int8_t *out, 
                 for (int m = 0; m < p->depth_multiplier; m++) {
                     int oc = ic * p->depth_multiplier + m;
                     int32_t acc = p->bias[oc];
-                    for (int ky = 0; ky < p->k_h; ky++) {
+                    for (int ky = 0; ky < p->k_h; ky++)
                         for (int kx = 0; kx < p->k_w; kx++) {
-                            int y = oy * p->stride_h - p->pad_top + ky * p->dil_h;
-                            int x = ox * p->stride_w - p->pad_left + kx * p->dil_w;
-                            if (y < 0 || y >= p->in_h || x < 0 || x >= p->in_w) continue;
-                            int32_t v = in[(y * p->in_w + x) * p->in_c + ic] - p->in_zp;
-                            acc += p->weights[(ky * p->k_w + kx) * p->out_c + oc] * v;
+                            int at = tap_offset(p, oy, ox, ky, kx);         /* -1: a padded tap */
+                            if (at >= 0) acc += p->weights[(ky * p->k_w + kx) * p->out_c + oc] * (in[at + ic] - p->in_zp);
                         }
-                    }
                     int32_t r = requant_double(acc, p->mult[oc], p->shift[oc]) + p->out_zp;
                     out[(oy * p->out_w + ox) * p->out_c + oc] = clamp_s8(r, p->act_min, p->act_max);
                 }
