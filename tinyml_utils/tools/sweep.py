@@ -180,6 +180,7 @@ def run_sweep(target: Target | str, grid: dict[str, list] | None = None, seeds: 
             for stale in ("point.json", "error.txt"):
                 (Path(p["out_dir"]) / stale).unlink(missing_ok=True)
         with cluster(address, workers) as info:
+            workers = int(info["cpus"])
             if info["cpus"] < cpus_per_point:
                 raise SweepError(f"the cluster has {info['cpus']} CPUs; a point needs {cpus_per_point}")
             for p, res in execute_points(todo, cpus_per_point, retries, progress):
@@ -204,7 +205,7 @@ def _summarize(target, points, results, folder, failures, reused, seconds, metri
     frame = sweep_table.long_frame(done)
     res = SweepResult(folder, frame, None, ran, reused, failures, seconds)
     meta = {"target": target.name, "points": len(points), "ran": ran, "reused": reused,
-            "failed": [f[0] for f in failures], "seconds": seconds, "workers": workers, "address": address}
+            "failed": [f[0] for f in failures], "seconds": seconds, "cluster_cpus": workers, "address": address}
     if len(frame):
         all_metrics = sweep_table.numeric_metrics(frame, params)
         unknown = [m for m in metrics or [] if m not in all_metrics]

@@ -92,9 +92,12 @@ def figure(table, params: list[str], metric: str, path: Path, title: str = ""):
     groups = table.groupby(others, sort=False) if others else [((), table)]
     numeric_x = x is not None and table[x].dtype.kind in "if"
     labels = list(dict.fromkeys(table[x])) if x is not None else ["all"]
-    for key, g in groups:
+    n_series = len(groups) if others else 1
+    span = (float(table[x].max() - table[x].min()) or 1.0) if numeric_x else 1.0
+    for i, (key, g) in enumerate(groups):
         key = key if isinstance(key, tuple) else (key,)
         xs = g[x].to_numpy(float) if numeric_x else np.array([labels.index(v) for v in g[x]]) if x else np.zeros(len(g))
+        xs = xs + (i - (n_series - 1) / 2) * 0.015 * span      # side by side, so the intervals do not hide each other
         mean = g[f"{metric}_mean"].to_numpy(float)
         half = (g[f"{metric}_ci95_hi"] - g[f"{metric}_mean"]).to_numpy(float)
         name = ", ".join(f"{k}={v}" for k, v in zip(others, key)) or metric
