@@ -89,7 +89,10 @@ def plan(model: TFLiteModel) -> list[Layer]:
                       _nhwc(y.shape), _zp(x), _zp(y))
         act = op.options.get("fused_activation_function", "NONE")
         if len(y.scale):
-            layer.act_min, layer.act_max = requant.activation_range(act, float(y.scale[0]), layer.out_zp)
+            try:
+                layer.act_min, layer.act_max = requant.activation_range(act, float(y.scale[0]), layer.out_zp)
+            except ValueError as exc:
+                raise UnsupportedOpError(f"{model.name}: {op.kind} {op.index}: {exc}") from exc
         if op.kind in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"):
             _weighted(model, op, layer)
         elif op.kind in ("MAX_POOL_2D", "AVERAGE_POOL_2D"):
