@@ -188,7 +188,8 @@ def fit_keras(model, train: Split, val: Split, *, epochs: int, batch_size: int =
     ds = tf.data.Dataset.from_tensor_slices((x_tr, train.y)).shuffle(len(x_tr), seed=seed).batch(batch_size)
     if aug is not None:
         ds = ds.map(lambda a, b: (aug(a, training=True), b))
-    return model.fit(ds, validation_data=(to_nhwc(val.x), val.y), epochs=epochs, verbose=verbose)
+    # shuffle=False: tf.data shuffles above; Keras ignores the flag for a Dataset but warns when it is True
+    return model.fit(ds, validation_data=(to_nhwc(val.x), val.y), epochs=epochs, verbose=verbose, shuffle=False)
 
 
 @torch.no_grad()
