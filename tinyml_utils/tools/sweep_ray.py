@@ -133,7 +133,9 @@ def cluster(address: str | None = None, workers: int | None = None) -> Iterator[
         raise RuntimeError("Ray is already initialized in this process; a sweep starts its own connection")
     common = dict(include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR,
                   runtime_env={"env_vars": worker_env()})
-    if address:
+    if address and address.startswith("ray://"):      # Ray Client takes no logging or dashboard options
+        ray.init(address=address, runtime_env=common["runtime_env"])
+    elif address:
         common.pop("include_dashboard")
         ray.init(address=address, **common)
     else:
