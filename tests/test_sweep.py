@@ -68,6 +68,10 @@ def test_chapter_knobs_are_typed_from_the_parameters_cell(tmp_path):
 
 
 def test_real_chapters_and_experiments_declare_their_knobs():
+    from tinyml_utils.tools.cli import chapters
+
+    for nb in chapters():                                        # every chapter's parameters cell parses
+        assert "QUICK" not in chapter_knobs(nb)[0], nb.name
     target = sweep.resolve("03")
     assert target.kind == "chapter" and target.seeded and "QUICK" not in target.knobs
     prune = sweep.resolve("prune")
