@@ -178,3 +178,12 @@ int model_invoke(void) { return 0; }
     assert em.call("scaled_sum", -2, 0, 0) == -200
     ptr = int(em.read("g_ptr", np.uint32)[0])
     np.testing.assert_array_equal(em.read_at(ptr, 8), np.arange(1, 9, dtype=np.int8))
+
+
+def test_missing_cmsis_sdist_says_how_to_fetch_it(monkeypatch, tmp_path):
+    pytest.importorskip("cmsisdsp")
+    from tinyml_utils.firmware import mfcc
+
+    monkeypatch.setattr(mfcc.sys, "prefix", str(tmp_path))
+    with pytest.raises(FileNotFoundError, match=r"make setup.*pip download --no-binary cmsisdsp"):
+        mfcc.sdist_path()
