@@ -157,10 +157,16 @@ def _describe(layer: Layer) -> str:
     p = layer.params
     (_, ih, iw, ic), (_, oh, ow, oc) = layer.in_shape, layer.out_shape
     if layer.kind in ("CONV_2D", "DEPTHWISE_CONV_2D"):
-        return (f"{layer.kind} {p['kh']}x{p['kw']} stride {p['stride_h']}x{p['stride_w']}, {ih}x{iw}x{ic} -> "
+        dil = f" dilation {p['dil_h']}x{p['dil_w']}" if p["dil_h"] * p["dil_w"] > 1 else ""
+        return (f"{layer.kind} {p['kh']}x{p['kw']} stride {p['stride_h']}x{p['stride_w']}{dil}, {ih}x{iw}x{ic} -> "
                 f"{oh}x{ow}x{oc}, {layer.macs:,} MACs, {p['rounding'].upper()} rounding")
     if layer.kind == "FULLY_CONNECTED":
         return f"FULLY_CONNECTED {p['depth']} -> {oc}, {layer.macs:,} MACs, {p['rounding'].upper()} rounding"
+    if layer.kind in ("MAX_POOL_2D", "AVERAGE_POOL_2D"):
+        return (f"{layer.kind} {p['kh']}x{p['kw']} stride {p['stride_h']}x{p['stride_w']}, "
+                f"{ih}x{iw}x{ic} -> {oh}x{ow}x{oc}")
+    if layer.kind == "MEAN":
+        return f"MEAN over {ih}x{iw} (global average pool), {ih}x{iw}x{ic} -> {oc}, {p['rounding'].upper()} rounding"
     return f"{layer.kind} {ih}x{iw}x{ic} -> {oh}x{ow}x{oc}"
 
 
