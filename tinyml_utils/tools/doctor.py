@@ -148,7 +148,9 @@ def check_data() -> list[str]:
 
 def doctor() -> bool:
     """Run every check; print a line each; return True when all pass."""
-    print(f"Python {sys.version.split()[0]} at {sys.executable}")
+    exe = Path(sys.executable)
+    shown = exe.relative_to(paths.REPO) if exe.is_relative_to(paths.REPO) else exe   # no absolute repo paths
+    print(f"Python {sys.version.split()[0]} at {shown}")
     checks = [
         ("pinned versions installed", check_pins, "pip install -r requirements/base.txt && "
          "pip install --no-deps -r requirements/nodeps.txt"),
