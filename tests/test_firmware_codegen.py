@@ -155,23 +155,8 @@ def test_c_requantization_equals_numpy(tmp_path):
 
 
 def _op_counts(path, rounding: str | None, n: int = 200) -> dict[str, tuple[int, int]]:
-    """Per op kind: (values equal, values) of the numpy kernel fed LiteRT's own input of that layer,
-    with every op's rounding forced to ``rounding`` (None = the module's :data:`requant.ROUNDING`)."""
-    ref = host.LiteRTReference(path)
-    plans = layers.plan(tflite_model.read(path))
-    if rounding:
-        for p in plans:
-            if "rounding" in p.params:
-                p.params["rounding"] = rounding
-    counts: dict[str, list[int]] = {}
-    for x in _inputs(path, n, seed=1):
-        t = ref.tensors(x)
-        for p in plans:
-            ours = reference.KERNELS[p.kind](t[p.input].reshape(p.in_shape), p).reshape(-1)
-            c = counts.setdefault(p.kind, [0, 0])
-            c[0] += int((ours == t[p.output].reshape(-1)).sum())
-            c[1] += ours.size
-    return {k: (a, b) for k, (a, b) in counts.items()}
+    rows = host.op_agreement(path, _inputs(path, n, seed=1), rounding)
+    return {r["op"]: (r["equal"], r["total"]) for r in rows}
 
 
 def test_every_op_matches_litert_reference_with_its_rounding(tiny):

@@ -26,6 +26,9 @@ from pathlib import Path
 import numpy as np
 
 from ..core import paths
+from . import layers as layer_plans
+from . import reference as numpy_model
+from . import tflite_model
 from .codegen import CProgram
 from .layers import Layer
 
@@ -169,6 +172,27 @@ def compare_layers(plans: list[Layer], ours: list[np.ndarray], reference: dict[i
 def first_mismatch(rows: list[dict]) -> dict | None:
     """The first row of :func:`compare_layers` with a difference (the layer to look at), or None."""
     return next((r for r in rows if r["equal"] != r["total"]), None)
+
+
+def op_agreement(tflite_path, xs: np.ndarray, rounding: str | None = None) -> list[dict]:
+    """Per op kind: how many output values of the numpy kernel (:mod:`.reference`), fed LiteRT's own
+    input of each layer, equal LiteRT's reference output, over every input in ``xs`` (int8 rows).
+    ``rounding`` ("double" or "single") forces that requantization on every op instead of the op's
+    own (:data:`tinyml_utils.firmware.requant.ROUNDING`): the table that shows the rounding is per op."""
+    ref = LiteRTReference(tflite_path)
+    plans = layer_plans.plan(tflite_model.read(tflite_path))
+    for p in plans:
+        if rounding and "rounding" in p.params:
+            p.params["rounding"] = rounding
+    counts: dict[str, list] = {}
+    for x in xs:
+        t = ref.tensors(x)
+        for p in plans:
+            ours = numpy_model.KERNELS[p.kind](t[p.input].reshape(p.in_shape), p).reshape(-1)
+            row = counts.setdefault(p.kind, [p.params.get("rounding", "-"), 0, 0])
+            row[1] += int((ours == t[p.output].reshape(-1)).sum())
+            row[2] += ours.size
+    return [{"op": k, "rounding": r, "equal": e, "total": n} for k, (r, e, n) in counts.items()]
 
 
 def bit_exact_counts(run, reference: LiteRTReference, xs: np.ndarray) -> dict:
