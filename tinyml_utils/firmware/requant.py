@@ -131,8 +131,9 @@ def activation_range(activation: str, scale: float, zero_point: int) -> tuple[in
     (``RELU`` → [zp, 127], ``RELU6`` → [zp, zp + round(6/scale)], ``NONE`` → [−128, 127])."""
     lo, hi = -128, 127
 
-    def quant(v: float) -> int:
-        return int(zero_point) + int(math.copysign(math.floor(abs(v / scale) + 0.5), v / scale))
+    def quant(v: float) -> int:                      # TfLiteRound(f / scale), both float32
+        r = float(np.float32(v) / np.float32(scale))
+        return int(zero_point) + int(math.copysign(math.floor(abs(r) + 0.5), r))
 
     if activation == "RELU":
         return max(lo, quant(0.0)), hi
