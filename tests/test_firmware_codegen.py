@@ -9,6 +9,8 @@ random weights through the course's converters (the architecture decides the ops
 """
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -240,6 +242,46 @@ def test_the_course_deployable_architectures_are_bit_exact(tmp_path):
             assert {layer.op for layer in prog.layers} == expect[name]
             counts = host.bit_exact_counts(host.build_host(prog).run, ref, xs)
             assert counts["identical_outputs"] == N_INPUTS, (name, variant, counts)
+
+
+def _pruned_copy(path, out, fraction: float = 0.8):
+    """A copy of ``path`` whose CONV_2D / FULLY_CONNECTED weights have the smallest ``fraction`` set to
+    zero and their first output channel all zero (unstructured pruning, written back into the
+    flatbuffer with the schema that ships in ai_edge_litert)."""
+    import flatbuffers
+    from ai_edge_litert import schema_py_generated as schema
+
+    m = schema.ModelT.InitFromPackedBuf(path.read_bytes(), 0)
+    g = m.subgraphs[0]
+    names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+    for op in g.operators:
+        code = m.operatorCodes[op.opcodeIndex]
+        if names[max(code.builtinCode, code.deprecatedBuiltinCode)] in ("CONV_2D", "FULLY_CONNECTED"):
+            t = g.tensors[op.inputs[1]]
+            w = np.asarray(m.buffers[t.buffer].data, np.uint8).view(np.int8).reshape(t.shape).copy()
+            w[np.abs(w) < np.quantile(np.abs(w), fraction)] = 0
+            w[0] = 0
+            m.buffers[t.buffer].data = w.reshape(-1).view(np.uint8)
+    b = flatbuffers.Builder(1024)
+    b.Finish(m.Pack(b), file_identifier=b"TFL3")
+    out.write_bytes(b.Output())
+    return out
+
+
+def test_sparse_variant_stores_only_non_zero_weights_and_stays_exact(tiny, tmp_path):
+    path = _pruned_copy(tiny["convs"], tmp_path / "pruned.tflite")
+    ref = host.LiteRTReference(path)
+    xs = _inputs(path, N_INPUTS)
+    dense, sparse = codegen.generate(path, "simd"), codegen.generate(path, "sparse")
+    for prog in (dense, sparse):
+        assert host.bit_exact_counts(host.build_host(prog).run, ref, xs)["identical_outputs"] == N_INPUTS
+    plans = {p.name: p for p in sparse.plans}
+    stored = {name: (int(k), int(n)) for name, k, n in
+              re.findall(r"(\w+)_nz_start\[\d+\] = \{\s*/\* (\d+) of (\d+) weights", sparse.sources["model.c"])}
+    assert set(stored) == {n for n, p in plans.items() if p.kind in ("CONV_2D", "FULLY_CONNECTED")}
+    for name, (k, n) in stored.items():
+        w = plans[name].params["weights"]
+        assert (k, n) == (np.count_nonzero(w), w.size) and k < 0.25 * n
 
 
 def test_simd_kernels_on_an_emulated_cortex_m4(tiny):
