@@ -52,17 +52,19 @@ def _page(n: int) -> int:
 class Emulator:
     """One ELF loaded into a Unicorn Cortex-M; run it many times without reloading.
 
-    ``cpu`` selects Unicorn's core model (M0 for ``cortex-m0plus``, M4 for ``cortex-m4``, M33 for
-    ``cortex-m55``: the closest Armv8-M mainline model Unicorn has).
+    Unicorn's core model: M0 for ``cortex-m0plus``, M4 for ``cortex-m4``. A build-only core
+    (``cortex-m55``: Unicorn has no Armv8.1-M model) raises ``ValueError``.
     """
 
-    _CPU = {"cortex-m0plus": "UC_CPU_ARM_CORTEX_M0", "cortex-m4": "UC_CPU_ARM_CORTEX_M4",
-            "cortex-m55": "UC_CPU_ARM_CORTEX_M33"}
+    _CPU = {"cortex-m0plus": "UC_CPU_ARM_CORTEX_M0", "cortex-m4": "UC_CPU_ARM_CORTEX_M4"}
 
     def __init__(self, firmware: Firmware, *, timeout_instructions: int = 2_000_000_000):
         from elftools.elf.elffile import ELFFile
         from unicorn import UC_ARCH_ARM, UC_MODE_MCLASS, UC_MODE_THUMB, Uc, arm_const
 
+        if firmware.core not in self._CPU:
+            raise ValueError(f"{firmware.core} is build-only: Unicorn models no core that runs its instruction "
+                             f"set (flash/SRAM from the ELF still hold); emulated cores: {sorted(self._CPU)}")
         self.firmware = firmware
         self.max_instructions = int(timeout_instructions)
         self.uc = uc = Uc(UC_ARCH_ARM, UC_MODE_THUMB | UC_MODE_MCLASS)

@@ -44,6 +44,7 @@ class Core:
     device: str
     fpu: bool
     dsp: bool
+    emulated: bool = True
 
     @property
     def flags(self) -> list[str]:
@@ -54,15 +55,16 @@ class Core:
 #: both, but zig's ``cortex_m4`` alone has no FPU (it is the M4 without F): ``+vfp4d16sp`` adds the
 #: single-precision FPU (without it float code silently becomes soft-float calls, many times the
 #: instructions). The M55 (Armv8.1-M) is built without Helium and low-overhead loops
-#: (``-mve-mve_fp-lob``, single-precision FPU added back), because the emulator executes neither:
-#: its figures are Armv8-M scalar + DSP code, not Helium code.
+#: (``-mve-mve_fp-lob``, single-precision FPU added back) but it is **build-only**: Armv8.1-M's
+#: conditional selects (CSEL and friends) cannot be switched off, and Unicorn models no Armv8.1-M core,
+#: so its ELF gives flash and SRAM figures but cannot be run here (``emulated=False``).
 CORES: dict[str, Core] = {
     "cortex-m0plus": Core("cortex-m0plus", "thumb-freestanding-eabi", "cortex_m0plus", "Cortex-M0+ MCU",
                           fpu=False, dsp=False),
     "cortex-m4": Core("cortex-m4", "thumb-freestanding-eabihf", "cortex_m4+vfp4d16sp", "Cortex-M4 MCU",
                       fpu=True, dsp=True),
     "cortex-m55": Core("cortex-m55", "thumb-freestanding-eabihf", "cortex_m55-mve-mve_fp-lob+fp_armv8d16sp",
-                       "Cortex-M55 + Ethos-U55-128", fpu=True, dsp=True),
+                       "Cortex-M55 + Ethos-U55-128", fpu=True, dsp=True, emulated=False),
 }
 
 
