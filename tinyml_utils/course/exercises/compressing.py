@@ -245,10 +245,12 @@ def check_dequantize(fn: Callable[[Any, float, int], Any], strict: bool = False)
         cases = [(np.array([-128, -43, 0, 8, 127], np.int8), 3 / 255, -43),
                  (np.array([[-128, -1, 0, 1, 127]], np.int8), 0.1, -128),
                  (np.array([-100, 0, 100], np.int8), 0.05, 10)]
+        import torch.ao.quantization.fx._decomposed  # noqa: F401 - registers torch.ops.quantized_decomposed
+
         for q, s, z in cases:
-            qt = torch._make_per_tensor_quantized_tensor(torch.from_numpy(q), s, z)   # oracle: torch's kernel
-            want = qt.dequantize().numpy()
             got = np.asarray(_call(fn, q.copy(), s, z), dtype=np.float64)
+            want = torch.ops.quantized_decomposed.dequantize_per_tensor(   # oracle: PT2E's dequantize op
+                torch.from_numpy(q), s, z, -128, 127, torch.int8).numpy()
             if not _same(got, want, rtol=1e-5, atol=1e-6):
                 with np.errstate(over="ignore"):
                     hint = _diagnose(got, [
@@ -258,11 +260,10 @@ def check_dequantize(fn: Callable[[Any, float, int], Any], strict: bool = False)
                         (lambda: q.astype(np.float32) * s - z, "subtract the zero point before scaling: (q − z)·s"),
                         (lambda: q.astype(np.float32) * s, "the zero point shifts the integers: (q − z)·s"),
                     ], "real = (q − zero_point) · scale, in float32")
-                return False, _hint(f"q = {q.ravel().tolist()}, scale {s:.4g}, zp {z}: expected "
-                                    f"{np.round(want.ravel(), 4).tolist()}, got {np.round(got.ravel(), 4).tolist()}",
-                                    hint)
-        return True, ("matches torch's dequantize: with scale 3/255 and zp −43 the integers [−128, −43, 0, 8, 127] "
-                      "are [−1, 0, 0.506, 0.6, 2]; the zero point maps to exactly 0.0")
+                w4, g4 = (np.round(np.asarray(v, np.float64).ravel(), 4).tolist() for v in (want, got))
+                return False, _hint(f"q = {q.ravel().tolist()}, scale {s:.4g}, zp {z}: expected {w4}, got {g4}", hint)
+        return True, ("matches PT2E's dequantize_per_tensor: with scale 3/255 and zp −43 the integers "
+                      "[−128, −43, 0, 8, 127] are [−1, 0, 0.506, 0.6, 2]; the zero point maps to exactly 0.0")
     return _report("dequantize", body, "dequantize", strict)
 
 
