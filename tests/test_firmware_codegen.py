@@ -215,7 +215,8 @@ def test_arena_gives_live_tensors_disjoint_bytes(tiny):
 
 def test_the_course_deployable_architectures_are_bit_exact(tmp_path):
     """Chapter 02's vision CNN, chapter 08's DS-CNN and chapter 09's dense classifier (random weights,
-    the course's converters): every variant's C equals LiteRT BUILTIN_REF on every input."""
+    the course's converters): the naive and simd C equal LiteRT BUILTIN_REF on every input (every
+    variant runs the same ops on the tiny models above)."""
     import torch
 
     from tinyml_utils.convert import keras_twin, tflite
@@ -237,7 +238,7 @@ def test_the_course_deployable_architectures_are_bit_exact(tmp_path):
     for name, path in files.items():
         ref = host.LiteRTReference(path)
         xs = _inputs(path, N_INPUTS)
-        for variant in codegen.VARIANTS:
+        for variant in ("naive", "simd"):
             prog = codegen.generate(path, variant)
             assert {layer.op for layer in prog.layers} == expect[name]
             counts = host.bit_exact_counts(host.build_host(prog).run, ref, xs)
