@@ -72,7 +72,9 @@ def closing_pipeline(student: nn.Module, teacher: nn.Module | distill.TeacherCac
     finetune_epochs = r.finetune_epochs if finetune_epochs is None else finetune_epochs
     finetune_lr = r.finetune_lr if finetune_lr is None else finetune_lr
     batch_size = r.batch_size if batch_size is None else batch_size
-    out_dir = Path(out_dir) if out_dir is not None else paths.artifacts_dir(quick)
+    # the artifact store's folder holds keyed artifacts only: a pipeline's files go beside it
+    out_dir = Path(out_dir) if out_dir is not None else paths.build_dir() / "pipelines" / ("quick" if quick else "full")
+    out_dir.mkdir(parents=True, exist_ok=True)
     cache = teacher if isinstance(teacher, distill.TeacherCache) else distill.TeacherCache(teacher)
     example = torch.as_tensor(ds.test.x[:1])
     calib = ds.train.subset(min(calib_n, len(ds.train)), seed=seed).x
