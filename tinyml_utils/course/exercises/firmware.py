@@ -4,12 +4,8 @@ from __future__ import annotations
 
 from typing import Callable
 
+from . import references as R
 from .base import _call, _hint, _report
-
-
-def _ref_duty_cycle(instructions: float, period_ms: float, clock_hz: float, cpi: float) -> float:
-    """Percent of the core's time: instructions × CPI cycles, at ``clock_hz``, once every ``period_ms``."""
-    return 100.0 * instructions * cpi / clock_hz / (period_ms / 1e3)
 
 
 def check_duty_cycle(fn: Callable[[float, float, float, float], float], strict: bool = False) -> bool | None:
@@ -20,7 +16,7 @@ def check_duty_cycle(fn: Callable[[float, float, float, float], float], strict: 
     def body():
         for c in cases:
             got = float(_call(fn, *c))
-            want = _ref_duty_cycle(*c)
+            want = R.duty_cycle(*c)
             if abs(got - want) > 1e-6 * max(1.0, abs(want)):
                 n, p, f, cpi = c
                 if abs(got - want / 100) < 1e-9 * max(1.0, want):
@@ -33,7 +29,7 @@ def check_duty_cycle(fn: Callable[[float, float, float, float], float], strict: 
                     hint = "busy time = instructions × CPI / clock; duty = busy time / period"
                 return False, _hint(f"{c}: expected {want:.3f} %, got {got:.3f}", hint)
         return True, (f"{len(cases)} cases; e.g. 13 M instructions every 40 ms at 80 MHz and CPI 1 keep the core "
-                      f"{_ref_duty_cycle(*cases[0]):.1f} % busy")
+                      f"{R.duty_cycle(*cases[0]):.1f} % busy")
     return _report("duty_cycle", body, "duty_cycle", strict)
 
 
@@ -44,7 +40,7 @@ def check_instructions_per_mac(fn: Callable[[int, int], float], strict: bool = F
     def body():
         for n, m in cases:
             got = float(_call(fn, n, m))
-            if abs(got - n / m) > 1e-9 * n / m:
+            if abs(got - R.instructions_per_mac(n, m)) > 1e-9 * n / m:
                 hint = "invert it: instructions divided by MACs" if abs(got - m / n) < 1e-12 else "instructions / MACs"
                 return False, _hint(f"({n:,}, {m:,}): expected {n / m:.3f}, got {got:.3f}", hint)
         return True, "instructions per MAC: the figure a kernel engineer drives down (loads, address arithmetic, "\
