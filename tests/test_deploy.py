@@ -72,7 +72,7 @@ def test_tflm_arena_and_outputs_match_litert(tiny_tflite):
     x = np.random.default_rng(1).random((5, 1, 8, 8), dtype=np.float32)   # NCHW, as every runtime takes
     for i in range(5):
         a = micro.run_raw(micro.quantize_input(x[i:i + 1])).astype(int)
-        b = lite.invoke_raw(lite.quantize_input(x[i:i + 1])).astype(int)
+        b = lite.run_raw(lite.quantize_input(x[i:i + 1])).astype(int)
         assert np.abs(a - b).max() <= 1
 
 

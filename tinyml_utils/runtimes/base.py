@@ -198,6 +198,12 @@ class Runtime:
         return measure_latency(lambda: self.predict(x1), warmup=warmup, repeats=repeats,
                                        threads=reported, max_seconds=max_seconds)
 
+    def run_raw(self, x: np.ndarray) -> np.ndarray:
+        """One call on the file's own input tensor (layout and dtype as the file declares it: int8 for
+        a full-integer ``.tflite``), returning its raw output tensor: no layout change, no
+        (de)quantization. The integer path every bit-exactness check compares."""
+        raise NotImplementedError(f"{self.framework} has no raw tensor path")
+
     # -- for subclasses ---------------------------------------------------------------------
     def _load(self) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -267,3 +273,21 @@ class Int8IO:
         if self.is_int:
             return (y.astype(np.float32) - self.zero_point) * self.scale
         return y.astype(np.float32)
+
+
+class TensorFileRuntime(Runtime):
+    """A file with one typed input and one typed output tensor (a ``.tflite`` in LiteRT or TFLite Micro):
+    :meth:`quantize_input` turns NCHW float32 into the file's input tensor, :meth:`Runtime.run_raw`
+    runs it, and :meth:`_predict` dequantizes. Subclasses set ``inp`` (the input's details, with
+    ``shape``), ``in_io`` and ``out_io`` (:class:`Int8IO`) in ``_load`` and implement ``run_raw``."""
+
+    def quantize_input(self, x: np.ndarray) -> np.ndarray:
+        """NCHW float32 → the input tensor (layout and dtype of the file): int8 for full-integer files."""
+        if not self._loaded:
+            self.load()
+        return self.in_io.quantize(to_layout(np.asarray(x, np.float32), self.inp["shape"]))
+
+    def _predict(self, x: np.ndarray) -> np.ndarray:
+        b = int(self.inp["shape"][0])
+        return np.concatenate([self.out_io.dequantize(self.run_raw(self.quantize_input(x[i:i + b])))
+                               for i in range(0, len(x), b)])

@@ -49,8 +49,8 @@ class ExecuTorchPte(Runtime):
         self.program = ETRuntime.get().load_program(self._bytes if self._bytes is not None else Path(self.path))
         self.method = self.program.load_method("forward")
 
-    def run(self, x: np.ndarray) -> np.ndarray:
-        """One ``forward`` call on a batch the program accepts (1 for batch-1 programs)."""
+    def run_raw(self, x: np.ndarray) -> np.ndarray:
+        """One ``forward`` call on the program's own input (a batch it accepts: 1 for batch-1 programs)."""
         if not self._loaded:
             self.load()
         out = self.method.execute([self._torch.as_tensor(np.ascontiguousarray(x, dtype=np.float32))])
@@ -58,7 +58,7 @@ class ExecuTorchPte(Runtime):
 
     def _predict(self, x: np.ndarray) -> np.ndarray:
         b = self.batch_size
-        return np.concatenate([self.run(x[i:i + b]) for i in range(0, len(x), b)])
+        return np.concatenate([self.run_raw(x[i:i + b]) for i in range(0, len(x), b)])
 
 
 def try_run_pte(path, example_shape=(1, 1, 28, 28)) -> str:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Int8IO, Runtime, to_layout
+from .base import Int8IO, TensorFileRuntime
 
 #: op resolver name → what it means (pass the name as ``op_resolver``)
 OP_RESOLVERS = {
@@ -19,13 +19,13 @@ def _io(detail: dict) -> Int8IO:
     return Int8IO(detail["dtype"], scale if quantized else None, zp if quantized else None)
 
 
-class LiteRT(Runtime):
+class LiteRT(TensorFileRuntime):
     """A ``.tflite`` in LiteRT's interpreter. ``op_resolver`` is one of :data:`OP_RESOLVERS`
     (``xnnpack=False`` is shorthand for ``"builtin"``, ``reference=True`` for ``"reference"``).
 
     Input NCHW float32 (NHWC files get a transpose); int8 input/output tensors are (de)quantized
     with the file's own scale and zero point; batch-1 files run one example a call.
-    :meth:`invoke_raw` is the integer path (an already-typed input tensor, raw output).
+    :meth:`run_raw` is the integer path (an already-typed input tensor, raw output).
     """
 
     framework = "LiteRT"
@@ -71,22 +71,13 @@ class LiteRT(Runtime):
         """The input tensor's dtype (``np.int8`` for full-integer files)."""
         return self.inp["dtype"]
 
-    def invoke_raw(self, xq: np.ndarray) -> np.ndarray:
+    def run_raw(self, xq: np.ndarray) -> np.ndarray:
         """One call with an already-typed input tensor in the file's layout; the raw output."""
+        if not self._loaded:
+            self.load()
         self.interpreter.set_tensor(self._inp["index"], xq)
         self.interpreter.invoke()
         return self.interpreter.get_tensor(self._out["index"])
-
-    def quantize_input(self, x: np.ndarray) -> np.ndarray:
-        """NCHW float32 → the input tensor (layout and dtype of the file)."""
-        if not self._loaded:
-            self.load()
-        return self.in_io.quantize(to_layout(np.asarray(x, np.float32), self.inp["shape"]))
-
-    def _predict(self, x: np.ndarray) -> np.ndarray:
-        b = int(self.inp["shape"][0])
-        return np.concatenate([self.out_io.dequantize(self.invoke_raw(self.quantize_input(x[i:i + b])))
-                               for i in range(0, len(x), b)])
 
     def op_names(self) -> list[str]:
         """Operator names in the flatbuffer (e.g. to check no SHAPE/PACK ops are left), without

@@ -11,7 +11,7 @@ import numpy as np
 
 from ..core.env import capture_output
 from ..core.io import ArtifactError
-from .base import FIX, Int8IO, Runtime, check_model_file, to_layout
+from .base import FIX, Int8IO, TensorFileRuntime, check_model_file
 
 
 def _interpreter(tflite_path, arena_size: int | None = None):
@@ -61,7 +61,7 @@ def tflm_arena_bytes(tflite_path, example: np.ndarray | None = None) -> dict:
     return {"arena_bytes": parse_arena_report(report), "report": report}
 
 
-class TFLiteMicro(Runtime):
+class TFLiteMicro(TensorFileRuntime):
     """An int8 ``.tflite`` in TFLite Micro's Python interpreter. :meth:`run_raw` is the integer
     path (an already-quantized input in the file's layout); :meth:`arena_bytes` the tensor arena
     the interpreter actually allocated."""
@@ -81,12 +81,6 @@ class TFLiteMicro(Runtime):
         self.out = self.interp.get_output_details(0)
         self.in_io, self.out_io = _io(self.inp), _io(self.out)
 
-    def quantize_input(self, x: np.ndarray) -> np.ndarray:
-        """NCHW float32 → the input tensor (layout and dtype of the file)."""
-        if not self._loaded:
-            self.load()
-        return self.in_io.quantize(to_layout(np.asarray(x, np.float32), self.inp["shape"]))
-
     def run_raw(self, xq: np.ndarray) -> np.ndarray:
         """One inference on an already-quantized batch-1 input; the raw output tensor."""
         if not self._loaded:
@@ -94,10 +88,6 @@ class TFLiteMicro(Runtime):
         self.interp.set_input(xq.reshape(self.inp["shape"]), 0)
         self.interp.invoke()
         return self.interp.get_output(0).copy()
-
-    def _predict(self, x: np.ndarray) -> np.ndarray:
-        return np.concatenate([self.out_io.dequantize(self.run_raw(self.quantize_input(x[i:i + 1])))
-                               for i in range(len(x))])
 
     def arena_bytes(self) -> int:
         """Tensor-arena bytes TFLM used for one inference (its RecordingMicroAllocator's report)."""

@@ -102,7 +102,7 @@ def _claims(a: dict[str, Any]) -> dict[str, Callable[[], tuple[bool, str]]]:
 
     def ch03_sparse_pte():
         x1 = a["x1"]
-        r = sparse_vs_dense(lambda: a["dense_pte"].run(x1), lambda: a["sparse_pte"].run(x1))
+        r = sparse_vs_dense(lambda: a["dense_pte"].run_raw(x1), lambda: a["sparse_pte"].run_raw(x1))
         return r.estimate >= BOUNDS["sparse_pte_not_faster"], str(r)
 
     def ch03_sparse_tflite():
@@ -112,7 +112,7 @@ def _claims(a: dict[str, Any]) -> dict[str, Callable[[], tuple[bool, str]]]:
 
     def ch03_structured():
         xb = a["xb"]
-        r = structured_vs_dense(lambda: a["wide_pte"].run(xb), lambda: a["wide_pruned_pte"].run(xb), calls=8)
+        r = structured_vs_dense(lambda: a["wide_pte"].run_raw(xb), lambda: a["wide_pruned_pte"].run_raw(xb), calls=8)
         return r.hi < BOUNDS["structured_speedup"], str(r)
 
     def ch06():
