@@ -14,6 +14,7 @@ from ..core import paths
 PAGES: dict[str, tuple[str, ...]] = {
     "vision.md": ("tinyml_utils.data.vision:CARD",),
     "motion.md": ("tinyml_utils.data.motion:CARD",),
+    "keywords.md": ("tinyml_utils.data.keywords:CARD", "tinyml_utils.data.kws_eval:CARD"),
     "speech_commands.md": ("tinyml_utils.data.public:SPEECH_COMMANDS_CARD",),
 }
 

@@ -34,6 +34,7 @@ import json
 import os
 import shutil
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -114,6 +115,18 @@ CAVEATS = [
     "Classes are balanced (unlike Speech Commands, where unknown dominates).",
 ]
 
+
+#: The card of ``data/keywords.md``; :func:`load` names the generated configuration and its timing.
+CARD = DataCard(
+    name="keywords: synthesized spoken keywords (eSpeak NG)", caveats=CAVEATS,
+    splits="200 / 50 / 50 examples a class (quick: 30 / 10 / 10), balanced, 12 classes: yes, no, up, down, "
+           "left, right, on, off, stop, go, unknown (the 25 auxiliary words of Speech Commands v0.02), silence. "
+           "Speaker split: validation and test use eSpeak voice variants never heard in training; the 8 English "
+           "accents are shared by all splits.",
+    checksums="written at generation into `data/cache/keywords-<config hash>/manifest.json` (configuration, "
+              "per-file SHA-256, counts, per-example metadata) and verified on every load; the config hash changes "
+              "with the generation recipe (`GENERATOR_VERSION`), so a new recipe regenerates.",
+    **CARD_TEXT)
 
 # --------------------------------------------------------------------------------------------
 # Synthesis in worker processes (the engine: :mod:`.espeak`)
@@ -379,10 +392,9 @@ def load(quick: bool = False, seed: int = 0, per_class: int | None = None) -> Da
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     manifest, splits = _read(folder, config)
-    card = DataCard(name=f"keywords (eSpeak NG synthetic speech, 12 classes, config {digest})",
-                    caveats=CAVEATS + [f"Generated in {manifest['generation_seconds']} s "
-                                       f"with eSpeak NG {manifest['espeak_version']}."],
-                    **CARD_TEXT)
+    card = replace(CARD, name=f"keywords (eSpeak NG synthetic speech, 12 classes, config {digest})",
+                   caveats=CAVEATS + [f"Generated in {manifest['generation_seconds']} s "
+                                      f"with eSpeak NG {manifest['espeak_version']}."])
     meta = {"sample_rate": SAMPLE_RATE, "config": config, "config_hash": digest,
             "cache_dir": str(folder), "espeak_version": manifest["espeak_version"],
             "generation_seconds": manifest["generation_seconds"],

@@ -27,6 +27,7 @@ import hashlib
 import json
 import os
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -101,6 +102,25 @@ CAVEATS = [
     "product also hears 'know', 'yesterday' and 'going'.",
 ]
 
+
+#: The card of the evaluation streams (a section of ``data/keywords.md``); :func:`describe` adds a stream's size.
+CARD = DataCard(
+    name="kws_eval: evaluation streams for streaming keyword spotting (eSpeak NG)", caveats=CAVEATS,
+    splits="streams from one split's voices (`val` or `test`: eSpeak voice variants never heard by the keyword "
+           "set's training split; `train` exists for training-data experiments), of two kinds: `negative`, "
+           "non-keyword speech only (about 30 % of the time: random sentences of 2-9 words from a 500-word "
+           "everyday vocabulary and isolated words, the same vocabulary plus the 25 Speech Commands auxiliary "
+           "words, with pauses of 0.3-2.5 s and noise-only stretches), and `keyword`, the same conditions with one "
+           "of the ten keywords spoken alone before every other utterance (about 10 keywords a minute). Conditions: "
+           "30 s blocks, each with one synthetic background noise, a speech level (RMS 0.02-0.2, log-uniform) and "
+           "an SNR of 25, 15, 10 or 5 dB; 15 % of blocks are noise only; every utterance has its own accent, voice "
+           "variant, pitch and speaking rate. About 1 s of CPU per minute of audio to generate.",
+    checksums="every choice comes from the seed and eSpeak runs in fresh worker processes over fixed chunks, so one "
+              "seed gives byte-identical audio. Each stream is cached in `data/cache/kws_eval/<config hash>/` "
+              "(`audio.npz` as int16 PCM, `manifest.json` with the configuration, the file's SHA-256 and every "
+              "utterance's start, end and text) and checked on every load; a mismatch raises an error naming the "
+              "file and the fix (delete the folder).",
+    **CARD_TEXT)
 
 def _rng(*key: int) -> np.random.Generator:
     return np.random.default_rng([int(k) for k in key])
@@ -293,8 +313,8 @@ def load(split: str, kind: str, duration_s: float, seed: int = 0) -> Stream:
 def describe(stream: Stream, name: str) -> DataCard:
     """The data card of a loaded stream: what it is, and what it is not."""
     kw = stream.keyword_events()
-    return DataCard(name=f"kws_eval {name}: {stream.duration_s / 3600:.2f} h, {len(kw)} keywords, "
-                         f"{len(stream.events) - len(kw)} non-keyword utterances", caveats=list(CAVEATS), **CARD_TEXT)
+    return replace(CARD, name=f"kws_eval {name}: {stream.duration_s / 3600:.2f} h, {len(kw)} keywords, "
+                              f"{len(stream.events) - len(kw)} non-keyword utterances")
 
 
 if __name__ == "__main__":  # the worker: python -m tinyml_utils.data.kws_eval JOBS.json OUT.npz
