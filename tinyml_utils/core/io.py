@@ -76,6 +76,27 @@ def atomic_writer(path: str | Path, suffix: str | None = None) -> Iterator[Path]
         shutil.rmtree(tmpdir, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def atomic_folder(folder: str | Path, marker: str = "manifest.json") -> Iterator[Path]:
+    """Build a folder in a private temporary sibling and rename it into place when the block ends.
+
+    A failure leaves no half-built folder; when another process finished the same folder first
+    (it holds ``marker``), theirs is kept. Generated data caches use it."""
+    folder = Path(folder)
+    tmp = folder.with_name(f"{folder.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        yield tmp
+        try:
+            tmp.rename(folder)
+        except OSError:  # another process finished first: keep theirs
+            if not (folder / marker).exists():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def _allow_empty(path: Path) -> bool:
     return path.suffix in {".txt", ".log", ".json", ".md"}
 

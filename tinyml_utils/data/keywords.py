@@ -20,18 +20,13 @@ phase of its pitch "flutter" table, an automatic gain), so synthesis runs in fre
 processes over fixed chunks of requests: the output does not depend on what ran before in your
 kernel, nor on how many CPU cores you have.
 
-Splits are by speaker: the voice variants used for validation and for testing never appear in
-training (see :data:`VARIANTS`). The eight English accents are shared by all splits.
-
-The result is cached under ``paths.data_cache()/keywords/<config hash>/`` (one ``.npz`` per split
-and a ``manifest.json`` with the configuration, per-file SHA-256, counts and per-example metadata)
-and verified against those checksums on every load.
+Splits (by speaker, :data:`VARIANTS`), the cache and its checksums: see the card, :data:`CARD`
+(rendered into ``data/keywords.md``).
 """
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import time
 from dataclasses import replace
@@ -40,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core import paths
+from ..core.io import atomic_folder
 from .base import DataCard, DataError, Dataset, Split, sha256_file, verify_checksum
 from .espeak import ESPEAK_RATE, ESpeak, espeak_paths, render_all, sweep_stale
 from .noise import noise as make_noise
@@ -378,19 +374,9 @@ def load(quick: bool = False, seed: int = 0, per_class: int | None = None) -> Da
         sweep_stale(folder.parent)
         if folder.exists():  # a leftover without a manifest: never trust it
             shutil.rmtree(folder)
-        tmp = folder.with_name(f"{digest}.tmp-{os.getpid()}")
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-        try:
+        with atomic_folder(folder) as tmp:
             manifest = _generate(config, tmp)
             (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1))
-            try:
-                tmp.rename(folder)
-            except OSError:  # another process finished first: keep theirs
-                if not (folder / "manifest.json").exists():
-                    raise
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
     manifest, splits = _read(folder, config)
     card = replace(CARD, name=f"keywords (eSpeak NG synthetic speech, 12 classes, config {digest})",
                    caveats=CAVEATS + [f"Generated in {manifest['generation_seconds']} s "

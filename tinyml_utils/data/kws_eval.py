@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core import paths
+from ..core.io import atomic_folder
 from .base import DataCard, DataError, sha256_file, verify_checksum
 from .espeak import ESPEAK_RATE, _run_worker, sweep_stale
 from .keywords import ACCENTS, KEYWORDS, NOISES, PITCH, PITCH_RANGE, RATE, UNKNOWN_INDEX, UNKNOWN_WORDS, VARIANTS
@@ -287,23 +288,13 @@ def load(split: str, kind: str, duration_s: float, seed: int = 0) -> Stream:
     if not (folder / "manifest.json").exists():
         sweep_stale(folder.parent)
         shutil.rmtree(folder, ignore_errors=True)   # a leftover without a manifest: never trust it
-        tmp = folder.with_name(f"{digest}.tmp-{os.getpid()}")
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-        try:
+        with atomic_folder(folder) as tmp:
             version, audio, events = render(plan(split, kind, duration_s, seed), duration_s, tmp / "work")
             shutil.rmtree(tmp / "work", ignore_errors=True)
             np.savez(tmp / "audio.npz", audio=audio)
             manifest = {"config": config, "config_hash": digest, "espeak_version": version,
                         "files": {"audio.npz": sha256_file(tmp / "audio.npz")}, "events": events}
             (tmp / "manifest.json").write_text(json.dumps(manifest, indent=0))
-            try:
-                tmp.rename(folder)
-            except OSError:   # another process finished first: keep theirs
-                if not (folder / "manifest.json").exists():
-                    raise
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
     manifest, stream = _read(folder, config)
     stream.cache_dir = str(folder)
     stream.config_hash = digest

@@ -100,34 +100,46 @@ def check_stream_rate(fn: Callable[[int, int, float, float], tuple[float, float]
     return _report("stream_rate", body, "stream_rate", strict)
 
 
+def _check_stats(name: str, fn: Callable, cases: list, oracle: Callable, slips: Callable, what: str,
+                 describe: Callable, success: str, strict: bool) -> bool | None:
+    """The body both per-channel statistics checks share: ``oracle(x)`` is the reference tuple,
+    ``slips(x)`` the typical wrong answers with their hints, ``describe(x, want)`` a wrong case's line."""
+    def body():
+        for x in cases:
+            want = oracle(x)
+            got = tuple(np.asarray(v, dtype=np.float64) for v in _call(fn, x.copy()))
+            if not _same(got, want, rtol=1e-4, atol=1e-5):
+                return False, _hint(describe(x, want), _diagnose(got, slips(x), what, rtol=1e-4, atol=1e-5))
+        return True, success
+    return _report(name, body, name, strict)
+
+
 def check_window_stats(fn: Callable[[Any], tuple[Any, Any, Any]], strict: bool = False) -> bool | None:
     """``fn(window)`` -> per-channel ``(mean, std, rms)`` of one (channels, samples) window."""
-    def body():
-        from ...data import features
+    from ...data import features
 
-        rng = np.random.default_rng(0)
-        cases = [rng.normal(size=(6, 30)), np.array([[1.0, -1.0, 1.0, -1.0], [2.0, 2.0, 2.0, 2.0]]),
-                 rng.normal(1.0, 3.0, size=(3, 50))]
-        for x in cases:
-            f = features.imu_window_features(x[None], 10.0).reshape(x.shape[0], -1)   # oracle: the DSP block
-            want = (f[:, 0], f[:, 1], f[:, 2])
-            got = _call(fn, x.copy())
-            got = tuple(np.asarray(v, dtype=np.float64) for v in got)
-            if not _same(got, want, rtol=1e-4, atol=1e-5):
-                hint = _diagnose(got, [
-                    (lambda: (x.mean(0), x.std(0), np.sqrt((x ** 2).mean(0))), "one value per channel: reduce "
-                                                                                "over the samples (axis=1)"),
-                    (lambda: (x.mean(1), x.std(1, ddof=1), np.sqrt((x ** 2).mean(1))),
-                     "the DSP block's std divides by n (np.std's default, ddof=0), not n − 1"),
-                    (lambda: (x.mean(1), x.std(1), x.std(1)), "RMS is sqrt(mean(x²)) of the raw samples: it keeps "
-                                                              "the mean (gravity), std removes it"),
-                    (lambda: (x.mean(1), x.std(1), np.sqrt((x ** 2).sum(1))), "RMS takes the MEAN of the squares"),
-                ], "mean, std (ddof=0) and sqrt(mean(x²)) over axis=1", rtol=1e-4, atol=1e-5)
-                return False, _hint(f"a {x.shape} window: expected mean/std/rms of channel 0 = "
-                                    f"{want[0][0]:.4f}/{want[1][0]:.4f}/{want[2][0]:.4f}", hint)
-        return True, ("same as the DSP block's first three features per channel; for [1, −1, 1, −1] mean 0, std 1, "
-                      "RMS 1; for a constant 2: std 0 but RMS 2 (RMS keeps the offset, such as gravity)")
-    return _report("window_stats", body, "window_stats", strict)
+    def oracle(x):   # the DSP block's first three features per channel
+        f = features.imu_window_features(x[None], 10.0).reshape(x.shape[0], -1)
+        return f[:, 0], f[:, 1], f[:, 2]
+
+    def slips(x):
+        return [(lambda: (x.mean(0), x.std(0), np.sqrt((x ** 2).mean(0))),
+                 "one value per channel: reduce over the samples (axis=1)"),
+                (lambda: (x.mean(1), x.std(1, ddof=1), np.sqrt((x ** 2).mean(1))),
+                 "the DSP block's std divides by n (np.std's default, ddof=0), not n − 1"),
+                (lambda: (x.mean(1), x.std(1), x.std(1)),
+                 "RMS is sqrt(mean(x²)) of the raw samples: it keeps the mean (gravity), std removes it"),
+                (lambda: (x.mean(1), x.std(1), np.sqrt((x ** 2).sum(1))), "RMS takes the MEAN of the squares")]
+
+    rng = np.random.default_rng(0)
+    cases = [rng.normal(size=(6, 30)), np.array([[1.0, -1.0, 1.0, -1.0], [2.0, 2.0, 2.0, 2.0]]),
+             rng.normal(1.0, 3.0, size=(3, 50))]
+    return _check_stats(
+        "window_stats", fn, cases, oracle, slips, "mean, std (ddof=0) and sqrt(mean(x²)) over axis=1",
+        lambda x, w: f"a {x.shape} window: expected mean/std/rms of channel 0 = {w[0][0]:.4f}/{w[1][0]:.4f}/"
+                     f"{w[2][0]:.4f}",
+        "same as the DSP block's first three features per channel; for [1, −1, 1, −1] mean 0, std 1, RMS 1; for a "
+        "constant 2: std 0 but RMS 2 (RMS keeps the offset, such as gravity)", strict)
 
 
 # ---------------------------------------------------------------------------- chapter 10
@@ -164,32 +176,30 @@ def check_fedavg(fn: Callable[[list, list], list], strict: bool = False) -> bool
 
 def check_bn_stats(fn: Callable[[Any], tuple[Any, Any]], strict: bool = False) -> bool | None:
     """``fn(x)`` -> ``(running_mean, running_var)`` a BatchNorm1d (momentum=None) stores after one (N, C, L) batch."""
-    def body():
+    def oracle(x):   # PyTorch's BatchNorm after one batch
         import torch
 
-        rng = np.random.default_rng(0)
-        cases = [rng.normal(2.0, 3.0, size=(8, 4, 30)), rng.normal(size=(2, 6, 5)), rng.normal(-1, 0.5, (32, 3, 1))]
-        for x in cases:
-            bn = torch.nn.BatchNorm1d(x.shape[1], momentum=None).train()   # oracle: PyTorch's BatchNorm
-            with torch.no_grad():
-                bn(torch.from_numpy(x).float())
-            want = (bn.running_mean.numpy(), bn.running_var.numpy())
-            got = tuple(np.asarray(v, dtype=np.float64) for v in _call(fn, x.copy()))
-            if not _same(got, want, rtol=1e-4, atol=1e-5):
-                hint = _diagnose(got, [
-                    (lambda: (x.mean((0, 2)), x.var((0, 2))), "BatchNorm's running variance is the unbiased one "
-                                                              "(ddof=1, n − 1 over N·L values)"),
-                    (lambda: (x.mean((1, 2)), x.var((1, 2), ddof=1)), "one statistic per CHANNEL: reduce over the "
-                                                                      "batch and time axes (0 and 2)"),
-                    (lambda: (x.mean(0).mean(1), x.var(0, ddof=1).mean(1)), "pool the batch and time axes before "
-                                                                            "taking the variance: var over (0, 2)"),
-                    (lambda: (x.mean((0, 2)), x.std((0, 2), ddof=1)), "the variance, not the standard deviation"),
-                ], "mean and var(ddof=1) over axes (0, 2)", rtol=1e-4, atol=1e-5)
-                return False, _hint(f"a {x.shape} batch: channel 0 expected mean {want[0][0]:.4f}, var "
-                                    f"{want[1][0]:.4f}", hint)
-        return True, ("same as BatchNorm1d's running statistics after one batch (momentum=None): this is all AdaBN "
-                      "re-estimates, with no labels")
-    return _report("bn_stats", body, "bn_stats", strict)
+        bn = torch.nn.BatchNorm1d(x.shape[1], momentum=None).train()
+        with torch.no_grad():
+            bn(torch.from_numpy(x).float())
+        return bn.running_mean.numpy(), bn.running_var.numpy()
+
+    def slips(x):
+        return [(lambda: (x.mean((0, 2)), x.var((0, 2))),
+                 "BatchNorm's running variance is the unbiased one (ddof=1, n − 1 over N·L values)"),
+                (lambda: (x.mean((1, 2)), x.var((1, 2), ddof=1)),
+                 "one statistic per CHANNEL: reduce over the batch and time axes (0 and 2)"),
+                (lambda: (x.mean(0).mean(1), x.var(0, ddof=1).mean(1)),
+                 "pool the batch and time axes before taking the variance: var over (0, 2)"),
+                (lambda: (x.mean((0, 2)), x.std((0, 2), ddof=1)), "the variance, not the standard deviation")]
+
+    rng = np.random.default_rng(0)
+    cases = [rng.normal(2.0, 3.0, size=(8, 4, 30)), rng.normal(size=(2, 6, 5)), rng.normal(-1, 0.5, (32, 3, 1))]
+    return _check_stats(
+        "bn_stats", fn, cases, oracle, slips, "mean and var(ddof=1) over axes (0, 2)",
+        lambda x, w: f"a {x.shape} batch: channel 0 expected mean {w[0][0]:.4f}, var {w[1][0]:.4f}",
+        "same as BatchNorm1d's running statistics after one batch (momentum=None): this is all AdaBN re-estimates, "
+        "with no labels", strict)
 
 
 # ---------------------------------------------------------------------------- chapter 11
