@@ -34,6 +34,8 @@ def test_page_builds_in_the_book(tmp_path, monkeypatch):
     monkeypatch.setenv("TINYML_BUILD", str(tmp_path / "build"))
     monkeypatch.setenv("TINYML_RESULTS", str(RESULTS))      # the committed records, read only
     make_executed_notebook(paths.executed_dir(True) / "00_fake_chapter.ipynb", _png_bytes())
+    make_executed_notebook(tmp_path / "notebooks" / "00_fake_chapter.ipynb", _png_bytes())   # its "source"
+    monkeypatch.setattr(paths, "NOTEBOOKS", tmp_path / "notebooks")   # only existing chapters are published
     assert "- file: dashboard" in (paths.BOOK / "_toc.yml").read_text()
     html = book.build_book(quick=True, strict=True, partial=True)   # one fake chapter: the others are missing
     page = (html / "dashboard.html").read_text(encoding="utf-8")
