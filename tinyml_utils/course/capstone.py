@@ -37,7 +37,8 @@ def check_budget(*, instructions_per_hop: int, flash_bytes: int, sram_bytes: int
                  budget: Budget = BUDGET) -> bool:
     """Print one ✓/✗ line per budget line (with the number that decided it); True when all hold.
 
-    ``instructions_per_hop``: measured on the emulated core (MFCC frames of one hop + one inference);
+    ``instructions_per_hop``: measured on the emulated core, averaged per hop (the MFCC frames of a hop
+    plus the model's count divided by k when it runs every k-th hop);
     ``flash_bytes`` / ``sram_bytes``: from the ELF and the painted stack (``ModelOnCore.memory()``);
     ``int8_accuracy``: the deployed file's clip accuracy in [0, 1] (equal to the firmware's when bit-exact).
     """
