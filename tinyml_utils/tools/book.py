@@ -3,7 +3,7 @@
 The book is never built from ``notebooks/`` (clean sources, no outputs). ``build_book`` stages a
 copy of ``book/`` into ``build/book-src/{quick|full}/``, adds the executed chapters from
 ``paths.executed_dir(quick)``, a generated ``_toc.yml`` and the results dashboard
-(:mod:`.report.dashboard`), copies MathJax 3 (from the pip package ``django-static-mathjax``,
+(:mod:`.dashboard`), copies MathJax 3 (from the pip package ``django-static-mathjax``,
 pinned in the environment) into ``_static/mathjax/`` so math renders without a CDN or npm, then
 runs::
 
