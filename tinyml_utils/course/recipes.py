@@ -1,7 +1,9 @@
-"""Every training/compression recipe of the course, typed, with its quick and full values.
+"""Every recipe of the course, typed, with its quick and full values: the training/compression
+recipes, then each chapter's other knobs (measurement sizes, claim bounds), one ``Modes`` a chapter.
 
 >>> recipes.VISION(quick)            # Train(epochs=8, lr=0.01, batch_size=32, patience=None)
 >>> training.fit(model, ..., **recipes.VISION(quick).kwargs())
+>>> R = recipes.SENSORS(QUICK)       # a notebook's knobs cell; later cells read R.epochs
 
 Quick mode (CI, a first pass) uses the 1,000-digit subset and fewer epochs; its numbers are
 weaker and its claims say so. Changing a recipe changes the content key of every artifact built
@@ -167,3 +169,211 @@ KEYWORDS = Modes(
     quick=Keywords(per_class=None, epochs=20, lr=3e-3, batch_size=32, teacher_width=128, teacher_epochs=12,
                    distill_epochs=8, distill_seeds=(0, 1), temperature=4.0, alpha=0.7, qat_epochs=1,
                    prune_macs_ratio=0.5, prune_epochs=4, stream_s=60.0, stride=2))
+
+
+# ---- Each chapter's other knobs: measurement sizes and claim bounds of quick and full mode ----
+# A notebook reads them once in its knobs cell (``R = recipes.SENSORS(QUICK)``), never ``40 if QUICK else 100``.
+# Bounds are fractions (0.01 = 1 point of accuracy) unless a field's name says points.
+
+
+@dataclass(frozen=True)
+class Compare(Recipe):
+    """Interleaved timing (``measure.compare`` / ``timing.compare``): rounds, and calls per round."""
+
+    rounds: int
+    calls: int
+
+
+@dataclass(frozen=True)
+class Intro:
+    """Chapter 00: timed calls of the latency protocol and of the histogram."""
+
+    lat_repeats: int
+    hist_calls: int
+
+
+INTRO = Modes(full=Intro(lat_repeats=1000, hist_calls=1000), quick=Intro(lat_repeats=200, hist_calls=300))
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """Chapter 02: accuracy bars and the two interleaved timings (eager vs ExecuTorch; Keras too)."""
+
+    acc_bound: float             # the PyTorch baseline's test accuracy, at least
+    keras_gap: float             # |PyTorch - Keras twin| test accuracy, at most
+    et_lat: Compare
+    keras_lat: Compare
+
+
+BASELINE = Modes(full=Baseline(acc_bound=0.975, keras_gap=0.015, et_lat=Compare(rounds=9, calls=40),
+                               keras_lat=Compare(rounds=9, calls=30)),
+                 quick=Baseline(acc_bound=0.80, keras_gap=0.15, et_lat=Compare(rounds=7, calls=20),
+                                keras_lat=Compare(rounds=5, calls=10)))
+
+
+@dataclass(frozen=True)
+class Pruning:
+    """Chapter 03: sparsity grids, the tfmot run, timing calls and accuracy-drop bounds."""
+
+    sweep: tuple[float, ...]              # one-shot sparsities swept
+    sensitivity: tuple[float, ...]        # per-layer sensitivity sparsities
+    keras_epochs: int
+    keras_batch_size: int
+    latency_calls: int                    # calls per interleaved round
+    structured_bound: float               # accuracy drop of halving the MACs, at most
+    keras_bound: float                    # accuracy drop of tfmot's 80 %, at most
+
+
+PRUNING = Modes(
+    full=Pruning(sweep=(0.0, 0.3, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95), sensitivity=(0.3, 0.5, 0.7, 0.8, 0.9),
+                 keras_epochs=4, keras_batch_size=64, latency_calls=60, structured_bound=0.015, keras_bound=0.03),
+    quick=Pruning(sweep=(0.0, 0.5, 0.8, 0.95), sensitivity=(0.5, 0.9), keras_epochs=2, keras_batch_size=32,
+                  latency_calls=30, structured_bound=0.10, keras_bound=0.30))
+
+
+@dataclass(frozen=True)
+class Quantization:
+    """Chapter 04: calibration sizes, fine-tuning seeds, tfmot QAT epochs, timing repeats, bounds."""
+
+    calib_sizes: tuple[int, ...]
+    n_seeds: int                 # fine-tuning seeds of QAT and its float control: SEED, SEED + 1, ...
+    tf_qat_epochs: int
+    lat_repeats: int
+    ptq_bound: float             # int8 PTQ accuracy drop, at most
+    qat_bound: float             # |int8 QAT - the float model fine-tuned with the same recipe|, at most
+
+
+QUANTIZATION = Modes(
+    full=Quantization(calib_sizes=(1, 4, 16, 64, 256, 1024), n_seeds=3, tf_qat_epochs=2, lat_repeats=200,
+                      ptq_bound=0.01, qat_bound=0.005),
+    quick=Quantization(calib_sizes=(1, 64), n_seeds=1, tf_qat_epochs=1, lat_repeats=50, ptq_bound=0.03,
+                       qat_bound=0.01))
+
+
+@dataclass(frozen=True)
+class Distillation:
+    """Chapter 05: seeds of the every-label comparison and the closing pipeline's bounds."""
+
+    n_seeds: int                 # SEED, SEED + 1, ...
+    pipeline_bound: float        # closing pipeline vs baseline accuracy, at most
+    qat_bound: float             # PT2E QAT vs the pruned float student, at most
+
+
+DISTILLATION = Modes(full=Distillation(n_seeds=3, pipeline_bound=0.01, qat_bound=0.01),
+                     quick=Distillation(n_seeds=1, pipeline_bound=0.15, qat_bound=0.02))
+
+#: Chapter 06: the interleaved rounds of every runtime comparison.
+FRAMEWORKS = Modes(full=Compare(rounds=9, calls=40), quick=Compare(rounds=5, calls=20))
+
+
+@dataclass(frozen=True)
+class Npu:
+    """Chapter 07: images per measurement, timing and the deployment choice's accuracy tolerance."""
+
+    n_test: int                  # test images for the int8 accuracy of each TFLite file
+    n_tflm: int                  # TFLite Micro's Python interpreter is slow: fewer images
+    calib_n: int                 # calibration images for the PT2E Arm quantizer
+    n_tosa: int                  # images run through the TOSA reference model
+    lat_repeats: int
+    lat_max_seconds: int
+    choice_bound: float          # a deployment candidate's accuracy below the baseline's, at most
+
+
+NPU = Modes(full=Npu(n_test=1000, n_tflm=300, calib_n=128, n_tosa=100, lat_repeats=300, lat_max_seconds=15,
+                     choice_bound=0.01),
+            quick=Npu(n_test=200, n_tflm=100, calib_n=32, n_tosa=20, lat_repeats=100, lat_max_seconds=5,
+                      choice_bound=0.03))
+
+
+@dataclass(frozen=True)
+class KeywordsChapter:
+    """Chapter 08 beside :data:`KEYWORDS` (which is part of artifact keys): sizes and claim bounds."""
+
+    n_mfcc_compare: int          # clips the MFCC front ends are compared on
+    acc_bound: float             # DS-CNN float top-1, at least
+    q15_tol: float               # q15-trained vs f32-trained on q15 features, within
+    int8_drop: float             # int8 TFLite top-1 drop, at most
+    fa_budget: float             # false accepts per hour at the operating point
+    need_neg_h: float            # hours of test negatives, at least
+    need_keywords: int           # test keywords, at least
+    ladder_epochs: int           # the accuracy ladder's two extra models
+
+
+KEYWORDS_CHAPTER = Modes(
+    full=KeywordsChapter(n_mfcc_compare=200, acc_bound=0.90, q15_tol=0.02, int8_drop=0.01, fa_budget=1.0,
+                         need_neg_h=1.0, need_keywords=200, ladder_epochs=KEYWORDS.full.epochs),
+    quick=KeywordsChapter(n_mfcc_compare=40, acc_bound=0.40, q15_tol=0.05, int8_drop=0.05, fa_budget=60.0,
+                          need_neg_h=5 / 60, need_keywords=20, ladder_epochs=8))
+
+
+@dataclass(frozen=True)
+class Sensors:
+    """Chapter 09: classifier seeds and epochs, autoencoder epochs, accuracy bounds."""
+
+    n_seeds: int                 # classifier runs: SEED, SEED + 1, ...
+    epochs: int                  # classifier epochs
+    ae_epochs: int               # autoencoder epochs
+    acc_bound: float             # float accuracy on held-out recordings, at least
+    int8_points: float           # int8 within this many points of float
+
+
+SENSORS = Modes(full=Sensors(n_seeds=3, epochs=100, ae_epochs=300, acc_bound=0.90, int8_points=1.0),
+                quick=Sensors(n_seeds=1, epochs=40, ae_epochs=100, acc_bound=0.80, int8_points=2.0))
+
+
+@dataclass(frozen=True)
+class OnDevice:
+    """Chapter 10: device steps, federated rounds, the localhost deployment and claim bounds."""
+
+    steps: int                   # personalization steps on the device
+    fl_rounds: int               # FedAvg rounds (4 clients)
+    deploy_clients: int          # localhost SuperNodes
+    deploy_rounds: int
+    fl_extra: bool               # the BatchNorm, participation and DP runs
+    gain_bar: float              # the new user's accuracy gain, at least
+    loss_bar: float              # the old users' accuracy loss, at most
+    recover: float               # AdaBN within this of the undrifted accuracy
+    gap_bar: float               # FedAvg vs centralized, at most
+    int8_gap: float              # int8-update FedAvg vs fp32 FedAvg, at most
+
+
+ON_DEVICE = Modes(
+    full=OnDevice(steps=150, fl_rounds=15, deploy_clients=4, deploy_rounds=15, fl_extra=True, gain_bar=0.25,
+                  loss_bar=0.03, recover=0.03, gap_bar=0.02, int8_gap=0.02),
+    quick=OnDevice(steps=60, fl_rounds=5, deploy_clients=2, deploy_rounds=2, fl_extra=False, gain_bar=0.15,
+                   loss_bar=0.05, recover=0.05, gap_bar=0.15, int8_gap=0.1))
+
+
+@dataclass(frozen=True)
+class LanguageModel:
+    """Chapter 11: model depth, training steps, held-out scoring, variants, bound and timing."""
+
+    n_layers: int
+    steps: int                   # training steps of 16 windows x 128 tokens
+    eval_every: int
+    eval_tokens: int             # held-out tokens scored per variant
+    variants: tuple[str, ...]
+    ppl_bound: float             # relative perplexity increase of 8da4w over fp32, at most
+    lat: Compare
+
+
+LANGUAGE_MODEL = Modes(
+    full=LanguageModel(n_layers=4, steps=600, eval_every=50, eval_tokens=8192,
+                       variants=("fp32", "int8", "8da8w", "8da4w"), ppl_bound=0.15, lat=Compare(rounds=9, calls=32)),
+    quick=LanguageModel(n_layers=2, steps=40, eval_every=10, eval_tokens=1024, variants=("fp32", "8da4w"),
+                        ppl_bound=0.50, lat=Compare(rounds=3, calls=16)))
+
+
+@dataclass(frozen=True)
+class Microcontroller:
+    """Chapter 12: inputs compared bit-exactly with LiteRT (None: the whole test split) and counted."""
+
+    n_exact_vision: int
+    n_exact_keywords: int
+    n_exact_motion: int | None
+    n_count: int                 # inputs counted with the hook per model x kernel
+
+
+MICROCONTROLLER = Modes(full=Microcontroller(n_exact_vision=1000, n_exact_keywords=1000, n_exact_motion=None,
+                                             n_count=3),
+                        quick=Microcontroller(n_exact_vision=40, n_exact_keywords=40, n_exact_motion=100, n_count=1))
