@@ -43,9 +43,9 @@ def _store_roundtrip(tmp_path, capsys):
     import torch
 
     from tinyml_utils.core import io
-    from tinyml_utils.course import artifacts
+    from tinyml_utils.course import store
 
-    spec = artifacts.Spec(tmp_path / "m.pt", {"kind": "test"})
+    spec = store.Spec(tmp_path / "m.pt", {"kind": "test"})
     builds = []
 
     def build():
@@ -63,19 +63,19 @@ def test_store_file_without_sidecar_but_flipped_bytes_is_rebuilt_with_a_reason(t
     """Issue 20 item 4: with the sidecar gone, bit-flipped weights used to be trusted ("written before
     checksums existed"); the key file now holds the digest, so the file is rebuilt and a line says why."""
     from tinyml_utils.core import io
-    from tinyml_utils.course import artifacts
+    from tinyml_utils.course import store
 
     spec, build, load, builds = _store_roundtrip(tmp_path, capsys)
-    artifacts.load_or_build(spec, load, build)
+    store.load_or_build(spec, load, build)
     assert builds == [1] and "sha256" in io.read_json(spec.meta_path, "")
     io.sidecar(spec.path).unlink()
-    state, info = artifacts.load_or_build(spec, load, build)            # intact file: the key file's digest
+    state, info = store.load_or_build(spec, load, build)            # intact file: the key file's digest
     assert builds == [1] and info == {"n": 1}
     data = bytearray(spec.path.read_bytes())
     data[len(data) // 2] ^= 0x10
     spec.path.write_bytes(bytes(data))
     capsys.readouterr()
-    state, info = artifacts.load_or_build(spec, load, build)
+    state, info = store.load_or_build(spec, load, build)
     assert builds == [1, 1] and info == {"n": 2}
     out = capsys.readouterr().out.strip().splitlines()
     assert len(out) == 1 and out[0].startswith(f"rebuilding {spec.path}: is corrupt"), out
@@ -86,16 +86,16 @@ def test_store_file_with_no_recorded_digest_is_stale(tmp_path, capsys):
     import json
 
     from tinyml_utils.core import io
-    from tinyml_utils.course import artifacts
+    from tinyml_utils.course import store
 
     spec, build, load, builds = _store_roundtrip(tmp_path, capsys)
-    artifacts.load_or_build(spec, load, build)
+    store.load_or_build(spec, load, build)
     meta = json.loads(spec.meta_path.read_text())
     del meta["sha256"]
     spec.meta_path.write_text(json.dumps(meta))
-    assert artifacts.fresh(spec) is not None                            # the sidecar still vouches
+    assert store.staleness(spec)[0] is not None               # the sidecar still vouches
     io.sidecar(spec.path).unlink()
-    info, why = artifacts.staleness(spec)
+    info, why = store.staleness(spec)
     assert info is None and "no recorded SHA-256" in why
 
 

@@ -125,9 +125,9 @@ def test_file_lock_waits_times_out_naming_the_file_and_dies_with_its_holder(tmp_
 
 
 def _build_once(spec_path, counter, barrier, out):
-    from tinyml_utils.course import artifacts
+    from tinyml_utils.course import store
 
-    spec = artifacts.Spec(Path(spec_path), {"kind": "lock-test"})
+    spec = store.Spec(Path(spec_path), {"kind": "lock-test"})
 
     def build():
         with open(counter, "a") as f:
@@ -136,12 +136,12 @@ def _build_once(spec_path, counter, barrier, out):
         return "built", lambda p: Path(p).write_text("model"), {"by": os.getpid()}
 
     barrier.wait(20)
-    _, info = artifacts.load_or_build(spec, lambda p: Path(p).read_text(), build)
+    _, info = store.load_or_build(spec, lambda p: Path(p).read_text(), build)
     Path(out).write_text(json.dumps(info))
 
 
 def test_load_or_build_builds_once_when_workers_race(tmp_path):
-    import tinyml_utils.course.artifacts  # noqa: F401  (imported once, before the fork)
+    import tinyml_utils.course.store  # noqa: F401  (imported once, before the fork)
 
     ctx = mp.get_context("fork")
     barrier = ctx.Barrier(3)

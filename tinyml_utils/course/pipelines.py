@@ -17,9 +17,8 @@ from .. import train as training
 from ..compress import distill, prune, quantize
 from ..convert import executorch, tflite
 from ..convert.keras_twin import keras_twin
-from ..core import paths
 from ..models.keras import legacy_keras
-from . import recipes
+from . import recipes, store
 
 
 def unstructured_recipe(base: nn.Module, ds, quick: bool, seed: int = 0, upto: float | None = None,
@@ -72,8 +71,8 @@ def closing_pipeline(student: nn.Module, teacher: nn.Module | distill.TeacherCac
     finetune_epochs = r.finetune_epochs if finetune_epochs is None else finetune_epochs
     finetune_lr = r.finetune_lr if finetune_lr is None else finetune_lr
     batch_size = r.batch_size if batch_size is None else batch_size
-    # the artifact store's folder holds keyed artifacts only: a pipeline's files go beside it
-    out_dir = Path(out_dir) if out_dir is not None else paths.build_dir() / "pipelines" / ("quick" if quick else "full")
+    # the store's folder holds keyed files only: a pipeline's own files go beside it
+    out_dir = Path(out_dir) if out_dir is not None else store.scratch_dir(quick, "pipelines")
     out_dir.mkdir(parents=True, exist_ok=True)
     cache = teacher if isinstance(teacher, distill.TeacherCache) else distill.TeacherCache(teacher)
     example = torch.as_tensor(ds.test.x[:1])

@@ -7,7 +7,7 @@ recipes, then each chapter's other knobs (measurement sizes, claim bounds), one 
 
 Quick mode (CI, a first pass) uses the 1,000-digit subset and fewer epochs; its numbers are
 weaker and its claims say so. Changing a recipe changes the content key of every artifact built
-with it (:mod:`tinyml_utils.course.artifacts`), so those are rebuilt.
+with it (:mod:`tinyml_utils.course.store`), so those are rebuilt.
 """
 from __future__ import annotations
 

@@ -28,11 +28,11 @@ def prune(sparsity: Annotated[float, Range(0.05, 0.99)] = 0.9,
     from .. import measure
     from .. import train as training
     from ..compress import prune as pruning
-    from ..course import artifacts, recipes
+    from ..course import catalogue, recipes
 
     measure.set_threads(max(1, int(os.environ.get("OMP_NUM_THREADS", "1"))))
     ds = datasets.load("vision", quick=quick, seed=0)
-    base = artifacts.vision_model("baseline", quick=quick, seed=seed, data=ds)
+    base = catalogue.vision_model("baseline", quick=quick, seed=seed, data=ds)
     base_acc = measure.accuracy(base.model, ds.test)
     if schedule == "one-shot":
         targets, per_step = [sparsity], [epochs]

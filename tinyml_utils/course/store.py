@@ -1,0 +1,126 @@
+"""The artifact store's mechanism: content keys, locks, sealed files, rebuild when stale.
+
+A file is reused only when its **content key** matches: a hash of the files it was made from (their
+bytes), its recipe and the pinned versions of the frameworks that made it. Anything else (missing,
+corrupt, another recipe or version, a source that changed, no key) is rebuilt, with one printed
+line saying why. Files are written atomically and sealed with a SHA-256 sidecar; the key, the file's
+SHA-256 and what the build reported go into a ``.json`` beside it (the key file).
+
+The store's folder (:func:`folder`, quick and full apart) holds keyed files only. A chapter's own
+files that nothing reuses go to :func:`scratch_dir`. What the chapters build is :mod:`.catalogue`.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field, is_dataclass
+from pathlib import Path
+from typing import Callable
+
+from ..core import io, locks, paths
+from ..core.env import versions
+
+#: distributions whose versions are part of every content key
+PINNED = ("torch", "torchao", "torch-pruning", "executorch", "tensorflow-cpu", "keras", "tf-keras",
+          "tensorflow-model-optimization", "numpy")
+
+
+def folder(quick: bool) -> Path:
+    """The store's folder: keyed files only (``build/artifacts/<mode>``)."""
+    return paths.artifacts_dir(quick)
+
+
+def scratch_dir(quick: bool, name: str) -> Path:
+    """A folder for files a chapter or pipeline writes for itself, without a key: ``build/<name>/<mode>``."""
+    p = paths.build_dir() / name / ("quick" if quick else "full")
+    p.mkdir(parents=True, exist_ok=True)
+    return p
+
+
+@dataclass
+class Spec:
+    """What an artifact is made from: its file, the files it is built from, and its recipe."""
+
+    path: Path
+    recipe: dict
+    sources: tuple[Path, ...] = field(default_factory=tuple)
+
+    @property
+    def meta_path(self) -> Path:
+        return self.path.with_suffix(".json")
+
+    def key(self) -> str:
+        """The content key: sha256 over the sources' bytes, the recipe and the pinned versions."""
+        h = hashlib.sha256()
+        for src in self.sources:
+            h.update(hashlib.sha256(Path(src).read_bytes()).digest())
+        h.update(json.dumps(plain(self.recipe), sort_keys=True, default=str).encode())
+        h.update(versions(*PINNED).encode())
+        return h.hexdigest()[:20]
+
+
+def plain(obj):
+    """``obj`` with dataclasses turned into dicts (recursively through dicts), for JSON."""
+    if is_dataclass(obj):
+        return asdict(obj)
+    if isinstance(obj, dict):
+        return {k: plain(v) for k, v in obj.items()}
+    return obj
+
+
+def staleness(spec: Spec) -> tuple[dict | None, str]:
+    """``(info, "")`` when ``spec``'s file is fresh: it exists, its key file's key matches and its bytes
+    match the SHA-256 recorded when it was written (in the key file; older key files: the sidecar).
+    Else ``(None, why)``: why it must be (re)built, one line."""
+    if not spec.path.exists():
+        return None, "not built yet"
+    if not spec.meta_path.exists():
+        return None, f"its key file {spec.meta_path.name} is missing"
+    try:
+        meta = io.read_json(spec.meta_path, fix="it is rebuilt")
+        if not isinstance(meta, dict):
+            raise io.ArtifactError(spec.meta_path, "is not a key file", "it is rebuilt")
+        if meta.get("key") != spec.key():
+            return None, "its sources, recipe or library versions changed"
+        io.verify(spec.path, fix="it is rebuilt", digest=meta.get("sha256"), required=True)
+    except io.ArtifactError as e:
+        return None, str(e).removeprefix(f"{e.path}: ").split(" Fix:")[0].rstrip(".")
+    return meta.get("info", {}), ""
+
+
+def _fresh_or_say(spec: Spec) -> dict | None:
+    """The saved info if ``spec`` is fresh, else ``None``, printing one line when a file that exists is
+    about to be rebuilt (damaged, undigested or out of date), so a learner sees why training runs again."""
+    info, why = staleness(spec)
+    if info is None and spec.path.exists():
+        print(f"rebuilding {spec.path}: {why}")
+    return info
+
+
+def save(spec: Spec, write: Callable[[Path], object], info: dict | None = None) -> Path:
+    """Write the artifact with ``write(tmp_path)``, rename it into place, seal it with its SHA-256
+    sidecar, then write its key file (all atomically, :mod:`tinyml_utils.core.io`)."""
+    with io.atomic_writer(spec.path) as tmp:
+        write(tmp)
+    digest = io.seal(spec.path)
+    io.write_json(spec.meta_path, {"key": spec.key(), "sha256": digest, "recipe": plain(spec.recipe),
+                                   "versions": versions(*PINNED), "sources": [str(s) for s in spec.sources],
+                                   "info": plain(info or {})})
+    return spec.path
+
+
+def load_or_build(spec: Spec, load: Callable[[Path], object], build: Callable[[], tuple],
+                  rebuild: bool = False) -> tuple[object, dict]:
+    """``(load(path), info)`` when ``spec`` is fresh; else ``build() -> (obj, write, info)`` runs,
+    the file is saved with :func:`save` and ``(obj, info)`` returned."""
+    info = None if rebuild else _fresh_or_say(spec)
+    if info is not None:
+        return load(spec.path), info
+    # One builder at a time (sweep workers share the store); whoever waited re-checks and reuses.
+    with locks.file_lock(spec.path.with_name(spec.path.name + ".lock"), what=str(spec.path)):
+        info = None if rebuild else staleness(spec)[0]
+        if info is not None:
+            return load(spec.path), info
+        obj, write, info = build()
+        save(spec, write, info)
+    return obj, info
