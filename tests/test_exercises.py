@@ -211,13 +211,13 @@ def test_budget_reads_the_device_table():
 def test_references_match_package_helpers():
     """The hidden references agree with the package's own helpers (two independent routes)."""
     from tinyml_utils.compress import distill, prune, quantize
-    from tinyml_utils.data import features
+    from tinyml_utils.data import audio
     from tinyml_utils.measure import streaming
 
     x = torch.tensor([-1.0, 0.5, 2.0])
     qp = quantize.choose_qparams(x, symmetric=False)
     assert E.reference("qparams")(x) == pytest.approx((float(qp.scale), int(qp.zero_point)))
-    assert E.reference("num_frames")(16000, 480, 320) == features.num_frames(16000) == 49
+    assert E.reference("num_frames")(16000, 480, 320) == audio.num_frames(16000) == 49
     g = torch.Generator().manual_seed(1)
     s, t, y = torch.randn(4, 10, generator=g), torch.randn(4, 10, generator=g), torch.tensor([0, 1, 2, 3])
     assert float(E.reference("kd_loss")(s, t, y, 4.0, 0.7)) == pytest.approx(

@@ -127,11 +127,11 @@ def _clip(n=16000, seed=0):
 
 
 def _front_ends():
-    from tinyml_utils.data import frontend
+    from tinyml_utils.data import audio
 
-    out = {"numpy": frontend.numpy_mfcc}
+    out = {"numpy": audio.numpy_mfcc}
     try:
-        out["cmsis f32"], out["cmsis q15"] = frontend.CmsisMfcc("f32"), frontend.CmsisMfcc("q15")
+        out["cmsis f32"], out["cmsis q15"] = audio.CmsisMfcc("f32"), audio.CmsisMfcc("q15")
     except ImportError:  # cmsisdsp not installed: the NumPy front end still shows the checks
         pass
     return out
@@ -161,12 +161,12 @@ def test_audio_front_ends_reject_bad_clips_with_what_was_expected(bad, expect):
     (np.zeros((0, 3, 30)), "no data"), (np.zeros((2, 3, 1)), "too short"),
 ])
 def test_imu_features_reject_bad_windows(bad, expect):
-    from tinyml_utils.data import dsp, features
+    from tinyml_utils.data import imu
 
     with pytest.raises(ValueError, match=expect):
-        features.imu_window_features(bad)
+        imu.window_features(bad)
     with pytest.raises(ValueError, match=expect):
-        dsp.features(bad)
+        imu.dsp_features(bad)
 
 
 # ------------------------------------------------------------------ item 8: the book and deleted chapters

@@ -149,7 +149,7 @@ def test_model_on_core_with_a_program_object():
 
 def test_cmsis_mfcc_on_cortex_m4_matches_the_python_bindings():
     pytest.importorskip("cmsisdsp")
-    from tinyml_utils.data import frontend
+    from tinyml_utils.data.audio import CmsisMfcc, padded_frames
     from tinyml_utils.firmware import mfcc
 
     try:
@@ -158,9 +158,9 @@ def test_cmsis_mfcc_on_cortex_m4_matches_the_python_bindings():
         pytest.skip(str(e))
     assert "-D__GNUC_PYTHON__" in fw.flags
     em = emulator.Emulator(fw)
-    fe = frontend.CmsisMfcc("f32")
+    fe = CmsisMfcc("f32")
     audio = np.random.default_rng(0).normal(0, 0.1, 4000)
-    frames = frontend.padded_frames(audio)
+    frames = padded_frames(audio)
     for fr in frames[:4]:
         got = em.run(fr, input_symbol="g_frame", output_symbol="g_mfcc", dtype=np.float32)
         np.testing.assert_allclose(got, fe.frame_features(fr), atol=1e-4)

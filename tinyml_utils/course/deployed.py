@@ -22,7 +22,7 @@ from .. import data as datasets
 from .. import measure, models, train
 from ..convert import keras_twin, tflite
 from ..core import env
-from ..data import dsp
+from ..data import imu
 from ..data.base import Split
 from . import catalogue, kws, recipes, store
 
@@ -86,9 +86,9 @@ def motion(quick: bool = False, seed: int = 0) -> Deployed:
     """Chapter 09's dense classifier on the DSP block's scaled features, int8 (calibrated on training rows)."""
     ds = datasets.load("motion", quick=quick, seed=seed)
     sr, ch = ds.meta["sample_rate"], ds.meta["channels"]
-    names = dsp.feature_names(ch, sr)
-    feats = {s: dsp.features(getattr(ds, s).x, sr) for s in ("train", "val", "test")}
-    scaler = dsp.FeatureScaler.fit(feats["train"], names)
+    names = imu.dsp_feature_names(ch, sr)
+    feats = {s: imu.dsp_features(getattr(ds, s).x, sr) for s in ("train", "val", "test")}
+    scaler = imu.FeatureScaler.fit(feats["train"], names)
     fsplit = {s: Split(scaler.transform(feats[s]).astype(np.float32), getattr(ds, s).y) for s in feats}
     epochs = 40 if quick else 100           # chapter 09's EPOCHS
     spec = store.Spec(_dir(quick) / f"motion_dense_int8_s{seed}.tflite",

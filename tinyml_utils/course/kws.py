@@ -2,7 +2,7 @@
 
 - :func:`load` and :func:`featurize` — the synthesized keyword set (recipe
   :data:`tinyml_utils.course.recipes.KEYWORDS`) and its MFCC maps (N, 1, 49, 10) through one of the
-  front ends of :mod:`tinyml_utils.data.frontend`.
+  front ends of :mod:`tinyml_utils.data.audio`.
 - :func:`train_dscnn` — MLPerf Tiny's DS-CNN (:func:`tinyml_utils.models.ds_cnn`) trained with
   :func:`tinyml_utils.train.fit` and a time-shift + noise augmentation of the MFCC map.
 - :func:`distill_vs_scratch` and :func:`paired_verdict` — the DS-CNN student distilled from a wider
@@ -27,7 +27,7 @@ from torch import nn
 
 from .. import data, models, train
 from ..compress import distill
-from ..data import frontend, kws_eval
+from ..data import audio, kws_eval
 from ..data.base import Split
 from .recipes import KEYWORDS, Keywords
 
@@ -41,11 +41,11 @@ def load(quick: bool, seed: int = 0):
 def front_end(name: str):
     """The MFCC function called ``name``: ``numpy``, ``tf``, ``cmsis_f32`` or ``cmsis_q15``."""
     if name == "numpy":
-        return frontend.numpy_mfcc
+        return audio.numpy_mfcc
     if name == "tf":
-        return frontend.tf_mfcc
+        return audio.tf_mfcc
     if name in ("cmsis_f32", "cmsis_q15"):
-        return frontend.CmsisMfcc(name.split("_")[1])
+        return audio.CmsisMfcc(name.split("_")[1])
     raise ValueError(f"unknown front end {name!r}: use numpy, tf, cmsis_f32 or cmsis_q15")
 
 

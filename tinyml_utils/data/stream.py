@@ -147,7 +147,7 @@ def stream_frames(front_end, audio: np.ndarray, frame: int = 480, hop: int = 320
     at a time, so an hour of audio never becomes an (180,000, 512) array of padded frames.
 
     Equal to ``front_end(audio)`` for a front end whose frame ``i`` reads samples
-    ``[i·hop, i·hop + frame)``, as every front end of :mod:`tinyml_utils.data.frontend` does.
+    ``[i·hop, i·hop + frame)``, as every front end of :mod:`tinyml_utils.data.audio` does.
     """
     n = 1 + (len(audio) - frame) // hop
     out = [front_end(audio[i * hop:(min(n, i + chunk_frames) - 1) * hop + frame]) for i in range(0, n, chunk_frames)]

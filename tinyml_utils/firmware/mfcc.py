@@ -3,7 +3,7 @@
 The C sources come from the ``cmsisdsp`` **source distribution** (the same version as the installed
 Python bindings), which ``make setup`` keeps in ``<venv>/share/sdist/`` (and ``make wheelhouse`` in
 ``wheelhouse/``): ``pip download --no-binary cmsisdsp --no-deps cmsisdsp==<version>``. The
-mel filter bank, DCT matrix and window are the ones :class:`tinyml_utils.data.frontend.CmsisMfcc`
+mel filter bank, DCT matrix and window are the ones :class:`tinyml_utils.data.audio.CmsisMfcc`
 passes to the Python bindings, written out as C arrays, so firmware and Python compute the same
 function and can be compared within a float tolerance.
 
@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core import paths
-from ..data import frontend
+from ..data import audio
 from . import toolchain
 
 #: The CMSIS-DSP C files the f32 MFCC needs (relative to the sdist's ``Source/``).
@@ -74,7 +74,7 @@ def _c_array(ctype: str, name: str, values, fmt: str) -> str:
     return f"const {ctype} {name}[{np.asarray(values).size}] = {{{vals}}};\n"
 
 
-def program_sources(fe: frontend.CmsisMfcc | None = None) -> dict[str, str]:
+def program_sources(fe: audio.CmsisMfcc | None = None) -> dict[str, str]:
     """C sources of the MFCC program: tables from ``fe`` (default: chapter 08's f32 front end) + glue.
 
     Buffers by symbol: ``g_frame`` (float32, ``fft`` samples in), ``g_mfcc`` (float32, ``n_mfcc`` out).
@@ -82,12 +82,12 @@ def program_sources(fe: frontend.CmsisMfcc | None = None) -> dict[str, str]:
     import cmsisdsp.datatype as dt
     import cmsisdsp.mfcc as cmfcc
 
-    fe = fe or frontend.CmsisMfcc("f32")
+    fe = fe or audio.CmsisMfcc("f32")
     if fe.dtype != "f32":
         raise ValueError("the firmware front end is the f32 one (CMSIS-DSP on the Cortex-M4's FPU)")
     flen, fpos, coefs = cmfcc.melFilterMatrix(dt.F32, fe.fmin, fe.fmax, fe.n_mels, fe.sample_rate, fe.fft)
     dct = cmfcc.dctMatrix(dt.F32, fe.n_mfcc, fe.n_mels)
-    win = frontend.window(fe.frame, fe.fft).astype(np.float32)
+    win = audio.window(fe.frame, fe.fft).astype(np.float32)
     f = "{!r}f"
     tables = ("#include <stdint.h>\n"
               + _c_array("uint32_t", "mfcc_filter_pos", np.asarray(fpos, np.uint32), "{}u")
@@ -132,7 +132,7 @@ int model_invoke(void) {{
     return {"mfcc_tables.c": tables, "mfcc_glue.c": glue}
 
 
-def build(core: str = "cortex-m4", opt: str = "-O2", fe: frontend.CmsisMfcc | None = None) -> toolchain.Firmware:
+def build(core: str = "cortex-m4", opt: str = "-O2", fe: audio.CmsisMfcc | None = None) -> toolchain.Firmware:
     """Build the MFCC program (CMSIS-DSP f32 sources from the sdist + tables + glue) for ``core``."""
     if not toolchain.core(core).fpu:
         raise ValueError(f"{core} has no FPU: the f32 MFCC would run on soft-float; build it for cortex-m4")

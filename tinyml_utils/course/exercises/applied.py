@@ -8,6 +8,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from ...data import imu
 from . import references as R
 from .base import _call, _diagnose, _hint, _report, _same
 
@@ -116,10 +117,8 @@ def _check_stats(name: str, fn: Callable, cases: list, oracle: Callable, slips: 
 
 def check_window_stats(fn: Callable[[Any], tuple[Any, Any, Any]], strict: bool = False) -> bool | None:
     """``fn(window)`` -> per-channel ``(mean, std, rms)`` of one (channels, samples) window."""
-    from ...data import features
-
     def oracle(x):   # the DSP block's first three features per channel
-        f = features.imu_window_features(x[None], 10.0).reshape(x.shape[0], -1)
+        f = imu.window_features(x[None], 10.0).reshape(x.shape[0], -1)
         return f[:, 0], f[:, 1], f[:, 2]
 
     def slips(x):

@@ -113,7 +113,7 @@ def check_num_windows(fn: Callable[[int, int, int], int], strict: bool = False) 
 
 
 def check_num_frames(fn: Callable[[int, int, int], int], strict: bool = False) -> bool | None:
-    """``fn(num_samples, n_fft, hop)`` -> audio frames of an STFT without padding (as features.log_mel)."""
+    """``fn(num_samples, n_fft, hop)`` -> audio frames of an STFT without padding (as data.audio.log_mel)."""
     cases = [(16000, 480, 320), (16000, 512, 256), (8000, 480, 320), (479, 480, 320), (480, 480, 320),
              (100, 480, 320)]
     return _report("num_frames", _check_count(

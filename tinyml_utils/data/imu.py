@@ -1,22 +1,22 @@
-"""A DSP feature block for IMU windows, the "spectral features" step of a sensor pipeline.
+"""IMU features: window statistics and the DSP feature block of a sensor pipeline, NumPy and CMSIS-DSP.
 
-window (channels × samples) → per-axis features → a tiny classifier or anomaly model. The
-block extends :func:`tinyml_utils.data.features.imu_window_features` (mean, std, RMS, FFT band
-energies per channel, which it calls unchanged) with skewness, kurtosis and the strongest
-spectral peaks, and :func:`cmsis_features` recomputes one window with Arm's CMSIS-DSP (the
-``cmsisdsp`` Python wrapper of the C library that runs on Cortex-M) to check the NumPy numbers.
+window (channels × samples) → per-axis features → a tiny classifier or anomaly model.
+:func:`window_features` gives mean, std, RMS and FFT band energies per channel (chapter 01);
+:func:`dsp_features`, the DSP block (chapter 09), adds skewness, kurtosis and the strongest spectral
+peaks, and :func:`cmsis_channel` recomputes one channel with Arm's CMSIS-DSP (the ``cmsisdsp``
+Python wrapper of the C library that runs on Cortex-M) to check the NumPy numbers.
 
->>> from tinyml_utils.data import dsp
->>> feats = dsp.features(windows, sample_rate=10.0)             # (N, 6 × 13) float32
->>> names = dsp.feature_names(["acc_x", ...], sample_rate=10.0)
->>> scaler = dsp.FeatureScaler.fit(feats_train, names)          # log of energies, then z-score
+>>> from tinyml_utils.data import imu
+>>> feats = imu.dsp_features(windows, sample_rate=10.0)         # (N, 6 × 13) float32
+>>> names = imu.dsp_feature_names(["acc_x", ...], sample_rate=10.0)
+>>> scaler = imu.FeatureScaler.fit(feats_train, names)          # log of energies, then z-score
 >>> x = scaler.transform(feats)                                 # what a tiny dense net eats
 
 Traps:
 - CMSIS-DSP's fast real FFT (``arm_rfft_fast_f32``) takes only powers of two from 32 to 4096:
   a 30-sample window is zero-padded to 32 on the MCU. The peaks here use the same padded
   transform (``fft_length``), so NumPy and CMSIS agree bin for bin; the band energies of
-  ``imu_window_features`` use the unpadded window length (a DFT of 30 points, not a CMSIS call).
+  :func:`window_features` use the unpadded window length (a DFT of 30 points, not a CMSIS call).
 - ``arm_std_f32``/``arm_var_f32`` divide by N − 1 (sample statistics); NumPy's default and the
   features here divide by N. Multiply by sqrt((N − 1) / N) before comparing.
 - ``arm_rfft_fast_f32`` packs its output: ``[Re X0, Re X(N/2), Re X1, Im X1, ...]`` (DC and
@@ -29,10 +29,33 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import features as _features
+__all__ = ["check_windows", "window_features", "window_feature_names", "dsp_features", "dsp_feature_names",
+           "fft_length_for", "power_spectrum", "spectral_peaks", "FeatureScaler", "cmsis_channel",
+           "estimated_ops"]
 
-#: extra per-channel features after those of ``imu_window_features`` (n_peaks adds 2 each)
+#: extra per-channel features of the DSP block after those of ``window_features`` (n_peaks adds 2 each)
 EXTRA_STATS = ("skew", "kurt")
+
+
+def check_windows(windows, who: str = "windows", min_samples: int = 2) -> np.ndarray:
+    """IMU ``windows`` as float64 if they are (N, channels, T) finite numbers with N >= 1 and
+    T >= ``min_samples``, else a ``ValueError`` that says what was expected."""
+    x = np.asarray(windows)
+    if x.dtype.kind not in "fiu":
+        raise ValueError(f"{who}: expected numbers, got dtype {x.dtype}")
+    if x.ndim != 3:
+        hint = " (one window? pass windows[None])" if x.ndim == 2 else ""
+        raise ValueError(f"{who} must have shape (N, channels, T), got {x.shape}{hint}")
+    if x.size == 0:
+        raise ValueError(f"{who}: no data (shape {x.shape}); expected at least one window of >= {min_samples} samples")
+    if x.shape[-1] < min_samples:
+        raise ValueError(f"{who}: windows of {x.shape[-1]} sample(s) are too short; at least {min_samples} needed")
+    bad = ~np.isfinite(x)
+    if bad.any():
+        first = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise ValueError(f"{who}: {int(bad.sum())} NaN/Inf value(s) (first at index {first}); features need finite "
+                         "samples: drop or repair those windows first")
+    return x.astype(np.float64, copy=False)
 
 
 def fft_length_for(samples: int) -> int:
@@ -68,6 +91,77 @@ def power_spectrum(windows: np.ndarray, sample_rate: float, fft_length: int | No
     return np.fft.rfftfreq(n, 1.0 / sample_rate), spec
 
 
+# --------------------------------------------------------------------------------------------
+# Window statistics: mean, std, RMS and band energies per channel
+# --------------------------------------------------------------------------------------------
+def _band_edges(sample_rate: float, n_bands: int, band_edges_hz: Sequence[float] | None):
+    if band_edges_hz is None:
+        return np.linspace(0.0, sample_rate / 2.0, n_bands + 1)
+    edges = np.asarray(band_edges_hz, dtype=np.float64)
+    if edges.ndim != 1 or len(edges) < 2 or np.any(np.diff(edges) <= 0):
+        raise ValueError(f"band_edges_hz must be increasing with >= 2 values, got {band_edges_hz}")
+    return edges
+
+
+def _channel_names(channels) -> list[str]:
+    return [f"ch{i}" for i in range(channels)] if isinstance(channels, int) else list(channels)
+
+
+def window_feature_names(channels: int | Sequence[str], sample_rate: float = 10.0, n_bands: int = 4,
+                         band_edges_hz: Sequence[float] | None = None) -> list[str]:
+    """Names of the columns :func:`window_features` returns, e.g. ``acc_x_band1.2-2.5Hz``.
+
+    ``channels`` is a channel count (names ``ch0``, ``ch1``, ...) or a list of channel names.
+    Order: for each channel, mean, std, rms, then the band energies from low to high.
+    """
+    edges = _band_edges(sample_rate, n_bands, band_edges_hz)
+    names = []
+    for ch in _channel_names(channels):
+        names += [f"{ch}_mean", f"{ch}_std", f"{ch}_rms"]
+        names += [f"{ch}_band{lo:g}-{hi:g}Hz" for lo, hi in zip(edges[:-1], edges[1:])]
+    return names
+
+
+def window_features(windows: np.ndarray, sample_rate: float = 10.0, n_bands: int = 4,
+                    band_edges_hz: Sequence[float] | None = None) -> np.ndarray:
+    """Hand-made features of IMU windows: per channel mean, std, RMS and FFT band energies.
+
+    Args:
+        windows: (N, channels, T) samples in sensor units (e.g. m/s² or g for an accelerometer,
+            rad/s for a gyroscope).
+        sample_rate: Hz (aeon's BasicMotions is 10 Hz).
+        n_bands: equal-width bands from 0 Hz to the Nyquist frequency, used when
+            ``band_edges_hz`` is None.
+        band_edges_hz: explicit band edges in Hz (a bin at frequency f belongs to the band with
+            lo <= f < hi; the last band includes its upper edge).
+
+    Returns:
+        float32 (N, channels × (3 + bands)), columns named by :func:`window_feature_names`:
+        mean, std and RMS in sensor units, band energies in sensor units squared. A band energy
+        is the share of the window's variance in that band (one-sided power spectrum of the
+        mean-removed window, Parseval-normalized), so with the default bands they sum to std².
+    """
+    x = check_windows(windows, "window_features")
+    t = x.shape[-1]
+    mean = x.mean(axis=-1)
+    std = x.std(axis=-1)
+    rms = np.sqrt(np.mean(x ** 2, axis=-1))
+    freqs, spec = power_spectrum(x, sample_rate, fft_length=t)   # unpadded DFT of the window
+    spec = spec / t ** 2
+    spec[..., 1:(t + 1) // 2] *= 2.0  # one-sided: double every bin except DC (and Nyquist if even)
+    edges = _band_edges(sample_rate, n_bands, band_edges_hz)
+    bands = []
+    for i, (lo, hi) in enumerate(zip(edges[:-1], edges[1:])):
+        last = i == len(edges) - 2
+        mask = (freqs >= lo) & ((freqs <= hi) if last else (freqs < hi))
+        bands.append(spec[..., mask].sum(axis=-1))
+    per_channel = np.stack([mean, std, rms, *bands], axis=-1)  # (N, C, 3 + bands)
+    return per_channel.reshape(len(x), -1).astype(np.float32)
+
+
+# --------------------------------------------------------------------------------------------
+# The DSP block: window features + shape statistics + spectral peaks
+# --------------------------------------------------------------------------------------------
 def spectral_peaks(windows: np.ndarray, sample_rate: float, n_peaks: int = 2,
                    fft_length: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The ``n_peaks`` strongest local maxima of each channel's power spectrum (DC excluded).
@@ -79,7 +173,10 @@ def spectral_peaks(windows: np.ndarray, sample_rate: float, n_peaks: int = 2,
         ``(freq_hz, power)``, each (..., n_peaks), strongest first; power in sensor units²
         (squared FFT magnitude, see :func:`power_spectrum`).
     """
-    freqs, spec = power_spectrum(windows, sample_rate, fft_length)
+    return _pick_peaks(*power_spectrum(windows, sample_rate, fft_length), n_peaks)
+
+
+def _pick_peaks(freqs: np.ndarray, spec: np.ndarray, n_peaks: int) -> tuple[np.ndarray, np.ndarray]:
     s = spec[..., 1:]                                   # drop DC (the mean was removed anyway)
     left = np.concatenate([np.full(s.shape[:-1] + (1,), -np.inf), s[..., :-1]], axis=-1)
     right = np.concatenate([s[..., 1:], np.full(s.shape[:-1] + (1,), -np.inf)], axis=-1)
@@ -103,13 +200,13 @@ def _moments(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return skew, kurt
 
 
-def feature_names(channels: int | Sequence[str], sample_rate: float = 10.0, n_bands: int = 4,
-                  n_peaks: int = 2) -> list[str]:
-    """Column names of :func:`features`, grouped by channel: ``imu_feature_names``' columns of that
-    channel, then ``_skew``, ``_kurt``, ``_peak{i}_hz``, ``_peak{i}_pow``."""
-    base = _features.imu_feature_names(channels, sample_rate, n_bands)
-    per = len(base) // (channels if isinstance(channels, int) else len(channels))
-    chans = [f"ch{i}" for i in range(channels)] if isinstance(channels, int) else list(channels)
+def dsp_feature_names(channels: int | Sequence[str], sample_rate: float = 10.0, n_bands: int = 4,
+                      n_peaks: int = 2) -> list[str]:
+    """Column names of :func:`dsp_features`, grouped by channel: :func:`window_feature_names`' columns
+    of that channel, then ``_skew``, ``_kurt``, ``_peak{i}_hz``, ``_peak{i}_pow``."""
+    chans = _channel_names(channels)
+    base = window_feature_names(chans, sample_rate, n_bands)
+    per = len(base) // len(chans)
     names = []
     for c, ch in enumerate(chans):
         names += base[c * per:(c + 1) * per]
@@ -119,9 +216,9 @@ def feature_names(channels: int | Sequence[str], sample_rate: float = 10.0, n_ba
     return names
 
 
-def features(windows: np.ndarray, sample_rate: float = 10.0, n_bands: int = 4, n_peaks: int = 2,
-             fft_length: int | None = None) -> np.ndarray:
-    """The DSP block: per channel ``imu_window_features`` (mean, std, RMS, band energies) + skewness,
+def dsp_features(windows: np.ndarray, sample_rate: float = 10.0, n_bands: int = 4, n_peaks: int = 2,
+                 fft_length: int | None = None) -> np.ndarray:
+    """The DSP block: per channel :func:`window_features` (mean, std, RMS, band energies) + skewness,
     kurtosis and the ``n_peaks`` strongest spectral peaks (frequency in Hz, power in units²).
 
     Args:
@@ -129,21 +226,17 @@ def features(windows: np.ndarray, sample_rate: float = 10.0, n_bands: int = 4, n
         fft_length: FFT length of the peak search (default: next power of two >= 32, as on an MCU).
 
     Returns:
-        float32 (N, channels × (3 + n_bands + 2 + 2 × n_peaks)), columns named by :func:`feature_names`.
+        float32 (N, channels × (3 + n_bands + 2 + 2 × n_peaks)), columns named by :func:`dsp_feature_names`.
     """
-    x = _features.check_windows(windows, "dsp.features")
+    x = check_windows(windows, "dsp_features")
     n, c, _ = x.shape
-    base = _features.imu_window_features(x, sample_rate, n_bands).reshape(n, c, -1)
+    base = window_features(x, sample_rate, n_bands).reshape(n, c, -1)
     skew, kurt = _moments(x)
     pf, pp = spectral_peaks(x, sample_rate, n_peaks, fft_length)
     peaks = np.stack([pf, pp], axis=-1).reshape(n, c, 2 * n_peaks)
     per = np.concatenate([base, skew[..., None], kurt[..., None], peaks], axis=-1)
     return per.reshape(n, -1).astype(np.float32)
 
-
-# --------------------------------------------------------------------------------------------
-# Scaling for a network: log of the energy-like columns, then a z-score fitted on training data
-# --------------------------------------------------------------------------------------------
 
 @dataclass
 class FeatureScaler:
@@ -183,17 +276,8 @@ class FeatureScaler:
 
 
 # --------------------------------------------------------------------------------------------
-# CMSIS-DSP: the same numbers from the library an MCU would call
+# CMSIS-DSP: the same numbers from the library an MCU would call; the block's cost
 # --------------------------------------------------------------------------------------------
-
-def cmsis_available() -> bool:
-    try:
-        import cmsisdsp  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 def cmsis_channel(x: np.ndarray, sample_rate: float, n_peaks: int = 2, fft_length: int | None = None) -> dict:
     """CMSIS-DSP (f32) statistics and spectrum of ONE channel (T,) of one window.
 
@@ -228,25 +312,10 @@ def cmsis_channel(x: np.ndarray, sample_rate: float, n_peaks: int = 2, fft_lengt
     power = np.concatenate([[packed[0] ** 2], mags, [packed[1] ** 2]]).astype(np.float64)
     _, max_bin = dsp.arm_max_f32(power[1:].astype(np.float32))
     freqs = np.fft.rfftfreq(n, 1.0 / sample_rate)
-    pf, pp = _peaks_from_power(power, freqs, n_peaks)
+    pf, pp = _pick_peaks(freqs, power, n_peaks)
     return {"mean": mean, "rms": rms, "std": std, "power": power, "peak_hz": pf, "peak_pow": pp,
             "max_bin": int(max_bin) + 1}
 
-
-def _peaks_from_power(power: np.ndarray, freqs: np.ndarray, n_peaks: int):
-    s = power[1:]
-    out_f, out_p = np.zeros(n_peaks), np.zeros(n_peaks)
-    cand = [(s[i], freqs[1 + i]) for i in range(len(s))
-            if s[i] > 0 and (i == 0 or s[i] >= s[i - 1]) and (i == len(s) - 1 or s[i] >= s[i + 1])]
-    cand.sort(key=lambda v: -v[0])
-    for k, (p, f) in enumerate(cand[:n_peaks]):
-        out_f[k], out_p[k] = f, p
-    return out_f, out_p
-
-
-# --------------------------------------------------------------------------------------------
-# Cost of the block
-# --------------------------------------------------------------------------------------------
 
 def estimated_ops(channels: int, samples: int, n_bands: int = 4, n_peaks: int = 2,
                   fft_length: int | None = None) -> dict:
@@ -256,8 +325,8 @@ def estimated_ops(channels: int, samples: int, n_bands: int = 4, n_peaks: int = 
     padded real FFT ≈ 2.5·N·log2(N) each (split-radix order of magnitude, N = FFT length), squared
     magnitudes 3·N/2, band sums and peak search ≈ 2·N. Returns ``{"flops": ..., "per_channel": ...}``.
     Turn it into cycles with an assumed cycles-per-flop for the core (hardware FPU vs soft float).
-    Host time of the block is a :func:`tinyml_utils.measure.measure_latency` of :func:`features` on
-    one window (NumPy call overhead dominates there; it says nothing about an MCU's cost).
+    Host time of the block is a :func:`tinyml_utils.measure.measure_latency` of :func:`dsp_features`
+    on one window (NumPy call overhead dominates there; it says nothing about an MCU's cost).
     """
     n = fft_length or fft_length_for(samples)
     per = 12 * samples + 2 * 2.5 * n * np.log2(n) + 3 * n / 2 * 2 + 2 * n + n_bands + 4 * n_peaks

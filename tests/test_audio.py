@@ -1,4 +1,5 @@
-"""Oracle tests of tinyml_utils.data.features: log-mel and MFCC against TensorFlow's tf.signal.
+"""Oracle tests of tinyml_utils.data.audio: log-mel and MFCC against TensorFlow's tf.signal, CMSIS-DSP's
+MFCC (f32, q15) against tf.signal and the NumPy MFCC.
 
 Tolerances. Our features are computed in float64 and returned as float32; TensorFlow's pipeline
 runs in float32. On random audio (peak 0.01 to 1) the two agree to about 5e-6 in absolute
@@ -12,14 +13,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tinyml_utils.data.features import (
-    imu_feature_names,
-    imu_window_features,
-    log_mel,
-    mel_weight_matrix,
-    mfcc,
-    num_frames,
-)
+from tinyml_utils.data import audio as fe
+from tinyml_utils.data.audio import log_mel, mel_weight_matrix, mfcc, num_frames
 
 ATOL_F32 = 1e-4   # ours vs TensorFlow float32 (observed ~5e-6)
 ATOL_F64 = 1e-5   # ours vs TensorFlow float64 (observed ~1e-6)
@@ -125,41 +120,59 @@ def test_tone_lands_in_the_right_mel_band():
 
 
 # --------------------------------------------------------------------------------------------
-# IMU window features
+# CMSIS-DSP's MFCC, the front end a Cortex-M runs
 # --------------------------------------------------------------------------------------------
-def test_imu_features_shape_names_and_stats():
-    rng = np.random.default_rng(1)
-    windows = rng.normal(0.3, 2.0, (5, 6, 100))
-    feats = imu_window_features(windows, sample_rate=10.0)
-    names = imu_feature_names(6, sample_rate=10.0)
-    assert feats.shape == (5, 6 * 7) and feats.dtype == np.float32
-    assert len(names) == feats.shape[1] and len(set(names)) == len(names)
-    assert names[:7] == ["ch0_mean", "ch0_std", "ch0_rms", "ch0_band0-1.25Hz",
-                         "ch0_band1.25-2.5Hz", "ch0_band2.5-3.75Hz", "ch0_band3.75-5Hz"]
-    per = feats.reshape(5, 6, 7)
-    np.testing.assert_allclose(per[..., 0], windows.mean(-1), rtol=1e-5)
-    np.testing.assert_allclose(per[..., 1], windows.std(-1), rtol=1e-5)
-    np.testing.assert_allclose(per[..., 2], np.sqrt((windows ** 2).mean(-1)), rtol=1e-5)
-    # Parseval: with bands covering 0..Nyquist, the band energies sum to the variance.
-    np.testing.assert_allclose(per[..., 3:].sum(-1), windows.var(-1), rtol=1e-4)
+@pytest.fixture(scope="module")
+def cmsis():
+    return pytest.importorskip("cmsisdsp")
 
 
-def test_imu_odd_length_parseval_and_named_channels():
-    rng = np.random.default_rng(2)
-    windows = rng.normal(size=(3, 2, 51))
-    feats = imu_window_features(windows, sample_rate=50.0, band_edges_hz=[0, 5, 10, 25])
-    assert feats.shape == (3, 2 * 6)
-    np.testing.assert_allclose(feats.reshape(3, 2, 6)[..., 3:].sum(-1), windows.var(-1), rtol=1e-4)
-    assert imu_feature_names(["acc_x", "acc_y"], 50.0, band_edges_hz=[0, 5, 10, 25])[3] == \
-        "acc_x_band0-5Hz"
+def _audio(n=2, seed=0):
+    """Speech-like test signals: harmonic tones with an envelope plus a little noise, in [-1, 1]."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(fe.SAMPLE_RATE) / fe.SAMPLE_RATE
+    out = []
+    for _ in range(n):
+        f0 = rng.uniform(100, 250)
+        x = sum(np.sin(2 * np.pi * k * f0 * t + rng.uniform(0, 6.3)) / k for k in range(1, 15))
+        env = np.exp(-0.5 * ((t - rng.uniform(0.3, 0.7)) / 0.15) ** 2)
+        x = x * env + 0.01 * rng.standard_normal(len(t))
+        out.append(0.5 * x / np.abs(x).max())
+    return np.stack(out).astype(np.float32)
 
 
-def test_imu_sine_energy_goes_to_its_band():
-    t = np.arange(100) / 10.0
-    windows = np.stack([np.sin(2 * np.pi * 3.0 * t), np.sin(2 * np.pi * 0.5 * t)])[None]
-    per = imu_window_features(windows, sample_rate=10.0).reshape(1, 2, 7)
-    assert np.argmax(per[0, 0, 3:]) == 2, "a 3 Hz sine belongs to the 2.5-3.75 Hz band"
-    assert np.argmax(per[0, 1, 3:]) == 0, "a 0.5 Hz sine belongs to the 0-1.25 Hz band"
-    np.testing.assert_allclose(per[0, :, 3:].sum(-1), 0.5, rtol=1e-6)  # variance of a unit sine
-    with pytest.raises(ValueError, match="N, channels, T"):
-        imu_window_features(np.zeros((10, 3)))
+def test_frames_and_window_follow_the_cmsis_layout():
+    x = np.arange(16000, dtype=np.float64)
+    fr = fe.padded_frames(x)
+    assert fr.shape == (49, fe.FFT) == (fe.num_frames(16000), 512)
+    assert np.all(fr[:, fe.FRAME:] == 0) and fr[1, 0] == fe.HOP
+    w = fe.window()
+    assert w.shape == (512,) and np.all(w[480:] == 0) and w[0] == 0
+    assert np.isclose(w[240], 1.0)  # periodic Hann of 480 peaks at n = 240
+
+
+def test_cmsis_f32_matches_tf_signal_and_numpy(cmsis, tf):
+    x = _audio()
+    ref = fe.tf_mfcc(x)
+    got = fe.CmsisMfcc("f32")(x)
+    assert got.shape == ref.shape == (2, 49, 10)
+    assert fe.relative_l2(got, ref) < 1e-4
+    assert np.abs(got - ref).max() < 1e-2
+    assert fe.relative_l2(fe.numpy_mfcc(x), ref) < 1e-4
+
+
+def test_cmsis_q15_is_close_but_not_exact(cmsis, tf):
+    x = _audio(1, seed=1)
+    ref = fe.tf_mfcc(x)
+    got = fe.CmsisMfcc("q15")(x)
+    err = fe.relative_l2(got, ref)
+    assert 1e-4 < err < 0.5  # fixed point: clearly worse than f32, still the same features
+
+
+def test_relative_l2_by_hand():
+    assert fe.relative_l2(np.array([3.0, 4.0]), np.array([3.0, 0.0])) == pytest.approx(4.0 / 3.0)
+
+
+def test_cycle_estimate_adds_up():
+    est = fe.mcu_frame_cycles_estimate(cycles_per_flop=2.0)
+    assert est["estimated"] and est["cycles"] == pytest.approx(2.0 * sum(est["parts"].values()))
