@@ -103,6 +103,23 @@ def test_local_sgd_is_plain_minibatch_sgd_with_momentum():
         torch.testing.assert_close(got.state_dict()[k], v, rtol=0, atol=1e-7)
 
 
+def test_client_update_trains_the_partition_and_replies_as_configured():
+    """What the ClientApp's train handler sends: local_sgd from the global weights on this client's
+    windows (same seed, same result), its number of examples, and an int8 delta that decodes to it."""
+    cfg = federated.FLConfig(num_clients=4, seed=0)
+    global_np = {k: v.numpy() for k, v in federated.float_state(federated.new_model(0, "group")).items()}
+    w, n, loss = federated.client_update(global_np, 1, 4, server_round=1, cfg=cfg)
+    assert n == len(federated.client_data(1, 4, cfg)) > 0 and np.isfinite(loss)
+    assert set(w) == set(global_np) and any(np.abs(w[k] - global_np[k]).max() > 0 for k in w)
+    again, _, _ = federated.client_update(global_np, 1, 4, server_round=1, cfg=cfg)
+    assert all(np.array_equal(w[k], again[k]) for k in w)                        # regenerable
+    q, n8, _ = federated.client_update(global_np, 1, 4, 1, federated.FLConfig(num_clients=4, seed=0, update="int8"))
+    assert n8 == n and q["int8-delta"].dtype == np.int8
+    back = federated.dequantize_update(q, global_np)
+    for i, k in enumerate(global_np):
+        assert np.abs(back[k] - w[k]).max() <= q["int8-scale"][i] / 2 + 1e-6
+
+
 class _FakeGrid:
     """A grid of nodes with random Flower node ids, each answering the partition query."""
 

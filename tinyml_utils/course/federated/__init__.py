@@ -23,7 +23,7 @@ Run configuration keys (kebab-case, as in ``flwr run --run-config``): see :class
 """
 from __future__ import annotations
 
-from .app import make_client_app, make_server_app
+from .app import client_update, make_client_app, make_server_app
 from .orchestration import block_tensorflow, deploy_localhost, simulate, write_app
 from .task import (
                    FLConfig,
@@ -36,6 +36,6 @@ from .task import (
                    quantize_update,
 )
 
-__all__ = ["make_client_app", "make_server_app", "block_tensorflow", "deploy_localhost", "simulate", "write_app",
-           "FLConfig", "client_data", "dequantize_update", "float_state", "local_sgd", "new_model", "partition",
-           "quantize_update"]
+__all__ = ["client_update", "make_client_app", "make_server_app", "block_tensorflow", "deploy_localhost",
+           "simulate", "write_app", "FLConfig", "client_data", "dequantize_update", "float_state", "local_sgd",
+           "new_model", "partition", "quantize_update"]

@@ -13,11 +13,28 @@ from .strategy import PARTITION_KEY, counting_fedavg
 from .task import FLConfig, client_data, float_state, local_sgd, motion_data, new_model, quantize_update
 
 
+def client_update(global_np: dict, partition_id: int, num_partitions: int, server_round: int,
+                  cfg: FLConfig) -> tuple[dict, int, float]:
+    """One client's turn in one round (what the ClientApp's ``train`` handler runs): load the global
+    weights, run ``local-epochs`` of :func:`local_sgd` on this client's partition, and return the reply:
+    fp32 weights (or an int8 delta, ``cfg.update == "int8"``), the number of training examples (FedAvg's
+    weight for this client) and the last epoch's mean loss."""
+    import torch
+
+    split = client_data(partition_id, num_partitions, cfg)              # stays on the device
+    model = new_model(cfg.seed, cfg.norm)
+    model.load_state_dict({k: torch.as_tensor(v) for k, v in global_np.items()}, strict=False)
+    loss = local_sgd(model, split, cfg.local_epochs, cfg.lr, cfg.momentum, cfg.batch_size,
+                     seed=cfg.seed * 1000 + server_round * 100 + partition_id)
+    local = {k: v.numpy() for k, v in float_state(model).items()}
+    payload = quantize_update(local, global_np) if cfg.update == "int8" else local
+    return payload, len(split), loss
+
+
 def make_client_app(base: FLConfig | None = None):
-    """A Flower ``ClientApp``: ``train`` loads the global weights, runs ``local-epochs`` of
-    :func:`local_sgd` on this node's partition (``node_config['partition-id']``) and replies with fp32
-    weights or an int8 delta plus ``num-examples``; ``query`` replies with this node's partition id (the
-    server's seeded sampling of partial participation needs it)."""
+    """A Flower ``ClientApp``: ``train`` runs :func:`client_update` on this node's partition
+    (``node_config['partition-id']``) and replies with its arrays plus ``num-examples``; ``query``
+    replies with this node's partition id (the server's seeded sampling of partial participation needs it)."""
     from flwr.app import Array, ArrayRecord, Context, Message, MetricRecord, RecordDict
     from flwr.clientapp import ClientApp
 
@@ -29,18 +46,11 @@ def make_client_app(base: FLConfig | None = None):
 
         torch.set_num_threads(1)
         cfg = FLConfig.from_run_config(context.run_config, base)
-        pid = int(context.node_config["partition-id"])
-        n = int(context.node_config["num-partitions"])
-        split = client_data(pid, n, cfg)
-        model = new_model(cfg.seed, cfg.norm)
         global_np = {k: v.numpy() for k, v in msg.content["arrays"].items()}
-        model.load_state_dict({k: torch.as_tensor(v) for k, v in global_np.items()}, strict=False)
-        rnd = int(msg.content["config"]["server-round"])
-        loss = local_sgd(model, split, cfg.local_epochs, cfg.lr, cfg.momentum, cfg.batch_size,
-                         seed=cfg.seed * 1000 + rnd * 100 + pid)
-        local = {k: v.numpy() for k, v in float_state(model).items()}
-        payload = quantize_update(local, global_np) if cfg.update == "int8" else local
-        metrics = MetricRecord({"num-examples": len(split), "train-loss": loss})
+        payload, n, loss = client_update(global_np, int(context.node_config["partition-id"]),
+                                         int(context.node_config["num-partitions"]),
+                                         int(msg.content["config"]["server-round"]), cfg)
+        metrics = MetricRecord({"num-examples": n, "train-loss": loss})
         arrays = ArrayRecord({k: Array(np.ascontiguousarray(v)) for k, v in payload.items()})
         return Message(RecordDict({"arrays": arrays, "metrics": metrics}), reply_to=msg)
 
