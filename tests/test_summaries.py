@@ -34,7 +34,7 @@ ANY_CHAPTER: list[tuple[str, str]] = [
 ]
 PER_CHAPTER: dict[str, list[tuple[str, str]]] = {
     "00": [],
-    "01": [(r"\b20 ms frame", "the front end's frame length, a design parameter")],
+    "01": [(r"\b30 ms frame \(one every 20 ms\)", "the front end's frame length and hop, design parameters")],
     "02": [(r"1,000-digit test set", "the data set's size (data.load)")],
     "03": [(r"\b(?:50|80|90) ?%(?= sparsity| of the MACs| zeros|\))|(?:at|to) 90%",
             "target sparsities and MAC ratios the recipes ask for, not results"),
