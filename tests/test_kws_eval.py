@@ -157,3 +157,42 @@ def test_straddle_windows_labels():
         want[k] = 3 if kw_in >= 0.98 else 10 if (kw_in > 0 or other > 0) else 11
     assert split.y.tolist() == list(want.values()) and split.x.shape == (len(want), 1, 49, 10)
     assert 3 in want.values() and 10 in want.values() and 11 in want.values()
+
+
+def test_det_curve_over_every_distinct_score_by_hand():
+    """The toy stream above, thresholds at every distinct keyword score: the curve reaches zero false
+    accepts, and at 1 FA/h it finds the threshold (0.8) that the fixed grid 0.3/0.6/0.9 skipped."""
+    t = np.round(np.arange(0, 12, 0.04), 2)
+    kw = Stream(np.zeros(18000, np.float32), 10, [Event(1.0, 1.5, 0, "yes", True), Event(4.0, 4.4, 1, "no", True)])
+    neg = Stream(np.zeros(18000, np.float32), 10, [])
+    p_kw = _toy_probs(t, [(0, 0.8, 1.6, 1.7), (1, 0.5, 4.2, 4.3), (0, 0.95, 7.0, 7.1), (1, 0.4, 9.0, 9.1)])
+    p_neg = _toy_probs(t, [(1, 0.7, 2.0, 2.1)])
+    runs = [(t, p_kw, kw), (t, p_neg, neg)]
+    th = st.distinct_thresholds(runs, [0, 1], lowest=0.3)
+    assert np.allclose(th[:-1], [0.4, 0.5, 0.7, 0.8, 0.95]) and 0.95 < th[-1] < 0.95 + 1e-12
+    det = st.det_curve(runs, th, [0, 1], ["yes", "no"])
+    a = det[det.keyword == "all"]
+    # by hand: 0.4 both hit, FAs yes@7.0 no@9.0 no@2.0; 0.5 drops no@9.0; 0.7 misses 'no' (0.5);
+    #          0.8 drops no@2.0 (0.7); 0.95 misses 'yes' (0.8); above 0.95 nothing fires
+    assert list(a.hits) == [2, 2, 1, 1, 0, 0] and list(a.false_accepts) == [3, 2, 2, 1, 1, 0]
+    assert st.hit_rate_at(det, 1.0)["threshold"] == 0.8 and st.hit_rate_at(det, 1.0)["hit_rate"] == 0.5
+    assert st.hit_rate_at(det, 0.5)["hit_rate"] == 0.0 and st.hit_rate_at(det, 0.5)["false_accepts"] == 0
+
+
+def test_det_curve_on_kept_windows_equals_detect_and_score_on_all():
+    """det_curve keeps only windows near a score >= the lowest threshold: same result as the whole run."""
+    rng = np.random.default_rng(5)
+    t = np.round(np.arange(0, 120, 0.04), 2)
+    logits = rng.standard_normal((len(t), 4)) * 2.0
+    logits[:, 3] += 1.5   # mostly silence
+    p = st.smooth(st.softmax(logits), 3)
+    events = [Event(float(s), float(s) + 0.5, int(rng.integers(0, 2)), "w", True) for s in np.arange(2, 118, 3.7)]
+    s_ = Stream(np.zeros(1200 * 10, np.float32), 10, events)
+    for mode in ("rising", "peak"):
+        th = st.distinct_thresholds([(t, p, s_)], [0, 1], lowest=0.6)
+        det = st.det_curve([(t, p, s_)], th, [0, 1], mode=mode, refractory_s=0.3)
+        a = det[det.keyword == "all"]
+        for x, h, f in list(zip(th, a.hits, a.false_accepts))[::7]:
+            sc = st.score(st.detect(t, p, x, [0, 1], 0.3, mode), events, s_.duration_s)
+            assert (sc["hits"], sc["false_accepts"]) == (h, f)
+        assert a.false_accepts.iloc[-1] == 0 and a.false_accepts.iloc[0] > 0 and a.hits.iloc[0] > 0

@@ -11,6 +11,8 @@ detector on them.
 4. :func:`score` — hits, misses, false accepts (per hour) and detection delay against the known
    events; :func:`sweep` does it for many thresholds (a DET-style curve: miss rate vs false accepts
    per hour); :func:`operating_point` picks a threshold under a false-accept budget.
+5. :func:`det_curve` over many streams, at :func:`distinct_thresholds` (every distinct keyword score,
+   so the curve reaches the fewest false accepts the audio allows); :func:`hit_rate_at` reads it.
 
 Scoring rules (state them whenever you quote a number): a detection of class ``c`` at time ``t``
 (the end of its window) hits a keyword event of class ``c`` when ``start <= t <= end +
@@ -21,6 +23,7 @@ too); every other detection (wrong class, an unknown word, noise) is a false acc
 """
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -66,11 +69,20 @@ def detect(t: np.ndarray, probs: np.ndarray, threshold, keyword_labels: Sequence
         raise ValueError(f"mode must be 'rising' or 'peak', got {mode!r}")
     kws = np.asarray(list(keyword_labels))
     p = np.asarray(probs)[:, kws]
-    th = np.broadcast_to(np.asarray(threshold, np.float64), (len(kws),))
-    margin = p - th
-    best = margin.argmax(1)
-    score = p[np.arange(len(p)), best]
-    above = margin[np.arange(len(p)), best] >= 0
+    if np.ndim(threshold) == 0:   # one threshold: the most probable keyword, above when it reaches it
+        best = p.argmax(1)
+        score = p[np.arange(len(p)), best]
+        above = score >= threshold
+    else:
+        margin = p - np.broadcast_to(np.asarray(threshold, np.float64), (len(kws),))
+        best = margin.argmax(1)
+        score = p[np.arange(len(p)), best]
+        above = margin[np.arange(len(p)), best] >= 0
+    return _fire(t, kws, best, score, above, refractory_s, mode)
+
+
+def _fire(t, kws, best, score, above, refractory_s: float, mode: str) -> list[tuple[float, int, float]]:
+    """:func:`detect` once each window's keyword (``best``), ``score`` and ``above`` are known."""
     n = len(t)
     if mode == "rising":
         prev_above = np.concatenate([[False], above[:-1]])
@@ -89,8 +101,23 @@ def detect(t: np.ndarray, probs: np.ndarray, threshold, keyword_labels: Sequence
     return out
 
 
+def _event_index(events: Sequence[Event], tolerance_s: float):
+    """The keyword events, and per label: their starts (sorted), their indices in that order, and the
+    longest ``end + tolerance - start`` (a detection at ``t`` can only fall to events starting in
+    ``[t - that, t]``)."""
+    kw = [e for e in events if e.keyword]
+    by_label: dict = {}
+    for k, e in enumerate(kw):
+        by_label.setdefault(e.label, []).append(k)
+    for label, ks in by_label.items():
+        ks.sort(key=lambda k: kw[k].start_s)
+        reach = max(kw[k].end_s + tolerance_s - kw[k].start_s for k in ks)
+        by_label[label] = ([kw[k].start_s for k in ks], ks, reach)
+    return kw, by_label
+
+
 def score(detections: Sequence[tuple[float, int, float]], events: Sequence[Event], duration_s: float,
-          tolerance_s: float = 0.75) -> dict:
+          tolerance_s: float = 0.75, _index=None) -> dict:
     """Hits, misses, false accepts and delays of ``detections`` against ``events`` (module rules).
 
     A detection goes to a same-class keyword whose window (start to end + tolerance) holds it and
@@ -102,11 +129,15 @@ def score(detections: Sequence[tuple[float, int, float]], events: Sequence[Event
     (None when nothing was hit), ``matched`` (event index per detection, -1 = false accept),
     ``hit`` (per keyword event, bool) and ``fa_labels`` (the class of each false accept).
     """
-    kw = [e for e in events if e.keyword]
+    kw, by_label = _index if _index is not None else _event_index(events, tolerance_s)
     hit = [False] * len(kw)
     delays, matched, fa_labels = [], [], []
     for t, label, _ in detections:
-        cands = [k for k, e in enumerate(kw) if e.label == label and e.start_s <= t <= e.end_s + tolerance_s]
+        cands = []
+        if label in by_label:   # the events that start in [t - reach, t]: only they can hold t
+            starts, ks, reach = by_label[label]
+            ks = ks[bisect.bisect_left(starts, t - reach):bisect.bisect_right(starts, t)]
+            cands = sorted(k for k in ks if kw[k].start_s <= t <= kw[k].end_s + tolerance_s)
         fresh = [k for k in cands if not hit[k]]
         if fresh:
             inside = [k for k in fresh if t <= kw[k].end_s]
@@ -163,20 +194,29 @@ def det_curve(runs: Sequence[tuple[np.ndarray, np.ndarray, Stream]], thresholds:
     stray detections are false accepts; hours are the total audio). Returns a long DataFrame, one
     row per threshold and keyword (``keyword="all"`` for the overall curve): ``threshold``,
     ``keyword``, ``keywords`` (count), ``hits``, ``miss_rate``, ``false_accepts`` (those the detector
-    named this keyword), ``hours``, ``fa_per_hour``.
+    named this keyword), ``hours``, ``fa_per_hour``. With ``thresholds=distinct_thresholds(runs, ...)``
+    the curve holds every point a one-threshold detector can reach above the lowest threshold.
+    Speed: only windows whose keyword score reaches the lowest threshold (and their neighbours, which
+    carry the rising edge and the peak) are kept, so the result is the same as over every window.
     """
     import pandas as pd
 
     names = list(class_names) if class_names is not None else [str(k) for k in range(max(keyword_labels) + 1)]
     hours = sum(s.duration_s for _, _, s in runs) / 3600.0
+    thresholds = np.asarray(thresholds, np.float64)
+    kws = np.asarray(list(keyword_labels))
+    runs = [_above_only(t, probs, s, keyword_labels, float(thresholds.min())) for t, probs, s in runs]
+    runs = [(t, probs[:, kws].argmax(1), keyword_score(probs, kws), s, _event_index(s.events, tolerance_s))
+            for t, probs, s in runs]
     rows = []
     for th in thresholds:
         n_kw = {k: 0 for k in keyword_labels}
         hits = {k: 0 for k in keyword_labels}
         fas = {k: 0 for k in keyword_labels}
-        for t, probs, s in runs:
-            sc = score(detect(t, probs, th, keyword_labels, refractory_s, mode), s.events, s.duration_s, tolerance_s)
-            for e, h in zip(s.keyword_events(), sc["hit"]):
+        for t, best, kw_score, s, index in runs:   # = detect(t, probs, th, ...), the per-window work done once
+            dets = _fire(t, kws, best, kw_score, kw_score >= th, refractory_s, mode)
+            sc = score(dets, s.events, s.duration_s, tolerance_s, _index=index)
+            for e, h in zip(index[0], sc["hit"]):
                 n_kw[e.label] += 1
                 hits[e.label] += int(h)
             for lab in sc["fa_labels"]:
@@ -189,6 +229,41 @@ def det_curve(runs: Sequence[tuple[np.ndarray, np.ndarray, Stream]], thresholds:
                          "miss_rate": 1 - h / n if n else float("nan"), "false_accepts": f, "hours": hours,
                          "fa_per_hour": f / hours})
     return pd.DataFrame(rows)
+
+
+def keyword_score(probs: np.ndarray, keyword_labels: Sequence[int]) -> np.ndarray:
+    """Per window, the largest keyword posterior: the number :func:`detect` compares with one threshold."""
+    return np.asarray(probs)[:, list(keyword_labels)].max(axis=1)
+
+
+def distinct_thresholds(runs: Sequence[tuple[np.ndarray, np.ndarray, Stream]], keyword_labels: Sequence[int],
+                        lowest: float = 0.5) -> np.ndarray:
+    """Every distinct :func:`keyword_score` value ``>= lowest`` over the runs, then one just above the
+    largest (no detection at all).
+
+    With one threshold for every keyword, which windows are "above" (and so every detection) changes
+    only where the threshold passes a window's keyword score: a DET curve over these thresholds is
+    exact, and it reaches the fewest false accepts the streams allow (a fixed grid stops where the
+    grid stops, e.g. 0.9999, above which scores still differ).
+    """
+    s = np.concatenate([keyword_score(p, keyword_labels) for _, p, _ in runs])
+    u = np.unique(s[s >= lowest])
+    top = np.nextafter(u[-1] if len(u) else lowest, np.inf)
+    return np.concatenate([u, [top]])
+
+
+def _above_only(t, probs, stream, keyword_labels, lowest: float):
+    """The windows of a run whose keyword score reaches ``lowest``, with their neighbours (below
+    ``lowest``, they stand for "not above" before and after): for any threshold ``>= lowest``
+    :func:`detect` gives the same detections on this subset as on the whole run."""
+    s = keyword_score(probs, keyword_labels)
+    on = s >= lowest
+    keep = on.copy()
+    keep[1:] |= on[:-1]
+    keep[:-1] |= on[1:]
+    if keep.all():
+        return t, probs, stream
+    return np.asarray(t)[keep], np.asarray(probs)[keep], stream
 
 
 def hit_rate_at(det, max_fa_per_hour: float, keyword: str = "all") -> dict:
