@@ -17,6 +17,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 import torch
+from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from .. import train as training
 from ..models.export import export_program
@@ -129,7 +131,6 @@ def weight_error_table(model, bits: Sequence[int] = (8, 4)):
     """Per conv/linear weight: SQNR (dB) of per-tensor vs per-channel symmetric quantization at
     each bit width (our own arithmetic). Returns a pandas DataFrame, one row per layer."""
     import pandas as pd
-    from torch import nn
 
     rows = []
     for name, mod in model.named_modules():
@@ -195,9 +196,6 @@ def ptq_pt2e(model, calib_x, per_channel: bool = True, weight_bits: int = 8, bat
 def fold_batchnorm(model):
     """A copy of ``model`` (eval mode) with every BatchNorm that directly follows a Conv inside an
     ``nn.Sequential`` folded into that conv's weights and bias (and replaced by Identity)."""
-    from torch import nn
-    from torch.nn.utils.fusion import fuse_conv_bn_eval
-
     m = copy.deepcopy(model).eval()
     for seq in [mod for mod in m.modules() if isinstance(mod, nn.Sequential)]:
         for i in range(len(seq) - 1):
@@ -276,7 +274,6 @@ def layer_error(float_model, converted, x) -> "pd.DataFrame":  # noqa: F821
     rounding of that layer's output. Errors accumulate: layer k sees the errors of layers < k.
     """
     import pandas as pd
-    from torch import nn
 
     x = torch.as_tensor(np.asarray(x, dtype=np.float32))
     fm = copy.deepcopy(float_model).eval()

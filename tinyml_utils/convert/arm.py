@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
+from torch import nn
 
 from ..core.env import capture_logger, capture_output, quiet
 from ..models.export import export_program
@@ -239,9 +241,6 @@ def keras_with_unit_norm(keras_model):
 def l2_normalized(model):
     """The PyTorch twin of the fallback example: a module computing ``F.normalize(model(x), dim=1)``.
     The Arm partitioner rejects parts of ``normalize`` (not quantized in the Arm backend)."""
-    import torch.nn as nn
-    import torch.nn.functional as F
-
     class L2Normalized(nn.Module):
         def __init__(self, inner):
             super().__init__()

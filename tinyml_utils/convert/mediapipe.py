@@ -7,6 +7,7 @@ import copy
 from pathlib import Path
 
 import torch
+from torch import nn
 
 from ..core.compat import mediapipe_metadata_writers
 from . import tflite
@@ -16,8 +17,6 @@ def rgb_twin(model):
     """A copy of a 1-channel CNN that takes 3-channel (RGB) images: the first conv's weights are
     repeated over the 3 input channels and divided by 3, so a gray image copied to R, G and B gives
     the same logits as the original on the gray image (up to float rounding)."""
-    from torch import nn
-
     twin = copy.deepcopy(model).eval()
     for parent in twin.modules():
         for name, child in parent.named_children():

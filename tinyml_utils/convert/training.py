@@ -146,14 +146,13 @@ def export_training(model: nn.Module, example_x: torch.Tensor, example_y: torch.
         raise ValueError("ExecuTorch's portable kernels have no Conv1d backward: rewrite the model "
                          "with convert.training.conv1d_as_conv2d(model) first.")
     from executorch.exir import to_edge
-    from torch.export import export
     from torch.export.experimental import _export_forward_backward
 
     model.eval()  # train-mode BatchNorm fails at to_edge with a spec violation
     names = set_trainable(model, trainable)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        ep = export(LossFirst(model), (example_x, example_y), strict=True)
+        ep = torch.export.export(LossFirst(model), (example_x, example_y), strict=True)
         ep = _export_forward_backward(ep)
         prog = to_edge(ep).to_executorch()
     buf = prog.buffer

@@ -2,13 +2,12 @@
 from __future__ import annotations
 
 import torch
+from torch.profiler import ProfilerActivity, profile
 
 
 def torch_peak_memory_bytes(model, example_input) -> int:
     """Peak bytes of CPU memory that torch's allocator held during one forward pass
     (``torch.profiler`` with ``profile_memory``): activations and temporaries, not the weights."""
-    from torch.profiler import ProfilerActivity, profile
-
     model.eval()
     with torch.no_grad(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         model(example_input)

@@ -4,6 +4,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
 
 
 def count_params(model) -> int:
@@ -19,8 +21,6 @@ def count_nonzero_params(model) -> int:
 def count_macs(model, example_input) -> int:
     """Multiply-accumulates of one forward pass on ``example_input``, counted by PyTorch's
     ``FlopCounterMode`` (FLOPs / 2; counts conv, linear and matmul, the ops that dominate)."""
-    from torch.utils.flop_counter import FlopCounterMode
-
     was_training = model.training
     model.eval()
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
@@ -88,8 +88,6 @@ def graph_constant_bytes(gm) -> dict[str, int]:
 def float_payload_bytes(model) -> int:
     """Bytes of a float model's weights after batch-norm folding (what an fp32 ``.pte`` carries):
     conv/linear weights and one float32 bias per output channel."""
-    from torch import nn
-
     total = 0
     for mod in model.modules():
         if isinstance(mod, (nn.Conv1d, nn.Conv2d, nn.Linear)):
