@@ -13,6 +13,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
+import torch
+
 from .. import data as datasets
 from .. import measure
 from .. import train as training
@@ -47,8 +49,6 @@ def _width(width: int | str) -> int:
 
 def _torch_loader(width: int | str) -> Callable[[Path], object]:
     def load(path):
-        import torch
-
         model = vision_cnn(_width(width))
         model.load_state_dict(torch.load(path, weights_only=True))
         return model.eval()
@@ -128,7 +128,7 @@ def _pruned_spec(kind: str, quick: bool, seed: int) -> Spec:
                 {"kind": kind, "seed": seed, "quick": bool(quick), "recipe": recipe}, (base.path,))
 
 
-def pruned(kind: str, quick: bool = False, seed: int = 0, rebuild: bool = False) -> Artifact:
+def pruned(kind: str, quick: bool = False, seed: int = 0) -> Artifact:
     """Chapter 03's pruned baseline (model in eval mode): ``"unstructured"`` (80 % global magnitude,
     iteratively fine-tuned, zeros permanent) or ``"structured"`` (about half the MACs, fine-tuned;
     narrower layers)."""
@@ -147,7 +147,7 @@ def pruned(kind: str, quick: bool = False, seed: int = 0, rebuild: bool = False)
         info.update(quick=bool(quick), seed=seed)
         return model, lambda p: prune.save_pruned(model, p, info), info
 
-    model, info = load_or_build(spec, lambda p: prune.load_pruned(p)[0], build, rebuild=rebuild)
+    model, info = load_or_build(spec, lambda p: prune.load_pruned(p)[0], build)
     return Artifact(spec.path.stem, spec.path, model, info)
 
 
@@ -158,7 +158,7 @@ def _student_spec(quick: bool) -> Spec:
                 (teacher.path,))
 
 
-def distilled_student(quick: bool = False, rebuild: bool = False, data=None) -> Artifact:
+def distilled_student(quick: bool = False, data=None) -> Artifact:
     """Chapter 05's distilled width-8 student; rebuilt with :data:`recipes.STUDENT`,
     :data:`recipes.TEMPERATURE` and :data:`recipes.ALPHA`, seed 0, when not fresh."""
     spec = _student_spec(quick)
@@ -176,7 +176,7 @@ def distilled_student(quick: bool = False, rebuild: bool = False, data=None) -> 
                 "teacher": str(teacher.path)}
         return student, lambda p: io.torch_save(student.state_dict(), p), info
 
-    model, info = load_or_build(spec, _torch_loader("student"), build, rebuild=rebuild)
+    model, info = load_or_build(spec, _torch_loader("student"), build)
     return Artifact(spec.path.stem, spec.path, model, info)
 
 
@@ -195,8 +195,6 @@ def _deployable_spec(name: str, quick: bool, seed: int) -> Spec:
 
 
 def _deployable_writer(key: str, model, ds, quick: bool, seed: int) -> Callable[[Path], object]:
-    import torch
-
     example = torch.as_tensor(ds.val.x[:2])
     calib = ds.train.subset(min(recipes.CALIB_N, len(ds.train)), seed=seed).x
     if key == "vision_fp32":
@@ -213,7 +211,7 @@ def _deployable_writer(key: str, model, ds, quick: bool, seed: int) -> Callable[
     raise ValueError(f"unknown deployable {key!r}; known: {DEPLOYABLES}")
 
 
-def deployables(quick: bool = False, seed: int = 0, rebuild: bool = False, names=DEPLOYABLES) -> list[Artifact]:
+def deployables(quick: bool = False, seed: int = 0, names=DEPLOYABLES) -> list[Artifact]:
     """Chapter 04's deployable files of the baselines, named by file without suffix: ``vision_fp32``
     (float32 XNNPACK .pte), ``vision_int8_ptq`` / ``vision_int8_qat`` (int8 XNNPACK .pte, PT2E PTQ /
     QAT, per-channel), ``vision_keras_fp32`` / ``vision_keras_int8`` (TFLite of the Keras baseline,
@@ -227,7 +225,7 @@ def deployables(quick: bool = False, seed: int = 0, rebuild: bool = False, names
             ds = datasets.load("vision", quick=quick, seed=0)
             return None, _deployable_writer(key, model, ds, quick, seed), {"source": str(spec.sources[0])}
 
-        _, info = load_or_build(spec, lambda p: None, build, rebuild=rebuild)
+        _, info = load_or_build(spec, lambda p: None, build)
         out.append(Artifact(key, spec.path, None, info))
     return out
 

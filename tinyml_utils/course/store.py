@@ -88,15 +88,6 @@ def staleness(spec: Spec) -> tuple[dict | None, str]:
     return meta.get("info", {}), ""
 
 
-def _fresh_or_say(spec: Spec) -> dict | None:
-    """The saved info if ``spec`` is fresh, else ``None``, printing one line when a file that exists is
-    about to be rebuilt (damaged, undigested or out of date), so a learner sees why training runs again."""
-    info, why = staleness(spec)
-    if info is None and spec.path.exists():
-        print(f"rebuilding {spec.path}: {why}")
-    return info
-
-
 def save(spec: Spec, write: Callable[[Path], object], info: dict | None = None) -> Path:
     """Write the artifact with ``write(tmp_path)``, rename it into place, seal it with its SHA-256
     sidecar, then write its key file (all atomically, :mod:`tinyml_utils.core.io`)."""
@@ -112,10 +103,13 @@ def save(spec: Spec, write: Callable[[Path], object], info: dict | None = None) 
 def load_or_build(spec: Spec, load: Callable[[Path], object], build: Callable[[], tuple],
                   rebuild: bool = False) -> tuple[object, dict]:
     """``(load(path), info)`` when ``spec`` is fresh; else ``build() -> (obj, write, info)`` runs,
-    the file is saved with :func:`save` and ``(obj, info)`` returned."""
-    info = None if rebuild else _fresh_or_say(spec)
+    the file is saved with :func:`save` and ``(obj, info)`` returned. A file that exists but is stale
+    (damaged, undigested, out of date) is rebuilt with one printed line saying why."""
+    info, why = (None, "asked to rebuild") if rebuild else staleness(spec)
     if info is not None:
         return load(spec.path), info
+    if spec.path.exists():   # one line, so a learner sees why training runs again
+        print(f"rebuilding {spec.path}: {why}")
     # One builder at a time (sweep workers share the store); whoever waited re-checks and reuses.
     with locks.file_lock(spec.path.with_name(spec.path.name + ".lock"), what=str(spec.path)):
         info = None if rebuild else staleness(spec)[0]
