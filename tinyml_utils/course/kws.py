@@ -142,7 +142,7 @@ def check_new_keyword(new_word_accuracy: float, old_accuracy_before: float, old_
 #: ``train`` (training voices) feeds :func:`straddle_training_set`, never an evaluation.
 EVAL_MINUTES = {True: {"train": {"negative": 5.0, "keyword": 10.0}, "val": {"negative": 5.0, "keyword": 5.0},
                        "test": {"negative": 5.0, "keyword": 5.0}},
-                False: {"train": {"negative": 30.0, "keyword": 40.0}, "val": {"negative": 40.0, "keyword": 20.0},
+                False: {"train": {"negative": 30.0, "keyword": 40.0}, "val": {"negative": 100.0, "keyword": 20.0},
                         "test": {"negative": 120.0, "keyword": 30.0}}}
 
 
