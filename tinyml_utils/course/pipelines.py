@@ -50,63 +50,54 @@ def structured_recipe(base: nn.Module, ds, quick: bool, seed: int = 0, augment=N
 
 
 def closing_pipeline(student: nn.Module, teacher: nn.Module | distill.TeacherCache, ds, *, quick: bool,
-                     prune_ratios=None, finetune_epochs: int | None = None, finetune_lr: float | None = None,
-                     batch_size: int | None = None, temperature: float = recipes.TEMPERATURE,
-                     alpha: float = recipes.ALPHA, seed: int = 0, calib_n: int = 512, out_dir: Path | None = None,
-                     prefix: str = "vision_student", tflite: str = "qat"):
-    """Shrink a distilled student to deployable int8 files, once per channel-pruning ratio ``r``:
-    prune ``r`` of every conv's channels (same ratio everywhere) and, if ``r > 0``, fine-tune with
-    the distillation loss; PT2E QAT (:data:`recipes.QAT`) → int8 XNNPACK ``.pte``; the same float
-    weights through a Keras twin → full-integer (int8 in/out) ``.tflite`` by tfmot QAT
-    (``tflite="qat"``) or PTQ on ``calib_n`` images (``"ptq"``).
+                     temperature: float = recipes.TEMPERATURE, alpha: float = recipes.ALPHA, seed: int = 0,
+                     calib_n: int = 512):
+    """Shrink a distilled student to deployable int8 files, once per channel-pruning ratio ``r`` of
+    :data:`recipes.PIPELINE`: prune ``r`` of every conv's channels (same ratio everywhere) and, if
+    ``r > 0``, fine-tune with the distillation loss; PT2E QAT (:data:`recipes.QAT`) → int8 XNNPACK
+    ``.pte``; the same float weights through a tf-keras twin → full-integer (int8 in/out, batch 1)
+    ``.tflite`` by tfmot QAT (:data:`recipes.QAT`). Files go to ``build/pipelines/<mode>``.
 
     Trap: tfmot needs :func:`tinyml_utils.models.keras.legacy_keras` before TensorFlow is first
-    imported; otherwise the TFLite files fall back to PTQ with a warning. Returns ``(table,
-    variants)``: one row per ratio (test accuracies in [0, 1], bytes on disk, params, MACs,
-    channels) and ``{ratio: dict(model, converted, pte, tflite, tag)}``."""
+    imported; otherwise the TFLite files fall back to PTQ on ``calib_n`` images, with a warning.
+    Returns ``(table, variants)``: one row per ratio (test accuracies in [0, 1], bytes on disk, params,
+    MACs, channels) and ``{ratio: dict(model, converted, pte, tflite, tag)}``."""
     import pandas as pd
 
-    r = recipes.PIPELINE(quick)
-    prune_ratios = r.prune_ratios if prune_ratios is None else prune_ratios
-    finetune_epochs = r.finetune_epochs if finetune_epochs is None else finetune_epochs
-    finetune_lr = r.finetune_lr if finetune_lr is None else finetune_lr
-    batch_size = r.batch_size if batch_size is None else batch_size
-    # the store's folder holds keyed files only: a pipeline's own files go beside it
-    out_dir = Path(out_dir) if out_dir is not None else store.scratch_dir(quick, "pipelines")
-    out_dir.mkdir(parents=True, exist_ok=True)
+    r, q = recipes.PIPELINE(quick), recipes.QAT(quick)
+    out_dir = store.scratch_dir(quick, "pipelines")   # the store's folder holds keyed files only
     cache = teacher if isinstance(teacher, distill.TeacherCache) else distill.TeacherCache(teacher)
     example = torch.as_tensor(ds.test.x[:1])
     calib = ds.train.subset(min(calib_n, len(ds.train)), seed=seed).x
-    tf_keras = None
-    if tflite == "qat":
-        try:
-            tf_keras = legacy_keras()
-        except RuntimeError as e:  # TensorFlow already imported with Keras 3: tfmot cannot run here
-            warnings.warn(f"TFLite files fall back to post-training quantization: {e}")
-    elif tflite != "ptq":
-        raise ValueError(f"tflite must be 'qat' or 'ptq', got {tflite!r}")
+    try:
+        tf_keras = legacy_keras()
+    except RuntimeError as e:  # TensorFlow already imported with Keras 3: tfmot cannot run here
+        tf_keras = None
+        warnings.warn(f"TFLite files fall back to post-training quantization: {e}")
     rows, variants = [], {}
-    for ratio in training.progress(list(prune_ratios), desc="pipeline"):
+    for ratio in training.progress(list(r.prune_ratios), desc="pipeline"):
         t0 = time.perf_counter()
-        tag = f"{prefix}_p{int(round(100 * ratio))}"
+        tag = f"vision_student_p{int(round(100 * ratio))}"
         model = prune.prune_channels(student, example, ratio) if ratio > 0 else copy.deepcopy(student)
         model.eval()
         acc_pruned = measure.accuracy(model, ds.test)
-        if ratio > 0 and finetune_epochs > 0:
+        if ratio > 0 and r.finetune_epochs > 0:
             distill.distill(model, cache, ds.train, ds.val, temperature=temperature, alpha=alpha,
-                            epochs=finetune_epochs, seed=seed, lr=finetune_lr, batch_size=batch_size,
+                            epochs=r.finetune_epochs, seed=seed, lr=r.finetune_lr, batch_size=r.batch_size,
                             desc=f"fine-tune {tag}")
         acc_float = measure.accuracy(model, ds.test)
         converted = quantize.qat_pt2e(model, ds.train, ds.val, seed=seed, augment=training.random_affine(),
-                                      desc=f"QAT {tag}", **recipes.QAT(quick).kwargs())
+                                      desc=f"QAT {tag}", **q.kwargs())
         fq_logits = measure.logits(converted, ds.test.x)
         pte = executorch.to_executorch(converted, example, out_dir / f"{tag}_int8.pte")
         pte_logits = runtimes.ExecuTorchPte(pte).predict(ds.test.x)
-        tfl, tfl_method = out_dir / f"{tag}_int8.tflite", "ptq"
+        tfl = out_dir / f"{tag}_int8.tflite"
         with contextlib.redirect_stdout(io.StringIO()):  # the TF converter prints its SavedModel signature
             if tf_keras is not None:
-                tfl = tflite_qat(model, ds, tfl, quick=quick, seed=seed, keras=tf_keras)
-                tfl_method = "qat"
+                _, _, qat_b1 = quantize.tfmot_qat(lambda b: keras_twin(model, keras=tf_keras, batch_size=b),
+                                                  ds.train, ds.val, epochs=q.epochs, lr=q.lr, batch_size=q.batch_size,
+                                                  seed=seed, keras=tf_keras)
+                tfl = tflite.from_qat(qat_b1, tfl, int8_io=True)
             else:
                 tfl = tflite.from_torch_int8(model, calib, tfl, n_representative=len(calib))
         tfl_logits = runtimes.LiteRT(tfl).predict(ds.test.x)
@@ -118,7 +109,7 @@ def closing_pipeline(student: nn.Module, teacher: nn.Module | distill.TeacherCac
             "acc_pruned": acc_pruned, "acc_float": acc_float, "acc_qat_fakequant": measure.top1(fq_logits, ds.test.y),
             "acc_pte_int8": measure.top1(pte_logits, ds.test.y), "pte_bytes": measure.file_bytes(pte),
             "acc_tflite_int8": measure.top1(tfl_logits, ds.test.y), "tflite_bytes": measure.file_bytes(tfl),
-            "tflite_method": tfl_method,
+            "tflite_method": "qat" if tf_keras is not None else "ptq",
             "pte_agrees_fakequant": parity["top1_agreement"], "pte_max_abs_diff": parity["max_abs_diff"],
             "seconds": time.perf_counter() - t0,
         })
@@ -143,15 +134,3 @@ def smallest_within(table, baseline_accuracy: float, bound: float):
     df["within"] = df["drop_vs_baseline"] <= bound + 1e-12
     ok = df[df["within"]]
     return df, (ok.iloc[0] if len(ok) else None)
-
-
-def tflite_qat(model: nn.Module, ds, path, *, quick: bool, seed: int = 0, keras=None) -> Path:
-    """Full-integer (int8 in/out, batch 1) TFLite file of a (pruned) vision student through tfmot
-    QAT: the float weights in a tf-keras twin, :func:`tinyml_utils.compress.quantize.tfmot_qat` with
-    :data:`recipes.QAT`, then :func:`tinyml_utils.convert.tflite.from_qat` on the batch-1 copy.
-    Trap: needs :func:`tinyml_utils.models.keras.legacy_keras` before TensorFlow is first imported."""
-    tf_keras = keras if keras is not None else legacy_keras()
-    r = recipes.QAT(quick)
-    _, _, qat_b1 = quantize.tfmot_qat(lambda b: keras_twin(model, keras=tf_keras, batch_size=b), ds.train, ds.val,
-                                      epochs=r.epochs, lr=r.lr, batch_size=r.batch_size, seed=seed, keras=tf_keras)
-    return tflite.from_qat(qat_b1, path, int8_io=True)
