@@ -25,7 +25,8 @@ def sample_partitions(seed: int, server_round: int, num_partitions: int, size: i
 
 def counting_fedavg(cfg: FLConfig, wait_s: float = 600.0):
     """A Flower ``FedAvg`` for ``cfg`` whose ``bytes[round]`` holds the clients, downlink and uplink
-    bytes of every round (``ArrayRecord.count_bytes``); int8 replies are decoded before averaging.
+    bytes of every round (``ArrayRecord.count_bytes``) and how many replies came back as errors
+    (``failed``: FedAvg averages the others); int8 replies are decoded before averaging.
 
     With ``cfg.fraction_train < 1`` it asks every node once for its partition id (a query message) and
     then samples partitions with :func:`sample_partitions`; ``sampled[round]`` lists them.
@@ -89,6 +90,7 @@ def counting_fedavg(cfg: FLConfig, wait_s: float = 600.0):
             replies = [m for m in replies]
             ok = [m for m in replies if not m.has_error()]
             self.bytes[server_round]["up_bytes"] = sum(m.content["arrays"].count_bytes() for m in ok)
+            self.bytes[server_round]["failed"] = len(replies) - len(ok)   # replies lost (e.g. a transport error)
             if cfg.update == "int8":
                 for m in ok:
                     q = {k: v.numpy() for k, v in m.content["arrays"].items()}
