@@ -54,3 +54,14 @@ def test_saved_pruned_model_is_what_the_builder_returns_until_its_source_changes
 def test_save_refuses_a_name_the_catalogue_does_not_build(baseline):
     with pytest.raises(ValueError, match="unknown artifact"):
         catalogue.save("mystery.pte", True, 0, lambda p: None)
+
+
+def test_only_the_store_names_its_folder():
+    """Nothing is written into the store's folder without a key: outside core.paths and course.store, no
+    module or chapter names ``paths.artifacts_dir`` (a chapter's own files go to ``store.scratch_dir``)."""
+    from tinyml_utils.core import paths
+
+    allowed = {paths.REPO / "tinyml_utils" / "core" / "paths.py", paths.REPO / "tinyml_utils" / "course" / "store.py"}
+    files = [*(paths.REPO / "tinyml_utils").rglob("*.py"), *paths.NOTEBOOKS.glob("*.ipynb")]
+    named = [f.name for f in files if f not in allowed and "artifacts_dir(" in f.read_text(encoding="utf-8")]
+    assert len(files) > 20 and named == []

@@ -65,8 +65,8 @@ def keywords(quick: bool = False, seed: int = 0) -> Deployed:
     ds = kws.load(quick, seed=seed)
     feats = kws.featurize(ds, "cmsis_f32")
     spec = store.Spec(_dir(quick) / f"dscnn_int8_s{seed}.tflite",
-                          {"kind": "dscnn_int8_ptq", "front_end": "cmsis_f32", "seed": seed, "quick": bool(quick),
-                           "recipe": r, "n_representative": N_REPRESENTATIVE})
+                      {"kind": "dscnn_int8_ptq", "front_end": "cmsis_f32", "seed": seed, "quick": bool(quick),
+                       "recipe": r, "n_representative": N_REPRESENTATIVE})
 
     def build():
         measure.set_threads(1)
@@ -92,8 +92,8 @@ def motion(quick: bool = False, seed: int = 0) -> Deployed:
     fsplit = {s: Split(scaler.transform(feats[s]).astype(np.float32), getattr(ds, s).y) for s in feats}
     epochs = 40 if quick else 100           # chapter 09's EPOCHS
     spec = store.Spec(_dir(quick) / f"motion_dense_int8_s{seed}.tflite",
-                          {"kind": "motion_dense_int8", "hidden": MOTION_HIDDEN, "epochs": epochs, "batch_size": 32,
-                           "lr": 3e-3, "seed": seed, "quick": bool(quick), "n_representative": 200})
+                      {"kind": "motion_dense_int8", "hidden": MOTION_HIDDEN, "epochs": epochs, "batch_size": 32,
+                       "lr": 3e-3, "seed": seed, "quick": bool(quick), "n_representative": 200})
 
     def build():
         measure.set_threads(1)
