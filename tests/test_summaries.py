@@ -70,7 +70,14 @@ PER_CHAPTER: dict[str, list[tuple[str, str]]] = {
 NUMBER = re.compile(r"(?<![\w.])\d+(?:\.\d+)?e[-−]?\d+"            # 1.1e-06
                     r"|(?<![\w.])[-−]?\d{1,3}(?:,\d{3})+(?:\.\d+)?"   # 23,180
                     r"|(?<![\w.])[-−]?\d+(?:\.\d+)?")
-SCALES = (1, 100, 1e-3, 1e-6, 1 / 60, 1 / 3600, 1 / 1024, 1 / 2 ** 20, 1e3)
+#: the unit written after a number -> the factors from a recorded value to the printed one
+UNITS: list[tuple[str, tuple[float, ...]]] = [
+    (r"\s?(?:%|pt\b|points?\b)", (1, 100)),            # a fraction printed as a percentage, or points
+    (r"\s?M\b", (1e-6,)), (r"\s?k\b", (1e-3,)),          # 12.96 M instructions, 465 k characters
+    (r"\s?(?:KB|KiB|kB)\b", (1 / 1024, 1e-3)), (r"\s?(?:MB|MiB)\b", (1e-6, 1 / 2 ** 20)),
+    (r"\s?h\b", (1, 1 / 60, 1 / 3600)), (r"(?:\s|-)min(?:ute)?s?\b", (1, 1 / 60)),
+    (r"\s?s\b", (1, 1e-3)), (r"\s?ms\b", (1, 1e3)),
+]
 
 
 def _summary(nb_path) -> str:
@@ -117,8 +124,16 @@ def _value(s: str) -> float:
     return float(s.replace(",", "").replace("−", "-"))
 
 
-def _matches(token: str, recorded: list[float]) -> bool:
-    """The token equals a recorded value (in one of a few units) to the digits it shows."""
+def _scales(after: str) -> tuple[float, ...]:
+    """Factors from a recorded value to a number printed with the unit that follows it (none: 1)."""
+    for pattern, factors in UNITS:
+        if re.match(pattern, after):
+            return factors
+    return (1,)
+
+
+def _matches(token: str, recorded: list[float], after: str = "") -> bool:
+    """The token equals a recorded value, in the unit written after it, to the digits it shows."""
     x = abs(_value(token))
     if "e" in token:   # 1.1e-06: compare mantissas at the token's exponent
         mantissa, exponent = token.replace("−", "-").split("e")
@@ -126,7 +141,7 @@ def _matches(token: str, recorded: list[float]) -> bool:
     decimals = len(token.split(".")[1]) if "." in token else 0
     half = 0.5 * 10 ** -decimals + 1e-9
     for v in recorded:
-        for s in SCALES:
+        for s in _scales(after):
             y = abs(v * s)
             if abs(y - x) <= half or (decimals == 0 and x >= 1000 and math.isclose(x, y, rel_tol=5e-3)):
                 return True
@@ -150,7 +165,7 @@ def unexplained(chapter: str, text: str, recorded: list[float]) -> list[str]:
             continue
         context = text[max(0, a - 40):b + 30].replace("\n", " ")
         if any(s < a and b < e for s, e in bracketed):
-            if not _matches(m.group(), recorded):
+            if not _matches(m.group(), recorded, text[b:b + 8]):
                 bad.append(f"[{m.group()}] is marked full mode but is in no record of results/{chapter}_*.json: "
                            f"…{context}…")
             continue
