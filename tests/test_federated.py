@@ -209,3 +209,24 @@ def test_a_dead_supernode_fails_the_localhost_federation_within_seconds(tmp_path
     assert failed_at - killed[0] < 15
     msg = str(err.value)
     assert "supernode-1" in msg and str(tmp_path / "fl" / "supernode-1.log") in msg
+
+
+def test_a_lost_reply_is_counted_and_the_others_are_averaged(monkeypatch):
+    """A reply Flower turns into an error (seen: 'Reply message objects are unavailable' under load) is
+    counted in ``bytes[round]['failed']``; FedAvg averages the replies that arrived."""
+    from flwr.app import Error, Message, MessageType, RecordDict
+    from flwr.supercore.task_identity import TaskIdentity
+
+    from tinyml_utils.course.federated.strategy import counting_fedavg
+
+    monkeypatch.setattr(TaskIdentity, "_run_id", 1)
+    monkeypatch.setattr(TaskIdentity, "_node_id", 0)
+    monkeypatch.setattr(TaskIdentity, "_task_id", 1)
+    strategy = counting_fedavg(federated.FLConfig(num_clients=3))
+    strategy.bytes[1] = {"clients": 3}
+    ok = [_reply({"w": np.full(4, v, np.float32)}, n) for v, n in ((1.0, 10), (4.0, 30))]
+    sent = Message(RecordDict(), dst_node_id=2, message_type=MessageType.TRAIN)
+    lost = Message(Error(code=0, reason="lost in transit"), reply_to=sent)
+    arrays, _ = strategy.aggregate_train(1, [*ok, lost])
+    assert strategy.bytes[1]["failed"] == 1
+    np.testing.assert_allclose(arrays["w"].numpy(), np.full(4, (1.0 * 10 + 4.0 * 30) / 40))
