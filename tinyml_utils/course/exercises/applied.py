@@ -1,5 +1,5 @@
 """Self-checking exercises of chapters 08–11: a depthwise-separable conv's MACs and posterior smoothing
-(keywords), a radio budget and window statistics (sensors), FedAvg and BatchNorm statistics (on-device
+(keywords), a radio budget and window statistics (sensors), the int8 update codec and BatchNorm statistics (on-device
 learning), a KV cache's bytes and perplexity (language model). See :mod:`tinyml_utils.course.exercises`."""
 from __future__ import annotations
 
@@ -142,35 +142,46 @@ def check_window_stats(fn: Callable[[Any], tuple[Any, Any, Any]], strict: bool =
 
 
 # ---------------------------------------------------------------------------- chapter 10
-def check_fedavg(fn: Callable[[list, list], list], strict: bool = False) -> bool | None:
-    """``fn(client_weights, num_examples)`` -> FedAvg's average: each layer weighted by the clients' example counts."""
+def check_int8_update(fn: Callable[[Any, Any], tuple[Any, float]], strict: bool = False) -> bool | None:
+    """``fn(local, global_)`` -> ``(q, scale)``: one tensor's update as the course's clients send it, int8
+    ``q`` and a float ``scale`` with ``local ≈ global_ + q * scale``."""
     def body():
-        from flwr.server.strategy.aggregate import aggregate  # oracle: Flower's own FedAvg
+        from ..federated.task import quantize_update  # oracle: the codec the federated chapter runs
 
         rng = np.random.default_rng(0)
-        shapes = [(4, 3), (4,)]
-        cases = [([[np.full(s, float(i)) for s in shapes] for i in range(3)], [10, 10, 10]),
-                 ([[rng.normal(size=s) for s in shapes] for _ in range(4)], [50, 5, 200, 45]),
-                 ([[rng.normal(size=s) for s in shapes] for _ in range(2)], [1, 3])]
-        for cw, n in cases:
-            want = aggregate([([w.copy() for w in ws], k) for ws, k in zip(cw, n)])
-            got = _call(fn, [[w.copy() for w in ws] for ws in cw], list(n))
-            if len(got) != len(want):
-                return False, _hint(f"{len(got)} arrays for {len(want)} layers", "return one array per layer")
-            if not all(_same(g, w) for g, w in zip(got, want)):
-                got = [np.asarray(g) for g in got]
-                hint = _diagnose(got[0], [
-                    (lambda: np.mean([ws[0] for ws in cw], axis=0), "weight each client by its number of examples: "
-                                                                    "a client with more data counts more"),
-                    (lambda: sum(ws[0] * k for ws, k in zip(cw, n)), "divide by the total number of examples"),
-                    (lambda: sum(ws[0] * k for ws, k in zip(cw, n)) / len(n), "divide by the total number of "
-                                                                              "examples, not of clients"),
-                ], "layer i = Σ_k n_k · w_k[i] / Σ_k n_k")
-                return False, _hint(f"{len(cw)} clients with {n} examples: layer 0 differs from Flower's aggregate",
-                                    hint)
-        return True, ("same as flwr.server.strategy.aggregate.aggregate; with 50/5/200/45 examples the third client "
-                      "carries 2/3 of the average")
-    return _report("fedavg", body, "fedavg", strict)
+        cases = [(rng.normal(0.0, 0.1, (8, 3)), None), (rng.normal(0.5, 0.2, (16,)), 0.03),
+                 (rng.normal(size=(4, 4)), -0.5)]
+        for g, shift in cases:
+            local = g + (rng.normal(0.0, 0.01, g.shape) if shift is None else rng.uniform(0, 0.02, g.shape) + shift)
+            want = quantize_update({"w": local}, {"w": g})
+            wq, ws = want["int8-delta"].reshape(g.shape), float(want["int8-scale"][0])
+            q, scale = _call(fn, local.copy(), g.copy())
+            q = np.asarray(q)
+            if q.shape != g.shape:
+                return False, _hint(f"q has shape {q.shape} for a {g.shape} tensor", "one int8 per weight")
+            if _same(q, wq, atol=0.5) and _same(scale, ws, rtol=1e-4):
+                continue
+            d = local - g                      # float64, as a learner's NumPy computes it
+            top = float(np.abs(d).max())
+            hint = _diagnose(q, [
+                (lambda: _codes(local, np.abs(local).max(), 127), "quantize the UPDATE (local − global), not the "
+                                                                  "weights: the delta is small, so its steps are fine"),
+                (lambda: _codes(d, top, 128), "divide max|delta| by 127, not 128: ±127 keeps zero in the middle of a "
+                                              "symmetric int8 range (and +128 does not fit)"),
+                (lambda: np.trunc(d / (top / 127)), "round to the nearest step; truncation biases every delta "
+                                                    "toward 0"),
+                (lambda: _codes(d, d.max(), 127), "the scale comes from the largest MAGNITUDE, max|delta|, or the "
+                                                  "most negative deltas clip"),
+            ], "scale = max|local − global| / 127, q = round((local − global) / scale)")
+            return False, _hint(f"a {g.shape} update: expected scale {ws:.3g}, q[0] = {int(wq.flat[0])}", hint)
+        return True, ("same as the federated clients' codec: 4 bytes a weight become 1 (plus 4 bytes of scale per "
+                      "tensor), and each weight is off by at most half a step")
+    return _report("int8_update", body, "int8_update", strict)
+
+
+def _codes(x, top, levels):
+    """round(x / s) with s = top / levels: the codes of one typical slip."""
+    return np.round(x / (float(top) / levels))
 
 
 def check_bn_stats(fn: Callable[[Any], tuple[Any, Any]], strict: bool = False) -> bool | None:

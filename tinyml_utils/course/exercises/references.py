@@ -122,10 +122,10 @@ def window_stats(window):
     return x.mean(axis=1), x.std(axis=1), np.sqrt(np.mean(x ** 2, axis=1))
 
 
-def fedavg(client_weights, num_examples):
-    total = sum(num_examples)
-    return [sum(w[i] * n for w, n in zip(client_weights, num_examples)) / total
-            for i in range(len(client_weights[0]))]
+def int8_update(local, global_):
+    delta = np.asarray(local, np.float32) - np.asarray(global_, np.float32)
+    scale = float(np.abs(delta).max()) / 127
+    return np.round(delta / scale).astype(np.int8), scale
 
 
 def bn_stats(x):
