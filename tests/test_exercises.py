@@ -106,7 +106,7 @@ WRONG = {
     "window_stats": [(lambda x: (x.mean(0), x.std(0), np.sqrt((x ** 2).mean(0))), "axis=1"),
                      (lambda x: (x.mean(1), x.std(1, ddof=1), np.sqrt((x ** 2).mean(1))), "ddof=0"),
                      (lambda x: (x.mean(1), x.std(1), x.std(1)), "keeps the mean")],
-    "int8_update": [(lambda lo, g: (np.round(lo / (np.abs(lo).max() / 127)), np.abs(lo).max() / 127),
+    "quantize_delta": [(lambda lo, g: (np.round(lo / (np.abs(lo).max() / 127)), np.abs(lo).max() / 127),
                      "not the weights"),
                     (lambda lo, g: (np.round((lo - g) / (np.abs(lo - g).max() / 128)), np.abs(lo - g).max() / 128),
                      "not 128"),

@@ -142,6 +142,33 @@ def test_no_native_log_lines_in_cell_outputs(fresh_build):
     assert not noisy, f"native log lines in cell outputs (chapter: [(cell, first line)]): {noisy}"
 
 
+def test_no_absolute_path_in_cell_outputs(fresh_build):
+    """Runs after the chapter tests: no executed chapter prints an absolute path of this machine (the
+    checkout, the build folder or the virtual environment); chapters print paths relative to the repository."""
+    import sys
+
+    import nbformat
+
+    from tinyml_utils.core import paths
+
+    executed = sorted(paths.executed_dir(True).glob("[0-9][0-9]_*.ipynb"))
+    executed = [p for p in executed if not p.name.endswith((".failed.ipynb", ".partial.ipynb"))]
+    if len(executed) != len(CHAPTERS):
+        pytest.skip("not every chapter executed in this session (see the chapter tests)")
+    places = {str(paths.REPO), str(fresh_build), sys.prefix}
+    found = {}
+    for path in executed:
+        for i, cell in enumerate(nbformat.read(path, 4).cells):
+            for out in cell.get("outputs", []):
+                text = out.get("text", "") + str(out.get("data", {}).get("text/plain", ""))
+                text = text.replace("../", "")   # a relative path that climbs out of the checkout is fine
+                hit = next((place for place in places if place in text), None)
+                if hit:
+                    line = next(ln for ln in text.splitlines() if hit in ln)
+                    found.setdefault(path.stem, []).append((i, line[:120]))
+    assert not found, f"absolute paths in cell outputs (chapter: [(cell, line)]): {found}"
+
+
 @pytest.mark.browser
 def test_real_chapter_renders_in_browser(fresh_build, chromium, tmp_path):
     """Headless Chromium opens the real chapter 02 page from a local server: title and figures load."""

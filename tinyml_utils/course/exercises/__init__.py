@@ -30,9 +30,9 @@ from __future__ import annotations
 from .applied import (
     check_bn_stats,
     check_ds_conv_macs,
-    check_int8_update,
     check_kv_cache_bytes,
     check_perplexity,
+    check_quantize_delta,
     check_smooth,
     check_stream_rate,
     check_window_stats,
@@ -65,7 +65,7 @@ __all__ = [
     "check_conv_macs", "check_arena", "check_num_windows", "check_num_frames", "check_conv_params",
     "check_latency_stats", "check_mask", "check_schedule", "check_qparams", "check_quantize", "check_soft_targets",
     "check_kd_loss", "check_parity", "check_dequantize", "check_budget", "check_npu_estimate", "check_ds_conv_macs",
-    "check_smooth", "check_stream_rate", "check_window_stats", "check_int8_update", "check_bn_stats",
+    "check_smooth", "check_stream_rate", "check_window_stats", "check_quantize_delta", "check_bn_stats",
     "check_kv_cache_bytes", "check_perplexity", "check_duty_cycle", "check_instructions_per_mac",
     "reference", "EXERCISES", "ARENA_BYTES", "BUDGET_DEVICES",
 ]

@@ -142,7 +142,7 @@ def check_window_stats(fn: Callable[[Any], tuple[Any, Any, Any]], strict: bool =
 
 
 # ---------------------------------------------------------------------------- chapter 10
-def check_int8_update(fn: Callable[[Any, Any], tuple[Any, float]], strict: bool = False) -> bool | None:
+def check_quantize_delta(fn: Callable[[Any, Any], tuple[Any, float]], strict: bool = False) -> bool | None:
     """``fn(local, global_)`` -> ``(q, scale)``: one tensor's update as the course's clients send it, int8
     ``q`` and a float ``scale`` with ``local ≈ global_ + q * scale``."""
     def body():
@@ -176,7 +176,7 @@ def check_int8_update(fn: Callable[[Any, Any], tuple[Any, float]], strict: bool 
             return False, _hint(f"a {g.shape} update: expected scale {ws:.3g}, q[0] = {int(wq.flat[0])}", hint)
         return True, ("same as the federated clients' codec: 4 bytes a weight become 1 (plus 4 bytes of scale per "
                       "tensor), and each weight is off by at most half a step")
-    return _report("int8_update", body, "int8_update", strict)
+    return _report("quantize_delta", body, "quantize_delta", strict)
 
 
 def _codes(x, top, levels):

@@ -86,7 +86,7 @@ EXERCISES: dict[str, str] = {
     "latency_stats": "02", "mask": "03", "schedule": "03", "qparams": "04", "quantize": "04",
     "soft_targets": "05", "kd_loss": "05", "parity": "06", "dequantize": "06", "budget": "07",
     "npu_estimate": "07", "ds_conv_macs": "08", "smooth": "08", "stream_rate": "09", "window_stats": "09",
-    "int8_update": "10", "bn_stats": "10", "kv_cache_bytes": "11", "perplexity": "11", "duty_cycle": "12",
+    "quantize_delta": "10", "bn_stats": "10", "kv_cache_bytes": "11", "perplexity": "11", "duty_cycle": "12",
     "instructions_per_mac": "12",
 }
 

@@ -122,7 +122,7 @@ def window_stats(window):
     return x.mean(axis=1), x.std(axis=1), np.sqrt(np.mean(x ** 2, axis=1))
 
 
-def int8_update(local, global_):
+def quantize_delta(local, global_):
     delta = np.asarray(local, np.float32) - np.asarray(global_, np.float32)
     scale = float(np.abs(delta).max()) / 127
     return np.round(delta / scale).astype(np.int8), scale
