@@ -50,6 +50,11 @@ def main(chapters: list[str]) -> int:
     import nbformat
     import papermill as pm
 
+    from tinyml_utils.core.kernel_io import KERNEL_NAME, kernelspec_dir
+
+    # the chapters name the course kernel; its spec (this checkout's interpreter) is the package's own
+    os.environ["JUPYTER_PATH"] = os.pathsep.join(
+        [str(kernelspec_dir())] + [p for p in os.environ.get("JUPYTER_PATH", "").split(os.pathsep) if p])
     subs = sanitizers()
     tmp = Path(tempfile.mkdtemp(prefix="nbval_refs_"))
     os.environ.update(TINYML_BUILD=str(tmp / "build"), TINYML_DATA_CACHE=str(tmp / "cache"), TINYML_QUIET="1")
@@ -58,7 +63,8 @@ def main(chapters: list[str]) -> int:
         runs = []
         for k in (1, 2):
             out = tmp / f"{src.stem}.{k}.ipynb"
-            pm.execute_notebook(str(src), str(out), parameters={"QUICK": True}, cwd=str(src.parent),
+            pm.execute_notebook(str(src), str(out), parameters={"QUICK": True}, kernel_name=KERNEL_NAME,
+                                cwd=str(src.parent),
                                 progress_bar=False, log_output=False)
             runs.append(nbformat.read(out, as_version=4))
         ref, again = runs
