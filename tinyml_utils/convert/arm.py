@@ -1,14 +1,11 @@
 """ExecuTorch's Arm backend without an NPU: Ethos-U ``.pte`` (Vela inside), the TOSA reference
-check, the CoreML/Vulkan partitioners and a Qualcomm (QNN) attempt, every cycle count an estimate.
-
-ExecuTorch partitions an exported graph: supported nodes go into a delegate blob (here: Vela's
-command stream), the rest run on the CPU's portable kernels. Nothing here executes on an NPU:
-running a ``.pte`` for Ethos-U needs Arm's Corstone FVP simulator or a board.
+check, the CoreML/Vulkan partitioners and a Qualcomm (QNN) attempt. Every cycle count is an
+estimate; nothing here executes on an NPU (an Ethos-U ``.pte`` needs a Corstone FVP or a board).
 """
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -20,25 +17,18 @@ from ..core.env import capture_logger, capture_output, quiet
 from ..models.export import export_program
 from . import vela
 
-# --------------------------------------------------------------------------------------------
-# ExecuTorch Arm backend: Ethos-U .pte and the TOSA reference check
-# --------------------------------------------------------------------------------------------
-
-def _export_module(model, example):
-    return export_program(model.eval(), example, dynamic_batch=False, strict=True).module(check_guards=False)
-
 
 def arm_quantize(model, example, calib_x: np.ndarray, compile_spec):
-    """PT2E int8 quantization with the Arm quantizer for ``compile_spec`` (EthosUQuantizer for an
-    EthosUCompileSpec, TOSAQuantizer for a TosaCompileSpec); calibrated one image at a time on
-    ``calib_x`` (N, C, H, W). Returns the converted (fake-quantized) GraphModule."""
+    """PT2E int8 quantization with the Arm quantizer for ``compile_spec`` (Ethos-U or TOSA),
+    calibrated one image at a time on ``calib_x`` (N, C, H, W); the converted GraphModule."""
     from executorch.backends.arm.ethosu import EthosUCompileSpec
     from executorch.backends.arm.quantizer import EthosUQuantizer, TOSAQuantizer, get_symmetric_quantization_config
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
     q = EthosUQuantizer(compile_spec) if isinstance(compile_spec, EthosUCompileSpec) else TOSAQuantizer(compile_spec)
     q.set_global(get_symmetric_quantization_config())
-    prepared = prepare_pt2e(_export_module(model, example), q)
+    exported = export_program(model.eval(), example, dynamic_batch=False, strict=True)
+    prepared = prepare_pt2e(exported.module(check_guards=False), q)
     with torch.no_grad():
         for i in range(len(calib_x)):
             prepared(torch.as_tensor(calib_x[i:i + 1]))
@@ -47,8 +37,8 @@ def arm_quantize(model, example, calib_x: np.ndarray, compile_spec):
 
 @dataclass
 class ArmLowering:
-    """What an Arm-backend lowering produced: the ``.pte`` (if written), the delegation table
-    (ExecuTorch's own), the partitioner's rejection report, and Vela's console summary."""
+    """An Arm-backend lowering: the ``.pte`` (if written), ExecuTorch's delegation table, the
+    partitioner's rejection report and Vela's console summary (estimates)."""
 
     target: str
     pte_bytes: int
@@ -57,8 +47,7 @@ class ArmLowering:
     delegated_nodes: int
     non_delegated_nodes: int
     rejected: str
-    vela: dict = field(default_factory=dict)
-    converted: object = None
+    vela: dict
 
     def summary(self) -> dict:
         return {"target": self.target, "pte_bytes": self.pte_bytes, "delegated_nodes": self.delegated_nodes,
@@ -67,18 +56,11 @@ class ArmLowering:
                                                  "latency_ms", "sram_bytes", "flash_bytes")}}
 
 
-def _rejection_table(log_text: str) -> str:
-    lines = log_text.splitlines()
-    keep = [ln for ln in lines if ln.strip() and not ln.startswith("TOSAPartitioner::")]
-    return "\n".join(keep)
-
-
 def ethos_u_pte(model, example, target: str = "ethos-u55-128", calib_x: np.ndarray | None = None,
                 path=None, system_config: str | None = None, memory_mode: str | None = None) -> ArmLowering:
-    """Quantize (EthosUQuantizer), partition (EthosUPartitioner, which runs Vela on each delegated
-    subgraph) and serialize an ExecuTorch ``.pte`` for an Ethos-U ``target`` such as
-    ``"ethos-u55-128"`` or ``"ethos-u85-256"``, offline. The host runtime cannot execute it (no Ethos-U
-    backend on x86): running it needs a Corstone FVP or a board."""
+    """Quantize, partition (Vela compiles each delegated subgraph) and serialize an ExecuTorch ``.pte``
+    for an Ethos-U ``target`` (``"ethos-u55-128"``, ``"ethos-u85-256"``). Trap: the host runtime
+    cannot run it (no Ethos-U backend on x86)."""
     from executorch.backends.arm.ethosu import EthosUCompileSpec, EthosUPartitioner
     from executorch.devtools.backend_debug import get_delegation_info
     from executorch.exir import to_edge_transform_and_lower
@@ -97,22 +79,17 @@ def ethos_u_pte(model, example, target: str = "ethos-u55-128", calib_x: np.ndarr
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(buf)
+    rejected = "\n".join(ln for ln in log[0].splitlines() if ln.strip() and not ln.startswith("TOSAPartitioner::"))
     return ArmLowering(target, len(buf), path, info.get_operator_delegation_dataframe(),
-                       info.num_delegated_nodes, info.num_non_delegated_nodes, _rejection_table(log[0]),
-                       vela.console_summary(console[0]), converted)
-
-
-def _lowered_modules(gm):
-    return [m for n, m in gm.named_children() if n.startswith("lowered_module")]
+                       info.num_delegated_nodes, info.num_non_delegated_nodes, rejected,
+                       vela.console_summary(console[0]))
 
 
 def tosa_reference_check(model, example, calib_x: np.ndarray, inputs: np.ndarray,
                          tosa_spec: str = "TOSA-1.0+INT") -> dict:
-    """Lower the model with ``TOSAPartitioner`` (``TOSA-1.0+INT``), run the TOSA graph in
-    ``tosa_tools``' reference model on ``inputs`` (N, C, H, W float; quantized with the graph's own
-    input scale) and compare its int8 output with the PT2E fake-quantized model's output, requantized
-    to the same output scale. Returns ``max_lsb_diff`` (in units of the output scale), the fraction of
-    identical outputs, argmax agreement, and the references."""
+    """Run the ``TOSAPartitioner`` graph in the TOSA reference model on ``inputs`` (N, C, H, W float,
+    quantized with the graph's input scale) and compare its int8 output with the PT2E fake-quant
+    model's, requantized to the same scale. ``max_lsb_diff`` is in units of the output scale."""
     import tosa_reference_model as ref
     from executorch.backends.arm.tosa.compile_spec import TosaCompileSpec
     from executorch.backends.arm.tosa.partitioner import TOSAPartitioner
@@ -124,7 +101,7 @@ def tosa_reference_check(model, example, calib_x: np.ndarray, inputs: np.ndarray
         edge = to_edge_transform_and_lower(export_program(converted, example, dynamic_batch=False),
                                            partitioner=[TOSAPartitioner(spec)])
     gm = edge.exported_program().graph_module
-    lowered = _lowered_modules(gm)
+    lowered = [m for n, m in gm.named_children() if n.startswith("lowered_module")]
     if len(lowered) != 1:
         raise RuntimeError(f"expected the whole model in one TOSA delegate, got {len(lowered)} partitions")
     lm = lowered[0]
@@ -157,14 +134,9 @@ def tosa_reference_check(model, example, calib_x: np.ndarray, inputs: np.ndarray
             "output_zero_point": int(zp_out), "tosa_bytes": len(lm.processed_bytes)}
 
 
-# --------------------------------------------------------------------------------------------
-# Other NPUs' partitioners
-# --------------------------------------------------------------------------------------------
-
 def partner_lower(model, example, backend: str, path=None) -> dict:
-    """Lower ``model`` with the ``"coreml"`` or ``"vulkan"`` partitioner (both run on Linux; neither
-    ``.pte`` can run here: Core ML needs Apple hardware, Vulkan a GPU driver). Returns the delegation
-    table, node counts and the ``.pte`` size."""
+    """Lower ``model`` with the ``"coreml"`` or ``"vulkan"`` partitioner. Trap: neither ``.pte`` runs
+    here (Core ML needs Apple hardware, Vulkan a GPU driver)."""
     from executorch.devtools.backend_debug import get_delegation_info
     from executorch.exir import to_edge_transform_and_lower
 
@@ -189,12 +161,8 @@ def partner_lower(model, example, backend: str, path=None) -> dict:
 
 
 def qnn_attempt(model, example) -> dict:
-    """Try ExecuTorch's Qualcomm (QNN) lowering **without letting it download the SDK**.
-
-    With ``QNN_SDK_ROOT`` unset, ExecuTorch's setup would download Qualcomm's SDK; setting it to an
-    empty string tells it the caller is in charge, so it only tries to load ``libQnnHtp.so`` and
-    fails. Returns ``{"ok": False, "error": <message>, "asks_for": <what it needs>}`` (or ``ok``
-    True if an SDK is installed)."""
+    """Try ExecuTorch's Qualcomm (QNN) lowering; ``{"ok", "error", "native_log", "asks_for"}``.
+    Trap: with ``QNN_SDK_ROOT`` unset ExecuTorch downloads the SDK; it is set empty meanwhile."""
     old = os.environ.get("QNN_SDK_ROOT")
     if old is None:
         os.environ["QNN_SDK_ROOT"] = ""
@@ -224,14 +192,9 @@ def qnn_attempt(model, example) -> dict:
             os.environ.pop("QNN_SDK_ROOT", None)
 
 
-# --------------------------------------------------------------------------------------------
-# The fallback example: an L2-normalised output
-# --------------------------------------------------------------------------------------------
-
 def keras_with_unit_norm(keras_model):
-    """``keras_model`` with a ``UnitNormalization`` (L2 normalisation) on its output, a common head
-    for cosine scores. Its int8 TFLite keeps ``SQUARE`` in float (DEQUANTIZE → SQUARE → QUANTIZE),
-    which Ethos-U cannot take: Vela leaves those operators on the CPU."""
+    """``keras_model`` with an L2-normalised output; its int8 TFLite keeps ``SQUARE`` in float, which
+    Vela leaves on the CPU."""
     import keras
 
     return keras.Model(keras_model.inputs, keras.layers.UnitNormalization(name="l2norm")(keras_model.outputs[0]),
@@ -239,8 +202,7 @@ def keras_with_unit_norm(keras_model):
 
 
 def l2_normalized(model):
-    """The PyTorch twin of the fallback example: a module computing ``F.normalize(model(x), dim=1)``.
-    The Arm partitioner rejects parts of ``normalize`` (not quantized in the Arm backend)."""
+    """``F.normalize(model(x), dim=1)`` as a module; the Arm partitioner rejects parts of it."""
     class L2Normalized(nn.Module):
         def __init__(self, inner):
             super().__init__()

@@ -1,11 +1,6 @@
-"""Lower PyTorch models to ExecuTorch ``.pte`` programs (XNNPACK delegate); run them with
-:class:`tinyml_utils.runtimes.ExecuTorchPte`.
-
->>> pte = to_executorch(model, torch.zeros(1, 1, 28, 28), "build/m.pte")
-
-Eager models, ``ExportedProgram`` s and converted PT2E GraphModules (int8) go through the same
-function. Trap: ``.pte`` programs are exported for batch 1, what a device runs: with the XNNPACK
-delegate a dynamic batch fails at run time beyond a small batch (``set_inputs ... 0x10``).
+"""Eager models, ``ExportedProgram`` s and converted PT2E GraphModules → ExecuTorch ``.pte`` (XNNPACK).
+Trap: programs are exported for batch 1, what a device runs: with XNNPACK a dynamic batch fails at
+run time beyond a small batch (``set_inputs ... 0x10``).
 """
 from __future__ import annotations
 
@@ -14,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..core.io import atomic_write_bytes
 from ..models.export import MAX_BATCH, export_program
 
 
@@ -31,9 +27,7 @@ def _program(model, example, dynamic_batch: bool, max_batch: int):
 
 def to_executorch(model, example=None, path: str | Path | None = None, xnnpack: bool = True,
                   dynamic_batch: bool = False, max_batch: int = MAX_BATCH):
-    """Lower an eager model, a converted PT2E GraphModule or an ``ExportedProgram`` to an
-    ExecuTorch program, delegating what it can to XNNPACK. Writes the ``.pte`` to ``path`` and
-    returns the path, or returns the bytes."""
+    """The ``.pte``, delegating what it can to XNNPACK: written to ``path`` (returned), or its bytes."""
     from executorch.exir import to_edge_transform_and_lower
 
     program = _program(model, example, dynamic_batch, max_batch)
@@ -43,12 +37,7 @@ def to_executorch(model, example=None, path: str | Path | None = None, xnnpack: 
 
         partitioners = [XnnpackPartitioner()]
     et = to_edge_transform_and_lower(program, partitioner=partitioners).to_executorch()
-    if path is None:
-        return et.buffer
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(et.buffer)
-    return path
+    return et.buffer if path is None else atomic_write_bytes(path, et.buffer)
 
 
 def delegation_summary(model, example=None, dynamic_batch: bool = False, max_batch: int = MAX_BATCH):

@@ -1,12 +1,6 @@
-"""The one torch → Keras weight copy: a trained model of the course's family as a Keras model with
-the same numbers, for the TFLite route. Handles :class:`~tinyml_utils.models.VisionCNN` and
-:class:`~tinyml_utils.models.DSCNN` (any channel counts, e.g. channel-pruned),
-:class:`~tinyml_utils.models.MotionCNN` and the dense ``nn.Sequential`` of
-:func:`~tinyml_utils.models.dense_net` / :func:`~tinyml_utils.models.autoencoder`.
-
-Traps handled here: conv kernels are OIHW (OIW) in PyTorch and HWIO (WIO) in Keras, depthwise
-kernels (C, 1, kh, kw) become (kh, kw, C, 1); batch norm needs γ, β, the running mean and variance
-*and* PyTorch's ε (1e-5; Keras defaults to 1e-3); dense kernels are transposed.
+"""The one torch → Keras weight copy (VisionCNN, DSCNN, MotionCNN, dense ``nn.Sequential``), for the
+TFLite route. Traps: conv kernels OIHW (OIW) → HWIO (WIO), depthwise (C, 1, kh, kw) → (kh, kw, C, 1);
+batch norm needs PyTorch's ε (1e-5; Keras defaults to 1e-3); dense kernels are transposed.
 """
 from __future__ import annotations
 
@@ -15,9 +9,8 @@ from ..models.torch import DSCNN, MotionCNN
 
 
 def keras_from_torch(torch_model, keras_model):
-    """Copy a torch model's weights into its Keras twin, whose layers are named ``conv{i}``,
-    ``bn{i}`` (in module order), ``dense{i}`` for all but the last ``nn.Linear`` and ``logits`` for
-    the last (Keras 3 or tf_keras). Returns ``keras_model``."""
+    """Copy a torch model's weights into its Keras twin (layers ``conv{i}``, ``bn{i}`` in module order,
+    ``dense{i}``, and ``logits`` for the last ``nn.Linear``); returns ``keras_model``."""
     from torch import nn
 
     convs = [m for m in torch_model.modules() if isinstance(m, (nn.Conv1d, nn.Conv2d))]
@@ -39,14 +32,10 @@ def keras_from_torch(torch_model, keras_model):
 
 
 def keras_twin(model, keras=None, batch_size: int | None = 1, image_hw=None, samples: int | None = None):
-    """A Keras twin of a trained course model with its weights copied; logits (or a reconstruction) out.
-
-    ``keras``: the Keras module (default Keras 3; ``tf_keras`` for tfmot). ``batch_size=1`` fixes
-    the batch, what a TFLite file for a device wants (``None`` for ``predict`` on many rows).
-    VisionCNN: NHWC input of ``image_hw`` (default (28, 28)). DSCNN: NHWC MFCC maps of ``image_hw``
-    (default (49, 10)). MotionCNN: NWC input of ``samples`` time steps (required).
-    ``nn.Sequential`` of ``Linear``/``ReLU``: (N, features) input.
-    """
+    """A Keras twin of a trained course model, weights copied. ``keras``: the module (default Keras 3;
+    ``tf_keras`` for tfmot); ``batch_size=None`` for ``predict`` on many rows. Inputs: VisionCNN NHWC
+    of ``image_hw`` (28, 28), DSCNN NHWC of ``image_hw`` (49, 10), MotionCNN NWC of ``samples``
+    (required), dense (N, features)."""
     from torch import nn
 
     if isinstance(model, MotionCNN):

@@ -1,23 +1,11 @@
-"""Export a tiny language model with ExecuTorch's LLM exporter (``export_llama``) to ``.pte``.
+"""A tiny language model → ``.pte`` with ExecuTorch's LLM exporter (``export_llama``).
 
->>> ckpt, params_json = llm.save_checkpoint(model, params, folder)
->>> pte = llm.export_pte(folder, "8da4w", out_dir)        # KV cache, custom SDPA, XNNPACK
+Traps:
 
-Run the files with :class:`tinyml_utils.runtimes.ExecuTorchLM`. Variants (:data:`VARIANTS`), all
-through ``export_llama`` of the Llama example in the executorch wheel: ``fp32``; ``int8``
-(weight-only int8 per output channel, ExecuTorch's ``qmode="int8"``); ``8da8w`` and ``8da4w``
-(torchao: int8 activations quantized on the fly, int8 / int4 weights in groups of 32 input
-channels, run by XNNPACK's integer kernels).
-
-Traps this module hides:
-
-- ``export.output_name`` is taken relative to the **current working directory**;
-  :func:`export_pte` always passes an absolute path.
-- ``qmode="int8"`` multiplies ``weight_int8.to(float)`` by the scales inside the graph; the exporter
-  folds that constant expression, so the ``.pte`` stores the weights as fp32 again and does not
-  shrink. The int8 scheme XNNPACK executes natively is ``8da8w``.
-- The exporter reads a *plain* state dict (``torch.load(ckpt)``), not a sealed
-  :func:`tinyml_utils.core.io.save_torch` file; :func:`save_checkpoint` writes one atomically.
+- ``export.output_name`` is relative to the **current working directory**: pass an absolute path.
+- ``qmode="int8"`` dequantizes the weights inside the graph; the exporter folds that constant, so
+  the ``.pte`` stores fp32 weights and does not shrink. XNNPACK's native int8 scheme is ``8da8w``.
+- The exporter reads a *plain* state dict, not a sealed ``core.io.save_torch`` file.
 """
 from __future__ import annotations
 
@@ -38,8 +26,7 @@ VARIANTS: dict[str, tuple[str | None, int | None, str]] = {
 
 
 def save_checkpoint(model, params: dict, folder: str | Path) -> tuple[Path, Path]:
-    """Write ``ckpt.pth`` (the plain state dict) and ``params.json`` into ``folder`` atomically, the
-    pair ExecuTorch's Llama exporter reads (``base.checkpoint``, ``base.params``). Returns both paths."""
+    """Write ``ckpt.pth`` (the plain state dict) and ``params.json`` into ``folder`` atomically."""
     import torch
 
     folder = Path(folder)
@@ -50,13 +37,9 @@ def save_checkpoint(model, params: dict, folder: str | Path) -> tuple[Path, Path
     return ckpt, par
 
 
-def export_pte(folder: str | Path, variant: str, out_dir: str | Path, max_seq_len: int = 128,
-               quiet_logs: bool = True) -> Path:
-    """Export ``folder/ckpt.pth`` + ``folder/params.json`` (:func:`save_checkpoint`) with
-    ExecuTorch's ``export_llama``: KV cache, custom SDPA with in-place cache update, dynamic
-    sequence length up to ``max_seq_len`` tokens, XNNPACK delegate, quantized per ``variant``
-    (a key of :data:`VARIANTS`). Writes ``out_dir/llm_<variant>.pte`` (through a temporary file,
-    renamed when complete) and returns its absolute path."""
+def export_pte(folder: str | Path, variant: str, out_dir: str | Path, max_seq_len: int = 128) -> Path:
+    """Export :func:`save_checkpoint`'s ``folder`` to ``out_dir/llm_<variant>.pte`` (returned,
+    absolute): KV cache, custom SDPA, dynamic length up to ``max_seq_len`` tokens, XNNPACK."""
     from executorch.examples.models.llama.export_llama_lib import export_llama
     from executorch.extension.llm.export.config.llm_config import LlmConfig, ModelType
 
@@ -78,10 +61,7 @@ def export_pte(folder: str | Path, variant: str, out_dir: str | Path, max_seq_le
         cfg.quantization.group_size = group
     with atomic_writer(target) as tmp:
         cfg.export.output_name = str(tmp.resolve())   # absolute: a relative name means the cwd
-        if quiet_logs:
-            with quiet(), warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                export_llama(cfg)
-        else:
+        with quiet(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
             export_llama(cfg)
     return target

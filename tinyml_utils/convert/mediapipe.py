@@ -1,6 +1,4 @@
-"""A MediaPipe Tasks image-classifier file from a 1-channel PyTorch CNN: an RGB twin converted with
-litert-torch, plus the labels/normalization metadata the Tasks API reads. Run it with
-:class:`tinyml_utils.runtimes.MediaPipeClassifier`."""
+"""A MediaPipe Tasks image-classifier file from a 1-channel PyTorch CNN."""
 from __future__ import annotations
 
 import copy
@@ -14,9 +12,8 @@ from . import tflite
 
 
 def rgb_twin(model):
-    """A copy of a 1-channel CNN that takes 3-channel (RGB) images: the first conv's weights are
-    repeated over the 3 input channels and divided by 3, so a gray image copied to R, G and B gives
-    the same logits as the original on the gray image (up to float rounding)."""
+    """A copy of a 1-channel CNN taking RGB: the first conv's weights repeated over 3 channels and
+    divided by 3, so gray copied to R, G, B gives the same logits (up to float rounding)."""
     twin = copy.deepcopy(model).eval()
     for parent in twin.modules():
         for name, child in parent.named_children():
@@ -36,13 +33,8 @@ def rgb_twin(model):
 
 def mediapipe_classifier_file(model, labels, path: str | Path, image_hw=(28, 28),
                               norm_mean: float = 0.0, norm_std: float = 255.0) -> Path:
-    """A MediaPipe-ready image classifier ``.tflite`` from a 1-channel PyTorch CNN.
-
-    Its :func:`rgb_twin`, converted with litert-torch (:func:`tinyml_utils.convert.tflite.from_torch`)
-    to NHWC float32 input (batch 1), plus the metadata the Tasks API reads: labels and input
-    normalization ``(pixel - mean) / std`` (0 and 255 map uint8 pixels to the [0, 1] the models
-    were trained on). Trap: the metadata writer needs the packaging stand-in
-    (:func:`tinyml_utils.core.compat.mediapipe_metadata_writers`)."""
+    """Its :func:`rgb_twin` as an NHWC float32 batch-1 ``.tflite`` plus the metadata the Tasks API
+    reads: labels and input normalization ``(pixel - mean) / std`` (0 and 255: uint8 → [0, 1])."""
     path = Path(path)
     plain = path.with_name(path.stem + "_nometa.tflite")
     tflite.from_torch(rgb_twin(model), torch.zeros(1, *image_hw, 3), plain, nhwc_input=True)

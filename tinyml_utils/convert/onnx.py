@@ -1,5 +1,4 @@
-"""PyTorch → ONNX (dynamo exporter, dynamic batch) and onnxruntime's own static int8 quantization.
-Run the files with :class:`tinyml_utils.runtimes.OnnxRuntime`."""
+"""PyTorch → ONNX (dynamo exporter, dynamic batch) and onnxruntime's own static int8 quantization."""
 from __future__ import annotations
 
 import copy
@@ -10,8 +9,7 @@ import numpy as np
 
 
 def export_onnx(model, example, path: str | Path, max_batch: int = 1024) -> Path:
-    """``torch.onnx.export(dynamo=True)`` with a dynamic batch dimension (input name ``x``).
-    ``example`` is one input batch; weights are stored inside the ``.onnx`` file."""
+    """``torch.onnx.export(dynamo=True)`` with a dynamic batch; weights inside the ``.onnx`` file."""
     import torch
 
     example = torch.as_tensor(np.asarray(example[:1], dtype=np.float32))
@@ -27,9 +25,8 @@ def export_onnx(model, example, path: str | Path, max_batch: int = 1024) -> Path
 
 def quantize_onnx_int8(fp32_path: str | Path, calib_x: np.ndarray, path: str | Path,
                        per_channel: bool = True) -> Path:
-    """onnxruntime's own static int8 quantization: ``quant_pre_process`` (shape inference, graph
-    clean-up) → ``quantize_static`` in QDQ format, int8 activations and weights (per-channel
-    weights), calibrated with min/max on ``calib_x`` (N, C, H, W) fed one image at a time."""
+    """``quant_pre_process`` → ``quantize_static``: QDQ format, int8 activations and weights, min/max
+    calibrated on ``calib_x`` (N, C, H, W) one image at a time."""
     import onnx
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static, shape_inference
 

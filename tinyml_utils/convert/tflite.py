@@ -1,9 +1,5 @@
-"""Keras / PyTorch → TFLite flatbuffers: float32, full-integer int8 (calibrated or from tfmot QAT),
-always with a fixed batch of 1; and PyTorch → TFLite directly with litert-torch.
-
->>> fp32(keras_model, "m.tflite"); int8(keras_model, rep_nhwc, "m_int8.tflite")
->>> from_torch_int8(torch_model, calib_nchw, "m_int8.tflite")   # through the Keras twin
-"""
+"""Keras / PyTorch → TFLite flatbuffers with a fixed batch of 1: float32, full-integer int8
+(calibrated or from tfmot QAT), and PyTorch → TFLite directly with litert-torch."""
 from __future__ import annotations
 
 import copy
@@ -14,14 +10,14 @@ from pathlib import Path
 import numpy as np
 
 from ..core.env import quiet
+from ..core.io import atomic_write_bytes
 from ..models.keras import to_nhwc
 from .keras_twin import keras_twin
 
 
 def batch1_clone(keras_model):
-    """The same functional Keras model (Keras 3 or tf-keras) rebuilt with a fixed batch of 1 and
-    the weights copied. Trap: convert batch-1 models, or the converter emits SHAPE/PACK ops for
-    the dynamic batch that NPU compilers leave on the CPU."""
+    """The functional Keras model (Keras 3 or tf-keras) rebuilt with a fixed batch of 1, weights copied.
+    Trap: a dynamic batch makes the converter emit SHAPE/PACK ops that NPU compilers leave on the CPU."""
     cfg = keras_model.get_config()
     for layer in cfg["layers"]:
         if layer["class_name"] == "InputLayer":
@@ -45,19 +41,11 @@ def _convert(converter) -> bytes:
     logger.setLevel("ERROR")  # "Assets written to ..." INFO lines
     try:
         with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
-            # int8 inputs get their scale from the representative data; TF still warns (with its own
-            # file path) that the TF1 option quantized_input_stats was not given. Not a problem here.
+            # the TF1 option quantized_input_stats is not needed: the representative data gives the scale
             warnings.filterwarnings("ignore", message="Statistics for quantized inputs were expected")
             return converter.convert()
     finally:
         logger.setLevel(level)
-
-
-def _write(data: bytes, path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
-    return path
 
 
 def fp32(keras_model, path) -> Path:
@@ -65,15 +53,13 @@ def fp32(keras_model, path) -> Path:
     import tensorflow as tf
 
     conv = tf.lite.TFLiteConverter.from_keras_model(batch1_clone(keras_model))
-    return _write(_convert(conv), path)
+    return atomic_write_bytes(path, _convert(conv))
 
 
 def int8(keras_model, representative_x_nhwc: np.ndarray, path, int8_io: bool = True,
                 n_representative: int = 200) -> Path:
-    """Full-integer TFLite conversion: int8 weights and activations, calibrated on up to
-    ``n_representative`` NHWC float images; batch fixed to 1. ``int8_io=True`` makes the input
-    and output tensors int8 too (what microcontrollers and NPUs want; :class:`tinyml_utils.runtimes.LiteRT`
-    quantizes/dequantizes for you), ``False`` keeps float32 input/output around the int8 graph."""
+    """Full-integer TFLite (batch 1) calibrated on the first ``n_representative`` NHWC float images.
+    ``int8_io=False`` keeps float32 input/output tensors around the int8 graph."""
     import tensorflow as tf
 
     rep = np.asarray(representative_x_nhwc[:n_representative], dtype=np.float32)
@@ -89,13 +75,12 @@ def int8(keras_model, representative_x_nhwc: np.ndarray, path, int8_io: bool = T
     if int8_io:
         conv.inference_input_type = tf.int8
         conv.inference_output_type = tf.int8
-    return _write(_convert(conv), path)
+    return atomic_write_bytes(path, _convert(conv))
 
 
 def from_qat(qat_model, path, int8_io: bool = True) -> Path:
-    """Convert a tfmot QAT model (tf-keras) to a full-integer TFLite file: the fake-quant ranges
-    learnt in training are used, no representative dataset needed. Pass the batch-1 twin from
-    :func:`tinyml_utils.compress.quantize.tfmot_qat` (``qat_batch1``) to get a fixed batch of 1."""
+    """Full-integer TFLite of a tfmot QAT model (tf-keras) with the ranges learnt in training. Trap:
+    the batch is the model's; pass the batch-1 twin (``qat_batch1`` of ``compress.quantize.tfmot_qat``)."""
     import tensorflow as tf
 
     conv = tf.lite.TFLiteConverter.from_keras_model(qat_model)
@@ -103,22 +88,20 @@ def from_qat(qat_model, path, int8_io: bool = True) -> Path:
     if int8_io:
         conv.inference_input_type = tf.int8
         conv.inference_output_type = tf.int8
-    return _write(_convert(conv), path)
+    return atomic_write_bytes(path, _convert(conv))
 
 
 def from_torch_int8(model, calib_x_nchw: np.ndarray, path, n_representative: int = 200) -> Path:
-    """Full-integer (int8 in/out, batch 1) TFLite of a VisionCNN or DSCNN (any channel counts; the
-    input size is the calibration maps'), through :func:`tinyml_utils.convert.keras_twin.keras_twin`
-    and :func:`int8`."""
+    """Full-integer (int8 in/out, batch 1) TFLite of a VisionCNN or DSCNN through its Keras twin; the
+    input size is the NCHW calibration maps'."""
     with quiet():
         twin = keras_twin(model, batch_size=1, image_hw=tuple(calib_x_nchw.shape[2:]))
         return int8(twin, to_nhwc(calib_x_nchw), path, int8_io=True, n_representative=n_representative)
 
 
 def from_torch(model, example, path: str | Path, nhwc_input: bool = False) -> Path:
-    """Float32 ``.tflite`` of an eager PyTorch model with litert-torch (batch fixed by ``example``,
-    e.g. ``torch.zeros(1, 1, 28, 28)``). ``nhwc_input=True`` wraps the model so the file takes
-    NHWC images (what MediaPipe wants; ``example`` is then NHWC). Returns the path."""
+    """Float32 ``.tflite`` of an eager PyTorch model with litert-torch, batch fixed by ``example``.
+    ``nhwc_input=True``: the file takes NHWC images (what MediaPipe wants; ``example`` is NHWC then)."""
     os.environ.setdefault("LITERT_TORCH_SHOW_PROGRESS", "n")
     import litert_torch
 
@@ -126,4 +109,4 @@ def from_torch(model, example, path: str | Path, nhwc_input: bool = False) -> Pa
     if nhwc_input:
         model = litert_torch.to_channel_last_io(model, args=[0]).eval()
     edge = litert_torch.convert(model, (example,))
-    return _write(bytes(edge.model_content()), path)
+    return atomic_write_bytes(path, bytes(edge.model_content()))

@@ -1,31 +1,14 @@
-"""Training programs: a model → a file that trains on the device (ExecuTorch ``.pte``, LiteRT ``.tflite``).
+"""Files that train on the device: an ExecuTorch ``.pte`` (the experimental training extension:
+loss first, ``_export_forward_backward``, SGD in the runtime) and a ``.tflite`` with ``train`` /
+``infer`` / ``get_weights`` / ``set_weights`` signatures. :mod:`tinyml_utils.runtimes.training` runs them.
 
-Two engines train a model *after* deployment; this module writes their files, and
-:mod:`tinyml_utils.runtimes.training` runs them:
+Traps (ExecuTorch 1.5, TensorFlow 2.21):
 
-- **ExecuTorch training extension** (experimental in 1.5): the model is wrapped so the loss is
-  the first output (:class:`LossFirst`), exported with ``torch.export.export(strict=True)``, turned
-  into a joint forward+backward graph by ``torch.export.experimental._export_forward_backward``
-  and lowered with ``to_edge().to_executorch()``. The runtime returns gradients next to the
-  outputs and ships its own SGD (``get_sgd_optimizer``). See :func:`export_training`;
-  :func:`eager_sgd_step` is the eager PyTorch step the program must reproduce.
-- **LiteRT training signatures**: a ``tf.Module`` with ``train`` / ``infer`` / ``get_weights`` /
-  ``set_weights`` functions converted with builtin ops only (:func:`litert_trainer`).
-
-Traps (each one measured with ExecuTorch 1.5.1 and TensorFlow 2.21):
-
-- BatchNorm must be in eval mode when exporting: a train-mode BN fails at ``to_edge`` with a spec
-  violation. In eval mode BN is a fixed affine map whose scale and shift can still be trained.
-- ExecuTorch's portable ``convolution_backward`` only supports 2-D convolutions ("Only 2D
-  Convolution Backward supported"): a ``Conv1d`` model exports but fails at the first backward
-  step. :func:`conv1d_as_conv2d` rewrites each ``Conv1d`` as a ``(1, k)`` ``Conv2d`` (same numbers).
-- The exported program has a fixed batch size: every step takes exactly that many examples.
-- Frozen parameters (``requires_grad=False``) get no gradient output: head-only fine-tuning is
-  a different ``.pte``, smaller in memory because no activation gradients are kept.
-- LiteRT: ``tf.nn.relu``'s gradient (``ReluGrad``) and ``Conv2DBackpropFilter`` are Flex (TF Select)
-  ops that the LiteRT interpreter cannot run; this module uses a custom-gradient ReLU and writes
-  the 1-D convolution as im2col + matmul, whose gradients are builtin ops. Keras 3 models convert
-  but train wrongly; a plain ``tf.Module`` does not.
+- BatchNorm must be in eval mode to export (train mode fails at ``to_edge``); its scale and shift still train.
+- ExecuTorch's portable kernels have no ``Conv1d`` backward: rewrite with :func:`conv1d_as_conv2d`.
+- A program has a fixed batch size; frozen parameters get no gradient (a different, smaller ``.pte``).
+- LiteRT: ``ReluGrad`` and ``Conv2DBackpropFilter`` are Flex ops the interpreter cannot run, hence a
+  custom-gradient ReLU and im2col + matmul. Keras 3 models convert but train wrongly; a ``tf.Module`` does not.
 """
 from __future__ import annotations
 
@@ -42,14 +25,9 @@ from torch import nn
 
 from ..core.io import atomic_write_bytes
 
-# ---------------------------------------------------------------------------------------------
-# ExecuTorch training
-# ---------------------------------------------------------------------------------------------
-
 
 class Conv1dAs2d(nn.Module):
-    """A ``Conv1d`` computed as a ``(1, k)`` ``Conv2d`` on ``x.unsqueeze(2)``: same outputs, but its
-    backward runs in ExecuTorch's portable kernels (which only have a 2-D convolution backward)."""
+    """A ``Conv1d`` computed as a ``(1, k)`` ``Conv2d`` on ``x.unsqueeze(2)``: the same outputs."""
 
     def __init__(self, conv: nn.Conv1d):
         super().__init__()
@@ -76,28 +54,8 @@ def conv1d_as_conv2d(model: nn.Module) -> nn.Module:
     return model.eval()
 
 
-def load_twin_weights(twin: nn.Module, model: nn.Module) -> nn.Module:
-    """Copy a :func:`conv1d_as_conv2d` twin's weights back into the original ``Conv1d`` model."""
-    src = twin.state_dict()
-    out = {}
-    for k, v in model.state_dict().items():
-        k2 = k.replace(".weight", ".conv.weight").replace(".bias", ".conv.bias")
-        if k in src:
-            out[k] = src[k]
-        elif k2 in src:
-            out[k] = src[k2].reshape(v.shape)
-        else:
-            raise KeyError(f"{k} not found in the twin's state_dict")
-    model.load_state_dict(out)
-    return model
-
-
 class LossFirst(nn.Module):
-    """Wrap a classifier so ``forward(x, y)`` returns ``(cross-entropy loss, detached logits)``.
-
-    The ExecuTorch training extension differentiates the *first* output with respect to every
-    parameter that requires a gradient; the other outputs are passed through.
-    """
+    """``forward(x, y)`` → ``(cross-entropy loss, detached logits)``: ExecuTorch differentiates the first output."""
 
     def __init__(self, net: nn.Module):
         super().__init__()
@@ -109,8 +67,7 @@ class LossFirst(nn.Module):
 
 
 def set_trainable(model: nn.Module, prefixes: Sequence[str] | None = None) -> list[str]:
-    """Let only parameters whose name starts with one of ``prefixes`` train (``None``: all).
-    Returns the trainable names."""
+    """Let only parameters whose name starts with one of ``prefixes`` train (``None``: all); their names."""
     names = []
     for n, p in model.named_parameters():
         p.requires_grad_(prefixes is None or any(n.startswith(s) for s in prefixes))
@@ -121,9 +78,8 @@ def set_trainable(model: nn.Module, prefixes: Sequence[str] | None = None) -> li
 
 @dataclass
 class TrainingProgram:
-    """A lowered training program (run it with ``runtimes.training.DeviceTrainer``).
-    ``planned_bytes``: memory the runtime plans for one step (activations, gradients,
-    temporaries; weights are extra), ``pte_bytes``: the file."""
+    """A lowered training program. ``planned_bytes``: memory the runtime plans for one step
+    (activations, gradients, temporaries; weights are extra)."""
 
     buffer: bytes
     trainable: list[str]
@@ -136,12 +92,8 @@ class TrainingProgram:
 
 def export_training(model: nn.Module, example_x: torch.Tensor, example_y: torch.Tensor,
                     trainable: Sequence[str] | None = None, path: str | Path | None = None) -> TrainingProgram:
-    """Lower ``model`` (a classifier; put in eval mode here, so BatchNorm uses its running
-    statistics) to an ExecuTorch ``.pte`` whose ``forward(x, y)`` returns the loss, the logits and
-    the gradients of the ``trainable`` parameters (name prefixes; ``None`` trains all).
-
-    ``Conv1d`` layers must have been rewritten with :func:`conv1d_as_conv2d` first.
-    """
+    """An ExecuTorch ``.pte`` whose ``forward(x, y)`` returns the loss, the logits and the gradients of
+    the ``trainable`` parameters (name prefixes; ``None``: all). Puts ``model`` in eval mode."""
     if any(isinstance(m, nn.Conv1d) for m in model.modules()):
         raise ValueError("ExecuTorch's portable kernels have no Conv1d backward: rewrite the model "
                          "with convert.training.conv1d_as_conv2d(model) first.")
@@ -166,7 +118,7 @@ def export_training(model: nn.Module, example_x: torch.Tensor, example_y: torch.
 
 def eager_sgd_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, lr: float,
                    trainable: Sequence[str] | None = None) -> float:
-    """The reference: one ``torch.optim.SGD`` step in eager PyTorch, BN in eval mode. Returns the loss."""
+    """The reference: one ``torch.optim.SGD`` step in eager PyTorch, BN in eval mode; the loss."""
     model.eval()
     set_trainable(model, trainable)
     opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=lr)
@@ -177,14 +129,9 @@ def eager_sgd_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, lr: float
     return float(loss.detach())
 
 
-# ---------------------------------------------------------------------------------------------
-# LiteRT training signatures (TensorFlow)
-# ---------------------------------------------------------------------------------------------
-
-
 def _motion_weights(model: nn.Module) -> list[np.ndarray]:
-    """A ``models.MotionCNN``'s eval-mode weights with BatchNorm folded into each convolution, laid
-    out for im2col: ``[w1 (k*C_in, C1), b1, w2 (k*C1, C2), b2, wd (C2, classes), bd]``."""
+    """A MotionCNN's weights, BatchNorm folded, laid out for im2col:
+    ``[w1 (k*C_in, C1), b1, w2 (k*C1, C2), b2, wd (C2, classes), bd]``."""
     convs = [m for m in model.modules() if isinstance(m, nn.Conv1d)]
     bns = [m for m in model.modules() if isinstance(m, nn.BatchNorm1d)]
     lin = [m for m in model.modules() if isinstance(m, nn.Linear)][-1]
@@ -201,13 +148,9 @@ def _motion_weights(model: nn.Module) -> list[np.ndarray]:
 
 
 def motion_tf_module(model: nn.Module, full: bool = True, kernel: int = 5):
-    """A ``tf.Module`` twin of a ``models.MotionCNN`` (BN folded) with the four training signatures.
-
-    ``train(x, y, lr)`` does one plain SGD step on the trainable variables (all with ``full``,
-    else the classifier only) and returns the loss; ``infer(x)`` returns logits (any batch);
-    ``get_weights()``/``set_weights(...)`` read and write the trainable variables (``v0``, ``v1``, ...).
-    Input ``x``: (batch, channels, samples) float32, as for the PyTorch model.
-    """
+    """A ``tf.Module`` twin of a MotionCNN (BN folded): ``train(x, y, lr)`` (one SGD step on all
+    variables with ``full``, else the classifier's; the loss), ``infer(x)``, ``get_weights()`` /
+    ``set_weights(v0=..., ...)``. ``x``: (batch, channels, samples) float32, as for PyTorch."""
     import tensorflow as tf
 
     weights = _motion_weights(model)
@@ -282,9 +225,7 @@ def _signatures(m, batch_size: int, samples: int):
 
 def litert_trainer(model: nn.Module, batch_size: int, samples: int, full: bool = True,
                    workdir: str | Path | None = None) -> bytes:
-    """Convert :func:`motion_tf_module` to a ``.tflite`` flatbuffer with its four signatures,
-    builtin ops only (no Flex), resource variables enabled. Returns the flatbuffer bytes (run
-    them with ``runtimes.training.LiteRTTrainer``)."""
+    """:func:`motion_tf_module` as ``.tflite`` bytes with its four signatures, builtin ops only."""
     import tempfile
 
     import tensorflow as tf
@@ -297,5 +238,3 @@ def litert_trainer(model: nn.Module, batch_size: int, samples: int, full: bool =
         conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
         conv.experimental_enable_resource_variables = True
         return conv.convert()
-
-

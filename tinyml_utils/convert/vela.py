@@ -1,11 +1,6 @@
-"""Arm's Vela compiler: an int8 ``.tflite`` compiled for an Ethos-U NPU, offline.
-
-Operators Vela cannot place stay in the file as TFLite operators for the CPU (TFLite Micro +
-CMSIS-NN). Every cycle and latency figure here is an **estimate** from Vela's performance model.
-
->>> s = vela_compile("vision_int8.tflite", "ethos-u55-128", out_dir="build/vela/u55")
->>> s["npu_cycles"], s["cpu_ops"], s["sram_bytes"]          # read from Vela's CSV summary
-"""
+"""Arm's Vela compiler: an int8 ``.tflite`` compiled for an Ethos-U NPU, offline. Operators Vela
+cannot place stay TFLite operators for the CPU. Every cycle and latency figure is an **estimate**
+from Vela's performance model."""
 from __future__ import annotations
 
 import csv
@@ -16,13 +11,12 @@ import sys
 import tempfile
 from pathlib import Path
 
-#: Vela system config and memory mode per NPU family (the same defaults ExecuTorch's Arm backend uses).
+#: Vela system config and memory mode per NPU family (ExecuTorch's Arm backend uses the same).
 VELA_DEFAULTS = {
     "ethos-u55": ("Ethos_U55_High_End_Embedded", "Shared_Sram"),
     "ethos-u65": ("Ethos_U65_High_End", "Dedicated_Sram_384KB"),
     "ethos-u85": ("Ethos_U85_SYS_DRAM_Mid", "Sram_Only"),
 }
-#: The Vela targets of the chapter.
 VELA_TARGETS = ("ethos-u55-128", "ethos-u55-256", "ethos-u65-256")
 
 
@@ -38,7 +32,7 @@ def vela_binary() -> str:
 
 
 def vela_config_ini() -> Path:
-    """Vela's own ``Arm/vela.ini`` (system configs such as Ethos_U55_High_End_Embedded, memory modes)."""
+    """Vela's own ``Arm/vela.ini`` (system configs and memory modes)."""
     import importlib.util
 
     spec = importlib.util.find_spec("ethosu")  # a namespace package: no __file__
@@ -46,7 +40,7 @@ def vela_config_ini() -> Path:
 
 
 def vela_system_configs() -> dict[str, dict[str, str]]:
-    """Every ``[System_Config.*]`` and ``[Memory_Mode.*]`` section of Vela's ``vela.ini``, as dicts."""
+    """Every section of Vela's ``vela.ini`` (``System_Config.*``, ``Memory_Mode.*``) as a dict."""
     import configparser
 
     cp = configparser.ConfigParser()
@@ -80,8 +74,7 @@ def parse_vela_csv(path) -> dict:
 
 
 def parse_vela_console(text: str) -> dict:
-    """Operator placement from Vela's console: counts of CPU/NPU operators, the CPU operators
-    (``--show-cpu-operations``) and the 'supported operators' warnings that say why."""
+    """CPU/NPU operator counts, the CPU operators and the warnings that say why, from Vela's console."""
     def count(kind):
         m = re.search(rf"{kind} operators = (\d+)", text)
         return int(m.group(1)) if m else None
@@ -98,9 +91,8 @@ PER_LAYER_NUMERIC = ("staging_bytes", "peak_staging_%", "op_cycles", "network_cy
 
 
 def parse_vela_per_layer(text: str):
-    """Vela's ``--verbose-performance`` tables (one per NPU graph) as one pandas DataFrame: per
-    operator its cycles (``op_cycles``: the operator's total, ``npu_cycles``: the NPU busy part) and
-    MACs. The ``op_cycles`` column sums to the summary's total cycles (estimates)."""
+    """Vela's ``--verbose-performance`` tables as one DataFrame, a row per operator: ``op_cycles``
+    (its total; the column sums to the summary's total cycles), ``npu_cycles`` (NPU busy), MACs."""
     import pandas as pd
 
     rows, in_table = [], False
@@ -130,12 +122,10 @@ def parse_vela_per_layer(text: str):
 def vela_compile(tflite_path, accelerator: str = "ethos-u55-128", system_config: str | None = None,
                  memory_mode: str | None = None, out_dir=None, config=None, extra_args=(),
                  per_layer: bool = False) -> dict:
-    """Compile an int8 ``.tflite`` with the ``vela`` CLI (system config and memory mode default to
-    :data:`VELA_DEFAULTS`, Vela's own ``vela.ini``) and return its summary, every figure an
-    **estimate**: ``npu_cycles`` (NPU busy), ``total_cycles`` (incl. memory-bound),
-    ``latency_ms`` (total at the config's clock), ``sram_bytes``, ``flash_bytes`` (flash or DRAM),
-    ``cpu_ops``/``npu_ops`` and why, ``macs``, ``optimised_tflite``; ``layers`` with ``per_layer``.
-    Trap: the console no longer prints cycles, so they are read from the CSV in ``out_dir``."""
+    """Compile an int8 ``.tflite`` with the ``vela`` CLI; its summary, every figure an **estimate**:
+    ``npu_cycles`` (NPU busy), ``total_cycles`` (memory stalls included), ``latency_ms`` (total at
+    the config's clock), ``sram_bytes``, ``flash_bytes`` (flash or DRAM); ``layers`` with ``per_layer``.
+    Trap: the console no longer prints cycles; they are read from the CSV in ``out_dir``."""
     tflite_path = Path(tflite_path)
     sc, mm = default_system(accelerator)
     system_config, memory_mode = system_config or sc, memory_mode or mm
@@ -150,13 +140,7 @@ def vela_compile(tflite_path, accelerator: str = "ethos-u55-128", system_config:
     if proc.returncode != 0:
         raise RuntimeError(f"vela failed (exit {proc.returncode}) on {tflite_path}:\n{console[-3000:]}")
     csv_path = out_dir / f"{tflite_path.stem}_summary_{system_config}.csv"
-    if not csv_path.exists():
-        found = sorted(out_dir.glob(f"{tflite_path.stem}_summary_*.csv"))
-        if not found:
-            raise RuntimeError(f"Vela wrote no summary CSV into {out_dir}:\n{console[-2000:]}")
-        csv_path = found[-1]
     row = parse_vela_csv(csv_path)
-    kib = 1024
     clock = float(row["core_clock"])
     flash = (row.get("off_chip_flash_memory_used", 0) + row.get("on_chip_flash_memory_used", 0)
              + row.get("dram_memory_used", 0))
@@ -166,8 +150,8 @@ def vela_compile(tflite_path, accelerator: str = "ethos-u55-128", system_config:
         "memory_mode": memory_mode, "npu_clock_hz": clock,
         "npu_cycles": int(row["cycles_npu"]), "total_cycles": int(row["cycles_total"]),
         "latency_ms": 1e3 * float(row["cycles_total"]) / clock,
-        "sram_bytes": int(round(float(row["sram_memory_used"]) * kib)),
-        "flash_bytes": int(round(float(flash) * kib)),
+        "sram_bytes": int(round(float(row["sram_memory_used"]) * 1024)),
+        "flash_bytes": int(round(float(flash) * 1024)),
         "macs": int(row["nn_macs"]), **placement,
         "optimised_tflite": out_dir / f"{tflite_path.stem}_vela.tflite", "csv": csv_path,
         "console": console, "estimated": True,
@@ -188,9 +172,8 @@ def vela_frame(summaries: list[dict]):
     return pd.DataFrame(rows)
 
 
-
 def console_summary(text: str) -> dict:
-    """SRAM / flash (KiB lines) and operator counts from Vela's console summary."""
+    """Cycles, SRAM / flash bytes and operator counts from Vela's ``--verbose-performance`` console."""
     out = parse_vela_console(text)
     layers = parse_vela_per_layer(text)
     out["layers"] = layers
