@@ -12,6 +12,7 @@ import torch
 
 from tinyml_utils import measure
 from tinyml_utils.core import io, paths
+from tinyml_utils.core.context import Context
 from tinyml_utils.report import results
 from tinyml_utils.tools import cli
 
@@ -40,12 +41,12 @@ def test_interrupted_write_leaves_no_partial_file(tmp_path):
 def test_results_write_is_atomic_and_load_names_a_damaged_file(tmp_path):
     claims = results.Claims()
     claims.check(True, "a claim")
-    out = results.write("99_test", True, [results.Record("m", "none", "torch", accuracy=0.5)], claims,
+    out = results.write("99_test", Context(quick=True), [results.Record("m", "none", "torch", accuracy=0.5)], claims,
                         directory=tmp_path)
-    assert results.load("99_test", True, directory=tmp_path)["records"][0]["accuracy"] == 0.5
+    assert results.load("99_test", Context(quick=True), directory=tmp_path)["records"][0]["accuracy"] == 0.5
     out.write_text(out.read_text()[:40])   # truncated, as by a crash without atomic writes
     with pytest.raises(io.ArtifactError) as err:
-        results.load("99_test", True, directory=tmp_path)
+        results.load("99_test", Context(quick=True), directory=tmp_path)
     assert str(out) in str(err.value) and "rerun chapter 99_test" in str(err.value)
 
 
@@ -58,23 +59,26 @@ def test_claims_print_a_visible_check(capsys):
 
 
 # ---------------------------------------------------------------- sealed checkpoints
-def _model():
+def _sealed_checkpoint(path):
     torch.manual_seed(0)
-    return torch.nn.Sequential(torch.nn.Linear(8, 4), torch.nn.ReLU(), torch.nn.Linear(4, 2))
+    model = torch.nn.Sequential(torch.nn.Linear(8, 4), torch.nn.ReLU(), torch.nn.Linear(4, 2))
+    with io.atomic_writer(path) as tmp:
+        io.torch_save(model.state_dict(), tmp)
+    io.seal(path)
+    return path, model
 
 
-def test_checkpoint_round_trip(tmp_path):
-    m = _model()
-    path = io.save_torch(m.state_dict(), tmp_path / "m.pt", meta={"test_accuracy": 0.93})
-    state, meta = io.load_torch(path)
-    assert meta == {"test_accuracy": 0.93}
+def test_sealed_checkpoint_verifies_and_loads(tmp_path):
+    path, m = _sealed_checkpoint(tmp_path / "m.pt")
+    assert io.verify(path, required=True) == io.sha256_file(path) == io.recorded_digest(path)
+    state = torch.load(path, weights_only=True)
     for k, v in m.state_dict().items():
         assert torch.equal(state[k], v)
 
 
 @pytest.mark.parametrize("damage", ["bitflip", "truncate", "garbage"])
 def test_corrupt_checkpoint_names_file_and_fix(tmp_path, damage):
-    path = io.save_torch(_model().state_dict(), tmp_path / "m.pt", meta={})
+    path, _ = _sealed_checkpoint(tmp_path / "m.pt")
     data = bytearray(path.read_bytes())
     if damage == "bitflip":      # one bit in the middle of a weight: loads silently without a hash
         data[len(data) // 2] ^= 0x10
@@ -83,18 +87,19 @@ def test_corrupt_checkpoint_names_file_and_fix(tmp_path, damage):
     else:
         data = bytearray(b"not a checkpoint")
     path.write_bytes(bytes(data))
-    with pytest.raises(io.ArtifactError) as err:
-        io.load_torch(path, fix="rerun chapter 02")
+    with pytest.raises(io.ArtifactError, match="is corrupt") as err:
+        io.verify(path, fix="rerun chapter 02", required=True)
     assert str(path) in str(err.value) and "rerun chapter 02" in str(err.value)
 
 
 def test_checkpoint_without_sidecar_is_not_trusted(tmp_path):
     """A checkpoint whose sidecar is gone cannot be told apart from a damaged one (issue 20 item 4)."""
-    path = io.save_torch({"w": torch.ones(3)}, tmp_path / "m.pt")
+    path, _ = _sealed_checkpoint(tmp_path / "m.pt")
     io.sidecar(path).unlink()
     with pytest.raises(io.ArtifactError, match="no recorded SHA-256") as err:
-        io.load_torch(path, fix="rerun chapter 02")
+        io.verify(path, fix="rerun chapter 02", required=True)
     assert str(path) in str(err.value) and "rerun chapter 02" in str(err.value)
+    assert io.verify(path) == io.sha256_file(path)            # not required: accepted
 
 
 # ---------------------------------------------------------------- chapter runs

@@ -1,7 +1,6 @@
 """Seeding, installed versions, and capturing what native libraries print.
 
-Native code (Vela, TFLite Micro, the TOSA reference model) writes to file descriptors 1 and 2
-directly; ``contextlib.redirect_stdout`` alone misses it, :func:`capture_output` does not.
+Trap: native code writes to file descriptors 1 and 2; ``contextlib.redirect_stdout`` alone misses it.
 """
 from __future__ import annotations
 
@@ -44,10 +43,7 @@ def versions(*names: str) -> str:
 
 @contextlib.contextmanager
 def capture_output():
-    """Capture Python *and* C-level stdout/stderr (file descriptors 1 and 2) into one string.
-
-    Yields a list that holds the captured text after the block.
-    """
+    """Capture Python and C-level stdout/stderr; the yielded list holds the text after the block."""
     out: list[str] = []
     sys.stdout.flush()
     sys.stderr.flush()
@@ -96,9 +92,8 @@ def capture_logger(name: str, level=logging.INFO):
 
 @contextlib.contextmanager
 def quiet(logs: bool = False):
-    """Silence a noisy toolchain call: C-level and Python output captured (kept in the yielded
-    list), the root logger raised to WARNING and, unless ``logs``, log records up to WARNING
-    dropped (handlers made before the block write to the notebook's own stream)."""
+    """Silence a toolchain call: output captured as in :func:`capture_output`, the root logger at
+    WARNING and, unless ``logs``, records up to WARNING dropped."""
     root = logging.getLogger()
     old = root.level
     root.setLevel(logging.WARNING)

@@ -1,13 +1,8 @@
 """Keep native libraries' log lines out of the chapters' cell outputs.
 
-Some native libraries write their logs through Python's ``sys.stderr`` (ExecuTorch's pybindings
-emit ``[cpuinfo_utils.cpp:71] ...`` a few characters at a time), others through glog/absl
-(``W1201 14:49:38 ... pytree.py:630] ...``), torchao warns about CUDA libraries a CPU build cannot
-load. In a notebook every one of those becomes an output under a cell and drowns what the cell
-printed. :func:`install` (run in the chapters' kernel at start-up by the kernelspec that
-:func:`kernelspec_dir` writes) wraps ``sys.stderr``: whole lines that match
-:data:`NOISE` go to the kernel process's own stderr, which ``run`` sends to
-``build/logs/<mode>/<chapter>.log``; every other line reaches the cell as before.
+:func:`install` (run at start-up by the kernel :func:`kernelspec_dir` writes) wraps ``sys.stderr``:
+lines matching :data:`NOISE` go to the kernel process's own stderr (``run`` logs it to a file).
+Trap: ExecuTorch's pybindings write a log line a few characters at a time, so lines are buffered.
 """
 from __future__ import annotations
 
@@ -75,11 +70,8 @@ def install() -> None:
 def kernelspec_dir() -> Path:
     """A kernelspec (under ``build/jupyter``) that always imports *this* checkout's package.
 
-    The kernel runs this interpreter with ``PYTHONPATH`` = the repository (so an editable install
-    of another checkout cannot win) and ``capture_fd_output=False`` (native libraries' C-level
-    stdout/stderr goes to the kernel process's own streams, which :func:`tinyml_utils.tools.cli.run`
-    sends to a log file, instead of into cell outputs); at start-up it installs :func:`install`,
-    which diverts native log lines written through ``sys.stderr`` to the same place."""
+    ``PYTHONPATH`` = the repository (an editable install of another checkout cannot win);
+    ``capture_fd_output=False`` sends C-level output to the kernel's own streams, not to cells."""
     import json
 
     root = paths.build_dir() / "jupyter"
