@@ -1,36 +1,15 @@
-"""Audio features for keyword spotting: log-mel and MFCC in NumPy, CMSIS-DSP (f32, q15) and ``tf.signal``.
+"""Keyword-spotting audio features: log-mel and MFCC in NumPy (TensorFlow's recipe), CMSIS-DSP and ``tf.signal``.
 
-The NumPy features follow TensorFlow's recipe step by step, so that a model trained on them can
-be fed by ``tf.signal`` (or a microcontroller port of it) without a mismatch:
+The recipe (MLPerf Tiny KWS, the constants below): 16 kHz, frames of 480 samples every 320, periodic
+Hann, 512-point FFT, |X|, 40 HTK mel bands 20-4,000 Hz as ``tf.signal.linear_to_mel_weight_matrix``
+(DC bin unweighted), ``log(mel + 1e-6)``, first 10 DCT-II coefficients: 1 s gives a 49 × 10 map.
 
-1. frames of ``n_fft`` samples every ``hop`` samples, no padding (``tf.signal.stft``, pad_end=False);
-2. a periodic Hann window and an FFT of ``fft_length`` points (next power of two by default);
-3. magnitude spectrum (``power=1``; ``power=2`` for power);
-4. HTK-style triangular mel filters exactly as ``tf.signal.linear_to_mel_weight_matrix``
-   (mel = 1127 ln(1 + f/700), the DC bin gets no weight, triangles in the mel domain, no area
-   normalization);
-5. ``log(mel + log_offset)``;
-6. for MFCCs, a DCT-II of the log-mel bands scaled like ``tf.signal.mfccs_from_log_mel_spectrograms``.
-
-The front end a Cortex-M runs is CMSIS-DSP's ``arm_mfcc_f32`` / ``arm_mfcc_q15``; its Python
-bindings (the ``cmsisdsp`` package) call the same C code, so the features a model is trained on
-here can be the features the microcontroller will compute. The keyword recipe (MLPerf Tiny's KWS
-front end, the module constants below): 16 kHz audio, frames of 480 samples (30 ms) every 320
-samples (20 ms), a 512-point FFT, 40 HTK mel bands from 20 to 4,000 Hz, ``log(mel + 1e-6)``, the
-first 10 DCT-II coefficients. One second gives 49 frames → a 49 × 10 map.
-
-Traps
-    * CMSIS-DSP's MFCC takes a frame exactly as long as its FFT. A 480-sample frame goes in as
-      480 samples followed by 32 zeros, and the window passed at init is a *periodic* Hann of 480
-      points followed by 32 zeros. (A 512-point Hann over a 512-sample frame is another front end.)
-      ``tf.signal`` and :func:`mfcc` run the 480-sample frame through a 512-point FFT: the same thing.
-    * ``arm_mfcc_f32`` scales its input buffer in place (it normalizes by the frame's peak); the
-      wrapper below always passes a copy.
-    * ``arm_mfcc_q15`` takes int16 samples (q15) and returns ``(status, out)`` with ``out`` in
-      q8.7 fixed point: divide by 128 to compare with the float front ends. Its log, mel sums and
-      FFT are fixed point, so quiet frames (few significant bits) come out much less accurate.
-
-``tests/test_audio.py`` checks these against TensorFlow and CMSIS-DSP on random audio.
+Traps:
+- CMSIS-DSP's MFCC takes a frame as long as its FFT: 480 samples + 32 zeros, and the window is a periodic
+  480-point Hann + 32 zeros (a 512-point Hann is another front end).
+- ``arm_mfcc_f32`` scales its input in place (by the frame's peak): always pass a copy.
+- ``arm_mfcc_q15`` takes int16 and returns q8.7 (divide by 128); its fixed-point log, mel sums and FFT
+  make quiet frames much less accurate.
 """
 from __future__ import annotations
 
@@ -48,19 +27,13 @@ FMIN = 20.0            # Hz, lowest mel edge
 FMAX = 4000.0          # Hz, highest mel edge (MLPerf Tiny KWS)
 LOG_OFFSET = 1e-6
 Q87 = 128.0            # q8.7: integer / 128 = value
-#: a float clip whose peak exceeds this is not audio in [-1, 1] (int16 PCM cast to float has peaks in the 100s-1000s)
-MAX_FLOAT_PEAK = 2.0
-
-__all__ = ["log_mel", "mfcc", "mel_weight_matrix", "num_frames", "check_audio", "SAMPLE_RATE", "FRAME", "HOP",
-           "FFT", "N_MELS", "N_MFCC", "FMIN", "FMAX", "padded_frames", "window", "CmsisMfcc", "numpy_mfcc",
-           "tf_mfcc", "relative_l2", "mcu_frame_cycles_estimate"]
+MAX_FLOAT_PEAK = 2.0   # a float clip with a larger peak is int16 PCM cast to float, not audio in [-1, 1]
 
 
 def check_audio(audio, min_samples: int, who: str = "audio", max_ndim: int | None = None) -> np.ndarray:
-    """``audio`` as float64 if it is what the audio front ends expect, else a ``ValueError`` that says
-    what was expected: float samples in [-1, 1] on the last axis (``(samples,)`` or ``(clips, samples)``),
-    at least ``min_samples`` of them (one frame), all finite. Catches int16 PCM (as integers or cast
-    to float: divide by 32768), a ``(samples, 1)`` column, empty and too-short clips, NaN/Inf."""
+    """``audio`` as float64, or a ``ValueError`` saying what the front ends expect: finite floats in
+    [-1, 1], samples on the last axis, at least ``min_samples`` of them. Catches int16 PCM (also cast to
+    float), a ``(samples, 1)`` column, empty and too-short clips, NaN/Inf."""
     x = np.asarray(audio)
     if x.dtype.kind in "iu":
         raise ValueError(f"{who}: got {x.dtype} samples (PCM); the front end takes float audio in [-1, 1]: "
@@ -109,10 +82,9 @@ def _hz_to_mel(f):
 
 def mel_weight_matrix(n_mels: int = N_MELS, n_bins: int = FFT // 2 + 1, sample_rate: float = SAMPLE_RATE,
                       fmin: float = FMIN, fmax: float | None = None) -> np.ndarray:
-    """HTK mel filterbank, shape (n_bins, n_mels), float64; equals ``tf.signal.linear_to_mel_weight_matrix``.
+    """HTK mel filterbank (n_bins, n_mels) float64, equal to ``tf.signal.linear_to_mel_weight_matrix``.
 
-    ``n_bins`` is the spectrogram's bin count (``fft_length // 2 + 1``); ``fmin``, ``fmax`` are the band
-    edges in Hz (``fmax=None`` means the Nyquist frequency).
+    ``n_bins`` = ``fft_length // 2 + 1``; band edges in Hz, ``fmax=None`` = Nyquist.
     """
     fmax = sample_rate / 2.0 if fmax is None else float(fmax)
     if not 0.0 <= fmin < fmax <= sample_rate / 2.0:
@@ -131,21 +103,11 @@ def log_mel(audio: np.ndarray, sample_rate: int = SAMPLE_RATE, n_fft: int = FRAM
             n_mels: int = N_MELS, fmin: float = FMIN, fmax: float | None = None, *,
             fft_length: int | None = None, power: float = 1.0,
             log_offset: float = LOG_OFFSET) -> np.ndarray:
-    """Log-mel spectrogram of ``audio`` (shape (..., samples), float in [-1, 1]).
+    """Natural-log mel spectrogram of ``audio`` (..., samples) in [-1, 1]: float32 (..., frames, n_mels).
 
-    Args:
-        sample_rate: Hz.
-        n_fft: frame (window) length in samples: 480 = 30 ms at 16 kHz.
-        hop: frame step in samples: 320 = 20 ms at 16 kHz.
-        n_mels: mel bands.
-        fmin, fmax: lowest and highest band edge in Hz (``None`` = sample_rate / 2).
-        fft_length: FFT size; default the next power of two >= ``n_fft`` (512), as TensorFlow.
-        power: 1 for a magnitude spectrogram, 2 for power.
-        log_offset: added before the natural log so silence gives log(1e-6) ≈ -13.8, not -inf.
-
-    Returns:
-        float32 array of shape (..., frames, n_mels) with frames = :func:`num_frames` (49 for 1 s at
-        16 kHz); values are natural logs of (magnitude × filter weight) sums.
+    ``n_fft`` is the frame length in samples (no end padding), ``fft_length`` the FFT size (default the
+    next power of two, as TensorFlow); ``power`` 1 = magnitude, 2 = power; ``log_offset`` keeps silence
+    finite (log(1e-6) ≈ -13.8). ``fmax=None`` = Nyquist.
     """
     x = check_audio(audio, n_fft, "log_mel/mfcc")
     fft_length = 1 << (n_fft - 1).bit_length() if fft_length is None else int(fft_length)
@@ -162,14 +124,10 @@ def mfcc(audio: np.ndarray, sample_rate: int = SAMPLE_RATE, n_fft: int = FRAME, 
          n_mels: int = N_MELS, fmin: float = FMIN, fmax: float | None = None, n_mfcc: int = N_MFCC, *,
          fft_length: int | None = None, power: float = 1.0,
          log_offset: float = LOG_OFFSET) -> np.ndarray:
-    """MFCCs of ``audio`` (shape (..., samples)): the first ``n_mfcc`` DCT-II coefficients of :func:`log_mel`.
+    """The first ``n_mfcc`` DCT-II coefficients of :func:`log_mel`: float32 (..., frames, n_mfcc).
 
-    Scaling matches ``tf.signal.mfccs_from_log_mel_spectrograms``: the unnormalized DCT-II times
-    ``1/sqrt(2 n_mels)`` for every coefficient. That is SciPy's ``dct(..., norm="ortho")`` for
-    coefficients 1 and up; coefficient 0 comes out sqrt(2) larger than SciPy's ortho value.
-
-    Returns:
-        float32 array of shape (..., frames, n_mfcc); dimensionless (log-magnitude units).
+    Scaled as ``tf.signal.mfccs_from_log_mel_spectrograms`` (unnormalized DCT-II × 1/sqrt(2 n_mels)):
+    SciPy's ``norm="ortho"`` for coefficients 1 and up, but coefficient 0 is sqrt(2) larger.
     """
     if not 1 <= n_mfcc <= n_mels:
         raise ValueError(f"n_mfcc must be in [1, n_mels={n_mels}], got {n_mfcc}")
@@ -182,13 +140,13 @@ def mfcc(audio: np.ndarray, sample_rate: int = SAMPLE_RATE, n_fft: int = FRAME, 
 
 
 def numpy_mfcc(audio: np.ndarray) -> np.ndarray:
-    """:func:`mfcc` with the keyword recipe (the module constants: mel bands up to 4 kHz, not Nyquist)."""
+    """:func:`mfcc` with the keyword recipe (mel bands up to 4 kHz, not Nyquist)."""
     return mfcc(audio, SAMPLE_RATE, FRAME, HOP, N_MELS, FMIN, FMAX, N_MFCC, fft_length=FFT,
                 log_offset=LOG_OFFSET)
 
 
 def tf_mfcc(audio: np.ndarray) -> np.ndarray:
-    """The reference: ``tf.signal`` STFT (periodic Hann, no end padding) → |X| → mel → log → DCT."""
+    """The reference: the keyword recipe in ``tf.signal`` (periodic Hann, no end padding)."""
     import tensorflow as tf
 
     x = tf.constant(check_audio(audio, FRAME, "tf_mfcc").astype(np.float32))
@@ -200,52 +158,29 @@ def tf_mfcc(audio: np.ndarray) -> np.ndarray:
 
 
 def relative_l2(approx: np.ndarray, reference: np.ndarray) -> float:
-    """‖approx − reference‖₂ / ‖reference‖₂ over all elements (dimensionless)."""
+    """‖approx − reference‖₂ / ‖reference‖₂ over all elements."""
     a, r = np.asarray(approx, np.float64), np.asarray(reference, np.float64)
     return float(np.linalg.norm(a - r) / max(np.linalg.norm(r), 1e-30))
 
 
-# --------------------------------------------------------------------------------------------
-# CMSIS-DSP: the MFCC a Cortex-M computes
-# --------------------------------------------------------------------------------------------
 def padded_frames(audio: np.ndarray, frame: int = FRAME, hop: int = HOP, fft: int = FFT) -> np.ndarray:
-    """Cut 1-D ``audio`` into frames of ``frame`` samples every ``hop`` and zero-pad each to ``fft``.
-
-    Returns float64 (n_frames, fft): what CMSIS-DSP's MFCC wants, one row per call.
-    """
+    """1-D ``audio`` cut into frames of ``frame`` samples every ``hop``, each zero-padded to ``fft``:
+    float64 (n_frames, fft), one row per CMSIS-DSP MFCC call."""
     x = np.asarray(audio, dtype=np.float64)
     if x.ndim != 1:
         raise ValueError(f"padded_frames takes one 1-D signal, got shape {x.shape}")
-    if fft < frame:
-        raise ValueError(f"fft ({fft}) must be >= frame ({frame})")
     view = np.lib.stride_tricks.sliding_window_view(x, frame)[::hop]
     out = np.zeros((len(view), fft))
     out[:, :frame] = view
     return out
 
 
-def _cmsis():
-    try:
-        import cmsisdsp
-        import cmsisdsp.datatype as dt
-        import cmsisdsp.mfcc as cmfcc
-    except ImportError as e:  # pragma: no cover - depends on the environment
-        raise ImportError("CMSIS-DSP's Python bindings are missing. Fix: pip install cmsisdsp==1.10.3 "
-                          "(it builds from source, about a minute)") from e
-    return cmsisdsp, dt, cmfcc
-
-
 @dataclass
 class CmsisMfcc:
-    """CMSIS-DSP's MFCC (``arm_mfcc_f32`` or ``arm_mfcc_q15``) over whole clips.
+    """CMSIS-DSP's MFCC (``dtype`` ``"f32"`` or ``"q15"``) over whole clips: float32 (..., 49, 10).
 
-    >>> fe = CmsisMfcc("f32")
-    >>> fe(audio).shape          # audio: (16000,) float in [-1, 1]
-    (49, 10)
-
-    ``dtype``: ``"f32"`` or ``"q15"``. Outputs are float32 in the same units as ``tf.signal``'s
-    MFCCs (q15 results are divided by 128, the q8.7 scale). Audio is float in [-1, 1]; the q15
-    path converts it to int16 (× 32768, saturated), as a microphone driver would deliver it.
+    Units as ``tf.signal``'s MFCCs (q15 outputs divided by 128). The q15 path turns the float audio into
+    int16 (× 32768, saturated), as a microphone driver delivers it.
     """
 
     dtype: str = "f32"
@@ -259,35 +194,30 @@ class CmsisMfcc:
     sample_rate: int = SAMPLE_RATE
 
     def __post_init__(self) -> None:
-        dsp, dt, cmfcc = _cmsis()
+        import cmsisdsp as dsp
+        import cmsisdsp.datatype as dt
+        import cmsisdsp.mfcc as cmfcc
+
         if self.dtype not in ("f32", "q15"):
             raise ValueError(f"dtype must be 'f32' or 'q15', got {self.dtype!r}")
-        kind = dt.F32 if self.dtype == "f32" else dt.Q15
+        q15 = self.dtype == "q15"
+        kind = dt.Q15 if q15 else dt.F32
         filt_len, filt_pos, coefs = cmfcc.melFilterMatrix(kind, self.fmin, self.fmax, self.n_mels,
                                                           self.sample_rate, self.fft)
         dct = cmfcc.dctMatrix(kind, self.n_mfcc, self.n_mels)
         win = window(self.frame, self.fft)
-        if self.dtype == "f32":
-            self._inst = dsp.arm_mfcc_instance_f32()
-            status = dsp.arm_mfcc_init_f32(self._inst, self.fft, self.n_mels, self.n_mfcc, dct,
-                                           filt_pos, filt_len, coefs, win.astype(np.float32))
-            self._tmp = np.zeros(self._tmp_len(dsp, dt.F32), dtype=np.float32)
-        else:
-            self._inst = dsp.arm_mfcc_instance_q15()
-            status = dsp.arm_mfcc_init_q15(self._inst, self.fft, self.n_mels, self.n_mfcc, dct,
-                                           filt_pos, filt_len, coefs, dt.convert(win, dt.Q15))
-            self._tmp = np.zeros(self._tmp_len(dsp, dt.Q15), dtype=np.int32)
+        win = dt.convert(win, dt.Q15) if q15 else win.astype(np.float32)
+        self._inst = getattr(dsp, f"arm_mfcc_instance_{self.dtype}")()
+        status = getattr(dsp, f"arm_mfcc_init_{self.dtype}")(self._inst, self.fft, self.n_mels, self.n_mfcc, dct,
+                                                              filt_pos, filt_len, coefs, win)
+        self._tmp = np.zeros(dsp.arm_mfcc_tmp_buffer_size(kind, self.fft, 1), dtype=np.int32 if q15 else np.float32)
         if status != 0:
             raise RuntimeError(f"arm_mfcc_init_{self.dtype} returned status {status} "
                                f"(fft={self.fft}, mels={self.n_mels}, mfcc={self.n_mfcc})")
         self._dsp = dsp
 
-    def _tmp_len(self, dsp, kind) -> int:
-        size = getattr(dsp, "arm_mfcc_tmp_buffer_size", None)
-        return int(size(kind, self.fft, 1)) if size is not None else 2 * self.fft
-
     def frame_features(self, frame: np.ndarray) -> np.ndarray:
-        """MFCCs of one frame of ``fft`` samples (already zero-padded): float32 (n_mfcc,)."""
+        """MFCCs of one zero-padded frame of ``fft`` samples: float32 (n_mfcc,)."""
         if self.dtype == "f32":
             out = self._dsp.arm_mfcc_f32(self._inst, np.array(frame, dtype=np.float32), self._tmp)
             return np.asarray(out, dtype=np.float32)
@@ -308,15 +238,11 @@ class CmsisMfcc:
 
 def mcu_frame_cycles_estimate(fft: int = FFT, n_mels: int = N_MELS, n_mfcc: int = N_MFCC,
                               filter_coefs: int | None = None, cycles_per_flop: float = 1.5) -> dict:
-    """ESTIMATED Cortex-M cycles for one MFCC frame, from an operation count (not a measurement).
+    """ESTIMATED Cortex-M cycles for one MFCC frame from an operation count, not a measurement.
 
-    Assumptions (say them when you print the result): a real FFT of ``fft`` points costs
-    ``2.5 · fft · log2(fft)`` float operations (half a complex FFT); windowing, the peak
-    normalization and the magnitude cost ``~8 · fft`` operations (the square roots counted as 8 each
-    over ``fft/2`` bins); the mel filters ``2 · filter_coefs`` (sparse: only non-zero weights);
-    the log ``~30`` operations per band; the DCT ``2 · n_mels · n_mfcc``; a Cortex-M4F runs about
-    ``1 / cycles_per_flop`` single-precision operations per cycle with CMSIS-DSP's loops
-    (loads, stores and loop overhead included in that factor).
+    Assumed float operations: real FFT 2.5·fft·log2(fft); window, peak normalization and magnitude
+    ~8·fft (square roots as 8 each); mel filters 2·filter_coefs (non-zero weights only); log ~30 a band;
+    DCT 2·n_mels·n_mfcc. ``cycles_per_flop`` (assumed) includes loads, stores and loop overhead.
     """
     coefs = filter_coefs if filter_coefs is not None else 2 * (fft // 2)  # each bin feeds ≤ 2 bands
     flops = {"fft": 2.5 * fft * np.log2(fft), "window_norm_mag": 8.0 * fft,

@@ -1,8 +1,4 @@
-"""Download and checksum helpers for the optional public data sets (:mod:`.public`).
-
-Downloads are verified with SHA-256 before use; a file without a published checksum is recorded
-on first use in ``<root>/checksums.json`` and checked from then on. Certificate checks stay on.
-"""
+"""Download and SHA-256 checks for :mod:`.public`; certificate checks stay on."""
 from __future__ import annotations
 
 import hashlib
@@ -13,31 +9,24 @@ from pathlib import Path
 from .base import DataError, sha256_file
 
 
-def record_file(root: Path) -> Path:
-    return root / "checksums.json"
-
-
-def recorded(root: Path) -> dict:
-    try:
-        return json.loads(record_file(root).read_text())
-    except (OSError, ValueError):
-        return {}
-
-
 def check(path: Path, expected: str | None, root: Path, fix: str) -> None:
-    """Verify ``path`` against a published SHA-256, or against the trust-on-first-use record."""
+    """Verify ``path`` against a published SHA-256, else against ``<root>/checksums.json``, where a
+    file's first use records it (trust on first use)."""
     got = sha256_file(path)
     if expected is None:
-        records = recorded(root)
+        record = root / "checksums.json"
+        try:
+            records = json.loads(record.read_text())
+        except (OSError, ValueError):
+            records = {}
         expected = records.get(path.name)
         if expected is None:
             records[path.name] = got
             records.setdefault("_note", "SHA-256 recorded on first use; no published checksum "
                                         "was available to check against")
-            record_file(root).write_text(json.dumps(records, indent=1, sort_keys=True))
+            record.write_text(json.dumps(records, indent=1, sort_keys=True))
             warnings.warn(f"No published checksum is known for {path.name}; recorded its SHA-256 "
-                          f"{got[:12]}… in {record_file(root)} and will check it from now on.",
-                          stacklevel=3)
+                          f"{got[:12]}… in {record} and will check it from now on.", stacklevel=3)
             return
     if got != expected:
         raise DataError(f"Corrupt dataset file: {path} has SHA-256 {got[:12]}…, expected "
@@ -48,10 +37,8 @@ def download(urls: list[str], dest: Path, expected: str | None) -> None:
     """Fetch the first URL that works into ``dest`` (via ``dest.part``), checking SHA-256."""
     import urllib.request
 
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:  # pragma: no cover - tqdm is part of the course environment
-        tqdm = None
+    from tqdm.auto import tqdm
+
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
     errors = []
@@ -59,15 +46,12 @@ def download(urls: list[str], dest: Path, expected: str | None) -> None:
         try:
             with urllib.request.urlopen(url, timeout=60) as response, open(part, "wb") as out:
                 total = int(response.headers.get("Content-Length") or 0) or None
-                bar = tqdm(total=total, unit="B", unit_scale=True, desc=dest.name) if tqdm else None
                 h = hashlib.sha256()
-                while block := response.read(1 << 20):
-                    out.write(block)
-                    h.update(block)
-                    if bar is not None:
+                with tqdm(total=total, unit="B", unit_scale=True, desc=dest.name) as bar:
+                    while block := response.read(1 << 20):
+                        out.write(block)
+                        h.update(block)
                         bar.update(len(block))
-                if bar is not None:
-                    bar.close()
         except OSError as e:  # URLError, HTTPError, timeouts are all OSErrors
             errors.append(f"{url}: {e}")
             part.unlink(missing_ok=True)

@@ -1,26 +1,11 @@
-"""IMU features: window statistics and the DSP feature block of a sensor pipeline, NumPy and CMSIS-DSP.
-
-window (channels × samples) → per-axis features → a tiny classifier or anomaly model.
-:func:`window_features` gives mean, std, RMS and FFT band energies per channel (chapter 01);
-:func:`dsp_features`, the DSP block (chapter 09), adds skewness, kurtosis and the strongest spectral
-peaks, and :func:`cmsis_channel` recomputes one channel with Arm's CMSIS-DSP (the ``cmsisdsp``
-Python wrapper of the C library that runs on Cortex-M) to check the NumPy numbers.
-
->>> from tinyml_utils.data import imu
->>> feats = imu.dsp_features(windows, sample_rate=10.0)         # (N, 6 × 13) float32
->>> names = imu.dsp_feature_names(["acc_x", ...], sample_rate=10.0)
->>> scaler = imu.FeatureScaler.fit(feats_train, names)          # log of energies, then z-score
->>> x = scaler.transform(feats)                                 # what a tiny dense net eats
+"""IMU features of windows (N, channels, T): window statistics and the DSP block, in NumPy and CMSIS-DSP.
 
 Traps:
-- CMSIS-DSP's fast real FFT (``arm_rfft_fast_f32``) takes only powers of two from 32 to 4096:
-  a 30-sample window is zero-padded to 32 on the MCU. The peaks here use the same padded
-  transform (``fft_length``), so NumPy and CMSIS agree bin for bin; the band energies of
-  :func:`window_features` use the unpadded window length (a DFT of 30 points, not a CMSIS call).
-- ``arm_std_f32``/``arm_var_f32`` divide by N − 1 (sample statistics); NumPy's default and the
-  features here divide by N. Multiply by sqrt((N − 1) / N) before comparing.
-- ``arm_rfft_fast_f32`` packs its output: ``[Re X0, Re X(N/2), Re X1, Im X1, ...]`` (DC and
-  Nyquist are real and share the first complex slot).
+- CMSIS-DSP's ``arm_rfft_fast_f32`` takes powers of two from 32 to 4096 only, so a 30-sample window is
+  zero-padded to 32; the spectral peaks here use that padded transform (NumPy and CMSIS agree bin for
+  bin), the band energies of :func:`window_features` an unpadded 30-point DFT.
+- ``arm_std_f32``/``arm_var_f32`` divide by N − 1; the features here divide by N.
+- ``arm_rfft_fast_f32`` packs its output ``[Re X0, Re X(N/2), Re X1, Im X1, ...]``.
 """
 from __future__ import annotations
 
@@ -29,17 +14,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["check_windows", "window_features", "window_feature_names", "dsp_features", "dsp_feature_names",
-           "fft_length_for", "power_spectrum", "spectral_peaks", "FeatureScaler", "cmsis_channel",
-           "estimated_ops"]
-
-#: extra per-channel features of the DSP block after those of ``window_features`` (n_peaks adds 2 each)
+#: per-channel features the DSP block adds after those of ``window_features`` (then 2 per peak)
 EXTRA_STATS = ("skew", "kurt")
 
 
 def check_windows(windows, who: str = "windows", min_samples: int = 2) -> np.ndarray:
-    """IMU ``windows`` as float64 if they are (N, channels, T) finite numbers with N >= 1 and
-    T >= ``min_samples``, else a ``ValueError`` that says what was expected."""
+    """``windows`` as float64, or a ``ValueError`` unless they are finite (N >= 1, channels, T >= min_samples)."""
     x = np.asarray(windows)
     if x.dtype.kind not in "fiu":
         raise ValueError(f"{who}: expected numbers, got dtype {x.dtype}")
@@ -59,29 +39,18 @@ def check_windows(windows, who: str = "windows", min_samples: int = 2) -> np.nda
 
 
 def fft_length_for(samples: int) -> int:
-    """The power-of-two FFT length an MCU would use for a window (CMSIS RFFT minimum 32)."""
+    """The power-of-two FFT length an MCU uses for a window of ``samples`` (CMSIS minimum 32)."""
     return max(32, 1 << (int(samples) - 1).bit_length())
 
 
 def power_spectrum(windows: np.ndarray, sample_rate: float, fft_length: int | None = None,
                    remove_mean: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """One-sided power spectrum of each channel of each window.
+    """``(freqs_hz, power)`` of windows (..., T): one-sided |X_k|² (..., fft_length // 2 + 1), unnormalized.
 
-    Args:
-        windows: (..., T) samples in sensor units.
-        sample_rate: Hz.
-        fft_length: FFT length (zero padding when > T); default the next power of two, >= 32.
-        remove_mean: subtract each channel's mean first (else DC dominates every spectrum).
-
-    Returns:
-        ``(freqs_hz, power)``: frequencies (fft_length // 2 + 1,) and |X_k|² (..., fft_length // 2 + 1)
-        in sensor units² (unnormalized squared magnitudes, what ``arm_cmplx_mag_squared_f32``
-        gives after ``arm_rfft_fast_f32``).
+    Power in sensor units², as ``arm_cmplx_mag_squared_f32`` after ``arm_rfft_fast_f32``; the window is
+    zero-padded to ``fft_length`` (default :func:`fft_length_for`).
     """
     x = np.asarray(windows, dtype=np.float64)
-    if x.ndim == 0 or x.shape[-1] < 2 or not np.isfinite(x).all():
-        raise ValueError(f"power_spectrum: expected finite windows (..., T) with T >= 2 samples, got shape {x.shape}"
-                         + ("" if x.ndim == 0 or np.isfinite(x).all() else " with NaN/Inf values"))
     n = fft_length or fft_length_for(x.shape[-1])
     if n < x.shape[-1]:
         raise ValueError(f"fft_length {n} is shorter than the window ({x.shape[-1]} samples)")
@@ -91,9 +60,6 @@ def power_spectrum(windows: np.ndarray, sample_rate: float, fft_length: int | No
     return np.fft.rfftfreq(n, 1.0 / sample_rate), spec
 
 
-# --------------------------------------------------------------------------------------------
-# Window statistics: mean, std, RMS and band energies per channel
-# --------------------------------------------------------------------------------------------
 def _band_edges(sample_rate: float, n_bands: int, band_edges_hz: Sequence[float] | None):
     if band_edges_hz is None:
         return np.linspace(0.0, sample_rate / 2.0, n_bands + 1)
@@ -109,11 +75,7 @@ def _channel_names(channels) -> list[str]:
 
 def window_feature_names(channels: int | Sequence[str], sample_rate: float = 10.0, n_bands: int = 4,
                          band_edges_hz: Sequence[float] | None = None) -> list[str]:
-    """Names of the columns :func:`window_features` returns, e.g. ``acc_x_band1.2-2.5Hz``.
-
-    ``channels`` is a channel count (names ``ch0``, ``ch1``, ...) or a list of channel names.
-    Order: for each channel, mean, std, rms, then the band energies from low to high.
-    """
+    """Column names of :func:`window_features` (e.g. ``acc_x_band1.2-2.5Hz``); ``channels``: names or a count."""
     edges = _band_edges(sample_rate, n_bands, band_edges_hz)
     names = []
     for ch in _channel_names(channels):
@@ -124,22 +86,11 @@ def window_feature_names(channels: int | Sequence[str], sample_rate: float = 10.
 
 def window_features(windows: np.ndarray, sample_rate: float = 10.0, n_bands: int = 4,
                     band_edges_hz: Sequence[float] | None = None) -> np.ndarray:
-    """Hand-made features of IMU windows: per channel mean, std, RMS and FFT band energies.
+    """Per channel mean, std, RMS and band energies: float32 (N, channels × (3 + bands)).
 
-    Args:
-        windows: (N, channels, T) samples in sensor units (e.g. m/s² or g for an accelerometer,
-            rad/s for a gyroscope).
-        sample_rate: Hz (aeon's BasicMotions is 10 Hz).
-        n_bands: equal-width bands from 0 Hz to the Nyquist frequency, used when
-            ``band_edges_hz`` is None.
-        band_edges_hz: explicit band edges in Hz (a bin at frequency f belongs to the band with
-            lo <= f < hi; the last band includes its upper edge).
-
-    Returns:
-        float32 (N, channels × (3 + bands)), columns named by :func:`window_feature_names`:
-        mean, std and RMS in sensor units, band energies in sensor units squared. A band energy
-        is the share of the window's variance in that band (one-sided power spectrum of the
-        mean-removed window, Parseval-normalized), so with the default bands they sum to std².
+    ``n_bands`` equal bands from 0 Hz to Nyquist unless ``band_edges_hz`` (lo <= f < hi, the last band
+    includes its top). A band energy is the share of the window's variance in the band (units², an
+    unpadded Parseval-normalized DFT), so the default bands sum to std².
     """
     x = check_windows(windows, "window_features")
     t = x.shape[-1]
@@ -159,19 +110,11 @@ def window_features(windows: np.ndarray, sample_rate: float = 10.0, n_bands: int
     return per_channel.reshape(len(x), -1).astype(np.float32)
 
 
-# --------------------------------------------------------------------------------------------
-# The DSP block: window features + shape statistics + spectral peaks
-# --------------------------------------------------------------------------------------------
 def spectral_peaks(windows: np.ndarray, sample_rate: float, n_peaks: int = 2,
                    fft_length: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """The ``n_peaks`` strongest local maxima of each channel's power spectrum (DC excluded).
+    """``(freq_hz, power)`` (..., n_peaks) of the strongest local maxima of :func:`power_spectrum`.
 
-    A bin is a peak when it is >= both neighbours (the Nyquist bin compares with its left one).
-    Missing peaks (a flat spectrum) are reported as frequency 0 Hz and power 0.
-
-    Returns:
-        ``(freq_hz, power)``, each (..., n_peaks), strongest first; power in sensor units²
-        (squared FFT magnitude, see :func:`power_spectrum`).
+    DC excluded; a bin is a peak when >= both neighbours; a missing peak is 0 Hz with power 0.
     """
     return _pick_peaks(*power_spectrum(windows, sample_rate, fft_length), n_peaks)
 
@@ -190,8 +133,7 @@ def _pick_peaks(freqs: np.ndarray, spec: np.ndarray, n_peaks: int) -> tuple[np.n
 
 
 def _moments(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Skewness and excess kurtosis (population moments, divide by N) along the last axis; 0 for a
-    constant channel."""
+    """Skewness and excess kurtosis (divide by N) along the last axis; 0 for a constant channel."""
     d = x - x.mean(axis=-1, keepdims=True)
     var = (d ** 2).mean(axis=-1)
     safe = np.where(var > 1e-12, var, 1.0)
@@ -202,8 +144,8 @@ def _moments(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def dsp_feature_names(channels: int | Sequence[str], sample_rate: float = 10.0, n_bands: int = 4,
                       n_peaks: int = 2) -> list[str]:
-    """Column names of :func:`dsp_features`, grouped by channel: :func:`window_feature_names`' columns
-    of that channel, then ``_skew``, ``_kurt``, ``_peak{i}_hz``, ``_peak{i}_pow``."""
+    """Column names of :func:`dsp_features`, by channel: those of :func:`window_feature_names`, then
+    ``_skew``, ``_kurt``, ``_peak{i}_hz``, ``_peak{i}_pow``."""
     chans = _channel_names(channels)
     base = window_feature_names(chans, sample_rate, n_bands)
     per = len(base) // len(chans)
@@ -218,15 +160,9 @@ def dsp_feature_names(channels: int | Sequence[str], sample_rate: float = 10.0, 
 
 def dsp_features(windows: np.ndarray, sample_rate: float = 10.0, n_bands: int = 4, n_peaks: int = 2,
                  fft_length: int | None = None) -> np.ndarray:
-    """The DSP block: per channel :func:`window_features` (mean, std, RMS, band energies) + skewness,
-    kurtosis and the ``n_peaks`` strongest spectral peaks (frequency in Hz, power in units²).
+    """The DSP block: per channel :func:`window_features`, skewness, kurtosis and :func:`spectral_peaks`.
 
-    Args:
-        windows: (N, channels, T) in sensor units.
-        fft_length: FFT length of the peak search (default: next power of two >= 32, as on an MCU).
-
-    Returns:
-        float32 (N, channels × (3 + n_bands + 2 + 2 × n_peaks)), columns named by :func:`dsp_feature_names`.
+    float32 (N, channels × (3 + n_bands + 2 + 2 × n_peaks)), columns named by :func:`dsp_feature_names`.
     """
     x = check_windows(windows, "dsp_features")
     n, c, _ = x.shape
@@ -240,11 +176,7 @@ def dsp_features(windows: np.ndarray, sample_rate: float = 10.0, n_bands: int = 
 
 @dataclass
 class FeatureScaler:
-    """``log10(x + eps)`` on energy-like columns (band energies, peak powers), then (x − mean) / std.
-
-    Fitted on training windows only. On an MCU this is one log per energy column and one
-    subtract-multiply per column, after the DSP block.
-    """
+    """``log10(x + eps)`` on energy columns (band energies, peak powers), then (x − mean) / std; fit on train."""
 
     log_columns: np.ndarray
     mean: np.ndarray
@@ -275,23 +207,11 @@ class FeatureScaler:
         return ((z - self.mean) / self.std).astype(np.float32)
 
 
-# --------------------------------------------------------------------------------------------
-# CMSIS-DSP: the same numbers from the library an MCU would call; the block's cost
-# --------------------------------------------------------------------------------------------
 def cmsis_channel(x: np.ndarray, sample_rate: float, n_peaks: int = 2, fft_length: int | None = None) -> dict:
-    """CMSIS-DSP (f32) statistics and spectrum of ONE channel (T,) of one window.
+    """CMSIS-DSP f32 statistics and spectrum of ONE channel (T,): ``mean``, ``rms``, ``std`` (rescaled to
+    divide by N), ``power`` (as :func:`power_spectrum`), ``peak_hz``/``peak_pow`` and ``max_bin``."""
+    import cmsisdsp as dsp
 
-    Calls ``arm_mean_f32``, ``arm_rms_f32``, ``arm_std_f32`` (rescaled from N − 1 to N),
-    ``arm_rfft_fast_f32`` on the mean-removed, zero-padded channel, ``arm_cmplx_mag_squared_f32``
-    for |X_k|² and ``arm_max_f32`` for the strongest bin. Returns a dict with ``mean``, ``rms``,
-    ``std``, ``power`` (fft_length // 2 + 1,), ``peak_hz``/``peak_pow`` (the ``n_peaks`` strongest
-    local maxima, picked from CMSIS's power spectrum) and ``max_bin``. Raises ImportError with the
-    fix if ``cmsisdsp`` is missing.
-    """
-    try:
-        import cmsisdsp as dsp
-    except ImportError as e:  # pragma: no cover
-        raise ImportError("cmsisdsp is not installed: pip install cmsisdsp==1.10.3 (builds from source, ~60 s)") from e
     x = np.asarray(x, dtype=np.float32)
     if x.ndim != 1 or len(x) < 2 or not np.isfinite(x).all():
         raise ValueError(f"cmsis_channel: expected ONE channel, a finite 1-D array of >= 2 samples, got shape {x.shape}"
@@ -319,14 +239,10 @@ def cmsis_channel(x: np.ndarray, sample_rate: float, n_peaks: int = 2, fft_lengt
 
 def estimated_ops(channels: int, samples: int, n_bands: int = 4, n_peaks: int = 2,
                   fft_length: int | None = None) -> dict:
-    """An ESTIMATE of the floating-point operations of the block for one window (all channels).
+    """An ESTIMATE (an operation count) of the block's float operations for one window, all channels.
 
-    Counted per channel: mean, std, RMS, skewness, kurtosis ≈ 12·T; the 30-point band DFT and the
-    padded real FFT ≈ 2.5·N·log2(N) each (split-radix order of magnitude, N = FFT length), squared
-    magnitudes 3·N/2, band sums and peak search ≈ 2·N. Returns ``{"flops": ..., "per_channel": ...}``.
-    Turn it into cycles with an assumed cycles-per-flop for the core (hardware FPU vs soft float).
-    Host time of the block is a :func:`tinyml_utils.measure.measure_latency` of :func:`dsp_features`
-    on one window (NumPy call overhead dominates there; it says nothing about an MCU's cost).
+    Per channel: the statistics ≈ 12·T; the band DFT and the padded real FFT ≈ 2.5·N·log2(N) each
+    (N = FFT length); squared magnitudes 3·N/2; band sums and peak search ≈ 2·N.
     """
     n = fft_length or fft_length_for(samples)
     per = 12 * samples + 2 * 2.5 * n * np.log2(n) + 3 * n / 2 * 2 + 2 * n + n_bands + 4 * n_peaks

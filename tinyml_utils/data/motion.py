@@ -1,10 +1,7 @@
-"""motion: aeon's BasicMotions smart-watch IMU recordings, cut into overlapping windows.
+"""motion: aeon's BasicMotions smart-watch IMU recordings (80 × 10 s at 10 Hz), cut into overlapping windows.
 
-BasicMotions (UEA archive): 80 recordings of 10 s at 10 Hz from a smart watch, 3-axis
-accelerometer + 3-axis gyroscope, four activities. aeon ships the ``.ts`` files in its wheel; we
-read them directly (aeon's own loader imports numba, which this environment does not install).
-Splits are made by *recording*, never by window, so no window of a test recording is seen in
-training.
+The ``.ts`` files aeon ships are parsed here: aeon's own loader imports numba, which is not installed.
+Splits are by recording, never by window.
 """
 from __future__ import annotations
 
@@ -54,7 +51,7 @@ def _ts_path(split: str) -> Path:
 
 
 def read_ts(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Parse an equal-length multivariate ``.ts`` file: returns x (N, channels, T) and string labels."""
+    """An equal-length multivariate ``.ts`` file: x (N, channels, T) float32 and string labels."""
     xs, labels, in_data = [], [], False
     for lineno, line in enumerate(Path(path).read_text().splitlines(), 1):
         line = line.strip()
@@ -90,8 +87,8 @@ def _windowed(x: np.ndarray, y: np.ndarray, idx: np.ndarray) -> Split:
 
 
 def load(quick: bool = False, seed: int = 0) -> Dataset:
-    """Windows of the 40 train recordings (split 32/8 into train/val by recording, 8/2 a class) and of the
-    40 test recordings. Quick mode is identical: the set is already tiny."""
+    """Windows of the 40 TRAIN recordings (32 / 8 into train / val by recording) and the 40 TEST ones;
+    ``quick`` changes nothing."""
     x_tr, l_tr = read_ts(_ts_path("TRAIN"))
     x_te, l_te = read_ts(_ts_path("TEST"))
     classes = sorted(set(l_tr))
@@ -108,8 +105,8 @@ def load(quick: bool = False, seed: int = 0) -> Dataset:
 
 
 def rotate_imu(x: np.ndarray, axis: str = "x", degrees: float = 90.0) -> np.ndarray:
-    """Windows (N, 6, T) of [acc_xyz, gyr_xyz] (:data:`CHANNELS`) as seen by a sensor rotated
-    about ``axis``: the same motion, expressed in other axes (a watch worn another way)."""
+    """Windows (N, 6, T) of [acc_xyz, gyr_xyz] as seen by a sensor rotated about ``axis`` (a watch worn
+    another way)."""
     a = np.deg2rad(degrees)
     c, s = np.cos(a), np.sin(a)
     i, j = {"x": (1, 2), "y": (2, 0), "z": (0, 1)}[axis]

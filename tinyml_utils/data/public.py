@@ -1,22 +1,8 @@
-"""Loaders for the full public datasets, for learners who have a network connection.
+"""The full public datasets for learners with a network: Speech Commands (12-class layout) and MNIST.
 
-The course itself runs offline on the small sets in :mod:`tinyml_utils.data` (``vision``,
-``motion``, ``keywords``). These loaders read the full originals when you have them:
-
-- :func:`speech_commands`: Google Speech Commands (v0.02 by default, 2.3 GB), mapped to the same
-  12 classes as :mod:`tinyml_utils.data.keywords` (10 words, unknown, silence).
-- :func:`mnist_full`: the 70,000 MNIST digits from the four original idx files.
-
-Nothing is downloaded unless you pass ``download=True``. Without it, a missing file raises
-:class:`~tinyml_utils.data.base.DataError` naming the file and saying where to put it.
-
-Checksums. Downloads and archives are verified with SHA-256 before use. The expected values in
-:data:`SPEECH_COMMANDS_SHA256` and :data:`MNIST_SHA256` are the ones TensorFlow Datasets
-publishes (``tensorflow_datasets/url_checksums/speech_commands.txt`` and ``mnist.txt``); the
-MNIST MD5s in :data:`MNIST_MD5` (torchvision's) are listed for cross-checking. No published
-checksum is known to us for Speech Commands v0.01: for it the SHA-256 is computed on first use and
-recorded in ``<root>/checksums.json`` ("trust on first use"), and later loads are checked against
-that record. Certificate checks stay on; nothing here disables them.
+Nothing is downloaded without ``download=True``; a missing file raises a ``DataError`` saying where
+to put it. Files are checked against the SHA-256 values TensorFlow Datasets publishes; Speech Commands
+v0.01 has none, so its SHA-256 is recorded on first use and checked from then on.
 """
 from __future__ import annotations
 
@@ -36,12 +22,6 @@ from .base import DataCard, DataError, Dataset, Split, stratified_split
 from .keywords import CLASSES as KEYWORD_CLASSES
 from .keywords import KEYWORDS, SILENCE_INDEX, UNKNOWN_INDEX
 
-__all__ = ["speech_commands", "mnist_full", "SPEECH_COMMANDS_SHA256", "MNIST_SHA256",
-           "MNIST_MD5"]
-
-# --------------------------------------------------------------------------------------------
-# Published checksums
-# --------------------------------------------------------------------------------------------
 # From TensorFlow Datasets, tensorflow_datasets/url_checksums/speech_commands.txt
 # (v0.02 archive: 2,428,923,189 bytes). None = no published value known: trust on first use.
 SPEECH_COMMANDS_SHA256: dict[str, str | None] = {
@@ -60,13 +40,6 @@ MNIST_SHA256 = {
     "t10k-images-idx3-ubyte.gz": "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
     "t10k-labels-idx1-ubyte.gz": "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
 }
-# torchvision's MD5s of the same four files (for cross-checking by hand; SHA-256 is what we check).
-MNIST_MD5 = {
-    "train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
-    "train-labels-idx1-ubyte.gz": "d53e105ee54ea40749a09fcbcd1e9432",
-    "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
-    "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c",
-}
 MNIST_URLS = [
     "https://storage.googleapis.com/cvdf-datasets/mnist/{name}",
     "https://ossci-datasets.s3.amazonaws.com/mnist/{name}",
@@ -75,14 +48,8 @@ MNIST_URLS = [
 SAMPLE_RATE = 16_000
 CLIP_SAMPLES = SAMPLE_RATE
 BACKGROUND = "_background_noise_"
-# Each background-noise recording is cut in time: the first 80 % feeds train, then 10 % val,
-# 10 % test, so no silence clip of one split overlaps another split's.
+# Background recordings are cut in time so that no silence clip of one split overlaps another's.
 NOISE_SPANS = {"train": (0.0, 0.8), "val": (0.8, 0.9), "test": (0.9, 1.0)}
-
-
-# --------------------------------------------------------------------------------------------
-# Speech Commands
-# --------------------------------------------------------------------------------------------
 
 #: The card of ``data/speech_commands.md``; :func:`speech_commands` adds the run's own details.
 SPEECH_COMMANDS_CARD = DataCard(
@@ -189,29 +156,13 @@ def speech_commands(root: str | Path | None = None, download: bool = False,
                     version: str = "v0.02", *, seed: int = 0, unknown_fraction: float = 0.1,
                     silence_fraction: float = 0.1,
                     max_per_class: int | None = None) -> Dataset:
-    """Google Speech Commands in the 12-class layout of :mod:`tinyml_utils.data.keywords`.
+    """Google Speech Commands in the 12-class layout of :mod:`.keywords`: x (N, 16000) float32, zero-padded.
 
-    The ten keywords keep all their clips. As in TensorFlow's ``speech_commands`` training script,
-    ``unknown`` is a random sample of the other words and ``silence`` a sample of 1 s clips cut
-    from the ``_background_noise_`` recordings (random offset, random volume in [0, 1]), each
-    ``unknown_fraction`` / ``silence_fraction`` times the split's keyword count. Splits come from
-    ``validation_list.txt`` and ``testing_list.txt`` (everything else is train); background
-    recordings are cut in time (80 / 10 / 10 %) so silence clips never overlap across splits.
-
-    Args:
-        root: folder holding ``speech_commands_<version>.tar.gz`` or its extracted folder
-            ``speech_commands_<version>/``; default ``paths.data_cache()/speech_commands``.
-        download: fetch the archive (2.3 GB for v0.02) if it is missing. Needs a network.
-        version: "v0.02" (35 words) or "v0.01" (30 words).
-        seed: fixes the unknown/silence sampling.
-        max_per_class: keep at most this many clips per class and split (memory: the full v0.02
-            layout is about 37,000 training clips × 64 kB = 2.4 GB of float32).
-
-    Returns:
-        Dataset with ``x`` (N, 16000) float32 in [-1, 1] (clips shorter than 1 s are zero-padded
-        at the end), ``y`` int64 indexing the 12 classes; ``meta`` has ``sample_rate`` (16000 Hz)
-        and the source file of every example (``files``: ``word/name.wav`` or
-        ``_background_noise_/name.wav@<start sample>``).
+    As TensorFlow's training script: all keyword clips; ``unknown`` samples the other words and
+    ``silence`` cuts 1 s clips from the background recordings (random offset and volume), each
+    ``unknown_fraction`` / ``silence_fraction`` of the split's keyword count. ``root`` holds the archive
+    or its extracted folder. ``max_per_class`` saves memory (full v0.02 train: ~2.4 GB of float32).
+    ``meta["files"]``: each example's source, ``word/name.wav`` or ``_background_noise_/name.wav@<start>``.
     """
     if version not in SPEECH_COMMANDS_SHA256:
         raise ValueError(f"version must be one of {sorted(SPEECH_COMMANDS_SHA256)}, got {version!r}")
@@ -281,11 +232,8 @@ def speech_commands(root: str | Path | None = None, download: bool = False,
                          "files": files})
 
 
-# --------------------------------------------------------------------------------------------
-# MNIST
-# --------------------------------------------------------------------------------------------
 def _read_idx(path: Path) -> np.ndarray:
-    """Parse one gzip-compressed idx file (big-endian header, unsigned-byte payload)."""
+    """One gzip-compressed idx file (big-endian header, unsigned-byte payload)."""
     fix = (f"Fix: delete {path} and load again with download=True, or place a good copy there.")
     try:
         with gzip.open(path, "rb") as f:
@@ -308,19 +256,9 @@ def _read_idx(path: Path) -> np.ndarray:
 
 def mnist_full(root: str | Path | None = None, download: bool = False, *,
                val_fraction: float = 1 / 12, seed: int = 0) -> Dataset:
-    """All 70,000 MNIST digits from the four original idx files.
+    """All 70,000 MNIST digits from the four original idx files in ``root``: x (N, 1, 28, 28) float32 in [0, 1].
 
-    Args:
-        root: folder holding ``train-images-idx3-ubyte.gz``, ``train-labels-idx1-ubyte.gz``,
-            ``t10k-images-idx3-ubyte.gz`` and ``t10k-labels-idx1-ubyte.gz``; default
-            ``paths.data_cache()/mnist``.
-        download: fetch missing files (11 MB in all). Needs a network.
-        val_fraction: share of the 60,000 training digits held out for validation, stratified by
-            class and fixed by ``seed`` (default 1/12 = 5,000 digits).
-
-    Returns:
-        Dataset with ``x`` (N, 1, 28, 28) float32 in [0, 1] (pixel / 255) and ``y`` int64 digits;
-        test is the official 10,000-digit test set.
+    Validation is ``val_fraction`` of the training file (stratified, by ``seed``); test is the official test file.
     """
     root = Path(root) if root is not None else paths.data_cache() / "mnist"
     arrays = {}

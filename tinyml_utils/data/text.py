@@ -1,20 +1,11 @@
-"""text: an offline corpus (Python's own help texts) and a byte-level BPE tokenizer for it.
+"""text: an offline corpus (the standard library's ``help()`` texts) and a byte-level BPE tokenizer.
 
->>> corpus = text.corpus_text()                     # ASCII characters from the standard library
->>> tok = text.train_bpe(corpus, vocab_size=512)    # byte-level BPE (``tokenizers``)
->>> ids = text.encode(tok, corpus); train_ids, val_ids = text.split_ids(ids)
+One token stream, not labelled examples: it has a :data:`CARD` but is not in ``data.DATASETS``.
 
-The corpus is the standard library's ``pydoc_data.topics`` (the text ``help()`` prints), so nothing
-is downloaded. It is one token stream, not labelled examples, so it has a :data:`CARD` but is not
-a :class:`~tinyml_utils.data.base.Dataset` in ``data.DATASETS``.
-
-Traps this module hides:
-
-- **ASCII only.** A byte-level BPE token can end in the middle of a multi-byte UTF-8 character;
-  ExecuTorch's text runner decodes token by token and its callback fails on such a fragment.
-  :func:`to_ascii` folds accents (NFKD) and drops what has no ASCII form.
-- **Contiguous held-out text.** Windows are drawn at random positions for training, so a random
-  split of windows would leak text into validation; :func:`split_ids` holds out the tail.
+Traps:
+- ASCII only: a byte-level BPE token can end inside a multi-byte UTF-8 character, and ExecuTorch's
+  text runner, decoding token by token, fails on such a fragment.
+- Held-out text is the contiguous tail: a random split of overlapping windows would leak text.
 """
 from __future__ import annotations
 
@@ -47,18 +38,16 @@ def to_ascii(text: str) -> str:
 
 
 def corpus_text() -> str:
-    """The corpus: every entry of the standard library's ``pydoc_data.topics`` (Python's help texts),
-    in sorted key order, joined by blank lines and folded to ASCII. Characters, not bytes."""
+    """Every ``pydoc_data.topics`` entry in key order, joined by blank lines, folded to ASCII."""
     from pydoc_data import topics
 
     return to_ascii("\n\n".join(topics.topics[k] for k in sorted(topics.topics)))
 
 
 def train_bpe(text: str, vocab_size: int = 512, min_frequency: int = 2):
-    """Train a byte-level BPE tokenizer (``tokenizers``) with ``vocab_size`` tokens on ``text``.
+    """A byte-level BPE tokenizer (``tokenizers``) of ``vocab_size`` tokens trained on ``text``.
 
-    Byte level: the 256 byte symbols are always in the vocabulary, so any string encodes (no
-    unknown token); the rest are merges learned from ``text``. No special tokens are added.
+    The 256 byte symbols are always in the vocabulary (any string encodes); no special tokens.
     """
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
@@ -83,16 +72,14 @@ def decode(tok, ids) -> str:
 
 
 def split_ids(ids: np.ndarray, val_fraction: float = 0.1) -> tuple[np.ndarray, np.ndarray]:
-    """Contiguous split: the first ``1 - val_fraction`` of the tokens train, the tail is held out
-    (a random split of overlapping windows would leak text into validation)."""
+    """``(train, held out)``: the first ``1 - val_fraction`` of the tokens, and the tail."""
     cut = int(len(ids) * (1 - val_fraction))
     return ids[:cut], ids[cut:]
 
 
 def windows(ids, seq_len: int, max_tokens: int | None = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Non-overlapping evaluation windows of ``ids``: ``(inputs, targets)``, each ``seq_len`` tokens,
-    targets shifted by one. Stops once ``max_tokens`` targets were yielded (whole windows only).
-    Every scorer of held-out text (eager or ``.pte``) uses these same windows."""
+    """Non-overlapping evaluation windows ``(inputs, targets)`` of ``seq_len`` tokens, targets shifted by
+    one; stops once ``max_tokens`` targets were yielded (whole windows only)."""
     ids = np.asarray(ids)
     count = 0
     for s in range(0, len(ids) - seq_len, seq_len):
