@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from tinyml_utils.core.context import Context
 from tinyml_utils.report import results
 from tinyml_utils.tools import dashboard
 
@@ -12,7 +13,7 @@ RESULTS = Path(__file__).resolve().parent.parent / "results"
 
 
 def test_table_has_every_record_and_families():
-    docs = results.load_all(False, RESULTS)
+    docs = results.load_all(Context(), RESULTS)
     df = dashboard.records_table(docs)
     assert len(df) == sum(len(d["records"]) for d in docs)
     assert dashboard.technique_family("int8 QAT PT2E (3 epochs)") == "QAT"
@@ -40,7 +41,7 @@ def test_page_builds_in_the_book(tmp_path, monkeypatch):
     html = book.build_book(quick=True, strict=True, partial=True)   # one fake chapter: the others are missing
     page = (html / "dashboard.html").read_text(encoding="utf-8")
     assert "Results dashboard" in page and "tinyml-sortable" in page
-    assert page.count("<tr>") == sum(len(d["records"]) for d in results.load_all(False, RESULTS)) + 1
+    assert page.count("<tr>") == sum(len(d["records"]) for d in results.load_all(Context(), RESULTS)) + 1
     assert any(p.name.startswith("dashboard_tasks") for p in (html / "_images").glob("*.png"))
 
 
@@ -70,7 +71,7 @@ def test_every_runtime_has_a_marker_and_tasks_never_mix():
 
     with pytest.raises(ValueError, match="no marker"):
         dashboard.runtime_family("a runtime nobody added")
-    docs = results.load_all(False, RESULTS)
+    docs = results.load_all(Context(), RESULTS)
     df = dashboard.records_table(docs)   # raises on a runtime without a marker
     tasks = dict(zip(df["name"], df["task"]))
     assert tasks["motion_features_dense_int8"] == "motion" and tasks["dscnn_int8"] == "keywords"
@@ -83,7 +84,7 @@ def test_every_runtime_has_a_marker_and_tasks_never_mix():
 
 
 def test_task_figure_draws_one_row_per_task(tmp_path):
-    df = dashboard.records_table(results.load_all(False, RESULTS))
+    df = dashboard.records_table(results.load_all(Context(), RESULTS))
     path, drawn = dashboard.task_figure(df, tmp_path / "t.png")
     assert path.stat().st_size > 10_000
     assert drawn[:3] == ["vision", "keywords", "motion"] and "anomaly" in drawn and "language model" in drawn

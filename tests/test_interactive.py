@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tinyml_utils.core import paths
+from tinyml_utils.core.context import Context
 from tinyml_utils.report import results
 from tinyml_utils.tools import cli
 
@@ -38,11 +39,11 @@ def test_interactive_full_run_writes_build_not_results(tmp_path, monkeypatch):
     monkeypatch.setenv("TINYML_BUILD", str(tmp_path))
     monkeypatch.delenv("TINYML_RESULTS", raising=False)
     monkeypatch.delenv(paths.PUBLISH_RESULTS, raising=False)
-    out = results.write("98_probe", False, [], [])
+    out = results.write("98_probe", Context(), [], [])
     assert out == tmp_path / "results-full" / "98_probe.json"
-    assert results.load("98_probe", False)["chapter"] == "98_probe"   # read back from where it went
+    assert results.load("98_probe", Context())["chapter"] == "98_probe"   # read back from where it went
     # the committed results stay readable from a run that has not written them
-    assert results.load("02_baseline", False)["chapter"] == "02_baseline"
+    assert results.load("02_baseline", Context())["chapter"] == "02_baseline"
     monkeypatch.setenv(paths.PUBLISH_RESULTS, "1")
     assert paths.results_dir(False) == paths.committed_results_dir()
 

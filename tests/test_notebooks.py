@@ -82,6 +82,7 @@ def test_notebooks_are_clean():
 @pytest.mark.parametrize("nb", CHAPTERS, ids=[p.stem for p in CHAPTERS])
 def test_chapter_quick(nb: Path, fresh_build):
     from tinyml_utils.core import paths
+    from tinyml_utils.core.context import Context
     from tinyml_utils.report import results
 
     try:
@@ -89,7 +90,7 @@ def test_chapter_quick(nb: Path, fresh_build):
     except cli.ChapterFailed as e:
         pytest.fail(str(e), pytrace=False)
     TIMES[nb.stem] = run.seconds
-    doc = results.load(nb.stem, quick=True)
+    doc = results.load(nb.stem, Context(quick=True))
     assert doc["quick"] is True and doc["claims"], f"{nb.stem} wrote no claims"
     assert all(c["passed"] for c in doc["claims"])
     assert str(paths.build_dir()) == str(fresh_build)

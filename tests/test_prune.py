@@ -230,10 +230,11 @@ def test_sparsity_reached_at_every_step_of_the_schedule(model, skip):
 
 def test_course_recipe_is_the_polynomial_schedule():
     """Chapter 03's recipe writes its targets out; they must be prune.polynomial_schedule's."""
+    from tinyml_utils.core.context import Context
     from tinyml_utils.course import recipes
 
     for quick in (False, True):
-        r = recipes.UNSTRUCTURED(quick)
+        r = recipes.UNSTRUCTURED(Context(quick=quick))
         n = len(r.schedule) - 1
         np.testing.assert_allclose(r.schedule, prune.polynomial_schedule(r.schedule[0], r.schedule[-1], n), atol=1e-12)
         assert r.upto(recipes.UNSTRUCTURED_ARTIFACT_SPARSITY).schedule[-1] == recipes.UNSTRUCTURED_ARTIFACT_SPARSITY

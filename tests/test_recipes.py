@@ -14,6 +14,7 @@ import typing
 import pytest
 
 from tinyml_utils.core import paths
+from tinyml_utils.core.context import Context
 from tinyml_utils.course import recipes
 
 # `... if QUICK else <not a string literal>` (also `if not QUICK else`): a mode-dependent value, not a text
@@ -101,7 +102,7 @@ def test_recipes_cover_every_chapter():
 @pytest.mark.parametrize("name", sorted(MODES))
 def test_quick_and_full_have_the_same_types(name):
     m = MODES[name]
-    assert m(True) is m.quick and m(False) is m.full
+    assert m(Context(quick=True)) is m.quick and m(Context(quick=False)) is m.full
     _check_same_type(m.quick, m.full, name)
     with pytest.raises(dataclasses.FrozenInstanceError):
         setattr(m.full, dataclasses.fields(m.full)[0].name, None)

@@ -248,8 +248,10 @@ def test_a_chapter_point_runs_through_papermill_into_its_own_folder(tmp_path, mo
     doc = json.loads(nb.read_text())
     doc["cells"].append({"cell_type": "code", "id": "write", "metadata": {}, "outputs": [], "execution_count": None,
                          "source": [
+        "from tinyml_utils.core.context import Context\n",
         "from tinyml_utils.report import results\n",
-        "results.write('99_toy', QUICK, [results.Record('toy', 't', 'none', accuracy=SCALE / 10 + SEED)], [])\n"]})
+        "ctx = Context(quick=QUICK, seed=SEED)\n",
+        "results.write('99_toy', ctx, [results.Record('toy', 't', 'none', accuracy=SCALE / 10 + SEED)], [])\n"]})
     nb.write_text(json.dumps(doc))
     point = {"kind": "chapter", "target": "99_toy", "path": str(nb), "params": {"SCALE": 2.0}, "seed": 1,
              "quick": True, "id": "SCALE=2.0_seed=1", "out_dir": str(tmp_path / "point")}

@@ -1,20 +1,7 @@
 """Chapter 08's composition: keyword spotting from audio to an int8 model and a streaming detector.
 
-- :func:`load` and :func:`featurize` — the synthesized keyword set (recipe
-  :data:`tinyml_utils.course.recipes.KEYWORDS`) and its MFCC maps (N, 1, 49, 10) through one of the
-  front ends of :mod:`tinyml_utils.data.audio`.
-- :func:`train_dscnn` — MLPerf Tiny's DS-CNN (:func:`tinyml_utils.models.ds_cnn`) trained with
-  :func:`tinyml_utils.train.fit` and a time-shift + noise augmentation of the MFCC map.
-- :func:`distill_vs_scratch` and :func:`paired_verdict` — the DS-CNN student distilled from a wider
-  DS-CNN teacher vs trained from labels only, over paired seeds
-  (:func:`tinyml_utils.compress.distill.compare_seeds`), and a t interval on the differences.
-- :func:`check_new_keyword` — the exercise's check (new clips: :func:`tinyml_utils.data.keywords.synthesize`).
-- :func:`eval_streams`, :func:`stream_runs` — the long evaluation streams (:mod:`tinyml_utils.data.kws_eval`)
-  and a detector's smoothed posteriors on them, ready for :func:`tinyml_utils.measure.streaming.det_curve`.
-- :func:`straddle_windows` — training windows cut from a training-voice stream at every offset, labelled
-  by what they hold (a whole keyword, part of one, other speech, noise).
-
-The TFLite route is :func:`tinyml_utils.convert.tflite.from_torch_int8` (the DS-CNN's Keras twin).
+MFCC maps are (N, 1, 49, 10) float32; the TFLite route is
+:func:`tinyml_utils.convert.tflite.from_torch_int8` (the DS-CNN's Keras twin).
 """
 from __future__ import annotations
 
@@ -27,15 +14,16 @@ from torch import nn
 
 from .. import data, models, train
 from ..compress import distill
+from ..core.context import Context
 from ..data import audio, kws_eval
 from ..data.base import Split
 from .recipes import KEYWORDS, Keywords
 
 
-def load(quick: bool, seed: int = 0):
+def load(ctx: Context):
     """The keyword set for this mode (full mode: 500 training clips a class, 125 val and test)."""
-    r = KEYWORDS(quick)
-    return data.load("keywords", quick=quick, seed=seed, **({"per_class": r.per_class} if r.per_class else {}))
+    r = KEYWORDS(ctx)
+    return data.load("keywords", quick=ctx.quick, seed=ctx.seed, **({"per_class": r.per_class} if r.per_class else {}))
 
 
 def front_end(name: str):
@@ -146,10 +134,10 @@ EVAL_MINUTES = {True: {"train": {"negative": 5.0, "keyword": 10.0}, "val": {"neg
                         "test": {"negative": 120.0, "keyword": 30.0}}}
 
 
-def eval_streams(quick: bool, split: str, seed: int = 0) -> dict:
+def eval_streams(ctx: Context, split: str) -> dict:
     """``{"negative": Stream, "keyword": Stream}`` of ``split``'s voices, sizes from :data:`EVAL_MINUTES`."""
-    return {kind: kws_eval.load(split, kind, 60.0 * minutes, seed=seed)
-            for kind, minutes in EVAL_MINUTES[quick][split].items()}
+    return {kind: kws_eval.load(split, kind, 60.0 * minutes, seed=ctx.seed)
+            for kind, minutes in EVAL_MINUTES[ctx.quick][split].items()}
 
 
 def stream_runs(logits_fn, streams, frames: dict, stride: int = 2, smooth_n: int = 5):

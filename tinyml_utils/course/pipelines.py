@@ -1,5 +1,4 @@
-"""Pipelines that compose techniques: chapter 03's pruning recipes and chapter 05's closing
-pipeline (distil → prune channels → QAT → int8 ``.pte`` and ``.tflite``)."""
+"""Pipelines that compose techniques: chapter 03's pruning recipes and chapter 05's closing pipeline."""
 from __future__ import annotations
 
 import contextlib
@@ -17,46 +16,43 @@ from .. import train as training
 from ..compress import distill, prune, quantize
 from ..convert import executorch, tflite
 from ..convert.keras_twin import keras_twin
+from ..core.context import Context
 from ..models.keras import legacy_keras
-from . import recipes, store
+from . import recipes
 
 
-def unstructured_recipe(base: nn.Module, ds, quick: bool, seed: int = 0, upto: float | None = None,
+def unstructured_recipe(base: nn.Module, ds, ctx: Context, upto: float | None = None,
                         augment=None) -> list[prune.PruneStep]:
     """Iterative magnitude pruning of ``base`` with :data:`recipes.UNSTRUCTURED` (targets up to
-    ``upto`` if given); accuracies on the test split. ``augment``: ``None`` follows the recipe
-    (``train.random_affine()`` if it says so), else the callable given."""
-    r = recipes.UNSTRUCTURED(quick).upto(upto)
+    ``upto``); accuracies on the test split. ``augment=None`` follows the recipe."""
+    r = recipes.UNSTRUCTURED(ctx).upto(upto)
     if augment is None and r.augment:
         augment = training.random_affine()
     return prune.prune_and_finetune(base, ds.train, ds.val, list(r.schedule), epochs_per_step=list(r.epochs_per_step),
-                                    lr=r.lr, batch_size=r.batch_size, scope=r.scope, skip=r.skip, seed=seed,
+                                    lr=r.lr, batch_size=r.batch_size, scope=r.scope, skip=r.skip, seed=ctx.seed,
                                     augment=augment, eval_split=ds.test, desc="iterative")
 
 
-def structured_recipe(base: nn.Module, ds, quick: bool, seed: int = 0, augment=None):
+def structured_recipe(base: nn.Module, ds, ctx: Context, augment=None):
     """Channel-prune ``base`` to :data:`recipes.STRUCTURED`'s MAC target and fine-tune it:
-    ``(model, info)`` with accuracies before/after fine-tuning on the test split."""
-    r = recipes.STRUCTURED(quick)
+    ``(model, info)`` with test accuracies before/after fine-tuning."""
+    r = recipes.STRUCTURED(ctx)
     example = torch.as_tensor(ds.test.x[:1])
     model, info = prune.channel_prune(base, example, r.target_macs_ratio)
     info["accuracy_pruned"] = measure.accuracy(model, ds.test)
     t0 = time.perf_counter()
     hist = training.fit(model, ds.train, ds.val, epochs=r.epochs, lr=r.lr, batch_size=r.batch_size,
-                        seed=seed, augment=augment, desc="fine-tune channels")
+                        seed=ctx.seed, augment=augment, desc="fine-tune channels")
     info.update(accuracy=measure.accuracy(model, ds.test), finetune_epochs=r.epochs,
                 finetune_seconds=time.perf_counter() - t0, best_epoch=hist.best_epoch)
     return model.eval(), info
 
 
-def closing_pipeline(student: nn.Module, teacher: nn.Module | distill.TeacherCache, ds, *, quick: bool,
-                     temperature: float = recipes.TEMPERATURE, alpha: float = recipes.ALPHA, seed: int = 0,
-                     calib_n: int = 512):
-    """Shrink a distilled student to deployable int8 files, once per channel-pruning ratio ``r`` of
-    :data:`recipes.PIPELINE`: prune ``r`` of every conv's channels (same ratio everywhere) and, if
-    ``r > 0``, fine-tune with the distillation loss; PT2E QAT (:data:`recipes.QAT`) → int8 XNNPACK
-    ``.pte``; the same float weights through a tf-keras twin → full-integer (int8 in/out, batch 1)
-    ``.tflite`` by tfmot QAT (:data:`recipes.QAT`). Files go to ``build/pipelines/<mode>``.
+def closing_pipeline(student: nn.Module, teacher: nn.Module | distill.TeacherCache, ds, ctx: Context, *,
+                     temperature: float = recipes.TEMPERATURE, alpha: float = recipes.ALPHA, calib_n: int = 512):
+    """Per channel-pruning ratio of :data:`recipes.PIPELINE`: prune every conv by it, fine-tune with the
+    distillation loss, PT2E QAT → int8 ``.pte``; a tf-keras twin by tfmot QAT → int8-in/out batch-1
+    ``.tflite``. Files go to ``ctx.scratch("pipelines")``.
 
     Trap: tfmot needs :func:`tinyml_utils.models.keras.legacy_keras` before TensorFlow is first
     imported; otherwise the TFLite files fall back to PTQ on ``calib_n`` images, with a warning.
@@ -64,8 +60,8 @@ def closing_pipeline(student: nn.Module, teacher: nn.Module | distill.TeacherCac
     MACs, channels) and ``{ratio: dict(model, converted, pte, tflite, tag)}``."""
     import pandas as pd
 
-    r, q = recipes.PIPELINE(quick), recipes.QAT(quick)
-    out_dir = store.scratch_dir(quick, "pipelines")   # the store's folder holds keyed files only
+    r, q, seed = recipes.PIPELINE(ctx), recipes.QAT(ctx), ctx.seed
+    out_dir = ctx.scratch("pipelines")
     cache = teacher if isinstance(teacher, distill.TeacherCache) else distill.TeacherCache(teacher)
     example = torch.as_tensor(ds.test.x[:1])
     calib = ds.train.subset(min(calib_n, len(ds.train)), seed=seed).x
@@ -118,10 +114,9 @@ def closing_pipeline(student: nn.Module, teacher: nn.Module | distill.TeacherCac
 
 
 def smallest_within(table, baseline_accuracy: float, bound: float):
-    """The smallest artifact (by bytes on disk) whose test accuracy is at least
-    ``baseline_accuracy - bound``, among the .pte and .tflite files of a :func:`closing_pipeline`
-    table. Returns a one-row-per-artifact DataFrame sorted by bytes with a ``within`` column, and
-    the chosen row (a Series) or ``None`` if none qualifies."""
+    """The smallest file of a :func:`closing_pipeline` table whose test accuracy is at least
+    ``baseline_accuracy - bound``: ``(one row per file sorted by bytes, with "within"; the chosen
+    row or None)``."""
     import pandas as pd
 
     rows = []

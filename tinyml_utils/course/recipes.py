@@ -1,9 +1,9 @@
 """Every recipe of the course, typed, with its quick and full values: the training/compression
 recipes, then each chapter's other knobs (measurement sizes, claim bounds), one ``Modes`` a chapter.
 
->>> recipes.VISION(quick)            # Train(epochs=8, lr=0.01, batch_size=32, patience=None)
->>> training.fit(model, ..., **recipes.VISION(quick).kwargs())
->>> R = recipes.SENSORS(QUICK)       # a notebook's knobs cell; later cells read R.epochs
+>>> recipes.VISION(ctx)              # Train(epochs=8, lr=0.01, batch_size=32, patience=None)
+>>> training.fit(model, ..., **recipes.VISION(ctx).kwargs())
+>>> R = recipes.SENSORS(ctx)         # a notebook's knobs cell; later cells read R.epochs
 
 Quick mode (CI, a first pass) uses the 1,000-digit subset and fewer epochs; its numbers are
 weaker and its claims say so. Changing a recipe changes the content key of every artifact built
@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
 from typing import Generic, TypeVar
+
+from ..core.context import Context
 
 R = TypeVar("R")
 
@@ -76,13 +78,13 @@ class Pipeline(Recipe):
 
 @dataclass(frozen=True)
 class Modes(Generic[R]):
-    """A recipe's full and quick values; call with ``quick`` to pick one."""
+    """A recipe's full and quick values; call with the run's ``Context`` to pick one."""
 
     full: R
     quick: R
 
-    def __call__(self, quick: bool) -> R:
-        return self.quick if quick else self.full
+    def __call__(self, ctx: Context) -> R:
+        return self.quick if ctx.quick else self.full
 
 
 #: The vision family (chapter 02; also the teacher). Quick: a few epochs on the 1,000-digit subset.
@@ -157,7 +159,6 @@ class Keywords(Recipe):
     qat_epochs: int
     prune_macs_ratio: float      # keep this share of the MACs
     prune_epochs: int
-    stream_s: float              # streaming test length, seconds
     stride: int                  # frames (20 ms each) between inferences
 
 
@@ -165,14 +166,14 @@ class Keywords(Recipe):
 KEYWORDS = Modes(
     full=Keywords(per_class=500, epochs=20, lr=3e-3, batch_size=64, teacher_width=128, teacher_epochs=12,
                   distill_epochs=8, distill_seeds=(0, 1, 2, 3, 4), temperature=4.0, alpha=0.7, qat_epochs=2,
-                  prune_macs_ratio=0.5, prune_epochs=8, stream_s=60.0, stride=2),
+                  prune_macs_ratio=0.5, prune_epochs=8, stride=2),
     quick=Keywords(per_class=None, epochs=20, lr=3e-3, batch_size=32, teacher_width=128, teacher_epochs=12,
                    distill_epochs=8, distill_seeds=(0, 1), temperature=4.0, alpha=0.7, qat_epochs=1,
-                   prune_macs_ratio=0.5, prune_epochs=4, stream_s=60.0, stride=2))
+                   prune_macs_ratio=0.5, prune_epochs=4, stride=2))
 
 
 # ---- Each chapter's other knobs: measurement sizes and claim bounds of quick and full mode ----
-# A notebook reads them once in its knobs cell (``R = recipes.SENSORS(QUICK)``), never ``40 if QUICK else 100``.
+# A notebook reads them once in its knobs cell (``R = recipes.SENSORS(ctx)``), never ``40 if QUICK else 100``.
 # Bounds are fractions (0.01 = 1 point of accuracy) unless a field's name says points.
 
 

@@ -1,13 +1,8 @@
 """The artifact store's mechanism: content keys, locks, sealed files, rebuild when stale.
 
-A file is reused only when its **content key** matches: a hash of the files it was made from (their
-bytes), its recipe and the pinned versions of the frameworks that made it. Anything else (missing,
-corrupt, another recipe or version, a source that changed, no key) is rebuilt, with one printed
-line saying why. Files are written atomically and sealed with a SHA-256 sidecar; the key, the file's
-SHA-256 and what the build reported go into a ``.json`` beside it (the key file).
-
-The store's folder (:func:`folder`, quick and full apart) holds keyed files only. A chapter's own
-files that nothing reuses go to :func:`scratch_dir`. What the chapters build is :mod:`.catalogue`.
+A file is reused only when its content key (its sources' bytes, its recipe, the pinned library
+versions) matches; else it is rebuilt, with one printed line saying why. The store's folder
+(``Context.store``) holds keyed files only; a chapter's own files go to ``Context.scratch``.
 """
 from __future__ import annotations
 
@@ -17,24 +12,12 @@ from dataclasses import asdict, dataclass, field, is_dataclass
 from pathlib import Path
 from typing import Callable
 
-from ..core import io, locks, paths
+from ..core import io, locks
 from ..core.env import versions
 
 #: distributions whose versions are part of every content key
 PINNED = ("torch", "torchao", "torch-pruning", "executorch", "tensorflow-cpu", "keras", "tf-keras",
           "tensorflow-model-optimization", "numpy")
-
-
-def folder(quick: bool) -> Path:
-    """The store's folder: keyed files only (``build/artifacts/<mode>``)."""
-    return paths.artifacts_dir(quick)
-
-
-def scratch_dir(quick: bool, name: str) -> Path:
-    """A folder for files a chapter or pipeline writes for itself, without a key: ``build/<name>/<mode>``."""
-    p = paths.build_dir() / name / ("quick" if quick else "full")
-    p.mkdir(parents=True, exist_ok=True)
-    return p
 
 
 @dataclass
@@ -69,9 +52,7 @@ def plain(obj):
 
 
 def staleness(spec: Spec) -> tuple[dict | None, str]:
-    """``(info, "")`` when ``spec``'s file is fresh: it exists, its key file's key matches and its bytes
-    match the SHA-256 recorded when it was written (in the key file; older key files: the sidecar).
-    Else ``(None, why)``: why it must be (re)built, one line."""
+    """``(info, "")`` when ``spec``'s file is fresh (key and SHA-256 match), else ``(None, why)``."""
     if not spec.path.exists():
         return None, "not built yet"
     if not spec.meta_path.exists():
@@ -89,8 +70,7 @@ def staleness(spec: Spec) -> tuple[dict | None, str]:
 
 
 def save(spec: Spec, write: Callable[[Path], object], info: dict | None = None) -> Path:
-    """Write the artifact with ``write(tmp_path)``, rename it into place, seal it with its SHA-256
-    sidecar, then write its key file (all atomically, :mod:`tinyml_utils.core.io`)."""
+    """Write the artifact atomically with ``write(tmp_path)``, seal it, then write its key file."""
     with io.atomic_writer(spec.path) as tmp:
         write(tmp)
     digest = io.seal(spec.path)
@@ -102,9 +82,8 @@ def save(spec: Spec, write: Callable[[Path], object], info: dict | None = None) 
 
 def load_or_build(spec: Spec, load: Callable[[Path], object], build: Callable[[], tuple],
                   rebuild: bool = False) -> tuple[object, dict]:
-    """``(load(path), info)`` when ``spec`` is fresh; else ``build() -> (obj, write, info)`` runs,
-    the file is saved with :func:`save` and ``(obj, info)`` returned. A file that exists but is stale
-    (damaged, undigested, out of date) is rebuilt with one printed line saying why."""
+    """``(load(path), info)`` when ``spec`` is fresh; else ``build() -> (obj, write, info)`` runs under
+    a file lock, the file is saved and ``(obj, info)`` returned."""
     info, why = (None, "asked to rebuild") if rebuild else staleness(spec)
     if info is not None:
         return load(spec.path), info

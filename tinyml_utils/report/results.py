@@ -1,16 +1,6 @@
-"""Results files: ``results/NN_slug.json``, the one shape every chapter writes and later chapters read.
-
-Shape::
-
-    {"chapter": "02_baseline", "quick": false,
-     "records": [{"name", "technique", "runtime", "accuracy", "size_bytes", "params", "macs",
-                  "sparsity", "latency_ms_p50", "latency_ms_p95", "arena_bytes", "npu_cycles",
-                  "estimated"}],
-     "claims": [{"text", "passed"}]}
-
-Fields that do not apply are omitted, never filled with a number that was not measured.
-Claims are checked with :class:`Claims`, which raises ``AssertionError`` when a claim fails, so a
-chapter cannot record a failed claim and carry on.
+"""Results files ``NN_slug.json`` (``{"chapter", "quick", "records", "claims"}``): what every chapter
+writes and later chapters read. Fields that do not apply are omitted, never filled with a guess;
+:class:`Claims` raises on a failed claim, so a chapter cannot record one and carry on.
 """
 from __future__ import annotations
 
@@ -20,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core import paths
+from ..core.context import Context
 from ..core.io import read_json, write_json
 
 RECORD_FIELDS = (
@@ -58,11 +49,7 @@ class Record:
 
 
 class Claims:
-    """Assert a chapter's claims and keep them for the results file.
-
-    >>> claims = Claims()
-    >>> claims.check(0.98 >= 0.975, "baseline reaches >= 97.5% test accuracy", "got 98.0%")
-    """
+    """Assert a chapter's claims and keep them for the results file."""
 
     def __init__(self) -> None:
         self.items: list[dict[str, Any]] = []
@@ -79,44 +66,40 @@ class Claims:
         return len(self.items)
 
 
-def write(chapter: str, quick: bool, records: list[Record], claims: Claims | list[dict],
+def write(chapter: str, ctx: Context, records: list[Record], claims: Claims | list[dict],
           directory: Path | None = None) -> Path:
-    """Write ``<results dir>/<chapter>.json`` and return its path."""
-    directory = Path(directory) if directory is not None else paths.results_dir(quick)
+    """Write ``<ctx.results or directory>/<chapter>.json`` and return its path."""
+    directory = Path(directory) if directory is not None else ctx.results
     directory.mkdir(parents=True, exist_ok=True)
     items = claims.items if isinstance(claims, Claims) else list(claims)
-    doc = {"chapter": chapter, "quick": bool(quick), "records": [r.to_dict() for r in records],
+    doc = {"chapter": chapter, "quick": bool(ctx.quick), "records": [r.to_dict() for r in records],
            "claims": items}
     return write_json(directory / f"{chapter}.json", doc)
 
 
-def _read_dirs(quick: bool) -> list[Path]:
+def _read_dirs(ctx: Context) -> list[Path]:
     """Where a results file is looked for: this run's folder, then (full mode) the committed one."""
-    dirs = [paths.results_dir(quick)]
-    if not quick and paths.committed_results_dir() not in dirs:
+    dirs = [ctx.results]
+    if not ctx.quick and paths.committed_results_dir() not in dirs:
         dirs.append(paths.committed_results_dir())
     return dirs
 
 
-def load(chapter: str, quick: bool, directory: Path | None = None) -> dict[str, Any]:
+def load(chapter: str, ctx: Context, directory: Path | None = None) -> dict[str, Any]:
     """Read one chapter's results file; the error says which chapter to run if it is missing.
 
-    Without ``directory``: this run's results folder, and in full mode the committed ``results/``
-    when this run has not written the chapter (an interactive full-mode run writes under ``build/``)."""
-    dirs = [Path(directory)] if directory is not None else _read_dirs(quick)
+    Without ``directory``: this run's results folder, then in full mode the committed ``results/``."""
+    dirs = [Path(directory)] if directory is not None else _read_dirs(ctx)
     path = next((d / f"{chapter}.json" for d in dirs if (d / f"{chapter}.json").exists()), dirs[0] / f"{chapter}.json")
+    rerun = f"python -m tinyml_utils run {'--quick ' if ctx.quick else ''}{chapter.split('_')[0]}"
     if not path.exists():
-        mode = "--quick " if quick else ""
-        raise FileNotFoundError(
-            f"{path} does not exist. Run chapter {chapter} first: "
-            f"python -m tinyml_utils run {mode}{chapter.split('_')[0]}")
-    return read_json(path, f"rerun chapter {chapter}: python -m tinyml_utils run "
-                           f"{'--quick ' if quick else ''}{chapter.split('_')[0]}")
+        raise FileNotFoundError(f"{path} does not exist. Run chapter {chapter} first: {rerun}")
+    return read_json(path, f"rerun chapter {chapter}: {rerun}")
 
 
-def load_all(quick: bool, directory: Path | None = None) -> list[dict[str, Any]]:
+def load_all(ctx: Context, directory: Path | None = None) -> list[dict[str, Any]]:
     """Every results file, sorted by chapter (without ``directory``: as :func:`load` finds them)."""
-    dirs = [Path(directory)] if directory is not None else _read_dirs(quick)
+    dirs = [Path(directory)] if directory is not None else _read_dirs(ctx)
     found: dict[str, Path] = {}
     for d in reversed(dirs):   # the first folder wins
         found.update({p.stem: p for p in d.glob("*.json")})
@@ -124,10 +107,8 @@ def load_all(quick: bool, directory: Path | None = None) -> list[dict[str, Any]]
 
 
 def file_bytes(record: dict[str, Any]) -> int | None:
-    """Raw bytes on disk of the file a record's runtime loads (``.pt``, ``.pte``, ``.tflite``,
-    ``.onnx``): its ``size_bytes``, except where a chapter recorded a *compressed* size (chapter 03's
-    zipped files, ``extra.size_is`` mentions zip), whose raw size it keeps in ``extra.dense_bytes``.
-    ``None`` when no raw size is known. One definition for every size axis of the course."""
+    """Raw bytes on disk of the file a record's runtime loads: ``size_bytes``, except for a zipped
+    size (``extra.size_is`` mentions zip), whose raw size is ``extra.dense_bytes``; ``None`` if unknown."""
     extra = record.get("extra") or {}
     if "zip" in str(extra.get("size_is", "")).lower():
         return extra.get("dense_bytes")
@@ -135,8 +116,7 @@ def file_bytes(record: dict[str, Any]) -> int | None:
 
 
 def deployable_file_bytes(record: dict[str, Any]) -> int | None:
-    """:func:`file_bytes` for records that ran a deployable file (ExecuTorch ``.pte`` or LiteRT
-    ``.tflite``); ``None`` for eager PyTorch/Keras checkpoints, fake-quant models and the rest."""
+    """:func:`file_bytes` for records that ran a ``.pte`` or ``.tflite``; ``None`` for the rest."""
     runtime = str(record.get("runtime") or "").lower()
     return file_bytes(record) if any(k in runtime for k in ("executorch", "litert")) else None
 

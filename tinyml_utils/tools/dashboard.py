@@ -23,6 +23,7 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
+from ..core.context import Context
 from ..report import plots, results
 
 COLUMNS = ["chapter", "task", "name", "technique", "runtime", "accuracy", "size_bytes", "params", "macs",
@@ -213,7 +214,7 @@ def write_page(staged: Path, quick: bool = False, results_dir: Path | None = Non
     :func:`tinyml_utils.tools.book.stage_book` calls it; ``book/_toc.yml`` lists the page (``- file: dashboard``).
     """
     staged = Path(staged)
-    docs = results.load_all(quick, Path(results_dir) if results_dir is not None else None)
+    docs = results.load_all(Context(quick=quick), Path(results_dir) if results_dir is not None else None)
     mode = "quick" if quick else "full"
     page = staged / "dashboard.md"
     if not docs:

@@ -28,11 +28,13 @@ def prune(sparsity: Annotated[float, Range(0.05, 0.99)] = 0.9,
     from .. import measure
     from .. import train as training
     from ..compress import prune as pruning
+    from ..core.context import Context
     from ..course import catalogue, recipes
 
     measure.set_threads(max(1, int(os.environ.get("OMP_NUM_THREADS", "1"))))
     ds = datasets.load("vision", quick=quick, seed=0)
-    base = catalogue.vision_model("baseline", quick=quick, seed=seed, data=ds)
+    ctx = Context(quick=quick, seed=seed)
+    base = catalogue.vision_model(ctx, data=ds)
     base_acc = measure.accuracy(base.model, ds.test)
     if schedule == "one-shot":
         targets, per_step = [sparsity], [epochs]
@@ -40,7 +42,7 @@ def prune(sparsity: Annotated[float, Range(0.05, 0.99)] = 0.9,
         targets = list(pruning.polynomial_schedule(min(0.1, sparsity), sparsity, epochs - 1)) if epochs > 1 \
             else [sparsity]
         per_step = [1] * len(targets)
-    r = recipes.UNSTRUCTURED(quick)
+    r = recipes.UNSTRUCTURED(ctx)
     t0 = time.perf_counter()
     step = pruning.prune_and_finetune(base.model, ds.train, ds.val, targets, epochs_per_step=per_step, lr=r.lr,
                                       batch_size=r.batch_size, scope=r.scope, skip=r.skip, seed=seed,
