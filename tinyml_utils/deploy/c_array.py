@@ -1,5 +1,4 @@
-"""The model as a C array, for a microcontroller build (the form TFLite Micro's examples compile
-into flash)."""
+"""The model as a C array, for a microcontroller build."""
 from __future__ import annotations
 
 import re
@@ -26,7 +25,7 @@ def c_array_header(tflite_path, out_h, var_name: str = "g_model", align: int = 1
 
 
 def read_c_array(h_path) -> bytes:
-    """Parse the bytes back out of a header written by :func:`c_array_header` (for tests)."""
+    """The bytes of a header written by :func:`c_array_header`."""
     text = Path(h_path).read_text()
     body = text[text.index("{") + 1:text.index("};")]
     return bytes(int(tok, 16) for tok in re.findall(r"0x([0-9a-fA-F]{2})", body))

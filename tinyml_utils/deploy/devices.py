@@ -1,12 +1,11 @@
 """Will it fit? Device profiles, latency/energy estimates and budget tables.
 
-Clock, memory and NPU of :data:`DEVICE_PROFILES` come from the product briefs named in each
-``source``. Trap: **power figures are order-of-magnitude assumptions** for the whole system, so
-every latency or energy figure computed here is labelled ``estimated``.
+Clock, memory and NPU come from the product briefs named in each ``source``. Trap: power figures
+are order-of-magnitude assumptions, so every latency or energy figure here is an estimate.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 
 KB = 1024
 MB = 1024 * 1024
@@ -16,10 +15,8 @@ MB = 1024 * 1024
 class DeviceProfile:
     """One deployment target. Units: Hz, bytes, milliwatts.
 
-    ``sram_bytes`` holds the tensor arena (activations, scratch); ``flash_bytes`` holds the model
-    and the program. ``npu`` is Vela's accelerator name (``"ethos-u55-128"``) or a free-text
-    label for NPUs Vela does not model, ``None`` for CPU-only parts. ``cpu_macs_per_cycle`` is the
-    assumed int8 throughput of the CPU kernels (CMSIS-NN class) used to estimate CPU-only latency.
+    ``npu``: Vela's accelerator name (``"ethos-u55-128"``), free text for NPUs Vela does not model,
+    or ``None``. ``cpu_macs_per_cycle``: the assumed int8 throughput of CMSIS-NN class kernels.
     """
 
     name: str
@@ -38,7 +35,7 @@ class DeviceProfile:
 
     @property
     def has_ethos(self) -> bool:
-        """True when Vela can compile for this device's NPU (an Arm Ethos-U)."""
+        """True when Vela can compile for this device's NPU."""
         return bool(self.npu) and self.npu.startswith("ethos-u")
 
 
@@ -49,7 +46,6 @@ _U55_128 = DeviceProfile(
     cpu_macs_per_cycle=1.0, runtime_flash_bytes=120 * KB,
     vela_system_config="Ethos_U55_High_End_Embedded", vela_memory_mode="Shared_Sram")
 
-#: The course's device table (chapter 00 displays it; chapter 07 checks models against it).
 DEVICE_PROFILES: list[DeviceProfile] = [
     DeviceProfile(
         "Cortex-M0+ MCU", "Cortex-M0+", 64e6, 36 * KB, 128 * KB, None, None, 20.0,
@@ -98,7 +94,7 @@ def profile(name: str) -> DeviceProfile:
 
 
 def profiles_frame(profiles: list[DeviceProfile] | None = None):
-    """The device table as a pandas DataFrame, in readable whole units (MHz, KB = 1,024 bytes, mW)."""
+    """The device table as a DataFrame in whole MHz, KB (1,024 bytes) and mW."""
     import pandas as pd
 
     rows = []
@@ -112,36 +108,29 @@ def profiles_frame(profiles: list[DeviceProfile] | None = None):
     return pd.DataFrame(rows)
 
 
-# --------------------------------------------------------------------------------------------
-# Budgets: latency and energy estimates, and the fit table
-# --------------------------------------------------------------------------------------------
-
 def estimated_latency_ms(cycles: float, clock_hz: float) -> float:
-    """Estimated latency in ms of ``cycles`` at ``clock_hz`` (an estimate: no stalls beyond the model's)."""
+    """Estimated latency in ms of ``cycles`` at ``clock_hz``."""
     return 1e3 * float(cycles) / float(clock_hz)
 
 
 def estimated_energy_uj(latency_ms: float, power_mw: float) -> float:
-    """Estimated energy per inference in microjoules: latency (ms) x active power (mW)."""
+    """Estimated energy in µJ: latency (ms) x active power (mW)."""
     return float(latency_ms) * float(power_mw)
 
 
 def cpu_cycles_estimate(macs: int, dev: DeviceProfile) -> float:
-    """Estimated CPU cycles of an int8 model on a CPU-only device: MACs / ``cpu_macs_per_cycle``."""
+    """Estimated CPU cycles of an int8 model: MACs / ``cpu_macs_per_cycle``."""
     return float(macs) / dev.cpu_macs_per_cycle
 
 
 def fit_row(model: str, dev: DeviceProfile, *, model_bytes: int, arena_bytes: int, macs: int | None = None,
             npu_total_cycles: int | None = None, npu_sram_bytes: int | None = None,
             npu_flash_bytes: int | None = None) -> dict:
-    """One row of the budget table: does ``model`` fit ``dev``, and how fast/costly is it (estimated)?
+    """One row of the budget table: does ``model`` fit ``dev``, and its estimated latency and energy.
 
-    Memory: SRAM needs the arena (TFLM, measured) or Vela's SRAM figure for an NPU target,
-    whichever is larger; flash needs the model (Vela's optimised model for an NPU target) plus the
-    device's stated runtime overhead. Latency: Vela's *total* cycles (the NPU's busy cycles plus
-    the cycles it waits for memory, the figure Vela's own latency uses) at the NPU clock when given,
-    else MACs / ``cpu_macs_per_cycle`` at the CPU clock. Energy = latency x assumed active power.
-    Trap: Vela's ``npu_cycles`` alone leave out the memory stalls and under-estimate both.
+    SRAM: the larger of the arena and Vela's SRAM; flash: the model (Vela's optimised one on an NPU)
+    plus the device's runtime. Latency: Vela's total cycles at the NPU clock, else MACs at the CPU's.
+    Trap: Vela's ``npu_cycles`` leave out memory stalls and under-estimate.
     """
     sram_need = max(int(arena_bytes), int(npu_sram_bytes or 0))
     flash_model = int(npu_flash_bytes) if npu_flash_bytes is not None else int(model_bytes)
@@ -167,11 +156,10 @@ def fit_row(model: str, dev: DeviceProfile, *, model_bytes: int, arena_bytes: in
 
 
 def fit_table(models: list[dict], profiles: list[DeviceProfile] | None = None):
-    """Budget table for every model x device.
+    """:func:`fit_row` for every model x device, as a DataFrame.
 
-    ``models``: dicts with ``name``, ``model_bytes``, ``arena_bytes`` (measured), ``macs`` and an
-    optional ``vela`` mapping accelerator name -> parsed Vela summary (:func:`tinyml_utils.convert.vela.vela_compile`)
-    for the device's NPU. Returns a pandas DataFrame, one row per (model, device).
+    ``models``: dicts with ``name``, ``model_bytes``, ``arena_bytes``, ``macs`` and optionally
+    ``vela``: accelerator name -> Vela summary (:func:`tinyml_utils.convert.vela.vela_compile`).
     """
     import pandas as pd
 
@@ -185,8 +173,3 @@ def fit_table(models: list[dict], profiles: list[DeviceProfile] | None = None):
                 npu_sram_bytes=v["sram_bytes"] if v else None,
                 npu_flash_bytes=v["flash_bytes"] if v else None))
     return pd.DataFrame(rows)
-
-
-def profile_dict(dev: DeviceProfile) -> dict:
-    """A profile as a plain dict (for results files)."""
-    return asdict(dev)

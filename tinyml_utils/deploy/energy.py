@@ -1,15 +1,7 @@
-"""An always-on energy model: IMU sampling + DSP + inference per window, duty-cycled, on a coin cell,
-versus streaming the raw IMU samples over Bluetooth Low Energy.
+"""An always-on energy model on a coin cell: classify on the device, or stream raw IMU samples over BLE.
 
-EVERY number this module produces is an ESTIMATE: it multiplies operation counts by assumed
-cycle costs and assumed power figures. All assumptions sit in one table
-(:func:`default_assumptions`, shown with :func:`assumptions_frame`); the MCU's active power and
-clock come from ``deploy.devices.DEVICE_PROFILES``. Change an assumption with ``overrides`` and see what
-moves. Nothing here was measured on hardware.
-
->>> from tinyml_utils.deploy import devices, energy
->>> a = energy.default_assumptions()
->>> energy.scheme_budget("on-device", devices.profile("Cortex-M0+"), a, dsp_flops=8000, macs=3000)
+Every number here is an ESTIMATE from assumed cycle costs and powers (:func:`default_assumptions`;
+the MCU's power and clock from ``devices.DEVICE_PROFILES``); nothing was measured on hardware.
 """
 from __future__ import annotations
 
@@ -28,7 +20,7 @@ class Assumption:
 
 
 def default_assumptions() -> dict[str, Assumption]:
-    """The model's assumptions (all order-of-magnitude estimates, none measured here)."""
+    """The model's assumptions, all order-of-magnitude estimates."""
     A = Assumption
     return {
         "battery_mAh": A(225.0, "mAh", "CR2032 coin cell, nominal capacity"),
@@ -64,9 +56,7 @@ def with_overrides(a: dict[str, Assumption], **values: float) -> dict[str, Assum
 
 
 def assumptions_frame(a: dict[str, Assumption] | None = None, profiles=None):
-    """Every assumption in one pandas table, plus the MCU figures taken from ``devices.DEVICE_PROFILES``
-    (``profiles``: default the Cortex-M0+ and Cortex-M4 ones);
-    the column ``estimated`` is True on every row."""
+    """Every assumption in one DataFrame, plus the MCU figures of ``profiles`` (default M0+ and M4)."""
     import pandas as pd
 
     a = a or default_assumptions()
@@ -83,21 +73,15 @@ def assumptions_frame(a: dict[str, Assumption] | None = None, profiles=None):
 
 def flop_cycles(dev: devices.DeviceProfile, a: dict[str, Assumption]) -> float:
     """Assumed cycles per floating-point operation on ``dev``'s CPU (FPU or soft float)."""
-    key = f"flop_cycles_{dev.cpu}"
-    if key not in a:
-        raise KeyError(f"no flop-cost assumption for CPU {dev.cpu!r}: add {key!r} to the assumptions")
-    return a[key].value
+    return a[f"flop_cycles_{dev.cpu}"].value
 
 
 def scheme_budget(scheme: str, dev: devices.DeviceProfile, a: dict[str, Assumption], *,
                   dsp_flops: float = 0.0, macs: float = 0.0) -> dict:
-    """Estimated energy per stride (one classification period), in µJ, by component, and the
-    average power (µW) and coin-cell life (days) it implies.
+    """Estimated µJ per stride by component, the average power (µW) and coin-cell life (days).
 
-    Schemes: ``"on-device"`` (read the samples, run the DSP block of ``dsp_flops`` and a model of
-    ``macs`` int8 MACs, send ``result_bytes``) and ``"stream raw"`` (read the samples and send all
-    of them; ``dsp_flops``/``macs`` ignored). Both keep the IMU on and batch radio traffic into
-    ``ble_events_per_s`` connection events. Every figure is estimated.
+    ``"on-device"`` reads, runs ``dsp_flops`` and ``macs`` int8 MACs and sends ``result_bytes``;
+    ``"stream raw"`` reads and sends every sample. Both keep the IMU on.
     """
     v = {k: x.value for k, x in a.items()}
     stride = v["stride_s"]
@@ -129,16 +113,15 @@ def scheme_budget(scheme: str, dev: devices.DeviceProfile, a: dict[str, Assumpti
 
 
 def battery_life_days(avg_power_uw: float, a: dict[str, Assumption]) -> float:
-    """Days a coin cell lasts at a constant average power (µW): usable capacity (J) / power."""
+    """Days a coin cell lasts at a constant average power (µW)."""
     v = {k: x.value for k, x in a.items()}
     joules = v["battery_mAh"] * 1e-3 * 3600 * v["battery_V"] * v["battery_usable"]
     return joules / (avg_power_uw * 1e-6) / 86400
 
 
 def compare(designs: list[dict], a: dict[str, Assumption] | None = None):
-    """One row per design: dicts with ``name``, ``scheme``, ``device`` (a DeviceProfile) and, for
-    on-device designs, ``dsp_flops`` and ``macs``. Returns a pandas DataFrame (µJ per stride by
-    component, average µW, battery days), every row estimated."""
+    """:func:`scheme_budget` of each design (dicts: ``name``, ``scheme``, ``device`` and for
+    on-device ``dsp_flops``, ``macs``) as a DataFrame indexed by design."""
     import pandas as pd
 
     a = a or default_assumptions()

@@ -26,10 +26,10 @@ def caption(fig, text: str) -> None:
     fig.text(0.01, -0.02, text, ha="left", va="top", fontsize=9, style="italic", wrap=True)
 
 
-def history(hist, title: str = "Training", ax=None):
+def history(hist, title: str = "Training"):
     """Loss and accuracy per epoch of a :class:`tinyml_utils.train.History`."""
     df = hist.frame()
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.2)) if ax is None else (ax[0].figure, ax)
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
     axes[0].plot(df.index, df["train_loss"], label="train")
     if "val_loss" in df:
         axes[0].plot(df.index, df["val_loss"], label="validation")
@@ -63,28 +63,19 @@ def confusion(y_true: np.ndarray, y_pred: np.ndarray, classes: Sequence[str], ti
     return fig
 
 
-def tradeoff(df, x: str = "size_bytes", y: str = "accuracy", label: str = "name", hue: str | None = None,
-             logx: bool = True, title: str = "Accuracy vs size", xlabel: str = "size (bytes)",
-             ylabel: str = "test accuracy (%)", pareto: bool = True, ax=None):
-    """Scatter of model variants (e.g. accuracy vs bytes) with the Pareto front drawn."""
-    fig, ax = plt.subplots(figsize=(7, 4.5)) if ax is None else (ax.figure, ax)
-    groups = [(None, df)] if hue is None else list(df.groupby(hue))
-    for i, (g, sub) in enumerate(groups):
-        ax.scatter(sub[x], 100 * sub[y] if y == "accuracy" else sub[y], s=36,
-                   color=PALETTE[i % len(PALETTE)], label=g, zorder=3)
-        for _, r in sub.iterrows():
-            ax.annotate(str(r[label]), (r[x], 100 * r[y] if y == "accuracy" else r[y]), fontsize=7,
-                        xytext=(3, 3), textcoords="offset points")
-    if pareto and len(df) > 1:
-        front = pareto_front(df[x].to_numpy(), df[y].to_numpy())
-        pts = df.iloc[front].sort_values(x)
-        ax.step(pts[x], 100 * pts[y] if y == "accuracy" else pts[y], where="post", color="gray",
-                lw=1, ls="--", label="Pareto front", zorder=2)
-    if logx:
-        ax.set_xscale("log")
-    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
-    if hue is not None or pareto:
-        ax.legend(fontsize=8)
+def tradeoff(df, x: str = "size_bytes", y: str = "accuracy", title: str = "Accuracy vs size",
+             xlabel: str = "size (bytes)"):
+    """Model variants (rows with a ``name``) on a log x axis, with the Pareto front; ``y`` in %."""
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    ax.scatter(df[x], 100 * df[y], s=36, color=PALETTE[0], zorder=3)
+    for _, r in df.iterrows():
+        ax.annotate(str(r["name"]), (r[x], 100 * r[y]), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    if len(df) > 1:
+        pts = df.iloc[pareto_front(df[x].to_numpy(), df[y].to_numpy())].sort_values(x)
+        ax.step(pts[x], 100 * pts[y], where="post", color="gray", lw=1, ls="--", label="Pareto front", zorder=2)
+    ax.set_xscale("log")
+    ax.set(xlabel=xlabel, ylabel="test accuracy (%)", title=title)
+    ax.legend(fontsize=8)
     return fig
 
 
@@ -100,9 +91,9 @@ def pareto_front(cost: np.ndarray, value: np.ndarray) -> np.ndarray:
 
 
 def bars(labels: Sequence[str], values: Sequence[float], errors: Sequence[float] | None = None,
-         xlabel: str = "", title: str = "", ax=None):
+         xlabel: str = "", title: str = ""):
     """Horizontal bars (e.g. latency per runtime) with optional error bars."""
-    fig, ax = plt.subplots(figsize=(7, 0.4 * len(labels) + 1.2)) if ax is None else (ax.figure, ax)
+    fig, ax = plt.subplots(figsize=(7, 0.4 * len(labels) + 1.2))
     ax.barh(list(labels), list(values), xerr=None if errors is None else list(errors),
             color=PALETTE[0], capsize=3)
     ax.invert_yaxis()

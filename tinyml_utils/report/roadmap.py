@@ -1,13 +1,9 @@
-"""The course's roadmap: every chapter, its title and the chapters it builds on, read from the
-notebooks themselves (the ``**Prerequisites:**`` line of each chapter's first cell), so the picture
-in chapter 00 and on the book's front page cannot drift from the chapters.
-
->>> chapters()[8].prerequisites     # chapter 08 builds on these chapters' artifacts and ideas
-"""
+"""The course's roadmap, read from each chapter's first cell (its ``**Prerequisites:**`` line)."""
 from __future__ import annotations
 
 import json
 import re
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,10 +19,10 @@ class Chapter:
     prerequisites: tuple[str, ...]   # chapter numbers, in order
 
 
-def chapters(folder: Path | None = None) -> list[Chapter]:
+def chapters() -> list[Chapter]:
     """Every ``NN_slug.ipynb`` chapter in number order, with its title and prerequisites."""
     out = []
-    for nb_path in sorted(Path(folder or paths.NOTEBOOKS).glob("[0-9][0-9]_*.ipynb")):
+    for nb_path in sorted(paths.NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")):
         cells = json.loads(nb_path.read_text(encoding="utf-8"))["cells"]
         first = "".join(cells[0]["source"])
         heading = first.lstrip("# ").splitlines()[0]
@@ -55,15 +51,14 @@ def direct(chs: list[Chapter]) -> dict[str, tuple[str, ...]]:
                             if not any(p in reach(q) for q in c.prerequisites if q != p)) for c in chs}
 
 
-def figure(chs: list[Chapter] | None = None, path: Path | None = None):
-    """The roadmap as a picture: the vision spine (00–07) on top, where TinyML lives (08 on) below,
-    an arrow from each prerequisite. Saved as PNG when ``path`` is given; returns the figure."""
+def figure(path: Path | None = None):
+    """The roadmap as a figure: chapters 00–07 on top, 08 on below; saved as PNG when ``path`` is given."""
     import matplotlib.pyplot as plt
 
     from .plots import use_style
 
     use_style()
-    chs = chs or chapters()
+    chs = chapters()
     spine = [c for c in chs if c.number <= "07"]
     rest = [c for c in chs if c.number > "07"]
     pos = {c.number: (i, 1.0) for i, c in enumerate(spine)}
@@ -83,7 +78,8 @@ def figure(chs: list[Chapter] | None = None, path: Path | None = None):
         ax.scatter([x], [y], s=900, color=color, zorder=2)
         ax.text(x, y, c.number, ha="center", va="center", color="white", fontweight="bold", zorder=3)
         words = c.title.split(":")[0]
-        ax.text(x, y + (0.2 if y else -0.2), "\n".join(_wrap(words, 16)), ha="center",
+        lines = textwrap.wrap(words, 16, break_long_words=False, break_on_hyphens=False)
+        ax.text(x, y + (0.2 if y else -0.2), "\n".join(lines), ha="center",
                 va="bottom" if y else "top", fontsize=8)
     ax.set_xlim(-0.6, len(spine) - 0.4)
     ax.set_ylim(-0.75, 1.75)
@@ -93,17 +89,6 @@ def figure(chs: list[Chapter] | None = None, path: Path | None = None):
     if path is not None:
         fig.savefig(path, bbox_inches="tight")
     return fig
-
-
-def _wrap(text: str, width: int) -> list[str]:
-    lines, cur = [], ""
-    for word in text.split():
-        if cur and len(cur) + 1 + len(word) > width:
-            lines.append(cur)
-            cur = word
-        else:
-            cur = f"{cur} {word}".strip()
-    return lines + ([cur] if cur else [])
 
 
 __all__ = ["Chapter", "chapters", "direct", "figure"]

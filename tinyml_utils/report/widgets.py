@@ -1,21 +1,14 @@
-"""Sliders for a learner in JupyterLab, nothing anywhere else.
+"""Sliders for a learner in JupyterLab, nothing anywhere else (the static figure stays for everyone).
 
-A chapter draws its static figure for every reader (papermill, the book, a plain kernel) and may add
-an ipywidgets slider beside it. A widget displayed where no frontend renders widgets leaves only its
-text fallback (``interactive(children=...)``) in the executed copy, and the book could only print
-that line; so a slider is shown only when :func:`frontend_has_widgets` says a widget frontend runs,
-and the chapter never depends on it (every failure is swallowed and reported as ``False``).
-
-How it knows: a kernel that a Jupyter server starts for a notebook (JupyterLab, Notebook 7) carries
-``JPY_SESSION_NAME`` in its environment; papermill and nbclient kernels do not. ``TINYML_WIDGETS=1``
-turns sliders on elsewhere (VS Code's notebooks render widgets too), ``TINYML_WIDGETS=0`` turns them off.
+Trap: a widget where no frontend renders it leaves only its text fallback in the executed copy. A
+kernel a Jupyter server starts carries ``JPY_SESSION_NAME``; papermill's does not. ``TINYML_WIDGETS``
+= "1" or "0" overrides the detection (VS Code renders widgets too).
 """
 from __future__ import annotations
 
 import os
 from typing import Callable
 
-#: the environment variable that overrides the detection: "1" shows sliders, "0" hides them
 ENV = "TINYML_WIDGETS"
 
 
@@ -39,9 +32,8 @@ def frontend_has_widgets() -> bool:
 
 def slider(draw: Callable[[float], object], low: float, high: float, step: float, value: float,
            description: str = "T") -> bool:
-    """Show a float slider from ``low`` to ``high`` that calls ``draw(value)`` on every move, but only
-    where :func:`frontend_has_widgets`; ``draw`` makes its own figure (``plt.show()`` or returns it).
-    Returns whether a slider is shown (``False`` in papermill, the book, or on any widget error)."""
+    """Show a float slider that calls ``draw(value)`` on every move, where :func:`frontend_has_widgets`.
+    Returns whether a slider is shown (never raises)."""
     if not frontend_has_widgets():
         return False
     try:
