@@ -1,35 +1,23 @@
 """Self-checking exercises: the learner writes a small function, a check says right or wrong.
 
-Every chapter's ``## Exercises`` has at least two fill-in exercises of the same shape: a statement, a
-stub that reveals nothing, and a solution hidden in a collapsed ``<details>`` cell (tagged
-``solution``; collapsed in JupyterLab and in the book alike)::
-
-    from tinyml_utils.course import exercises
-
-    def magnitude_mask(weight, sparsity):
-        ...  # YOUR CODE HERE
-
-    exercises.check_mask(magnitude_mask);
-
-A check runs the learner's function on small fixed inputs and compares it with an oracle (PyTorch,
-NumPy, Flower or a package helper, never the learner's own code path). It prints one line:
+Each chapter's ``## Exercises`` has at least two: a statement, a stub that reveals nothing, and a solution in a
+collapsed ``<details>`` cell tagged ``solution``; the stub cell ends with ``exercises.check_mask(magnitude_mask);``.
+A check runs the learner's function on small fixed inputs against an oracle (PyTorch, NumPy, Flower or a package
+helper, never the learner's code path) and prints one line, returning True, False or None:
 
 - ``✓ right — <what was compared, with the numbers>``
-- ``✗ wrong (<name>) — <the first case that differs>  hint: <the slip, recognised by recomputing the
-  typical wrong answers>``
-- ``… not attempted yet — fill in <name>, then re-run this cell.`` while the stub is untouched
-  (returns ``None``/``...`` or raises ``NotImplementedError``): no formula, no number, so Run All on
-  an untouched chapter gives nothing away and runs to the end.
-
-and returns ``True``, ``False`` or ``None`` respectively (``strict=True`` raises ``AssertionError``
-on a wrong answer instead). The reference solutions live in :mod:`.references`; :func:`reference`
-hands them to the tests (``tests/test_exercises.py``) and to teachers.
+- ``✗ wrong (<name>) — <the first case that differs>  hint: <the slip, recognised by recomputing the typical
+  wrong answers>`` (``strict=True`` raises ``AssertionError`` instead)
+- ``… not attempted yet — fill in <name>, then re-run this cell.`` while the stub is untouched (returns
+  ``None``/``...`` or raises ``NotImplementedError``): no formula, no number, so Run All gives nothing away.
 """
 from __future__ import annotations
 
 from .applied import (
     check_bn_stats,
     check_ds_conv_macs,
+    check_duty_cycle,
+    check_instructions_per_mac,
     check_kv_cache_bytes,
     check_perplexity,
     check_quantize_delta,
@@ -37,7 +25,7 @@ from .applied import (
     check_stream_rate,
     check_window_stats,
 )
-from .base import ARENA_BYTES, EXERCISES, reference
+from .base import EXERCISES, REFERENCES
 from .compressing import (
     BUDGET_DEVICES,
     check_budget,
@@ -51,8 +39,8 @@ from .compressing import (
     check_schedule,
     check_soft_targets,
 )
-from .firmware import check_duty_cycle, check_instructions_per_mac
 from .measuring import (
+    arena_bytes,
     check_arena,
     check_conv_macs,
     check_conv_params,
@@ -61,11 +49,17 @@ from .measuring import (
     check_num_windows,
 )
 
+
+def reference(name: str):
+    """The reference solution of exercise ``name``: the oracle its check compares with (for ``arena``, the bytes)."""
+    return arena_bytes() if name == "arena" else REFERENCES[name]
+
+
 __all__ = [
     "check_conv_macs", "check_arena", "check_num_windows", "check_num_frames", "check_conv_params",
     "check_latency_stats", "check_mask", "check_schedule", "check_qparams", "check_quantize", "check_soft_targets",
     "check_kd_loss", "check_parity", "check_dequantize", "check_budget", "check_npu_estimate", "check_ds_conv_macs",
     "check_smooth", "check_stream_rate", "check_window_stats", "check_quantize_delta", "check_bn_stats",
     "check_kv_cache_bytes", "check_perplexity", "check_duty_cycle", "check_instructions_per_mac",
-    "reference", "EXERCISES", "ARENA_BYTES", "BUDGET_DEVICES",
+    "reference", "EXERCISES", "BUDGET_DEVICES",
 ]

@@ -1,21 +1,21 @@
-"""The machinery of the self-checking exercises: calling the learner's function, diagnosing the slip,
-and the verdict line. The reference solutions are in :mod:`.references`, out of the notebooks' sight."""
+"""The self-checks' one mechanism: :func:`exercise` turns a table row (cases, oracle, typical slips,
+messages) into ``check_<name>(fn, strict=False)``."""
 from __future__ import annotations
 
+import copy
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from . import references as R
+#: Which chapter each exercise belongs to (the tests check that every chapter has at least two).
+EXERCISES: dict[str, str] = {}
+
+#: The oracle of each exercise, with the learner's signature (what :func:`reference` hands out).
+REFERENCES: dict[str, Callable] = {}
 
 
 class _NotAttempted(Exception):
     pass
-
-
-def _unfilled(value) -> bool:
-    """True for what an untouched stub gives back: ``None`` or ``...`` (a body of ``...`` returns None)."""
-    return value is None or value is Ellipsis
 
 
 def _call(fn: Callable, *args):
@@ -24,21 +24,21 @@ def _call(fn: Callable, *args):
         out = fn(*args)
     except NotImplementedError as exc:
         raise _NotAttempted from exc
-    if _unfilled(out):
+    if out is None or out is Ellipsis:
         raise _NotAttempted
     return out
 
 
-def _report(name: str, fn: Callable[[], tuple[bool, str]], what: str, strict: bool) -> bool | None:
-    """Run one check body; print the verdict line; return True / False / None (not attempted).
+def _report(name: str, body: Callable[[], tuple[bool, str]], fill: str, strict: bool) -> bool | None:
+    """Print the verdict line of one check; return True / False / None (not attempted).
 
-    The "not attempted" line names only what to fill in (``what``), never a formula or a number:
-    Run All on an untouched chapter must not give the answers away.
+    The "not attempted" line names only what to fill in, never a formula or a number: Run All on an
+    untouched chapter must not give the answers away.
     """
     try:
-        ok, msg = fn()
+        ok, msg = body()
     except _NotAttempted:
-        print(f"… not attempted yet — fill in {what}, then re-run this cell.")
+        print(f"… not attempted yet — fill in {fill}, then re-run this cell.")
         return None
     except Exception as exc:  # the learner's code raised: show it as a wrong answer, not a crash
         ok, msg = False, f"your function raised {type(exc).__name__}: {exc}"
@@ -57,7 +57,10 @@ def _hint(msg: str, hint: str) -> str:
 
 
 def _same(a, b, rtol: float = 1e-5, atol: float = 1e-7) -> bool:
-    """Numerically equal (same shape; NaN-free), for answers that are numbers, tuples or arrays."""
+    """Numerically equal (same shape), part by part for tuples; a ``None`` part of ``b`` matches anything."""
+    if isinstance(b, tuple):
+        return isinstance(a, tuple) and len(a) == len(b) and all(
+            y is None or _same(x, y, rtol, atol) for x, y in zip(a, b))
     try:
         a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     except (TypeError, ValueError):
@@ -65,39 +68,57 @@ def _same(a, b, rtol: float = 1e-5, atol: float = 1e-7) -> bool:
     return a.shape == b.shape and bool(np.allclose(a, b, rtol=rtol, atol=atol))
 
 
-def _diagnose(got, slips: Sequence[tuple[Callable[[], Any], str]], default: str, **tol) -> str:
-    """The hint of the first typical slip whose answer equals ``got``, else ``default``.
-
-    Each slip is ``(what that slip computes, the hint naming it)``: a wrong answer is recognised by
-    recomputing the slip, never by guessing from counts.
-    """
+def _diagnose(got, args: tuple, slips: Sequence[tuple[Callable, str]], default: str, **tol) -> str:
+    """The hint of the first slip whose answer on ``args`` equals ``got``, else ``default``: a wrong
+    answer is recognised by recomputing the typical wrong answers, never by guessing from counts."""
     for wrong, hint in slips:
         try:
-            if _same(got, wrong(), **tol):
-                return hint
+            with np.errstate(all="ignore"):
+                if _same(got, wrong(*args), **tol):
+                    return hint
         except Exception:  # noqa: BLE001 - a slip that cannot be computed on this case does not match
             continue
     return default
 
 
-#: Which chapter each exercise belongs to (the tests check that every chapter has at least two).
-EXERCISES: dict[str, str] = {
-    "conv_macs": "00", "arena": "00", "num_windows": "01", "num_frames": "01", "conv_params": "02",
-    "latency_stats": "02", "mask": "03", "schedule": "03", "qparams": "04", "quantize": "04",
-    "soft_targets": "05", "kd_loss": "05", "parity": "06", "dequantize": "06", "budget": "07",
-    "npu_estimate": "07", "ds_conv_macs": "08", "smooth": "08", "stream_rate": "09", "window_stats": "09",
-    "quantize_delta": "10", "bn_stats": "10", "kv_cache_bytes": "11", "perplexity": "11", "duty_cycle": "12",
-    "instructions_per_mac": "12",
-}
-
-#: The expected answer of the value exercises (the int8 arena estimate of chapter 00).
-ARENA_BYTES = 15_680
+def _first(answer):
+    return answer[0] if isinstance(answer, tuple) else answer
 
 
-def reference(name: str) -> Any:
-    """The reference solution of exercise ``name`` (a function, or the expected value)."""
-    if name == "arena":
-        return ARENA_BYTES
-    if name not in EXERCISES:
-        raise KeyError(f"no exercise {name!r}; known: {sorted(EXERCISES)}")
-    return getattr(R, "num_windows" if name == "num_frames" else name)
+def exercise(name: str, chapter: str, doc: str, *, cases: Callable[[], list[tuple]], ref: Callable,
+             slips: Sequence[tuple[Callable, str]], hint: str, case: Callable[[tuple, Any, Any], str],
+             done: str | Callable[[list[tuple]], str], answer: Callable = float, rtol: float = 1e-5,
+             atol: float = 1e-7, shape_hint: str | None = None, fill: str | None = None) -> Callable:
+    """Register exercise ``name`` of ``chapter``; return its ``check_<name>(fn, strict=False)``.
+
+    - ``cases()``: the argument tuples (built on call, so torch loads only when a check runs);
+      the learner's function gets deep copies.
+    - ``ref``: the oracle, with the learner's signature; ``answer`` converts its and the learner's
+      output to what is compared (``rtol``/``atol``; ``rtol=atol=0`` for counts).
+    - ``slips``: ``(a typical wrong answer with the learner's signature, the hint that names it)``,
+      tried in order; ``hint`` when none matches. A ``None`` part of a tuple slip matches anything.
+    - ``case(args, want, got)``: the line that names the first case that differs;
+      ``shape_hint``: the hint when the (first part of the) answer has the wrong shape.
+    - ``done``: the ✓ line, or ``done(cases)`` to compute its numbers.
+    """
+    EXERCISES[name] = chapter
+    REFERENCES[name] = ref
+
+    def body(fn: Callable) -> tuple[bool, str]:
+        all_cases = cases()
+        for args in all_cases:
+            want = answer(ref(*args))
+            got = answer(_call(fn, *copy.deepcopy(args)))
+            if shape_hint and np.shape(_first(got)) != np.shape(_first(want)):
+                return False, _hint(f"shape {np.shape(_first(got))}, expected {np.shape(_first(want))}", shape_hint)
+            if not _same(got, want, rtol, atol):
+                why = _diagnose(got, args, slips, hint, rtol=rtol, atol=atol)
+                return False, _hint(case(args, want, got), why)
+        return True, done(all_cases) if callable(done) else done
+
+    def check(fn: Callable, strict: bool = False) -> bool | None:
+        return _report(name, lambda: body(fn), fill or name, strict)
+
+    check.__name__ = check.__qualname__ = f"check_{name}"
+    check.__doc__ = doc
+    return check
