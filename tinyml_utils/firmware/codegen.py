@@ -1,16 +1,10 @@
-"""An int8 ``.tflite`` → a C program: const weight arrays, the fixed-point multipliers and shifts
-TFLite's Prepare derives, one kernel call per layer, an arena whose buffers are reused once a
-tensor is dead, and the course's own kernels (:data:`VARIANTS`).
+"""An int8 ``.tflite`` → C: const weights, TFLite's multipliers and shifts, one kernel call per layer,
+an arena whose buffers are reused once a tensor is dead, and the course's kernels (:data:`VARIANTS`).
 
->>> prog = generate("dscnn_int8.tflite", variant="simd")
->>> sorted(prog.sources)        # ['kernels.h', 'kernels_common.c', ..., 'model.c']
->>> prog.input.size, prog.layers[1].macs
-
-The generated ``model.c`` defines ``int8_t g_input[N]``, ``int8_t g_output[M]``,
-``int model_invoke(void)`` (every layer) and ``int model_invoke_layers(int n)`` (the first ``n``
-layers; ``g_layer_output[n - 1]`` then points at layer ``n - 1``'s output, for the per-layer
-comparison). Before layer ``i`` it calls ``marker_layer(i)`` and, at the end, ``marker_layer(n)``:
-a weak empty function an emulator can hook to count instructions per layer.
+``model.c`` defines ``int8_t g_input[N]``, ``int8_t g_output[M]``, ``int model_invoke(void)`` and
+``int model_invoke_layers(int n)`` (the first ``n`` layers; ``g_layer_output[n - 1]`` then points at
+layer ``n - 1``'s output). It calls the weak empty ``marker_layer(i)`` before layer ``i`` and
+``marker_layer(n)`` at the end: an emulator hooks it to count instructions per layer.
 """
 from __future__ import annotations
 
@@ -41,7 +35,6 @@ class IOSpec:
     shape: tuple[int, ...]
     scale: float
     zero_point: int
-    dtype: str = "int8"
 
     @property
     def size(self) -> int:
@@ -50,8 +43,8 @@ class IOSpec:
 
 @dataclass(frozen=True)
 class LayerInfo:
-    """What a chapter reports about a layer: name, op, MACs, shapes, bytes of const data (dense),
-    non-zero weights (what the "sparse" variant stores and multiplies)."""
+    """What a chapter reports about a layer. ``param_bytes``: const data, dense; ``nonzero_weights``:
+    what the "sparse" variant stores and multiplies."""
 
     index: int
     name: str
@@ -73,8 +66,6 @@ class CProgram:
     input: IOSpec
     output: IOSpec
     layers: list[LayerInfo]
-    arena_bytes: int
-    scratch_bytes: int
     plans: list[Layer] = field(repr=False, default_factory=list)
 
     @property
@@ -82,8 +73,8 @@ class CProgram:
         return sum(layer.macs for layer in self.layers)
 
 
-def scratch_bytes(layer: Layer, variant: str) -> int:  # "reordered", "simd", "sparse": the same buffers
-    """Work buffer a kernel needs (im2col column or per-pixel accumulators), in bytes."""
+def scratch_bytes(layer: Layer, variant: str) -> int:
+    """Bytes of work buffer a kernel needs (im2col column or per-pixel accumulators; none when naive)."""
     if variant == "naive":
         return 0
     if layer.kind == "DEPTHWISE_CONV_2D":                 # per-pixel accumulators
@@ -96,10 +87,8 @@ def scratch_bytes(layer: Layer, variant: str) -> int:  # "reordered", "simd", "s
 
 
 def plan_arena(layers: list[Layer]) -> tuple[dict[int, int], int]:
-    """Offsets in one arena for every intermediate tensor (not the model input or output).
-    A tensor lives from the layer that writes it to the last layer that reads it; tensors whose
-    lives overlap get disjoint bytes (greedy first fit, largest first, 4-byte aligned).
-    Returns (tensor index → offset, arena bytes)."""
+    """(tensor index → offset, arena bytes) for the intermediate tensors: tensors whose lives overlap
+    get disjoint bytes (greedy first fit, largest first, 4-byte aligned)."""
     model_in, model_out = layers[0].input, layers[-1].output
     life: dict[int, list[int]] = {}
     size: dict[int, int] = {}
@@ -227,8 +216,8 @@ def _layer_c(layer: Layer, variant: str) -> tuple[str, str]:
     return "", f"copy_s8({{IN}}, {{OUT}}, {layer.out_size});"                  # RESHAPE
 
 
-def model_c(layers: list[Layer], model_name: str, variant: str) -> tuple[str, int, int]:
-    """The text of ``model.c`` for ``layers``; also returns (arena bytes, scratch bytes)."""
+def model_c(layers: list[Layer], model_name: str, variant: str) -> str:
+    """The text of ``model.c`` for ``layers``."""
     offsets, arena = plan_arena(layers)
     scratch = max([scratch_bytes(layer, variant) for layer in layers] + [4])
     model_in, model_out = layers[0].input, layers[-1].output
@@ -241,7 +230,7 @@ def model_c(layers: list[Layer], model_name: str, variant: str) -> tuple[str, in
             f" * (kernel variant \"{variant}\"). {n} layers, {sum(lay.macs for lay in layers):,} MACs;",
             f" * arena {arena} bytes (buffers reused once a tensor is dead), scratch {scratch} bytes. */",
             "#include \"kernels.h\"", "",
-            f"int8_t g_input[{layers[0].in_shape[0] * int(np.prod(layers[0].in_shape[1:]))}];",
+            f"int8_t g_input[{int(np.prod(layers[0].in_shape))}];",
             f"int8_t g_output[{layers[-1].out_size}];",
             f"static int8_t arena[{max(arena, 4)}] __attribute__((aligned(4)));",
             f"static int32_t scratch[{(scratch + 3) // 4}];   /* im2col column / accumulators */", "",
@@ -268,31 +257,22 @@ def model_c(layers: list[Layer], model_name: str, variant: str) -> tuple[str, in
             "    for (int i = 0; i < n; i++) {", "        marker_layer(i);", "        layer_fn[i]();", "    }",
             "    marker_layer(n);", "    return 0;", "}", "",
             f"int model_invoke(void) {{ return model_invoke_layers({n}); }}", ""]
-    return "\n".join(head + body + tail), arena, scratch
+    return "\n".join(head + body + tail)
 
 
 def _io(t: tflite_model.Tensor) -> IOSpec:
-    return IOSpec(tuple(t.shape), float(t.scale[0]) if len(t.scale) else 1.0,
-                  int(t.zero_point[0]) if len(t.zero_point) else 0, np.dtype(t.dtype).name)
+    return IOSpec(tuple(t.shape), float(t.scale[0]) if len(t.scale) else 1.0, layer_plans._zp(t))
 
 
 def generate(tflite_path, variant: str = "naive") -> CProgram:
-    """Read ``tflite_path`` (int8, batch 1) and generate its C program with the ``variant`` kernels
-    (one of :data:`VARIANTS`). Raises :class:`~tinyml_utils.firmware.layers.UnsupportedOpError`
-    naming the op and the model for an op the kernels lack, and
-    :class:`~tinyml_utils.firmware.tflite_model.TFLiteFormatError` for a corrupted file."""
-    if variant not in VARIANTS:
-        raise ValueError(f"variant must be one of {list(VARIANTS)}, got {variant!r}")
+    """The C program of an int8, batch-1 ``.tflite`` with the ``variant`` kernels (one of :data:`VARIANTS`)."""
     model = tflite_model.read(tflite_path)
     plans = layer_plans.plan(model)
-    text, arena, scratch = model_c(plans, model.name, variant)
-    sources = {"kernels.h": (C_DIR / "kernels.h").read_text()}
-    sources.update({f: (C_DIR / f).read_text() for f in VARIANTS[variant]})
-    sources["model.c"] = text
+    sources = {f: (C_DIR / f).read_text() for f in ("kernels.h", *VARIANTS[variant])}
+    sources["model.c"] = model_c(plans, model.name, variant)
     infos = [LayerInfo(i, lay.name, lay.kind, lay.macs, lay.in_shape, lay.out_shape,
                        sum(int(np.asarray(lay.params[k]).nbytes) for k in ("weights", "bias", "q", "shift")
                            if k in lay.params),
                        int(np.count_nonzero(lay.params["weights"])) if "weights" in lay.params else 0)
              for i, lay in enumerate(plans)]
-    return CProgram(model.name, variant, sources, _io(model.input_tensor()), _io(model.output_tensor()), infos,
-                    arena, scratch, plans)
+    return CProgram(model.name, variant, sources, _io(model.input_tensor()), _io(model.output_tensor()), infos, plans)

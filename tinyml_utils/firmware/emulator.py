@@ -1,26 +1,15 @@
-"""Run a built Cortex-M ELF on an emulated core (Unicorn, pip-installed; ELF read with pyelftools).
+"""Run a built Cortex-M ELF on Unicorn: buffers by symbol, exact instruction counts, stack high-water.
 
-One :class:`Emulator` loads the ELF once and runs the reset handler once (copy .data, zero .bss,
-enable the FPU). Each :meth:`Emulator.run` then writes the input buffer by symbol, enters
-``fw_run`` (``marker_start(); model_invoke(); marker_stop();``) and reads the output buffer by
-symbol: no hook is installed, so it runs at full emulator speed. :meth:`Emulator.count` installs a
-``UC_HOOK_BLOCK`` that adds each executed basic block's instruction count while the program is
-between ``marker_start`` and ``marker_stop``, and records the running total at every
-``marker_layer(i)`` call: the per-layer counts.
+:meth:`Emulator.count` adds each executed basic block's instructions (``UC_HOOK_BLOCK``) between
+``marker_start`` and ``marker_stop``; :meth:`Emulator.run` installs no hook and is much faster.
 
-Traps (measured here):
+Traps:
 
-* The counts are **instructions executed, not cycles**, for the compiler and flags the ELF was
-  built with (see :class:`~tinyml_utils.firmware.toolchain.Firmware`); time = count × an assumed
-  cycles-per-instruction at an assumed clock, and that assumption must be stated beside it.
-* ``UC_HOOK_CODE`` (one callback per instruction) undercounts: it skips condition-failed
-  instructions in IT blocks. Summing block sizes in ``UC_HOOK_BLOCK`` is exact, and several times
-  faster, but a counted inference is still ~40× slower than an uncounted one: count a few inputs,
-  run the bulk without the hook.
-* Unicorn's Cortex-M0 model also executes Armv7-M instructions: only the compiler flags guarantee
-  that an M0+ build uses the M0+ instruction set.
-* The System Control Space (0xE000E000, SysTick, CPACR) is mapped as plain RAM so that the
-  startup code's writes are harmless.
+* Counts are **instructions executed, not cycles**, for the compiler and flags of the ELF.
+* ``UC_HOOK_CODE`` undercounts: it skips condition-failed instructions in IT blocks.
+* Unicorn's Cortex-M0 also executes Armv7-M instructions: only the compiler flags keep an M0+ build
+  to the M0+ instruction set.
+* The System Control Space (0xE000E000) is mapped as plain RAM, so the startup code's writes are harmless.
 """
 from __future__ import annotations
 
@@ -33,12 +22,12 @@ from .toolchain import Firmware
 _RAM_BASE = 0x20000000
 _SCS_BASE = 0xE000E000
 _PAINT = 0xA5
+_MAX_INSTRUCTIONS = 2_000_000_000     # a run past this is a hang
 
 
 @dataclass
 class Count:
-    """Instructions executed between the markers; ``per_layer[i]`` from ``marker_layer(i)`` to the next
-    ``marker_layer`` call (generated models call it before each layer and once more at the end)."""
+    """Instructions between the markers; ``per_layer[i]``: from ``marker_layer(i)`` to the next marker_layer."""
 
     instructions: int
     per_layer: list[int] = field(default_factory=list)
@@ -50,15 +39,12 @@ def _page(n: int) -> int:
 
 
 class Emulator:
-    """One ELF loaded into a Unicorn Cortex-M; run it many times without reloading.
-
-    Unicorn's core model: M0 for ``cortex-m0plus``, M4 for ``cortex-m4``. A build-only core
-    (``cortex-m55``: Unicorn has no Armv8.1-M model) raises ``ValueError``.
-    """
+    """One ELF loaded into a Unicorn Cortex-M (M0 for ``cortex-m0plus``, M4 for ``cortex-m4``), its
+    reset handler run once; then run it many times."""
 
     _CPU = {"cortex-m0plus": "UC_CPU_ARM_CORTEX_M0", "cortex-m4": "UC_CPU_ARM_CORTEX_M4"}
 
-    def __init__(self, firmware: Firmware, *, timeout_instructions: int = 2_000_000_000):
+    def __init__(self, firmware: Firmware):
         from elftools.elf.elffile import ELFFile
         from unicorn import UC_ARCH_ARM, UC_MODE_MCLASS, UC_MODE_THUMB, Uc, arm_const
 
@@ -66,7 +52,6 @@ class Emulator:
             raise ValueError(f"{firmware.core} is build-only: Unicorn models no core that runs its instruction "
                              f"set (flash/SRAM from the ELF still hold); emulated cores: {sorted(self._CPU)}")
         self.firmware = firmware
-        self.max_instructions = int(timeout_instructions)
         self.uc = uc = Uc(UC_ARCH_ARM, UC_MODE_THUMB | UC_MODE_MCLASS)
         uc.ctl_set_cpu_model(getattr(arm_const, self._CPU[firmware.core]))
         with open(firmware.elf, "rb") as f:
@@ -85,24 +70,21 @@ class Emulator:
                 uc.mem_write(addr, data)
         self.stack_limit, self.stack_top = self.symbols["__stack_limit"][0], top
         self._reg = arm_const
-        # Run the reset handler up to fw_init_done (memory initialised, FPU on), then keep that state.
-        uc.reg_write(arm_const.UC_ARM_REG_SP, top)
-        self._start(self._addr("Reset_Handler"), self._addr("fw_init_done"))
+        self._sizes: dict[tuple[int, int], int] = {}
         self.stack_high_water = 0
+        uc.reg_write(arm_const.UC_ARM_REG_SP, top)       # memory initialised, FPU on: that state is kept
+        self._start(self._addr("Reset_Handler"), self._addr("fw_init_done"))
 
     def _addr(self, name: str) -> int:
-        if name not in self.symbols:
-            raise KeyError(f"symbol {name!r} not in {self.firmware.elf.name}")
         return self.symbols[name][0] & ~1
 
     def _start(self, begin: int, until: int) -> None:
-        self.uc.emu_start(begin | 1, until, count=self.max_instructions)
+        self.uc.emu_start(begin | 1, until, count=_MAX_INSTRUCTIONS)
         pc = self.uc.reg_read(self._reg.UC_ARM_REG_PC) & ~1
         if pc != until:
             raise RuntimeError(f"{self.firmware.elf.name}: stopped at 0x{pc:08x}, not at 0x{until:08x} "
-                               f"(ran past {self.max_instructions:,} instructions, or faulted)")
+                               f"(ran past {_MAX_INSTRUCTIONS:,} instructions, or faulted)")
 
-    # ---- buffers by symbol -------------------------------------------------------------------
     def write(self, symbol: str, values, dtype=np.int8) -> None:
         """Write ``values`` (as ``dtype``) into the global ``symbol``; raises if it does not fit."""
         buf = np.ascontiguousarray(np.asarray(values).astype(dtype, copy=False)).tobytes()
@@ -111,29 +93,17 @@ class Emulator:
             raise ValueError(f"{len(buf)} bytes do not fit {symbol!r} ({size} bytes)")
         self.uc.mem_write(addr, buf)
 
-    def read(self, symbol: str, dtype=np.int8, count: int | None = None) -> np.ndarray:
-        """The global ``symbol`` as a numpy array of ``dtype`` (all of it, or ``count`` items)."""
+    def read(self, symbol: str, dtype=np.int8) -> np.ndarray:
+        """The global ``symbol`` as a numpy array of ``dtype``."""
         addr, size = self.symbols[symbol]
-        n = size if count is None else int(count) * np.dtype(dtype).itemsize
-        return np.frombuffer(bytes(self.uc.mem_read(addr, n)), dtype=dtype).copy()
-
-    # ---- running -----------------------------------------------------------------------------
-    def _invoke(self) -> None:
-        r = self._reg
-        self.uc.reg_write(r.UC_ARM_REG_SP, self.stack_top)
-        self.uc.reg_write(r.UC_ARM_REG_LR, self._addr("fw_halt") | 1)
-        self._start(self._addr("fw_run"), self._addr("fw_halt"))
+        return self.read_at(addr, size, dtype)
 
     def call(self, function: str, *args: int) -> int:
-        """Call the C function ``function`` with up to four int arguments (r0–r3); its int result (r0).
+        """Call a C function with up to four int arguments (r0–r3); its int result.
 
-        E.g. ``call("model_invoke_layers", 3)`` runs a generated model's first three layers. Trap:
-        builds link with ``--gc-sections``, so a function nothing in the program calls is dropped
-        unless it is declared ``__attribute__((used, retain))``.
+        Trap: ``--gc-sections`` drops a function nothing calls unless it is ``__attribute__((used, retain))``.
         """
         r = self._reg
-        if len(args) > 4:
-            raise ValueError("at most four register arguments")
         for reg, a in zip((r.UC_ARM_REG_R0, r.UC_ARM_REG_R1, r.UC_ARM_REG_R2, r.UC_ARM_REG_R3), args):
             self.uc.reg_write(reg, int(a) & 0xFFFFFFFF)
         self.uc.reg_write(r.UC_ARM_REG_SP, self.stack_top)
@@ -145,27 +115,21 @@ class Emulator:
         """``nbytes`` of memory at ``address`` as ``dtype`` (e.g. through a pointer read by symbol)."""
         return np.frombuffer(bytes(self.uc.mem_read(int(address), int(nbytes))), dtype=dtype).copy()
 
-    def run(self, x=None, *, input_symbol: str = "g_input", output_symbol: str = "g_output",
-            dtype=np.int8, out_dtype=None) -> np.ndarray:
+    def run(self, x, *, input_symbol: str = "g_input", output_symbol: str = "g_output",
+            dtype=np.int8) -> np.ndarray:
         """One inference without any hook: write ``x`` to ``input_symbol``, run, read ``output_symbol``."""
-        if x is not None:
-            self.write(input_symbol, np.asarray(x).ravel(), dtype)
-        self._invoke()
-        return self.read(output_symbol, out_dtype or dtype)
+        self.write(input_symbol, np.asarray(x).ravel(), dtype)
+        self.call("fw_run")
+        return self.read(output_symbol, dtype)
 
-    def count(self, x=None, *, input_symbol: str = "g_input", dtype=np.int8) -> Count:
-        """One inference with the counting hook: exact instructions between the markers, per layer, stack.
-
-        The stack is painted before the run; the high-water mark is the depth of the deepest byte
-        that changed (bytes; it includes the few bytes fw_run itself uses).
-        """
+    def count(self, x, *, input_symbol: str = "g_input", dtype=np.int8) -> Count:
+        """One inference with the counting hook. Stack high-water: the deepest byte of the painted stack
+        that changed (bytes, including the few fw_run uses)."""
         from unicorn import UC_HOOK_BLOCK
 
-        if x is not None:
-            self.write(input_symbol, np.asarray(x).ravel(), dtype)
+        self.write(input_symbol, np.asarray(x).ravel(), dtype)
         start, stop = self._addr("marker_start"), self._addr("marker_stop")
-        layer = self.symbols.get("marker_layer", (None, 0))[0]
-        layer = None if layer is None else layer & ~1
+        layer = self._addr("marker_layer") if "marker_layer" in self.symbols else None
         st = {"on": False, "n": 0, "marks": []}
         r0 = self._reg.UC_ARM_REG_R0
 
@@ -184,7 +148,7 @@ class Emulator:
         h = self.uc.hook_add(UC_HOOK_BLOCK, hook)
         self.uc.ctl_flush_tb()       # blocks translated before the hook was added would not call it
         try:
-            self._invoke()
+            self.call("fw_run")
         finally:
             self.uc.hook_del(h)
             self.uc.ctl_flush_tb()
@@ -195,12 +159,8 @@ class Emulator:
         per_layer = [b - a for (_, a), (_, b) in zip(st["marks"], st["marks"][1:])]
         return Count(int(st["n"]), per_layer, high)
 
-    _sizes: dict | None = None
-
     def block_instructions(self, address: int, size: int) -> int:
         """Instructions in the basic block at ``address`` of ``size`` bytes (Thumb: 2- or 4-byte)."""
-        if self._sizes is None:
-            self._sizes = {}
         key = (address, size)
         n = self._sizes.get(key)
         if n is None:

@@ -1,17 +1,8 @@
-"""The generated C on the host (``gcc -shared`` + ctypes), LiteRT's reference tensors, and the
-per-layer comparison that names the first layer where two runs differ.
+"""The generated C on the host (``gcc -shared`` + ctypes: the fast check; the SIMD intrinsics are plain
+C there), LiteRT's reference kernels with every tensor kept, and the per-layer comparison.
 
-The host build is the fast check: the same C kernels, compiled for x86 (the SIMD variant's
-``SMLAD``/``SXTB16`` become plain C functions with the same results), run thousands of inputs a
-second. The bit-exactness target is LiteRT's reference kernels:
-``Interpreter(..., experimental_op_resolver_type=OpResolverType.BUILTIN_REF,
-experimental_preserve_all_tensors=True)`` keeps every intermediate tensor readable after
-``invoke``; LiteRT's default path (XNNPACK) is not guaranteed to round identically.
-
->>> host = build_host(codegen.generate("m_int8.tflite", "simd"))
->>> ref = LiteRTReference("m_int8.tflite")
->>> report = compare_layers(host.plans, host.layer_outputs(x), ref.tensors(x))
->>> first_mismatch(report)       # None when every layer is bit-exact, else the first bad layer's row
+Trap: the bit-exactness target is LiteRT's ``BUILTIN_REF`` kernels; its default path (XNNPACK) is
+not guaranteed to round identically.
 """
 from __future__ import annotations
 
@@ -43,16 +34,14 @@ def host_compiler() -> list[str]:
 
 
 class HostModel:
-    """A :class:`~tinyml_utils.firmware.codegen.CProgram` compiled into a shared library and loaded
-    with ctypes. ``run`` one int8 input → int8 output; ``layer_outputs`` every layer's output."""
+    """A :class:`~.codegen.CProgram` compiled into a shared library and loaded with ctypes."""
 
     def __init__(self, program: CProgram, lib_path: Path):
-        self.program, self.plans, self.path = program, program.plans, lib_path
+        self.program, self.plans = program, program.plans
         self.lib = ctypes.CDLL(str(lib_path))
-        self.n_layers = len(program.layers)
         self._in = (ctypes.c_int8 * program.input.size).in_dll(self.lib, "g_input")
         self._out = (ctypes.c_int8 * program.output.size).in_dll(self.lib, "g_output")
-        self._layer_ptr = (ctypes.c_void_p * self.n_layers).in_dll(self.lib, "g_layer_output")
+        self._layer_ptr = (ctypes.c_void_p * len(self.plans)).in_dll(self.lib, "g_layer_output")
         self.lib.model_invoke_layers.argtypes = [ctypes.c_int]
 
     def _write(self, x: np.ndarray) -> None:
@@ -67,29 +56,22 @@ class HostModel:
         self.lib.model_invoke()
         return np.ctypeslib.as_array(self._out).copy().reshape(self.program.output.shape)
 
-    def run_many(self, xs: np.ndarray) -> np.ndarray:
-        """:meth:`run` over the first axis of ``xs``; returns (N, *output shape) int8."""
-        return np.stack([self.run(x) for x in xs])
-
-    def layer_output(self, x: np.ndarray, i: int) -> np.ndarray:
-        """Run layers 0..i on ``x`` and return layer i's output (NHWC-4D int8)."""
-        self._write(x)
-        self.lib.model_invoke_layers(i + 1)
-        shape = self.plans[i].out_shape
-        buf = (ctypes.c_int8 * int(np.prod(shape))).from_address(self._layer_ptr[i])
-        return np.ctypeslib.as_array(buf).copy().reshape(shape)
-
     def layer_outputs(self, x: np.ndarray) -> list[np.ndarray]:
-        """Every layer's output for ``x`` (layer i re-runs layers 0..i: the arena reuses buffers)."""
-        return [self.layer_output(x, i) for i in range(self.n_layers)]
+        """Every layer's output, NHWC-4D int8 (layer i re-runs layers 0..i: the arena reuses buffers)."""
+        outs = []
+        for i, plan in enumerate(self.plans):
+            self._write(x)
+            self.lib.model_invoke_layers(i + 1)
+            buf = (ctypes.c_int8 * plan.out_size).from_address(self._layer_ptr[i])
+            outs.append(np.ctypeslib.as_array(buf).copy().reshape(plan.out_shape))
+        return outs
 
 
-def build_host(program: CProgram, opt: str = "-O2", out_dir=None) -> HostModel:
-    """Compile ``program.sources`` into a shared library for this machine (``-shared -fPIC``),
-    cached by content hash under ``build/firmware-host``; returns the loaded :class:`HostModel`."""
-    cc = host_compiler()
+def build_host(program: CProgram) -> HostModel:
+    """Compile ``program.sources`` into a shared library for this machine, cached by content hash."""
+    cc, opt = host_compiler(), "-O2"
     key = hashlib.sha256(repr((sorted(program.sources.items()), opt, cc[-1])).encode()).hexdigest()[:16]
-    out_dir = Path(out_dir) if out_dir else paths.build_dir() / "firmware-host" / f"{program.model_name}-{key}"
+    out_dir = paths.build_dir() / "firmware-host" / f"{program.model_name}-{key}"
     lib = out_dir / f"lib{program.model_name}_{program.variant}.so"
     if not lib.exists():
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -106,9 +88,7 @@ def build_host(program: CProgram, opt: str = "-O2", out_dir=None) -> HostModel:
 
 
 def emulated_layer_outputs(emulator, program: CProgram, x: np.ndarray) -> list[np.ndarray]:
-    """Every layer's output of ``program`` running in ``emulator`` (a
-    :class:`tinyml_utils.firmware.emulator.Emulator` of its firmware): for layer i, write ``x``,
-    call ``model_invoke_layers(i + 1)`` and read through the 32-bit pointer ``g_layer_output[i]``."""
+    """Every layer's output of ``program`` running in ``emulator`` (an Emulator of its firmware)."""
     x = np.ascontiguousarray(x, dtype=np.int8).reshape(-1)
     outs = []
     for i, plan in enumerate(program.plans):
@@ -125,8 +105,7 @@ class LiteRTReference:
     def __init__(self, tflite_path):
         from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
-        self.path = Path(tflite_path)
-        self.interpreter = Interpreter(model_path=str(self.path), num_threads=1,
+        self.interpreter = Interpreter(model_path=str(tflite_path), num_threads=1,
                                        experimental_op_resolver_type=OpResolverType.BUILTIN_REF,
                                        experimental_preserve_all_tensors=True)
         self.interpreter.allocate_tensors()
@@ -143,7 +122,7 @@ class LiteRTReference:
         return np.stack([self.run(x) for x in xs])
 
     def tensors(self, x: np.ndarray) -> dict[int, np.ndarray]:
-        """Run ``x`` and return every tensor the graph computed, by tensor index."""
+        """Run ``x``; every tensor the graph holds, by tensor index."""
         self.run(x)
         out = {}
         for d in self.interpreter.get_tensor_details():
@@ -155,14 +134,12 @@ class LiteRTReference:
 
 
 def compare_layers(plans: list[Layer], ours: list[np.ndarray], reference: dict[int, np.ndarray]) -> list[dict]:
-    """One row per layer: name, op, values equal / total, largest |difference| (int8 LSBs).
-    ``ours[i]`` is layer i's output (host, emulator or numpy), ``reference`` LiteRT's tensors."""
+    """One row per layer: values equal / total, largest |difference| (int8 LSBs) between ``ours[i]``
+    (layer i's output) and LiteRT's tensors (:meth:`LiteRTReference.tensors`)."""
     rows = []
     for layer, mine in zip(plans, ours):
         ref = np.asarray(reference[layer.output]).reshape(-1).astype(np.int32)
         got = np.asarray(mine).reshape(-1).astype(np.int32)
-        if ref.size != got.size:
-            raise ValueError(f"layer {layer.name}: {got.size} values vs LiteRT's {ref.size}")
         diff = np.abs(got - ref)
         rows.append({"layer": layer.index, "name": layer.name, "op": layer.kind, "equal": int((diff == 0).sum()),
                      "total": int(ref.size), "max_abs_diff": int(diff.max()) if diff.size else 0})
@@ -170,15 +147,13 @@ def compare_layers(plans: list[Layer], ours: list[np.ndarray], reference: dict[i
 
 
 def first_mismatch(rows: list[dict]) -> dict | None:
-    """The first row of :func:`compare_layers` with a difference (the layer to look at), or None."""
+    """The first row of :func:`compare_layers` with a difference, or None."""
     return next((r for r in rows if r["equal"] != r["total"]), None)
 
 
 def op_agreement(tflite_path, xs: np.ndarray, rounding: str | None = None) -> list[dict]:
-    """Per op kind: how many output values of the numpy kernel (:mod:`.reference`), fed LiteRT's own
-    input of each layer, equal LiteRT's reference output, over every input in ``xs`` (int8 rows).
-    ``rounding`` ("double" or "single") forces that requantization on every op instead of the op's
-    own (:data:`tinyml_utils.firmware.requant.ROUNDING`): the table that shows the rounding is per op."""
+    """Per op kind: output values of the numpy kernel, fed LiteRT's input of each layer, equal to
+    LiteRT's, over the int8 rows ``xs``. ``rounding`` ("double", "single") forces one on every op."""
     ref = LiteRTReference(tflite_path)
     plans = layer_plans.plan(tflite_model.read(tflite_path))
     for p in plans:
@@ -196,8 +171,7 @@ def op_agreement(tflite_path, xs: np.ndarray, rounding: str | None = None) -> li
 
 
 def bit_exact_counts(run, reference: LiteRTReference, xs: np.ndarray) -> dict:
-    """Run ``run(x)`` (host or emulated firmware) and LiteRT's reference kernels on every input in
-    ``xs``: how many outputs agree in every value, and how many values agree."""
+    """How many outputs of ``run(x)`` equal LiteRT's reference in every value, and how many values do."""
     same_inputs = same_values = total = 0
     for x in xs:
         a, b = np.asarray(run(x)).reshape(-1), reference.run(x).reshape(-1)

@@ -1,11 +1,5 @@
-"""From a parsed int8 ``.tflite`` to a list of :class:`Layer` plans: every number a kernel needs
-(shapes, paddings, strides, zero points, clamp range, per-channel multipliers and shifts, the
-rounding rule), derived once, the way TFLite's Prepare derives them. The numpy model
-(:mod:`.reference`) and the C generator (:mod:`.codegen`) both read these plans, so they cannot
-disagree about a parameter.
-
->>> layers = plan(tflite_model.read("dscnn_int8.tflite"))
->>> [(l.kind, l.macs) for l in layers][:2]    # [('PAD', 0), ('CONV_2D', 320000)]
+"""A parsed int8 ``.tflite`` → :class:`Layer` plans: every number a kernel needs, derived once as
+TFLite's Prepare derives it. The numpy model and the C generator both read them, so they agree.
 """
 from __future__ import annotations
 
@@ -16,7 +10,6 @@ import numpy as np
 from . import requant
 from .tflite_model import TFLiteModel
 
-#: The int8 ops the course's kernels implement (what chapters 02, 08 and 09 deploy, plus RESHAPE)
 SUPPORTED = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "MAX_POOL_2D", "AVERAGE_POOL_2D", "MEAN", "PAD",
              "RESHAPE")
 
@@ -28,7 +21,7 @@ class UnsupportedOpError(NotImplementedError):
 @dataclass
 class Layer:
     """One op's plan. Shapes are NHWC padded to 4-D (a (1, C) tensor is (1, 1, 1, C)).
-    ``params`` holds the op's own numbers (weights, bias, q, shift, kernel size, strides...)."""
+    ``params``: the op's own numbers (weights, bias, q, shift, kernel size, strides...)."""
 
     index: int
     kind: str
@@ -74,8 +67,7 @@ def _check_int8(model: TFLiteModel, op, *tensors) -> None:
 
 
 def plan(model: TFLiteModel) -> list[Layer]:
-    """Plan every op of ``model``. Raises :class:`UnsupportedOpError` naming the op and the model
-    for an op outside :data:`SUPPORTED` or an int8 configuration the kernels do not cover."""
+    """Plan every op; :class:`UnsupportedOpError` names an op or configuration the kernels lack."""
     layers = []
     counts: dict[str, int] = {}
     for op in model.ops:
@@ -129,13 +121,11 @@ def _weighted(model: TFLiteModel, op, layer: Layer) -> None:
         scales = requant.conv_scales(s_in, w.scale, s_out)
     else:
         scales = np.full(n_out, requant.per_tensor_scale(s_in, float(w.scale[0]), s_out))
-    layer.params["per_channel"] = bool(w.per_channel)
     layer.params["q"], layer.params["shift"] = requant.multipliers(scales)
     layer.params["rounding"] = requant.ROUNDING[op.kind]
     if op.kind == "FULLY_CONNECTED":
         layer.params["depth"] = int(w.shape[-1])
-        layer.macs = int(w.shape[0] * w.shape[1]) * (layer.in_shape[0] * layer.in_shape[1] * layer.in_shape[2]
-                                                     * layer.in_shape[3] // int(w.shape[-1]))
+        layer.macs = int(w.shape[0] * w.shape[1]) * (int(np.prod(layer.in_shape)) // int(w.shape[-1]))
         return
     o = op.options
     kh, kw = int(w.shape[1]), int(w.shape[2])

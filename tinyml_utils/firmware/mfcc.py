@@ -1,23 +1,15 @@
 """Chapter 08's MFCC front end as firmware: CMSIS-DSP's ``arm_mfcc_f32`` on a Cortex-M4 with its FPU.
 
-The C sources come from the ``cmsisdsp`` **source distribution** (the same version as the installed
-Python bindings), which ``make setup`` keeps in ``<venv>/share/sdist/`` (and ``make wheelhouse`` in
-``wheelhouse/``): ``pip download --no-binary cmsisdsp --no-deps cmsisdsp==<version>``. The
-mel filter bank, DCT matrix and window are the ones :class:`tinyml_utils.data.audio.CmsisMfcc`
-passes to the Python bindings, written out as C arrays, so firmware and Python compute the same
-function and can be compared within a float tolerance.
+The C sources come from the ``cmsisdsp`` source distribution that ``make setup`` keeps in
+``<venv>/share/sdist/``; the tables are those :class:`tinyml_utils.data.audio.CmsisMfcc` gives the
+Python bindings, so both compute the same function (within float rounding).
 
 Traps:
 
-* The sources are compiled with ``-D__GNUC_PYTHON__``: the sdist lacks the CMSIS-Core headers,
-  and that define skips them (it also turns off CMSIS-DSP's integer DSP-intrinsic paths; the f32
-  MFCC uses the FPU either way).
-* ``arm_mfcc_f32`` reads and writes ``2 * fftLen`` floats of its scratch buffer ``pTmp``; size it so.
-  It also overwrites its input frame (scaling and windowing in place).
-* There is no libm on this toolchain: ``arm_vlog_f32`` calls ``logf``, which the glue defines
-  (argument reduction to [√½, √2) and an odd series in (m−1)/(m+1), accurate to float rounding).
-* ``arm_mfcc_init_f32`` runs in ``model_init`` (called once by the reset handler), so the counted
-  call is one frame's work only.
+* ``-D__GNUC_PYTHON__`` skips the CMSIS-Core headers the sdist lacks.
+* ``arm_mfcc_f32`` uses ``2 * fftLen`` floats of scratch and overwrites its input frame.
+* No libm: the glue defines the ``logf`` that ``arm_vlog_f32`` calls.
+* ``arm_mfcc_init_f32`` runs once at reset (``model_init``): a counted call is one frame's work.
 """
 from __future__ import annotations
 
@@ -48,7 +40,7 @@ CMSIS_SOURCES = (
 
 
 def sdist_path() -> Path:
-    """The ``cmsisdsp`` source distribution kept by ``make setup``; a clear error if it is missing."""
+    """The ``cmsisdsp`` source distribution kept by ``make setup``."""
     v = version("cmsisdsp")
     p = Path(sys.prefix) / "share" / "sdist" / f"cmsisdsp-{v}.tar.gz"
     if not p.exists():
@@ -74,17 +66,13 @@ def _c_array(ctype: str, name: str, values, fmt: str) -> str:
     return f"const {ctype} {name}[{np.asarray(values).size}] = {{{vals}}};\n"
 
 
-def program_sources(fe: audio.CmsisMfcc | None = None) -> dict[str, str]:
-    """C sources of the MFCC program: tables from ``fe`` (default: chapter 08's f32 front end) + glue.
-
-    Buffers by symbol: ``g_frame`` (float32, ``fft`` samples in), ``g_mfcc`` (float32, ``n_mfcc`` out).
-    """
+def program_sources() -> dict[str, str]:
+    """C sources of chapter 08's f32 MFCC: tables and glue. In: ``g_frame`` (float32, ``fft`` samples);
+    out: ``g_mfcc`` (float32, ``n_mfcc``)."""
     import cmsisdsp.datatype as dt
     import cmsisdsp.mfcc as cmfcc
 
-    fe = fe or audio.CmsisMfcc("f32")
-    if fe.dtype != "f32":
-        raise ValueError("the firmware front end is the f32 one (CMSIS-DSP on the Cortex-M4's FPU)")
+    fe = audio.CmsisMfcc("f32")
     flen, fpos, coefs = cmfcc.melFilterMatrix(dt.F32, fe.fmin, fe.fmax, fe.n_mels, fe.sample_rate, fe.fft)
     dct = cmfcc.dctMatrix(dt.F32, fe.n_mfcc, fe.n_mels)
     win = audio.window(fe.frame, fe.fft).astype(np.float32)
@@ -132,11 +120,11 @@ int model_invoke(void) {{
     return {"mfcc_tables.c": tables, "mfcc_glue.c": glue}
 
 
-def build(core: str = "cortex-m4", opt: str = "-O2", fe: audio.CmsisMfcc | None = None) -> toolchain.Firmware:
-    """Build the MFCC program (CMSIS-DSP f32 sources from the sdist + tables + glue) for ``core``."""
+def build(core: str = "cortex-m4") -> toolchain.Firmware:
+    """The MFCC program (CMSIS-DSP's f32 sources, tables, glue) built for ``core`` with ``-O2``."""
     if not toolchain.core(core).fpu:
         raise ValueError(f"{core} has no FPU: the f32 MFCC would run on soft-float; build it for cortex-m4")
     root = cmsis_root()
-    return toolchain.build(program_sources(fe), core, opt, name="cmsis_mfcc",
+    return toolchain.build(program_sources(), core, "-O2", name="cmsis_mfcc",
                            extra_c=tuple(root / "Source" / s for s in CMSIS_SOURCES),
                            include_dirs=(root / "Include", root / "PrivateInclude"), defines=("__GNUC_PYTHON__",))

@@ -1,12 +1,7 @@
-"""A numpy model of the course's int8 kernels: the same integer arithmetic as the C code, op by op,
-on the :class:`~tinyml_utils.firmware.layers.Layer` plans. It is the readable statement of what
-each kernel computes, and the oracle tests check it against LiteRT's reference kernels.
+"""A numpy model of the course's int8 C kernels, op by op on the :class:`~.layers.Layer` plans.
 
->>> tensors = run(layers, x_int8)          # tensor index → int8 array (NHWC), every layer's output
->>> tensors[layers[-1].output]             # the logits, int8
-
-Out-of-image taps of a padded conv are skipped in TFLite's kernels; here the input is padded
-with its own zero point, which contributes ``w·(zp − zp) = 0``: the same sum.
+TFLite skips the out-of-image taps of a padded conv; here the input is padded with its zero point,
+which adds ``w·(zp − zp) = 0``: the same sum.
 """
 from __future__ import annotations
 
@@ -47,15 +42,14 @@ def _requant(acc: np.ndarray, layer: Layer) -> np.ndarray:
 
 
 def conv_2d(x: np.ndarray, layer: Layer) -> np.ndarray:
-    """acc[n,y,x,o] = Σ_{ky,kx,c} w[o,ky,kx,c]·(in − zp_in) + bias[o]; requantize per channel; clamp."""
+    """acc[n,y,x,o] = Σ w[o,ky,kx,c]·(in − zp_in) + bias[o]; requantize per channel; clamp."""
     xs = _pad_hw(x.astype(np.int64) - layer.in_zp, layer, 0)
     acc = np.einsum("nhwijc,oijc->nhwo", _windows(xs, layer), layer.params["weights"].astype(np.int64))
     return _clamp(_requant(acc + layer.params["bias"], layer), layer)
 
 
 def depthwise_conv_2d(x: np.ndarray, layer: Layer) -> np.ndarray:
-    """One filter per channel (times the depth multiplier m): output channel c·m + j reads input
-    channel c with filter column c·m + j (TFLite's 1HWC depthwise weights)."""
+    """Output channel c·m + j (m: depth multiplier) reads input channel c (1HWC weights)."""
     m = layer.params["depth_multiplier"]
     xs = _pad_hw(x.astype(np.int64) - layer.in_zp, layer, 0)
     win = np.repeat(_windows(xs, layer), m, axis=-1)                      # (N, OH, OW, KH, KW, C·m)
@@ -64,7 +58,7 @@ def depthwise_conv_2d(x: np.ndarray, layer: Layer) -> np.ndarray:
 
 
 def fully_connected(x: np.ndarray, layer: Layer) -> np.ndarray:
-    """acc[b,o] = Σ_d w[o,d]·(in[b,d] − zp_in) + bias[o]; requantize (per channel or per tensor); clamp."""
+    """acc[b,o] = Σ_d w[o,d]·(in[b,d] − zp_in) + bias[o]; requantize; clamp."""
     depth = layer.params["depth"]
     xs = x.reshape(-1, depth).astype(np.int64) - layer.in_zp
     acc = xs @ layer.params["weights"].astype(np.int64).T + layer.params["bias"]
@@ -72,14 +66,13 @@ def fully_connected(x: np.ndarray, layer: Layer) -> np.ndarray:
 
 
 def max_pool_2d(x: np.ndarray, layer: Layer) -> np.ndarray:
-    """The largest value of each window (padding never wins: padded with −128), then the clamp."""
+    """The largest value of each window (padded with −128: padding never wins), then the clamp."""
     win = _windows(_pad_hw(x, layer, -128), layer)
     return _clamp(win.max(axis=(3, 4)).astype(np.int64), layer)
 
 
 def average_pool_2d(x: np.ndarray, layer: Layer) -> np.ndarray:
-    """Sum of the in-image values of each window, divided by their count rounding half away from
-    zero (TFLite's reference ``AveragePool``: ``(sum ± count/2) / count``), then the clamp."""
+    """Mean of the in-image values of each window, rounded half away from zero (as TFLite); clamp."""
     valid = _windows(_pad_hw(np.ones((1, *x.shape[1:3], 1), np.int64), layer, 0), layer).sum(axis=(3, 4))
     total = _windows(_pad_hw(x.astype(np.int64), layer, 0), layer).sum(axis=(3, 4))
     half = valid // 2
@@ -88,20 +81,18 @@ def average_pool_2d(x: np.ndarray, layer: Layer) -> np.ndarray:
 
 
 def mean(x: np.ndarray, layer: Layer) -> np.ndarray:
-    """Global average pool: the int32 sum over H×W minus ``n·zp_in``, times the multiplier with 1/n
-    folded in (see :func:`tinyml_utils.firmware.layers.plan`), plus ``zp_out``; clamp."""
+    """Global average pool: the sum over H×W minus ``n·zp_in``, requantized with 1/n folded in; clamp."""
     n = layer.params["count"]
     total = x.astype(np.int64).sum(axis=(1, 2)) - layer.in_zp * n
     return _clamp(_requant(total, layer), layer).reshape(layer.out_shape)
 
 
 def pad(x: np.ndarray, layer: Layer) -> np.ndarray:
-    """Constant padding with the tensor's zero point (the quantized 0.0)."""
+    """Constant padding with the zero point (the quantized 0.0)."""
     return np.pad(x, [tuple(r) for r in layer.params["pads"]], constant_values=layer.out_zp)
 
 
 def reshape(x: np.ndarray, layer: Layer) -> np.ndarray:
-    """Same bytes, new shape."""
     return x.reshape(layer.out_shape)
 
 
@@ -111,8 +102,7 @@ KERNELS = {"CONV_2D": conv_2d, "DEPTHWISE_CONV_2D": depthwise_conv_2d, "FULLY_CO
 
 
 def run(layers: list[Layer], x: np.ndarray) -> dict[int, np.ndarray]:
-    """Run the plans on one int8 input (any shape with the first layer's element count).
-    Returns every layer's output tensor, NHWC-4D int8, keyed by tensor index (input included)."""
+    """Every tensor (NHWC-4D int8, by tensor index, input included) for one int8 input."""
     first = layers[0]
     out = {first.input: np.asarray(x, dtype=np.int8).reshape(first.in_shape)}
     for layer in layers:

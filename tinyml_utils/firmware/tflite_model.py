@@ -1,16 +1,7 @@
-"""Read an int8 ``.tflite`` flatbuffer into plain Python: ops in execution order, tensors with
-shapes, quantization (per-tensor or per-channel scales and zero points), constant data (weights,
-biases, paddings, axes) and each op's options (strides, padding, fused activation...).
+"""Read a ``.tflite`` flatbuffer (with the schema inside ``ai_edge_litert``) into plain Python.
 
->>> m = read("dscnn_int8.tflite")
->>> [op.kind for op in m.ops][:3]          # ['PAD', 'CONV_2D', 'DEPTHWISE_CONV_2D']
->>> m.tensors[m.ops[1].inputs[1]].scale     # one float32 scale per output channel
-
-The flatbuffer is parsed with the schema module that ships inside ``ai_edge_litert`` (the same
-package that runs the file), so nothing beyond the course's pinned stack is needed.
-Traps: TFLite's tensor layouts are NHWC for activations, OHWI for CONV_2D weights and
-1HWC for DEPTHWISE_CONV_2D weights; a tensor index of -1 in an op's inputs means "absent"
-(e.g. a FULLY_CONNECTED without bias).
+Traps: layouts are NHWC for activations, OHWI for CONV_2D weights, 1HWC for DEPTHWISE_CONV_2D
+weights; an input tensor index of -1 means "absent" (e.g. a FULLY_CONNECTED without bias).
 """
 from __future__ import annotations
 
@@ -19,9 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-#: TFLite tensor type code → numpy dtype (only what int8 models use)
 _DTYPES = {0: np.float32, 1: np.float16, 2: np.int32, 3: np.uint8, 4: np.int64, 7: np.int16, 9: np.int8}
-#: fused activation code → name
 ACTIVATIONS = {0: "NONE", 1: "RELU", 2: "RELU_N1_TO_1", 3: "RELU6", 4: "TANH", 5: "SIGN_BIT"}
 
 
@@ -31,9 +20,8 @@ class TFLiteFormatError(ValueError):
 
 @dataclass
 class Tensor:
-    """One tensor of the graph. ``scale``/``zero_point`` have one entry per tensor (per-tensor
-    quantization) or one per slice along ``quantized_dimension`` (per-channel), empty if the
-    tensor is not quantized. ``data`` holds a constant tensor's values (weights, biases), else None."""
+    """``scale``/``zero_point``: one entry (per tensor), one per output channel, or none (not quantized).
+    ``data``: a constant tensor's values, else None."""
 
     index: int
     name: str
@@ -41,12 +29,10 @@ class Tensor:
     dtype: type
     scale: np.ndarray
     zero_point: np.ndarray
-    quantized_dimension: int = 0
     data: np.ndarray | None = None
 
     @property
     def size(self) -> int:
-        """Number of elements."""
         return int(np.prod(self.shape)) if self.shape else 1
 
     @property
@@ -56,9 +42,8 @@ class Tensor:
 
 @dataclass
 class Op:
-    """One operator: ``kind`` is the builtin name (``"CONV_2D"``), ``inputs``/``outputs`` are tensor
-    indices (-1 = absent input), ``options`` the builtin options with snake_case keys and the
-    enums spelled out (``padding="SAME"``, ``fused_activation_function="RELU"``)."""
+    """``kind``: the builtin name (``"CONV_2D"``); ``options``: snake_case keys, enums spelled out
+    (``padding="SAME"``, ``fused_activation_function="RELU"``)."""
 
     index: int
     kind: str
@@ -69,7 +54,7 @@ class Op:
 
 @dataclass
 class TFLiteModel:
-    """A parsed single-subgraph ``.tflite``: ``ops`` in execution order, ``tensors`` by index."""
+    """A single-subgraph ``.tflite``: ``ops`` in execution order, ``tensors`` by index."""
 
     path: Path
     name: str
@@ -103,15 +88,8 @@ def _options(opt) -> dict:
     return out
 
 
-def _op_names() -> dict[int, str]:
-    from ai_edge_litert import schema_py_generated as schema
-
-    return {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
-
-
 def read(path) -> TFLiteModel:
-    """Parse ``path`` (a ``.tflite`` file). Raises :class:`FileNotFoundError` for a missing file and
-    :class:`TFLiteFormatError` (naming the file) for one that is not a valid TFLite flatbuffer."""
+    """Parse a ``.tflite`` file; :class:`TFLiteFormatError` (naming it) if it is not a valid one."""
     from ai_edge_litert import schema_py_generated as schema
 
     path = Path(path)
@@ -122,7 +100,7 @@ def read(path) -> TFLiteModel:
     try:
         model = schema.ModelT.InitFromPackedBuf(buf, 0)
         graph = model.subgraphs[0]
-        names = _op_names()
+        names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
         tensors = [_tensor(i, t, model.buffers, buf) for i, t in enumerate(graph.tensors)]
         ops = []
         for i, op in enumerate(graph.operators or []):
@@ -158,5 +136,4 @@ def _tensor(i: int, t, buffers, raw: bytes) -> Tensor:
             data = np.frombuffer(np.asarray(b.data, dtype=np.uint8).tobytes(), dtype=dtype).reshape(shape)
         elif b.offset and b.offset > 1:       # large models keep buffers after the flatbuffer
             data = np.frombuffer(raw[b.offset:b.offset + b.size], dtype=dtype).reshape(shape)
-    return Tensor(i, t.name.decode() if isinstance(t.name, bytes) else str(t.name), shape, dtype, scale, zp,
-                  int(q.quantizedDimension) if q is not None else 0, data)
+    return Tensor(i, t.name.decode() if isinstance(t.name, bytes) else str(t.name), shape, dtype, scale, zp, data)
