@@ -8,7 +8,7 @@ layer ``n - 1``'s output). It calls the weak empty ``marker_layer(i)`` before la
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -28,45 +28,21 @@ VARIANTS = {
 }
 
 
-@dataclass(frozen=True)
-class IOSpec:
-    """A model input or output: TFLite shape, int8 quantization (real = scale · (q − zero_point))."""
-
-    shape: tuple[int, ...]
-    scale: float
-    zero_point: int
-
-    @property
-    def size(self) -> int:
-        return int(np.prod(self.shape))
-
-
-@dataclass(frozen=True)
-class LayerInfo:
-    """What a chapter reports about a layer. ``param_bytes``: const data, dense; ``nonzero_weights``:
-    what the "sparse" variant stores and multiplies."""
-
-    index: int
-    name: str
-    op: str
-    macs: int
-    in_shape: tuple[int, ...]
-    out_shape: tuple[int, ...]
-    param_bytes: int
-    nonzero_weights: int = 0
-
-
 @dataclass
 class CProgram:
-    """Generated C: ``sources`` (file name → text, kernels included), model I/O, per-layer info."""
+    """Generated C: ``sources`` (file name → text, kernels included), the model's input and output
+    tensors, and its layers."""
 
     model_name: str
     variant: str
     sources: dict[str, str]
-    input: IOSpec
-    output: IOSpec
-    layers: list[LayerInfo]
-    plans: list[Layer] = field(repr=False, default_factory=list)
+    input: tflite_model.Tensor
+    output: tflite_model.Tensor
+    layers: list[Layer]
+
+    @property
+    def plans(self) -> list[Layer]:
+        return self.layers
 
     @property
     def macs(self) -> int:
@@ -125,11 +101,8 @@ def _c_array(name: str, ctype: str, values, comment: str = "", per_line: int = 1
 def _sparse_rows(weights: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Compressed rows of the (out, depth) weight matrix: row starts, column indices, values."""
     rows = weights.reshape(weights.shape[0], -1)
-    nz = [np.flatnonzero(r) for r in rows]
-    start = np.concatenate([[0], np.cumsum([len(i) for i in nz])]).astype(np.int64)
-    index = np.concatenate(nz).astype(np.int64)
-    values = np.concatenate([r[i] for r, i in zip(rows, nz)]).astype(np.int8)
-    return start, index, values
+    r, c = np.nonzero(rows)
+    return np.concatenate([[0], np.cumsum(np.count_nonzero(rows, axis=1))]), c, rows[r, c]
 
 
 def _wrap(items: list[str], width: int = 96) -> str:
@@ -260,19 +233,10 @@ def model_c(layers: list[Layer], model_name: str, variant: str) -> str:
     return "\n".join(head + body + tail)
 
 
-def _io(t: tflite_model.Tensor) -> IOSpec:
-    return IOSpec(tuple(t.shape), float(t.scale[0]) if len(t.scale) else 1.0, layer_plans._zp(t))
-
-
 def generate(tflite_path, variant: str = "naive") -> CProgram:
     """The C program of an int8, batch-1 ``.tflite`` with the ``variant`` kernels (one of :data:`VARIANTS`)."""
     model = tflite_model.read(tflite_path)
     plans = layer_plans.plan(model)
     sources = {f: (C_DIR / f).read_text() for f in ("kernels.h", *VARIANTS[variant])}
     sources["model.c"] = model_c(plans, model.name, variant)
-    infos = [LayerInfo(i, lay.name, lay.kind, lay.macs, lay.in_shape, lay.out_shape,
-                       sum(int(np.asarray(lay.params[k]).nbytes) for k in ("weights", "bias", "q", "shift")
-                           if k in lay.params),
-                       int(np.count_nonzero(lay.params["weights"])) if "weights" in lay.params else 0)
-             for i, lay in enumerate(plans)]
-    return CProgram(model.name, variant, sources, _io(model.input_tensor()), _io(model.output_tensor()), infos, plans)
+    return CProgram(model.name, variant, sources, model.input_tensor(), model.output_tensor(), plans)

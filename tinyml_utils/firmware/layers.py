@@ -41,6 +41,21 @@ class Layer:
     def out_size(self) -> int:
         return int(np.prod(self.out_shape))
 
+    @property
+    def op(self) -> str:
+        return self.kind
+
+    @property
+    def param_bytes(self) -> int:
+        """Bytes of const data (weights dense, bias, multipliers, shifts)."""
+        keys = ("weights", "bias", "q", "shift")
+        return sum(int(np.asarray(self.params[k]).nbytes) for k in keys if k in self.params)
+
+    @property
+    def nonzero_weights(self) -> int:
+        """What the "sparse" kernels store and multiply."""
+        return int(np.count_nonzero(self.params["weights"])) if "weights" in self.params else 0
+
 
 def _nhwc(shape) -> tuple[int, int, int, int]:
     s = tuple(int(d) for d in shape)
@@ -117,10 +132,10 @@ def _weighted(model: TFLiteModel, op, layer: Layer) -> None:
     layer.params["bias"] = np.zeros(n_out, np.int32) if bias is None else np.asarray(bias, np.int32).reshape(-1)
     layer.params["weights"] = np.asarray(w.data, np.int8)
     s_in, s_out = float(x.scale[0]), float(y.scale[0])
-    if w.per_channel:
-        scales = requant.conv_scales(s_in, w.scale, s_out)
-    else:
-        scales = np.full(n_out, requant.per_tensor_scale(s_in, float(w.scale[0]), s_out))
+    if len(w.scale) > 1:        # per channel: as TFLite, every factor widened to double
+        scales = s_in * w.scale.astype(np.float64) / s_out
+    else:                       # per tensor: as TFLite, s_in · s_w in float32, then / s_out in double
+        scales = np.full(n_out, float(x.scale[0] * w.scale[0]) / s_out)
     layer.params["q"], layer.params["shift"] = requant.multipliers(scales)
     layer.params["rounding"] = requant.ROUNDING[op.kind]
     if op.kind == "FULLY_CONNECTED":

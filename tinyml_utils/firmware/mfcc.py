@@ -83,40 +83,9 @@ def program_sources() -> dict[str, str]:
               + _c_array("float", "mfcc_filter_coefs", np.asarray(coefs, np.float32).astype(float), f)
               + _c_array("float", "mfcc_dct", np.asarray(dct, np.float32).astype(float), f)
               + _c_array("float", "mfcc_window", win.astype(float), f))
-    glue = f"""#include "arm_math.h"
-#include "dsp/transform_functions.h"
-
-extern const uint32_t mfcc_filter_pos[], mfcc_filter_len[];
-extern const float mfcc_filter_coefs[], mfcc_dct[], mfcc_window[];
-
-float32_t g_frame[{fe.fft}];
-float32_t g_mfcc[{fe.n_mfcc}];
-static float32_t tmp[2 * {fe.fft}];   /* arm_mfcc_f32 uses 2 * fftLen floats of scratch */
-static arm_mfcc_instance_f32 S;
-
-/* No libm on this toolchain: natural log for x > 0 by x = m * 2^e, m in [sqrt(1/2), sqrt(2)),
-   log(m) = 2 atanh(s) = 2 (s + s^3/3 + s^5/5 + ...), s = (m - 1) / (m + 1), |s| <= 0.172. */
-float logf(float x) {{
-    union {{ float f; uint32_t u; }} v = {{x}};
-    if (!(x > 0.0f)) return x == 0.0f ? -__builtin_inff() : __builtin_nanf("");
-    int e = (int)((v.u >> 23) & 0xFF) - 127;
-    v.u = (v.u & 0x007FFFFFu) | 0x3F800000u;           /* m in [1, 2) */
-    if (v.f > 1.41421356f) {{ v.f *= 0.5f; e += 1; }}
-    float s = (v.f - 1.0f) / (v.f + 1.0f), s2 = s * s;
-    float p = s * (2.0f + s2 * (2.0f / 3 + s2 * (2.0f / 5 + s2 * (2.0f / 7 + s2 * (2.0f / 9)))));
-    return p + (float)e * 0.69314718056f;
-}}
-
-void model_init(void) {{
-    arm_mfcc_init_f32(&S, {fe.fft}, {fe.n_mels}, {fe.n_mfcc}, mfcc_dct, mfcc_filter_pos, mfcc_filter_len,
-                      mfcc_filter_coefs, mfcc_window);
-}}
-
-int model_invoke(void) {{
-    arm_mfcc_f32(&S, g_frame, g_mfcc, tmp);
-    return 0;
-}}
-"""
+    glue = (toolchain.C_DIR / "mfcc_glue.c.in").read_text()
+    for key, value in (("@FFT@", fe.fft), ("@N_MELS@", fe.n_mels), ("@N_MFCC@", fe.n_mfcc)):
+        glue = glue.replace(key, str(value))
     return {"mfcc_tables.c": tables, "mfcc_glue.c": glue}
 
 

@@ -40,18 +40,6 @@ def quantize_multiplier(real: float) -> tuple[int, int]:
     return q, shift
 
 
-def conv_scales(input_scale: float, weight_scales: np.ndarray, output_scale: float) -> np.ndarray:
-    """Per-channel effective scales ``s_in · s_w[c] / s_out``, every factor widened to double (as TFLite)."""
-    w = np.asarray(weight_scales, dtype=np.float32).astype(np.float64)
-    return float(np.float32(input_scale)) * w / float(np.float32(output_scale))
-
-
-def per_tensor_scale(input_scale: float, weight_scale: float, output_scale: float) -> float:
-    """Per-tensor effective scale as TFLite computes it: ``s_in · s_w`` in float32, ``/ s_out`` in double."""
-    prod = np.float32(input_scale) * np.float32(weight_scale)
-    return float(prod) / float(np.float32(output_scale))
-
-
 def multipliers(scales) -> tuple[np.ndarray, np.ndarray]:
     """:func:`quantize_multiplier` over an array of scales → (q int32, shift int32)."""
     pairs = [quantize_multiplier(float(s)) for s in np.atleast_1d(scales)]

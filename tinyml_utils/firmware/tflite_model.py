@@ -35,10 +35,6 @@ class Tensor:
     def size(self) -> int:
         return int(np.prod(self.shape)) if self.shape else 1
 
-    @property
-    def per_channel(self) -> bool:
-        return len(self.scale) > 1
-
 
 @dataclass
 class Op:
