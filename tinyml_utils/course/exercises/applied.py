@@ -4,19 +4,19 @@ instructions per MAC."""
 from __future__ import annotations
 
 import numpy as np
+import torch
+import torch.nn.functional as F
 
 from ...data import imu
 from ...measure import streaming
 from ..federated.task import quantize_update
-from .base import exercise
+from .base import drawn, exercise
 from .compressing import _floats
 from .measuring import _conv_macs
 
 
 # ---------------------------------------------------------------------------- chapter 08
 def _ds_conv_macs(c_in, c_out, kernel, h_out, w_out):
-    import torch
-
     dw = torch.nn.Conv2d(c_in, c_in, kernel, groups=c_in, bias=False)     # the layers' weight counts
     pw = torch.nn.Conv2d(c_in, c_out, 1, bias=False)
     return (dw.weight.numel() + pw.weight.numel()) * h_out * w_out
@@ -31,7 +31,7 @@ def _ds_done(cases) -> str:
 check_ds_conv_macs = exercise(
     "ds_conv_macs", "08", "``fn(c_in, c_out, kernel, h_out, w_out)`` -> MACs of a depthwise k×k conv followed by a "
                           "1×1 pointwise conv.",
-    cases=lambda: [(64, 64, 3, 25, 5), (32, 64, 3, 12, 10), (1, 8, 5, 10, 10), (16, 32, 3, 7, 7)],
+    cases=[(64, 64, 3, 25, 5), (32, 64, 3, 12, 10), (1, 8, 5, 10, 10), (16, 32, 3, 7, 7)],
     ref=_ds_conv_macs, answer=int, rtol=0, atol=0,
     slips=[(lambda ci, co, k, h, w: ci * co * k * k * h * w, "that is a full conv: the depthwise conv filters each "
             "channel alone (c_in·k·k per pixel), then a 1×1 mixes them"),
@@ -39,19 +39,14 @@ check_ds_conv_macs = exercise(
            (lambda ci, co, k, h, w: ci * co * h * w, "add the depthwise k×k conv: c_in·k·k per output pixel"),
            (lambda ci, co, k, h, w: co * k * k * h * w + ci * co * h * w,
             "the depthwise conv has one filter per INPUT channel (c_in), before the pointwise mixes")],
-    hint="depthwise c_in·k·k + pointwise c_in·c_out, per output pixel",
-    case=lambda a, want, got: f"ds_conv{a}: expected {want:,}, got {got:,}", done=_ds_done)
-
-
-def _smooth_cases() -> list[tuple]:
-    rng = np.random.default_rng(0)
-    return [(np.eye(4)[[0, 0, 1, 1, 1, 2, 3, 3]].astype(np.float64), 3), (rng.dirichlet(np.ones(5), 30), 5),
-            (rng.dirichlet(np.ones(3), 6), 1)]
+    hint="depthwise c_in·k·k + pointwise c_in·c_out, per output pixel", done=_ds_done)
 
 
 check_smooth = exercise(
     "smooth", "08", "``fn(probs, n)`` -> causal moving average of (T, classes) posteriors over the last ``n`` rows.",
-    cases=_smooth_cases, ref=streaming.smooth, answer=_floats, shape_hint="one smoothed row per input row",
+    cases=drawn(lambda rng, g: [(np.eye(4)[[0, 0, 1, 1, 1, 2, 3, 3]].astype(np.float64), 3),
+                                (rng.dirichlet(np.ones(5), 30), 5), (rng.dirichlet(np.ones(3), 6), 1)]),
+    ref=streaming.smooth, answer=_floats, shape_hint="one smoothed row per input row",
     slips=[(lambda p, n: np.stack([p[max(0, i - n + 1):i + 1].sum(0) / n for i in range(len(p))]),
             "at the start fewer than n rows exist: divide by how many you averaged, not by n"),
            (lambda p, n: np.stack([p[i:i + n].mean(0) for i in range(len(p))]),
@@ -82,7 +77,7 @@ def _stream_done(cases) -> str:
 check_stream_rate = exercise(
     "stream_rate", "09", "``fn(axes, bytes_per_sample, rate_hz, uj_per_byte)`` -> ``(bytes_per_s, uj_per_s)`` of "
                          "streaming raw data.",
-    cases=lambda: [(6, 2, 50.0, 0.3), (6, 2, 10.0, 0.3), (3, 2, 100.0, 0.5), (1, 4, 16_000.0, 0.3)],
+    cases=[(6, 2, 50.0, 0.3), (6, 2, 10.0, 0.3), (3, 2, 100.0, 0.5), (1, 4, 16_000.0, 0.3)],
     ref=_stream_rate, answer=lambda v: tuple(float(x) for x in v),
     slips=[(lambda a, b, r, e: (a * r, a * r * e), "each sample is bytes_per_sample bytes (int16: 2)"),
            (lambda a, b, r, e: (b * r, b * r * e), "every axis is sent: times the number of axes"),
@@ -104,19 +99,15 @@ def _window_stats(x):
     return f[:, 0], f[:, 1], f[:, 2]
 
 
-def _window_cases() -> list[tuple]:
-    rng = np.random.default_rng(0)
-    return [(rng.normal(size=(6, 30)),), (np.array([[1.0, -1.0, 1.0, -1.0], [2.0, 2.0, 2.0, 2.0]]),),
-            (rng.normal(1.0, 3.0, size=(3, 50)),)]
-
-
 def _rms(x, axis):
     return np.sqrt((x ** 2).mean(axis))
 
 
 check_window_stats = exercise(
     "window_stats", "09", "``fn(window)`` -> per-channel ``(mean, std, rms)`` of one (channels, samples) window.",
-    cases=_window_cases, ref=_window_stats, answer=_arrays, rtol=1e-4, atol=1e-5,
+    cases=drawn(lambda rng, g: [(rng.normal(size=(6, 30)),), (np.array([[1.0, -1.0, 1.0, -1.0], [2.0] * 4]),),
+                                (rng.normal(1.0, 3.0, size=(3, 50)),)]),
+    ref=_window_stats, answer=_arrays, rtol=1e-4, atol=1e-5,
     slips=[(lambda x: (x.mean(0), x.std(0), _rms(x, 0)), "one value per channel: reduce over the samples (axis=1)"),
            (lambda x: (x.mean(1), x.std(1, ddof=1), _rms(x, 1)),
             "the DSP block's std divides by n (np.std's default, ddof=0), not n − 1"),
@@ -137,8 +128,7 @@ def _codec(local, global_):
     return sent["int8-delta"].reshape(np.shape(global_)), float(sent["int8-scale"][0])
 
 
-def _delta_cases() -> list[tuple]:
-    rng = np.random.default_rng(0)
+def _delta_cases(rng, g) -> list[tuple]:
     gs = [(rng.normal(0.0, 0.1, (8, 3)), None), (rng.normal(0.5, 0.2, (16,)), 0.03), (rng.normal(size=(4, 4)), -0.5)]
     return [(g + (rng.normal(0.0, 0.01, g.shape) if shift is None else rng.uniform(0, 0.02, g.shape) + shift), g)
             for g, shift in gs]
@@ -152,7 +142,7 @@ def _codes(x, top, levels):
 check_quantize_delta = exercise(
     "quantize_delta", "10", "``fn(local, global_)`` -> ``(q, scale)``: one tensor's update as the course's clients "
                             "send it, int8 ``q`` and a float ``scale`` with ``local ≈ global_ + q * scale``.",
-    cases=_delta_cases, ref=_codec, answer=lambda v: (np.asarray(v[0]), float(v[1])), rtol=1e-4, atol=0,
+    cases=drawn(_delta_cases), ref=_codec, answer=lambda v: (np.asarray(v[0]), float(v[1])), rtol=1e-4, atol=0,
     shape_hint="one int8 per weight",
     slips=[(lambda lo, g: _codes(lo, np.abs(lo).max(), 127),
             "quantize the UPDATE (local − global), not the weights: the delta is small, so its steps are fine"),
@@ -170,23 +160,18 @@ check_quantize_delta = exercise(
 
 def _torch_bn_stats(x):
     """The running statistics of PyTorch's BatchNorm1d (momentum=None) after one batch."""
-    import torch
-
     bn = torch.nn.BatchNorm1d(x.shape[1], momentum=None).train()
     with torch.no_grad():
         bn(torch.from_numpy(x).float())
     return bn.running_mean.numpy(), bn.running_var.numpy()
 
 
-def _bn_cases() -> list[tuple]:
-    rng = np.random.default_rng(0)
-    return [(rng.normal(2.0, 3.0, size=(8, 4, 30)),), (rng.normal(size=(2, 6, 5)),), (rng.normal(-1, 0.5, (32, 3, 1)),)]
-
-
 check_bn_stats = exercise(
     "bn_stats", "10", "``fn(x)`` -> ``(running_mean, running_var)`` a BatchNorm1d (momentum=None) stores after one "
                       "(N, C, L) batch.",
-    cases=_bn_cases, ref=_torch_bn_stats, answer=_arrays, rtol=1e-4, atol=1e-5,
+    cases=drawn(lambda rng, g: [(rng.normal(2.0, 3.0, size=(8, 4, 30)),), (rng.normal(size=(2, 6, 5)),),
+                                (rng.normal(-1, 0.5, (32, 3, 1)),)]),
+    ref=_torch_bn_stats, answer=_arrays, rtol=1e-4, atol=1e-5,
     slips=[(lambda x: (x.mean((0, 2)), x.var((0, 2))),
             "BatchNorm's running variance is the unbiased one (ddof=1, n − 1 over N·L values)"),
            (lambda x: (x.mean((1, 2)), x.var((1, 2), ddof=1)),
@@ -208,7 +193,7 @@ def _kv_cache_bytes(layers, context, dim, bytes_per_value=4):
 check_kv_cache_bytes = exercise(
     "kv_cache_bytes", "11", "``fn(layers, context, dim, bytes_per_value=4)`` -> bytes of a KV cache (keys and "
                             "values, every layer).",
-    cases=lambda: [(3, 100, 64, 4), (4, 128, 128, 4), (4, 2048, 128, 4), (16, 2048, 2048, 2), (4, 128, 128, 1)],
+    cases=[(3, 100, 64, 4), (4, 128, 128, 4), (4, 2048, 128, 4), (16, 2048, 2048, 2), (4, 128, 128, 1)],
     ref=_kv_cache_bytes, answer=int, rtol=0, atol=0,
     slips=[(lambda la, c, d, b: la * c * d * b, "count keys AND values: two tensors per layer"),
            (lambda la, c, d, b: 2 * c * d * b, "every layer has its own cache: times the layers"),
@@ -224,19 +209,7 @@ check_kv_cache_bytes = exercise(
 
 def _perplexity(logits, targets) -> float:
     """exp of torch's mean cross-entropy (nats)."""
-    import torch
-    import torch.nn.functional as F
-
     return float(torch.exp(F.cross_entropy(torch.as_tensor(logits), torch.as_tensor(targets))))
-
-
-def _perplexity_cases() -> list[tuple]:
-    import torch
-
-    g = torch.Generator().manual_seed(0)
-    return [(torch.zeros(10, 512), torch.arange(10)),
-            (torch.randn(20, 8, generator=g) * 3, torch.randint(0, 8, (20,), generator=g)),
-            (torch.randn(5, 50, generator=g), torch.randint(0, 50, (5,), generator=g))]
 
 
 def _nll(z, y):
@@ -247,7 +220,10 @@ def _nll(z, y):
 check_perplexity = exercise(
     "perplexity", "11", "``fn(logits, targets)`` -> perplexity ``exp(mean cross-entropy in nats)`` of (T, V) logits "
                         "and (T,) targets.",
-    cases=_perplexity_cases, ref=_perplexity, rtol=1e-4, atol=0,
+    cases=drawn(lambda rng, g: [(torch.zeros(10, 512), torch.arange(10)),
+                                (torch.randn(20, 8, generator=g) * 3, torch.randint(0, 8, (20,), generator=g)),
+                                (torch.randn(5, 50, generator=g), torch.randint(0, 50, (5,), generator=g))]),
+    ref=_perplexity, rtol=1e-4, atol=0,
     slips=[(lambda z, y: _nll(z, y).exp().mean(),
             "exp of the MEAN negative log-likelihood, not the mean of each token's exp"),
            (lambda z, y: _nll(z, y).mean(), "that is the loss in nats: perplexity is its exp"),
@@ -267,7 +243,7 @@ def _duty_cycle(instructions, period_ms, clock_hz, cpi) -> float:
 
 check_duty_cycle = exercise(
     "duty_cycle", "12", "``fn(instructions, period_ms, clock_hz, cpi)`` -> percent of the core busy (can exceed 100).",
-    cases=lambda: [(13_000_000, 40.0, 80e6, 1.0), (2_000_000, 40.0, 80e6, 1.5), (64_000, 20.0, 64e6, 1.0),
+    cases=[(13_000_000, 40.0, 80e6, 1.0), (2_000_000, 40.0, 80e6, 1.5), (64_000, 20.0, 64e6, 1.0),
                    (5_000_000, 1000.0, 400e6, 1.2)],
     ref=_duty_cycle, rtol=1e-6, atol=1e-6,
     slips=[(lambda n, p, f, c: n * c / f / (p / 1e3), "a fraction, not a percent: times 100"),
@@ -280,10 +256,9 @@ check_duty_cycle = exercise(
 
 check_instructions_per_mac = exercise(
     "instructions_per_mac", "12", "``fn(instructions, macs)`` -> instructions per multiply-accumulate (a float).",
-    cases=lambda: [(50_000_000, 2_656_768), (8_800_000, 1_919_872), (21_117, 3_072)],
+    cases=[(50_000_000, 2_656_768), (8_800_000, 1_919_872), (21_117, 3_072)],
     ref=lambda n, m: n / m, rtol=1e-9, atol=0,
     slips=[(lambda n, m: m / n, "invert it: instructions divided by MACs")],
-    hint="instructions / MACs",
-    case=lambda a, want, got: f"({a[0]:,}, {a[1]:,}): expected {want:.3f}, got {got:.3f}",
+    hint="instructions / MACs", case=lambda a, want, got: f"({a[0]:,}, {a[1]:,}): expected {want:.3f}, got {got:.3f}",
     done="instructions per MAC: the figure a kernel engineer drives down (loads, address arithmetic, "
          "requantization and loop overhead all count)")

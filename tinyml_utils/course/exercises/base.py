@@ -6,6 +6,7 @@ import copy
 from typing import Any, Callable, Sequence
 
 import numpy as np
+import torch
 
 #: Which chapter each exercise belongs to (the tests check that every chapter has at least two).
 EXERCISES: dict[str, str] = {}
@@ -85,36 +86,41 @@ def _first(answer):
     return answer[0] if isinstance(answer, tuple) else answer
 
 
-def exercise(name: str, chapter: str, doc: str, *, cases: Callable[[], list[tuple]], ref: Callable,
-             slips: Sequence[tuple[Callable, str]], hint: str, case: Callable[[tuple, Any, Any], str],
-             done: str | Callable[[list[tuple]], str], answer: Callable = float, rtol: float = 1e-5,
+def drawn(make: Callable) -> list[tuple]:
+    """The cases ``make(rng, g)`` draws from a NumPy and a torch generator, both seeded 0 (each check its own)."""
+    return make(np.random.default_rng(0), torch.Generator().manual_seed(0))
+
+
+def exercise(name: str, chapter: str, doc: str, *, cases: Sequence[tuple], ref: Callable,
+             slips: Sequence[tuple[Callable, str]], hint: str, done: str | Callable[[Sequence[tuple]], str],
+             case: Callable[[tuple, Any, Any], str] | None = None, answer: Callable = float, rtol: float = 1e-5,
              atol: float = 1e-7, shape_hint: str | None = None, fill: str | None = None) -> Callable:
     """Register exercise ``name`` of ``chapter``; return its ``check_<name>(fn, strict=False)``.
 
-    - ``cases()``: the argument tuples (built on call, so torch loads only when a check runs);
-      the learner's function gets deep copies.
+    - ``cases``: the argument tuples; the learner's function gets deep copies.
     - ``ref``: the oracle, with the learner's signature; ``answer`` converts its and the learner's
       output to what is compared (``rtol``/``atol``; ``rtol=atol=0`` for counts).
     - ``slips``: ``(a typical wrong answer with the learner's signature, the hint that names it)``,
       tried in order; ``hint`` when none matches. A ``None`` part of a tuple slip matches anything.
-    - ``case(args, want, got)``: the line that names the first case that differs;
-      ``shape_hint``: the hint when the (first part of the) answer has the wrong shape.
+    - ``case(args, want, got)``: the line that names the first case that differs (default: the call
+      and the two counts); ``shape_hint``: the hint when the (first part of the) answer
+      has the wrong shape.
     - ``done``: the ✓ line, or ``done(cases)`` to compute its numbers.
     """
     EXERCISES[name] = chapter
     REFERENCES[name] = ref
 
     def body(fn: Callable) -> tuple[bool, str]:
-        all_cases = cases()
-        for args in all_cases:
+        for args in cases:
             want = answer(ref(*args))
             got = answer(_call(fn, *copy.deepcopy(args)))
             if shape_hint and np.shape(_first(got)) != np.shape(_first(want)):
                 return False, _hint(f"shape {np.shape(_first(got))}, expected {np.shape(_first(want))}", shape_hint)
             if not _same(got, want, rtol, atol):
                 why = _diagnose(got, args, slips, hint, rtol=rtol, atol=atol)
-                return False, _hint(case(args, want, got), why)
-        return True, done(all_cases) if callable(done) else done
+                msg = case(args, want, got) if case else f"{fill or name}{args}: expected {want:,}, got {got:,}"
+                return False, _hint(msg, why)
+        return True, done(cases) if callable(done) else done
 
     def check(fn: Callable, strict: bool = False) -> bool | None:
         return _report(name, lambda: body(fn), fill or name, strict)

@@ -5,11 +5,15 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.ao.quantization.observer import MinMaxObserver
+from torch.nn.utils import prune as torch_prune
 
 from ...compress import distill, prune, quantize
 from ...deploy import devices
 from ...measure.accuracy import parity as measured_parity
-from .base import exercise
+from .base import drawn, exercise
 
 
 def _floats(v):
@@ -21,28 +25,15 @@ def _pair(v):
 
 
 # ---------------------------------------------------------------------------- chapter 03
-def _mask_cases() -> list[tuple]:
-    import torch
-
-    g = torch.Generator().manual_seed(0)
-    return [(torch.randn(16, 1, 3, 3, generator=g), 0.5), (torch.randn(32, 16, 3, 3, generator=g), 0.8),
-            (torch.randn(10, 64, generator=g), 0.0), (torch.randn(64, 32, 3, 3, generator=g), 0.95)]
-
-
 def _l1_mask(weight, sparsity):
     """PyTorch's own magnitude pruning of ``weight``: its 0/1 mask."""
-    import torch
-    from torch.nn.utils import prune as tprune
-
     layer = torch.nn.Linear(1, 1)
     layer.weight = torch.nn.Parameter(weight.clone())
-    return tprune.l1_unstructured(layer, "weight", amount=sparsity).weight_mask
+    return torch_prune.l1_unstructured(layer, "weight", amount=sparsity).weight_mask
 
 
 def _zero_k(weight, sparsity, scores, largest=False):
     """A mask that zeroes the round(sparsity·n) weights of smallest (or largest) ``scores``."""
-    import torch
-
     m = torch.ones(weight.numel())
     m[torch.topk(scores.flatten(), round(sparsity * weight.numel()), largest=largest).indices] = 0.0
     return m.reshape(weight.shape)
@@ -50,7 +41,9 @@ def _zero_k(weight, sparsity, scores, largest=False):
 
 check_mask = exercise(
     "mask", "03", "``fn(weight, sparsity)`` -> 0/1 mask of ``weight``'s shape that zeroes the smallest |w|.",
-    cases=_mask_cases, ref=_l1_mask, answer=lambda m: (np.asarray(m) != 0).astype(np.float64), rtol=0, atol=0,
+    cases=drawn(lambda rng, g: [(torch.randn(*shape, generator=g), s) for shape, s in [
+        ((16, 1, 3, 3), 0.5), ((32, 16, 3, 3), 0.8), ((10, 64), 0.0), ((64, 32, 3, 3), 0.95)]]),
+    ref=_l1_mask, answer=lambda m: (np.asarray(m) != 0).astype(np.float64), rtol=0, atol=0,
     shape_hint="reshape the flat mask back to weight.shape", fill="magnitude_mask",
     slips=[(lambda w, s: _zero_k(w, s, w), "rank by magnitude |w|, not by signed value: -3 is a large weight"),
            (lambda w, s: _zero_k(w, s, w.abs(), largest=True),
@@ -70,7 +63,7 @@ def _ks(n):
 check_schedule = exercise(
     "schedule", "03", "``fn(initial, final, n)`` -> the ``n + 1`` targets of Zhu & Gupta's cubic gradual-pruning "
                       "schedule.",
-    cases=lambda: [(0.0, 0.9, 4), (0.5, 0.8, 3), (0.0, 0.9, 1), (0.2, 0.95, 6)],
+    cases=[(0.0, 0.9, 4), (0.5, 0.8, 3), (0.0, 0.9, 1), (0.2, 0.95, 6)],
     ref=prune.polynomial_schedule, answer=lambda v: [float(x) for x in v], rtol=1e-6, fill="gradual_schedule",
     slips=[(lambda si, sf, n: sf + (si - sf) * (1 - _ks(n)[:-1]) ** 3,
             "n pruning steps give n + 1 targets: from initial at step 0 to final at step n"),
@@ -87,19 +80,8 @@ check_schedule = exercise(
 
 
 # ---------------------------------------------------------------------------- chapter 04
-def _qparams_cases() -> list[tuple]:
-    import torch
-
-    g = torch.Generator().manual_seed(0)
-    return [(torch.tensor([-1.0, 0.5, 2.0]),), (torch.tensor([0.0, 3.0, 6.0]),), (torch.randn(1000, generator=g),),
-            (torch.tensor([0.5, 1.5]),), (torch.tensor([-4.0, -1.0]),)]
-
-
 def _minmax_qparams(x) -> tuple[float, int]:
     """``(scale, zero_point)`` of PyTorch's per-tensor affine int8 MinMaxObserver."""
-    import torch
-    from torch.ao.quantization.observer import MinMaxObserver
-
     obs = MinMaxObserver(dtype=torch.qint8, qscheme=torch.per_tensor_affine)
     obs(torch.as_tensor(x, dtype=torch.float32))
     scale, zero_point = obs.calculate_qparams()
@@ -117,7 +99,10 @@ def _low(x):
 check_qparams = exercise(
     "qparams", "04", "``fn(x)`` -> ``(scale, zero_point)`` of per-tensor affine int8 in [-128, 127] (range "
                      "includes 0).",
-    cases=_qparams_cases, ref=_minmax_qparams, answer=lambda v: (float(v[0]), int(v[1])), atol=0,
+    cases=drawn(lambda rng, g: [(x,) for x in [torch.tensor([-1.0, 0.5, 2.0]), torch.tensor([0.0, 3.0, 6.0]),
+                                               torch.randn(1000, generator=g), torch.tensor([0.5, 1.5]),
+                                               torch.tensor([-4.0, -1.0])]]),
+    ref=_minmax_qparams, answer=lambda v: (float(v[0]), int(v[1])), atol=0,
     slips=[(lambda x: (_scale(x), -round(_low(x) / _scale(x))),
             "the integers start at qmin = -128: zero_point = qmin - round(min / scale)"),
            (lambda x: (_scale(x), -128 + round(_low(x) / _scale(x))), "subtract round(min / scale) from qmin"),
@@ -133,8 +118,6 @@ check_qparams = exercise(
 
 
 def _torch_quantize(x, scale, zero_point):
-    import torch
-
     with warnings.catch_warnings():   # quantized tensors are deprecated; their kernel is still the oracle
         warnings.simplefilter("ignore")
         return torch.quantize_per_tensor(x, scale, zero_point, torch.qint8).int_repr()
@@ -146,18 +129,13 @@ def _quantize_case(a, want, got) -> str:
     return f"x = {float(x[i]):g}, scale {s:g}, zp {z}: expected {want[i]}, got {got[i]}"
 
 
-def _quantize_cases() -> list[tuple]:
-    import torch
-
-    return [(torch.tensor([-1.0, 0.0, 0.6, 2.0]), 3 / 255, -43),
-            (torch.tensor([0.0, 0.125, 0.375, 0.625, 40.0, -40.0]), 0.25, 0),   # exact ties and clamping
-            (torch.linspace(-3, 3, 101), 0.02, 5)]
-
-
 check_quantize = exercise(
     "quantize", "04", "``fn(x, scale, zero_point)`` -> int8 values ``clamp(round(x / scale) + zero_point, -128, "
                       "127)``.",
-    cases=_quantize_cases, ref=_torch_quantize, answer=lambda q: np.asarray(q).astype(np.int64), rtol=0, atol=0,
+    cases=[(torch.tensor([-1.0, 0.0, 0.6, 2.0]), 3 / 255, -43),
+           (torch.tensor([0.0, 0.125, 0.375, 0.625, 40.0, -40.0]), 0.25, 0),   # exact ties and clamping
+           (torch.linspace(-3, 3, 101), 0.02, 5)],
+    ref=_torch_quantize, answer=lambda q: np.asarray(q).astype(np.int64), rtol=0, atol=0,
     shape_hint="one int8 per element of x",
     slips=[(lambda x, s, z: (x / s).round() + z, "clamp to [-128, 127]"),
            (lambda x, s, z: (x / s).round().clamp(-128, 127), "add the zero point after rounding"),
@@ -168,13 +146,6 @@ check_quantize = exercise(
 
 
 # ---------------------------------------------------------------------------- chapter 05
-def _soft_cases() -> list[tuple]:
-    import torch
-
-    z = torch.tensor([[4.0, 1.0, 0.0], [2.0, 2.0, -1.0]])
-    return [(z, T) for T in (1.0, 4.0, 0.5)]
-
-
 def _soft_done(cases) -> str:
     z = cases[0][0][0]
     hot, soft = z.softmax(0), (z / 4).softmax(0)
@@ -184,7 +155,8 @@ def _soft_done(cases) -> str:
 
 check_soft_targets = exercise(
     "soft_targets", "05", "``fn(logits, T)`` -> softmax(logits / T) over the classes of each row.",
-    cases=_soft_cases, ref=lambda z, T: (z / T).softmax(1), answer=_floats,
+    cases=[(torch.tensor([[4.0, 1.0, 0.0], [2.0, 2.0, -1.0]]), T) for T in (1.0, 4.0, 0.5)],
+    ref=lambda z, T: (z / T).softmax(1), answer=_floats,
     slips=[(lambda z, T: (z * T).softmax(1), "divide the logits by T; multiplying sharpens them"),
            (lambda z, T: z.softmax(1), "apply the temperature: softmax(logits / T)"),
            (lambda z, T: (z / T).softmax(0), "softmax over the classes of each row (dim=1): every row must sum to 1"),
@@ -195,10 +167,7 @@ check_soft_targets = exercise(
     done=_soft_done)
 
 
-def _kd_cases() -> list[tuple]:
-    import torch
-
-    g = torch.Generator().manual_seed(0)
+def _kd_cases(rng, g) -> list[tuple]:
     s, t = torch.randn(8, 10, generator=g) * 2, torch.randn(8, 10, generator=g) * 3
     y = torch.randint(0, 10, (8,), generator=g)
     return [(s, t, y, T, a) for T, a in [(4.0, 0.9), (1.0, 0.5), (8.0, 1.0), (2.0, 0.0)]]
@@ -206,27 +175,19 @@ def _kd_cases() -> list[tuple]:
 
 def _kl(s, t, T):
     """KL(softmax(t/T) || softmax(s/T)), mean over the batch."""
-    import torch.nn.functional as F
-
     return F.kl_div(F.log_softmax(s / T, 1), F.log_softmax(t / T, 1), reduction="batchmean", log_target=True)
-
-
-def _ce(s, y):
-    import torch.nn.functional as F
-
-    return F.cross_entropy(s, y)
 
 
 check_kd_loss = exercise(
     "kd_loss", "05", "``fn(student_logits, teacher_logits, y, temperature, alpha)`` -> scalar distillation loss.",
-    cases=_kd_cases, ref=distill.distillation_loss, rtol=1e-4, atol=1e-6,
-    slips=[(lambda s, t, y, T, a: a * _kl(s, t, T) + (1 - a) * _ce(s, y),
+    cases=drawn(_kd_cases), ref=distill.distillation_loss, rtol=1e-4, atol=1e-6,
+    slips=[(lambda s, t, y, T, a: a * _kl(s, t, T) + (1 - a) * F.cross_entropy(s, y),
             "multiply the soft term by T² (its gradient shrinks like 1/T²)"),
-           (lambda s, t, y, T, a: a * T * T * _kl(t, s, T) + (1 - a) * _ce(s, y),
+           (lambda s, t, y, T, a: a * T * T * _kl(t, s, T) + (1 - a) * F.cross_entropy(s, y),
             "KL(p_teacher || p_student): the teacher's probabilities are the target"),
-           (lambda s, t, y, T, a: len(s) * (a * T * T * _kl(s, t, T) + (1 - a) * _ce(s, y)),
+           (lambda s, t, y, T, a: len(s) * (a * T * T * _kl(s, t, T) + (1 - a) * F.cross_entropy(s, y)),
             "average over the batch (reduction='batchmean'), do not sum"),
-           (lambda s, t, y, T, a: (1 - a) * T * T * _kl(s, t, T) + a * _ce(s, y),
+           (lambda s, t, y, T, a: (1 - a) * T * T * _kl(s, t, T) + a * F.cross_entropy(s, y),
             "alpha weighs the teacher's soft term, 1 − alpha the labels")],
     hint="alpha·T²·KL(softmax(t/T) || softmax(s/T)) + (1 − alpha)·CE(s, y), mean over the batch",
     case=lambda a, want, got: f"T={a[3]}, alpha={a[4]}: expected {want:.5f}, got {got:.5f}",
@@ -240,8 +201,7 @@ def _parity(logits, reference) -> tuple[float, float]:
     return p["top1_agreement"], p["max_abs_diff"]
 
 
-def _parity_cases() -> list[tuple]:
-    rng = np.random.default_rng(0)
+def _parity_cases(rng, g) -> list[tuple]:
     ref = rng.normal(size=(200, 10)).astype(np.float32)
     out = ref + rng.normal(scale=0.05, size=ref.shape).astype(np.float32)
     return [(ref.copy(), ref.copy()), (out, ref), (np.roll(ref, 1, axis=1), ref)]
@@ -250,7 +210,7 @@ def _parity_cases() -> list[tuple]:
 check_parity = exercise(
     "parity", "06", "``fn(logits, reference)`` -> ``(top1_agreement in [0, 1], max_abs_diff)`` of two (N, classes) "
                     "arrays.",
-    cases=_parity_cases, ref=_parity, answer=_pair, atol=0,
+    cases=drawn(_parity_cases), ref=_parity, answer=_pair, atol=0,
     slips=[(lambda a, b: (np.sum(a.argmax(1) == b.argmax(1)), _parity(a, b)[1]),
             "agreement is a fraction in [0, 1] (mean of argmax equality), not a count or a percentage"),
            (lambda a, b: (np.mean(a.argmax(0) == b.argmax(0)), _parity(a, b)[1]),
@@ -272,9 +232,8 @@ def _dequantize_case(a, want, got) -> str:
 check_dequantize = exercise(
     "dequantize", "06", "``fn(q, scale, zero_point)`` -> float32 real values ``(q - zero_point) * scale`` of an "
                         "int8 array.",
-    cases=lambda: [(np.array([-128, -43, 0, 8, 127], np.int8), 3 / 255, -43),
-                   (np.array([[-128, -1, 0, 1, 127]], np.int8), 0.1, -128),
-                   (np.array([-100, 0, 100], np.int8), 0.05, 10)],
+    cases=[(np.array([-128, -43, 0, 8, 127], np.int8), 3 / 255, -43),
+           (np.array([[-128, -1, 0, 1, 127]], np.int8), 0.1, -128), (np.array([-100, 0, 100], np.int8), 0.05, 10)],
     ref=quantize.dequantize, answer=_floats, atol=1e-6,
     slips=[(lambda q, s, z: (q - np.int8(z)).astype(np.float32) * s,
             "int8 arithmetic wraps around: cast q to float32 before subtracting the zero point"),
@@ -287,16 +246,11 @@ check_dequantize = exercise(
 
 
 # ---------------------------------------------------------------------------- chapter 07
-def _budget_devices() -> dict[str, dict]:
-    """The exercise's devices, read from the course's device table."""
-    return {key: {"sram_bytes": p.sram_bytes, "flash_bytes": p.flash_bytes,
-                  "runtime_flash_bytes": p.runtime_flash_bytes}
-            for key, p in (("Cortex-M0+", devices.profile("Cortex-M0+ MCU")),
-                           ("Cortex-M4", devices.profile("Cortex-M4 MCU")))}
-
-
 #: Device figures of the exercise in bytes, from the course's one device table (chapter 00 displays it).
-BUDGET_DEVICES = _budget_devices()
+BUDGET_DEVICES = {key: {"sram_bytes": p.sram_bytes, "flash_bytes": p.flash_bytes,
+                        "runtime_flash_bytes": p.runtime_flash_bytes}
+                  for key, p in (("Cortex-M0+", devices.profile("Cortex-M0+ MCU")),
+                                 ("Cortex-M4", devices.profile("Cortex-M4 MCU")))}
 
 
 def _budget(model_bytes, arena_bytes, device) -> tuple[bool, int, int]:
@@ -304,16 +258,9 @@ def _budget(model_bytes, arena_bytes, device) -> tuple[bool, int, int]:
     return flash <= device["flash_bytes"] and arena_bytes <= device["sram_bytes"], flash, arena_bytes
 
 
-def _budget_cases() -> list[tuple]:
-    devs = _budget_devices()
-    return [(mb, ab, devs[dev]) for mb, ab, dev in [
-        (31_224, 18_896, "Cortex-M0+"), (11_928, 10_608, "Cortex-M0+"), (31_224, 18_896, "Cortex-M4"),
-        (20_000, 40_000, "Cortex-M0+"), (96_000, 20_000, "Cortex-M4"), (200_000, 150_000, "Cortex-M4")]]
-
-
 def _budget_case(a, want, got) -> str:
     mb, ab, d = a
-    dev = next(k for k, v in _budget_devices().items() if v == d)
+    dev = next(k for k, v in BUDGET_DEVICES.items() if v == d)
     return f"{mb:,} B model, {ab:,} B arena on {dev}: expected {want}, got {got}"
 
 
@@ -332,7 +279,10 @@ check_budget = exercise(
     "budget", "07", "``fn(model_bytes, arena_bytes, device)`` -> ``(fits, flash_need_bytes, sram_need_bytes)``; "
                     "``device`` has ``sram_bytes``, ``flash_bytes`` and ``runtime_flash_bytes`` (the interpreter's "
                     "code).",
-    cases=_budget_cases, ref=_budget, answer=lambda v: (bool(v[0]), int(v[1]), int(v[2])), rtol=0, atol=0,
+    cases=[(mb, ab, BUDGET_DEVICES[dev]) for mb, ab, dev in [
+        (31_224, 18_896, "Cortex-M0+"), (11_928, 10_608, "Cortex-M0+"), (31_224, 18_896, "Cortex-M4"),
+        (20_000, 40_000, "Cortex-M0+"), (96_000, 20_000, "Cortex-M4"), (200_000, 150_000, "Cortex-M4")]],
+    ref=_budget, answer=lambda v: (bool(v[0]), int(v[1]), int(v[2])), rtol=0, atol=0,
     slips=[(lambda mb, ab, d: (mb <= d["flash_bytes"] and ab <= d["sram_bytes"], mb, ab),
             "flash holds the model AND the runtime's code (runtime_flash_bytes)"),
            (lambda mb, ab, d: (_flash(mb, d) <= d["flash_bytes"] and ab + mb <= d["sram_bytes"], _flash(mb, d),
@@ -361,8 +311,8 @@ check_npu_estimate = exercise(
                           "mac_utilization)``.",
     # Vela's figures for chapter 07's models (committed full run): the baseline on the Ethos-U55-128 and -256
     # at 500 MHz, the distilled student on the U55-128, and the baseline on the U65-256 at 1 GHz
-    cases=lambda: [(1_919_872, 43_337, 52_965, 500e6, 128), (1_919_872, 30_126, 42_194, 500e6, 256),
-                   (508_352, 20_554, 23_798, 500e6, 128), (1_919_872, 31_299, 31_299, 1e9, 256)],
+    cases=[(1_919_872, 43_337, 52_965, 500e6, 128), (1_919_872, 30_126, 42_194, 500e6, 256),
+           (508_352, 20_554, 23_798, 500e6, 128), (1_919_872, 31_299, 31_299, 1e9, 256)],
     ref=_npu, answer=_pair, rtol=1e-6,
     slips=[(lambda m, n, t, c, p: (t / c, m / (n * p)), "latency in milliseconds: seconds × 1,000"),
            (lambda m, n, t, c, p: (1e3 * n / c, m / (n * p)),

@@ -5,25 +5,21 @@ import functools
 import math
 
 import numpy as np
+import torch
 
 from ... import models
 from ...data import audio
-from .base import EXERCISES, _hint, _NotAttempted, _report, exercise
-
-
-def _conv(c_in, c_out, kernel, bias=False):
-    import torch
-
-    return torch.nn.Conv2d(c_in, c_out, kernel, bias=bias)
+from .base import EXERCISES, _hint, _NotAttempted, _report, drawn, exercise
 
 
 def _conv_macs(c_in, c_out, kernel, h_out, w_out):
-    return _conv(c_in, c_out, kernel).weight.numel() * h_out * w_out   # each weight once per output pixel
+    conv = torch.nn.Conv2d(c_in, c_out, kernel, bias=False)
+    return conv.weight.numel() * h_out * w_out   # each weight once per output pixel
 
 
 check_conv_macs = exercise(
     "conv_macs", "00", "``fn(c_in, c_out, kernel, h_out, w_out)`` -> multiply-accumulates of one k×k conv (no bias).",
-    cases=lambda: [(1, 16, 3, 28, 28), (16, 32, 3, 14, 14), (32, 64, 3, 7, 7), (3, 8, 5, 10, 12)],
+    cases=[(1, 16, 3, 28, 28), (16, 32, 3, 14, 14), (32, 64, 3, 7, 7), (3, 8, 5, 10, 12)],
     ref=_conv_macs, answer=int, rtol=0, atol=0,
     slips=[(lambda ci, co, k, h, w: 2 * ci * co * k * k * h * w,
             "a MAC is one multiply AND one add: count it once, not twice"),
@@ -31,7 +27,6 @@ check_conv_macs = exercise(
            (lambda ci, co, k, h, w: ci * co * k * k, "every output pixel repeats the work: times h_out · w_out"),
            (lambda ci, co, k, h, w: co * k * k * h * w, "each output channel reads every input channel: times c_in")],
     hint="count one MAC per weight per output pixel",
-    case=lambda a, want, got: f"conv{a}: expected {want:,}, got {got:,}",
     done=lambda cases: (f"the baseline's three convs cost {sum(_conv_macs(*c) for c in cases[:3]):,} MACs "
                         "(+ 640 for the 64→10 linear = 1,919,872, the figure chapter 02 prints)"))
 
@@ -39,8 +34,6 @@ check_conv_macs = exercise(
 @functools.cache
 def arena_bytes() -> int:
     """Largest int8 input+output bytes over the conv/pool/linear layers of vision_cnn(16) (BN and ReLU fuse)."""
-    import torch
-
     model, sizes = models.vision_cnn(16).eval(), []
     for m in model.modules():
         if isinstance(m, (torch.nn.Conv2d, torch.nn.MaxPool2d, torch.nn.Linear)):
@@ -82,43 +75,34 @@ def _count_slips(unit: str) -> list:
 
 check_num_windows = exercise(
     "num_windows", "01", "``fn(n_samples, window, stride)`` -> number of full windows cut from one recording.",
-    cases=lambda: [(100, 50, 10), (100, 20, 10), (100, 100, 10), (100, 30, 10), (40, 50, 10), (20, 50, 10),
-                   (101, 50, 25)],
+    cases=[(100, 50, 10), (100, 20, 10), (100, 100, 10), (100, 30, 10), (40, 50, 10), (20, 50, 10), (101, 50, 25)],
     ref=audio.num_frames, answer=int, rtol=0, atol=0, slips=_count_slips("window"),
     hint="windows start at 0, stride, 2·stride, ... while start + window <= n",
-    case=lambda a, want, got: f"{a}: expected {want}, got {got}",
     done="a 10 s recording at 10 Hz gives 9 windows of 2 s (stride 1 s) and 6 of 5 s; "
          "a 2 s recording gives no 5 s window")
 
 check_num_frames = exercise(
     "num_frames", "01", "``fn(num_samples, n_fft, hop)`` -> audio frames of an STFT without padding (as "
                         "data.audio.log_mel).",
-    cases=lambda: [(16000, 480, 320), (16000, 512, 256), (8000, 480, 320), (479, 480, 320), (480, 480, 320),
-                   (100, 480, 320)],
+    cases=[(16000, 480, 320), (16000, 512, 256), (8000, 480, 320), (479, 480, 320), (480, 480, 320),
+           (100, 480, 320)],
     ref=audio.num_frames, answer=int, rtol=0, atol=0, slips=_count_slips("frame"),
     hint="like windows: frames start every hop samples and need n_fft samples",
-    case=lambda a, want, got: f"{a}: expected {want}, got {got}",
     done="1 s at 16 kHz with 30 ms frames (480) every 20 ms (320) gives 49 frames: a 49×40 log-mel image")
 
 check_conv_params = exercise(
     "conv_params", "02", "``fn(c_in, c_out, kernel, bias)`` -> parameters of a k×k Conv2d.",
-    cases=lambda: [(1, 16, 3, False), (16, 32, 3, False), (32, 64, 3, False), (32, 64, 3, True), (3, 8, 5, True)],
-    ref=lambda ci, co, k, b: sum(p.numel() for p in _conv(ci, co, k, b).parameters()), answer=int, rtol=0, atol=0,
+    cases=[(1, 16, 3, False), (16, 32, 3, False), (32, 64, 3, False), (32, 64, 3, True), (3, 8, 5, True)],
+    ref=lambda ci, co, k, b: sum(p.numel() for p in torch.nn.Conv2d(ci, co, k, bias=b).parameters()),
+    answer=int, rtol=0, atol=0,
     slips=[(lambda ci, co, k, b: co * ci * k * k, "add one bias per output channel when bias=True"),
            (lambda ci, co, k, b: co * ci * k * k + ci, "one bias per OUTPUT channel (c_out), not per input channel"),
            (lambda ci, co, k, b: co * ci * k * k + (co if b else 0) + 2 * co,
             "BatchNorm is a separate layer: count only the conv's own weights"),
            (lambda ci, co, k, b: co * ci * k + (co if b else 0), "a k × k kernel has k·k weights per channel pair")],
     hint="weights c_out·c_in·k·k, plus one bias per output channel when bias=True",
-    case=lambda a, want, got: f"conv{a}: expected {want:,}, got {got:,}",
     done="convs 144 + 4,608 + 18,432; with BatchNorm (2 per channel: 224) and the 64→10 linear (650) "
          "that is vision_cnn(16)'s 24,058 parameters")
-
-
-def _latency_cases() -> list[tuple]:
-    rng = np.random.default_rng(0)
-    return [(np.array([5.0, 1.0, 1.2, 1.1, 0.9, 1.0, 1.3, 1.0, 1.1, 9.0]),),
-            (np.round(rng.lognormal(0.0, 0.3, 201), 4),), (np.arange(1.0, 101.0),)]
 
 
 def _latency_stats(t):
@@ -134,7 +118,9 @@ def _latency_done(cases) -> str:
 
 check_latency_stats = exercise(
     "latency_stats", "02", "``fn(times_ms)`` -> ``(p50, p95)`` in ms of per-call times (a 1-D array).",
-    cases=_latency_cases, ref=_latency_stats, answer=lambda v: (float(v[0]), float(v[1])), rtol=1e-6, atol=0,
+    cases=drawn(lambda rng, g: [(np.array([5.0, 1.0, 1.2, 1.1, 0.9, 1.0, 1.3, 1.0, 1.1, 9.0]),),
+                                (np.round(rng.lognormal(0.0, 0.3, 201), 4),), (np.arange(1.0, 101.0),)]),
+    ref=_latency_stats, answer=lambda v: (float(v[0]), float(v[1])), rtol=1e-6, atol=0,
     slips=[(lambda t: (np.mean(t), None), "the mean is pulled up by the cold first call and outliers: use the median"),
            (lambda t: (None, np.max(t)), "p95 is the 95th percentile, not the slowest call (the maximum)"),
            (lambda t: (None, np.sort(t)[int(0.95 * len(t))]),
