@@ -1,24 +1,7 @@
-"""Anomaly detection on feature vectors: train on "normal" windows only, score every test window,
-and measure with ROC AUC (:func:`tinyml_utils.measure.roc_auc`) how well the score separates
-normal from never-seen activity (MLPerf Tiny's anomaly benchmark uses AUC too).
+"""Anomaly scorers fitted on normal feature vectors only (higher score: more anomalous).
 
-Three detectors, from simplest to learnt:
-
-- :class:`GaussianScorer`: squared Mahalanobis distance to the normal windows' mean. It is a
-  linear map ``z = W (x − μ)`` and a sum of squares, so it deploys as ONE dense layer.
-- :class:`KMeansScorer`: distance to the nearest of k centroids of the normal windows.
-- an autoencoder (:func:`tinyml_utils.models.autoencoder`, trained by :func:`train_autoencoder`):
-  score = mean squared reconstruction error (:func:`reconstruction_scores`).
-
-The autoencoder (through :func:`tinyml_utils.convert.keras_twin.keras_twin`) and the Gaussian
-scorer (:meth:`GaussianScorer.keras`) become Keras models that :func:`tinyml_utils.convert.tflite.int8`
-turns into int8 files; :func:`int8_scores` scores with them in TFLite Micro, so the AUC after
-quantization can be compared.
-
->>> from tinyml_utils import measure
->>> from tinyml_utils.course import anomaly
->>> g = anomaly.GaussianScorer.fit(x_normal)
->>> measure.roc_auc(is_anomaly, g.score(x_test))
+Gaussian (Mahalanobis, one dense layer when deployed), k-means distance, and an autoencoder's
+reconstruction error; :func:`int8_scores` gives the scores of their int8 files in TFLite Micro.
 """
 from __future__ import annotations
 
@@ -36,8 +19,8 @@ from ..runtimes import TFLiteMicro
 class GaussianScorer:
     """Squared Mahalanobis distance ``(x − μ)ᵀ Σ⁻¹ (x − μ) = ‖W (x − μ)‖²`` with ``Wᵀ W = Σ⁻¹``.
 
-    ``shrinkage`` blends the covariance towards its diagonal mean (Ledoit–Wolf style, fixed
-    amount): with few normal windows and correlated features Σ is nearly singular otherwise.
+    Trap: with few windows and correlated features Σ is nearly singular; ``shrinkage`` blends it
+    towards its diagonal mean.
     """
 
     mean: np.ndarray
@@ -62,8 +45,7 @@ class GaussianScorer:
         return (self.transform(x) ** 2).sum(1)
 
     def keras(self, keras=None):
-        """The whitening as one Keras ``Dense`` layer (kernel Wᵀ, bias −Wμ); score = sum of the
-        output squared. Convert with ``convert.tflite.int8`` for the int8 version."""
+        """The whitening as one Keras ``Dense`` layer (kernel Wᵀ, bias −Wμ); score = sum of squared outputs."""
         d = len(self.mean)
         model = dense_keras(d, (), d, keras=keras)          # one Dense layer, named "logits"
         model.get_layer("logits").set_weights([self.whiten.T.astype(np.float32),
@@ -91,9 +73,9 @@ class KMeansScorer:
 
 def train_autoencoder(model, x_normal: np.ndarray, *, epochs: int = 200, lr: float = 3e-3, batch_size: int = 32,
                       seed: int = 0, weight_decay: float = 1e-4):
-    """Train ``model`` to reconstruct ``x_normal`` (mean squared error) with the course's
-    ``train.fit`` loop (no validation split: its accuracy-based early stopping does not apply).
-    Returns the History; the "train_accuracy" column is meaningless here."""
+    """Train ``model`` to reconstruct ``x_normal`` (MSE) with ``train.fit``; returns the History.
+
+    Trap: its "train_accuracy" column is meaningless here."""
     import torch.nn.functional as F
 
     x = np.asarray(x_normal, np.float32)
@@ -108,9 +90,8 @@ def reconstruction_scores(recon: np.ndarray, x: np.ndarray) -> np.ndarray:
 
 
 def int8_scores(tflite_path, x: np.ndarray, kind: str) -> np.ndarray:
-    """Anomaly scores from an int8 TFLite model run in TensorFlow Lite Micro (the MCU reference; one
-    batch-1 call per row): ``kind="autoencoder"`` → reconstruction error of the dequantized output
-    against the float input; ``kind="gaussian"`` → sum of squares of the dequantized whitened output."""
+    """Scores of an int8 TFLite file run in TFLite Micro, from its dequantized output: ``kind="autoencoder"``
+    (reconstruction error against the float input) or ``"gaussian"`` (sum of squares)."""
     if kind not in ("autoencoder", "gaussian"):
         raise ValueError(f"kind must be 'autoencoder' or 'gaussian', got {kind!r}")
     out = TFLiteMicro(tflite_path).predict(np.asarray(x, np.float32))

@@ -1,11 +1,6 @@
-"""The capstone's budget: your own keyword spotter, pruned and quantized, as firmware on an emulated
-Cortex-M4, and the self-check that says which budget line it meets (``book/capstone.md``).
+"""The capstone's budget (``book/capstone.md``) and the self-check that says which line a keyword spotter meets.
 
->>> capstone.check_budget(instructions_per_hop=..., flash_bytes=..., sram_bytes=..., int8_accuracy=...)
-
-Every limit comes from the device table (:data:`tinyml_utils.deploy.devices.DEVICE_PROFILES`) or is
-stated here; the time of a hop is an estimate from the measured instruction count at an ASSUMED
-cycles per instruction, labelled so in the verdict.
+Trap: a hop's time is estimated from the measured instruction count at an ASSUMED cycles per instruction.
 """
 from __future__ import annotations
 
@@ -35,12 +30,10 @@ BUDGET = Budget()
 
 def check_budget(*, instructions_per_hop: int, flash_bytes: int, sram_bytes: int, int8_accuracy: float,
                  budget: Budget = BUDGET) -> bool:
-    """Print one ✓/✗ line per budget line (with the number that decided it); True when all hold.
+    """Print one ✓/✗ line per budget line; True when all hold.
 
-    ``instructions_per_hop``: measured on the emulated core, averaged per hop (the MFCC frames of a hop
-    plus the model's count divided by k when it runs every k-th hop);
-    ``flash_bytes`` / ``sram_bytes``: from the ELF and the painted stack (``ModelOnCore.memory()``);
-    ``int8_accuracy``: the deployed file's clip accuracy in [0, 1] (equal to the firmware's when bit-exact).
+    ``instructions_per_hop``: averaged per hop (a model run every k-th hop counts 1/k);
+    ``flash_bytes``, ``sram_bytes``: from ``ModelOnCore.memory()``; ``int8_accuracy`` in [0, 1].
     """
     dev = budget.profile
     busy_ms = 1e3 * instructions_per_hop * budget.cpi / dev.clock_hz

@@ -1,13 +1,7 @@
-"""Every recipe of the course, typed, with its quick and full values: the training/compression
-recipes, then each chapter's other knobs (measurement sizes, claim bounds), one ``Modes`` a chapter.
+"""Every recipe of the course, typed, with its quick and full values (``recipes.VISION(ctx)``): training
+and compression recipes, then each chapter's other knobs (measurement sizes, claim bounds).
 
->>> recipes.VISION(ctx)              # Train(epochs=8, lr=0.01, batch_size=32, patience=None)
->>> training.fit(model, ..., **recipes.VISION(ctx).kwargs())
->>> R = recipes.SENSORS(ctx)         # a notebook's knobs cell; later cells read R.epochs
-
-Quick mode (CI, a first pass) uses the 1,000-digit subset and fewer epochs; its numbers are
-weaker and its claims say so. Changing a recipe changes the content key of every artifact built
-with it (:mod:`tinyml_utils.course.store`), so those are rebuilt.
+Trap: a recipe is part of the store key of every artifact built with it; changing one rebuilds them.
 """
 from __future__ import annotations
 
@@ -119,9 +113,8 @@ TEMPERATURE, ALPHA = 4.0, 0.9
 
 @dataclass(frozen=True)
 class FewLabels(Recipe):
-    """Chapter 05's few-label setting: ``n_labelled`` labelled digits (the rest of the training
-    images unlabelled, for the teacher's soft targets), ``n_seeds`` paired seeds, one training recipe
-    for both arms (the scratch arm's few labels repeated to the same steps per epoch)."""
+    """Chapter 05's few-label setting: ``n_labelled`` labelled digits, ``n_seeds`` paired seeds, one
+    training recipe for both arms."""
 
     n_labelled: int
     n_seeds: int
@@ -172,9 +165,7 @@ KEYWORDS = Modes(
                    prune_macs_ratio=0.5, prune_epochs=4, stride=2))
 
 
-# ---- Each chapter's other knobs: measurement sizes and claim bounds of quick and full mode ----
-# A notebook reads them once in its knobs cell (``R = recipes.SENSORS(ctx)``), never ``40 if QUICK else 100``.
-# Bounds are fractions (0.01 = 1 point of accuracy) unless a field's name says points.
+# ---- Each chapter's other knobs. Bounds are fractions (0.01 = 1 point) unless a field's name says points.
 
 
 @dataclass(frozen=True)

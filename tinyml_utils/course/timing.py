@@ -1,11 +1,7 @@
 """Timing claims that hold under load: their bounds and their measurements.
 
-Every latency claim the chapters assert is measured by one function here, with one bound from
-:data:`BOUNDS`; the chapter calls the function on its own models, and the course's stability
-benchmark (``python -m tinyml_utils stability``, :mod:`tinyml_utils.tools.stability`) calls the
-same function on stand-in models of the same shape, ``N`` times, with a CPU-bound competitor
-process busy on one core, and reports how often each claim held. A claim that does not hold
-every time is not a claim.
+The stability benchmark (:mod:`tinyml_utils.tools.stability`) runs the same functions on stand-in
+models under load and reports how often each claim held.
 """
 from __future__ import annotations
 
@@ -16,7 +12,7 @@ import torch
 
 from .. import measure
 
-#: The bounds the chapters assert (ratios are latency of the first over the second model).
+#: The bounds the chapters assert (ratios: latency of the first model over the second's).
 BOUNDS = {
     # ch03: a dense kernel multiplies by zeros too: the 90%-sparse .pte is not faster
     "sparse_pte_not_faster": 0.80,      # ratio sparse / dense >= this
@@ -28,7 +24,6 @@ BOUNDS = {
 }
 
 
-# ----------------------------------------------------------------------------- the measurements
 def cold_vs_warm(model, x, calls: int = 200) -> tuple[float, measure.Timing]:
     """ch00: the first (cold) call of a fresh eager model in ms, then its warmed-up timings."""
     with torch.no_grad():
@@ -52,9 +47,7 @@ def structured_vs_dense(dense: Callable[[], Any], pruned: Callable[[], Any], **k
 def runtime_claims(cmp: measure.Comparison, eager: str, compiled: list[str], xnnpack_pairs: dict[str, str],
                    mediapipe: str | None, litert_same_graph: str | None,
                    tflm: str | None) -> list[tuple[bool, str, str]]:
-    """ch06's latency claims on one interleaved :class:`measure.Comparison` of every runtime.
-
-    Returns ``(passed, text, detail)`` triples for ``Claims.check``."""
+    """ch06's latency claims on one interleaved comparison, as ``(passed, text, detail)`` triples."""
     out = []
     r = {c: cmp.ratio(c, eager) for c in compiled}
     out.append((all(v.hi < 1 for v in r.values()), "compiled runtimes are faster than eager PyTorch at batch 1",
@@ -76,6 +69,5 @@ def runtime_claims(cmp: measure.Comparison, eager: str, compiled: list[str], xnn
 
 
 def llm_decode(lms: dict[str, Any], **kw):
-    """ch11: prefill and decode tokens/s of the exported language models, interleaved
-    (:func:`tinyml_utils.measure.token_speed`, the chapter's full-mode rounds unless overridden)."""
+    """ch11: prefill and decode tokens/s of the exported language models, interleaved."""
     return measure.token_speed(lms, prefill_tokens=64, **{"rounds": 9, "calls": 32, **kw})
