@@ -1,9 +1,5 @@
-"""Where things live. Every folder here except ``results/`` (full-mode results of the explicit
-full-mode commands) is git-ignored.
-
-Environment overrides (handy for tests and CI): ``TINYML_BUILD`` (build folder),
-``TINYML_DATA_CACHE`` (generated/downloaded data), ``TINYML_RESULTS`` (results folder).
-"""
+"""Where things live; every folder but ``results/`` is git-ignored. Overrides: ``TINYML_BUILD``,
+``TINYML_DATA_CACHE``, ``TINYML_RESULTS``. A run's folders are :class:`.context.Context`'s."""
 from __future__ import annotations
 
 import os
@@ -48,12 +44,8 @@ def committed_results_dir() -> Path:
 
 
 def results_dir(quick: bool) -> Path:
-    """Where this run writes its results file.
-
-    Quick mode: ``build/results-quick/``. Full mode: ``results/`` (kept in git) only when an explicit
-    full-mode command runs the chapter (:data:`PUBLISH_RESULTS` set); an interactive full-mode run
-    (a learner's Run All with ``QUICK = False``) writes ``build/results-full/`` and never a tracked
-    file. ``TINYML_RESULTS`` overrides both (tests, ``reproduce``)."""
+    """Where this run writes its results: ``build/results-quick/``; in full mode ``results/`` (in git)
+    only under :data:`PUBLISH_RESULTS`, else ``build/results-full/``; ``TINYML_RESULTS`` overrides."""
     if "TINYML_RESULTS" in os.environ:
         p = _env_path("TINYML_RESULTS", REPO / "results")
     elif quick:
@@ -67,7 +59,7 @@ def results_dir(quick: bool) -> Path:
 
 
 def executed_dir(quick: bool) -> Path:
-    """Papermill-executed copies of the chapters (build products, never the source notebooks)."""
+    """Papermill-executed copies of the chapters."""
     p = build_dir() / "executed" / ("quick" if quick else "full")
     p.mkdir(parents=True, exist_ok=True)
     return p

@@ -45,8 +45,8 @@ def vision(ctx: Context) -> Deployable:
     """Chapter 02's baseline vision CNN as chapter 04's full-integer ``vision_keras_int8.tflite``."""
     art = catalogue.deployables(ctx, names=("vision_keras_int8.tflite",))[0]
     ds = datasets.load("vision", quick=ctx.quick, seed=0)
-    return Deployable("vision_cnn", art.path, None, {"technique": "int8 PTQ (ch04)", **art.info}, "vision", "02",
-                      ds.test.x, ds.test.y, list(ds.classes))
+    return Deployable("vision_cnn", art.path, info={"technique": "int8 PTQ (ch04)", **art.info}, task="vision",
+                      chapter="02", x_test=ds.test.x, y_test=ds.test.y, classes=list(ds.classes))
 
 
 def keywords(ctx: Context) -> Deployable:
@@ -68,8 +68,8 @@ def keywords(ctx: Context) -> Deployable:
         return None, write, info
 
     _, info = store.load_or_build(spec, lambda p: p, build)
-    return Deployable("dscnn", spec.path, None, {"technique": "int8 PTQ (ch08)", **info}, "keywords", "08",
-                      feats.test.x, feats.test.y, list(ds.classes))
+    return Deployable("dscnn", spec.path, info={"technique": "int8 PTQ (ch08)", **info}, task="keywords",
+                      chapter="08", x_test=feats.test.x, y_test=feats.test.y, classes=list(ds.classes))
 
 
 def motion(ctx: Context) -> Deployable:
@@ -101,8 +101,9 @@ def motion(ctx: Context) -> Deployable:
         return None, write, info
 
     _, info = store.load_or_build(spec, lambda p: p, build)
-    return Deployable("motion_dense", spec.path, None, {"technique": "int8 PTQ (ch09)", **info}, "motion", "09",
-                      fsplit["test"].x, fsplit["test"].y, [str(c) for c in ds.classes])
+    return Deployable("motion_dense", spec.path, info={"technique": "int8 PTQ (ch09)", **info}, task="motion",
+                      chapter="09", x_test=fsplit["test"].x, y_test=fsplit["test"].y,
+                      classes=[str(c) for c in ds.classes])
 
 
 def all_deployed(ctx: Context) -> list[Deployable]:

@@ -17,7 +17,8 @@ from ..compress import distill
 from ..core.context import Context
 from ..data import audio, kws_eval
 from ..data.base import Split
-from .recipes import KEYWORDS, Keywords
+from ..data.keywords import SILENCE_INDEX, UNKNOWN_INDEX
+from .recipes import KEYWORDS, Keywords, Modes
 
 
 def load(ctx: Context):
@@ -28,13 +29,9 @@ def load(ctx: Context):
 
 def front_end(name: str):
     """The MFCC function called ``name``: ``numpy``, ``tf``, ``cmsis_f32`` or ``cmsis_q15``."""
-    if name == "numpy":
-        return audio.numpy_mfcc
-    if name == "tf":
-        return audio.tf_mfcc
     if name in ("cmsis_f32", "cmsis_q15"):
         return audio.CmsisMfcc(name.split("_")[1])
-    raise ValueError(f"unknown front end {name!r}: use numpy, tf, cmsis_f32 or cmsis_q15")
+    return {"numpy": audio.numpy_mfcc, "tf": audio.tf_mfcc}[name]
 
 
 def featurize(ds, front_end_name: str = "cmsis_f32"):
@@ -77,13 +74,11 @@ def train_dscnn(feats, r: Keywords, *, width: int = 64, seed: int = 0, epochs: i
     return model, hist
 
 
-def distill_vs_scratch(teacher: nn.Module, feats, r: Keywords, seeds=None):
-    """Distilled vs from-scratch 64-channel DS-CNN students, one pair per seed (same init, batches
-    and augmentation within a pair). Returns a DataFrame (seed, method, val_accuracy,
-    test_accuracy, seconds, model)."""
+def distill_vs_scratch(teacher: nn.Module, feats, r: Keywords):
+    """Distilled vs from-scratch 64-channel DS-CNN students, one pair per seed of ``r.distill_seeds``
+    (same init, batches and augmentation within a pair): a DataFrame with a ``model`` column."""
     keep: dict = {}
-    table = distill.compare_seeds(distill.TeacherCache(teacher), feats,
-                                  seeds if seeds is not None else r.distill_seeds,
+    table = distill.compare_seeds(distill.TeacherCache(teacher), feats, r.distill_seeds,
                                   temperature=r.temperature, alpha=r.alpha, epochs=r.distill_epochs, lr=r.lr,
                                   batch_size=r.batch_size, keep=keep, augment=mfcc_augment(),
                                   make_student=lambda s: new_dscnn(64, s, len(feats.classes)))
@@ -114,10 +109,8 @@ def paired_verdict(table) -> dict:
 
 def check_new_keyword(new_word_accuracy: float, old_accuracy_before: float, old_accuracy_after: float,
                       min_new: float = 0.6, max_old_drop: float = 0.05) -> bool:
-    """The exercise's check: the new word is recognised (≥ ``min_new`` on held-out voices) and the
-    old classes lose at most ``max_old_drop``. The bounds suit a full-mode model whose features stay
-    frozen (they were never trained to tell the new word apart, so expect well under 100 %).
-    Prints ✓ or ✗ with the numbers; returns the verdict."""
+    """The exercise's check, printed as ✓/✗ lines: the new word reaches ``min_new`` on held-out voices
+    and the old classes lose at most ``max_old_drop``. The bounds suit a full-mode model with frozen features."""
     drop = old_accuracy_before - old_accuracy_after
     ok_new, ok_old = new_word_accuracy >= min_new, drop <= max_old_drop
     print(f"{'✓' if ok_new else '✗'} new word: {new_word_accuracy:.1%} on unseen voices (need ≥ {min_new:.0%})")
@@ -126,26 +119,23 @@ def check_new_keyword(new_word_accuracy: float, old_accuracy_before: float, old_
     return ok_new and ok_old
 
 
-#: Minutes of evaluation audio per mode and split: negatives (no keyword) and the keyword stream.
+#: Minutes of evaluation audio per split: negatives (no keyword) and the keyword stream.
 #: ``train`` (training voices) feeds :func:`straddle_training_set`, never an evaluation.
-EVAL_MINUTES = {True: {"train": {"negative": 5.0, "keyword": 10.0}, "val": {"negative": 5.0, "keyword": 5.0},
-                       "test": {"negative": 5.0, "keyword": 5.0}},
-                False: {"train": {"negative": 30.0, "keyword": 40.0}, "val": {"negative": 100.0, "keyword": 20.0},
-                        "test": {"negative": 120.0, "keyword": 30.0}}}
+EVAL_MINUTES = Modes(quick={"train": {"negative": 5.0, "keyword": 10.0}, "val": {"negative": 5.0, "keyword": 5.0},
+                            "test": {"negative": 5.0, "keyword": 5.0}},
+                     full={"train": {"negative": 30.0, "keyword": 40.0}, "val": {"negative": 100.0, "keyword": 20.0},
+                           "test": {"negative": 120.0, "keyword": 30.0}})
 
 
 def eval_streams(ctx: Context, split: str) -> dict:
     """``{"negative": Stream, "keyword": Stream}`` of ``split``'s voices, sizes from :data:`EVAL_MINUTES`."""
     return {kind: kws_eval.load(split, kind, 60.0 * minutes, seed=ctx.seed)
-            for kind, minutes in EVAL_MINUTES[ctx.quick][split].items()}
+            for kind, minutes in EVAL_MINUTES(ctx)[split].items()}
 
 
 def stream_runs(logits_fn, streams, frames: dict, stride: int = 2, smooth_n: int = 5):
-    """``[(t, smoothed posteriors, stream)]`` for :func:`tinyml_utils.measure.streaming.det_curve`.
-
-    ``frames``: the streams' MFCC frames by stream name (compute them once: every model reads the
-    same frames, as on the device). ``logits_fn`` takes NCHW float32 batches.
-    """
+    """``[(t, smoothed posteriors, stream)]`` for :func:`tinyml_utils.measure.streaming.det_curve`;
+    ``frames``: the streams' MFCC frames by stream name, ``logits_fn`` takes NCHW float32 batches."""
     from ..measure import streaming
 
     runs = []
@@ -155,20 +145,15 @@ def stream_runs(logits_fn, streams, frames: dict, stride: int = 2, smooth_n: int
     return runs
 
 
-def straddle_windows(frames: np.ndarray, events, *, stride: int = 5, unknown_label: int = 10,
-                     silence_label: int = 11, window_frames: int = 49, hop_s: float = 0.02,
-                     frame_s: float = 0.03, whole: float = 0.98, part: float = 0.5):
-    """Training windows cut every ``stride`` frames from a stream, labelled by what they hold.
-
-    A window holding at least ``whole`` of a keyword's span is that keyword; one holding at most
-    ``part`` of every keyword (a word's onset or tail) is ``unknown`` when it holds any speech and
-    ``silence`` when it holds none; windows in between (most of a keyword) are left out as
-    ambiguous. Returns a :class:`Split` of (n, 1, window_frames, coefficients) maps.
-    """
+def straddle_windows(frames: np.ndarray, events, *, stride: int = 5, whole: float = 0.98, part: float = 0.5):
+    """Training windows (n, 1, 49, coefficients) cut every ``stride`` frames from a stream, labelled by
+    what they hold: at least ``whole`` of a keyword's span is that keyword; at most ``part`` of every
+    keyword is ``unknown`` if it holds any speech, else ``silence``; windows in between are left out."""
+    window_frames, hop_s, frame_s = 49, audio.HOP / audio.SAMPLE_RATE, audio.FRAME / audio.SAMPLE_RATE
     view = np.lib.stride_tricks.sliding_window_view(frames, (window_frames, frames.shape[1]))[::stride, 0]
     w1 = np.arange(len(view)) * stride * hop_s + (window_frames - 1) * hop_s + frame_s   # window end, s
     w0 = w1 - (window_frames - 1) * hop_s - frame_s
-    labels = np.full(len(view), silence_label)
+    labels = np.full(len(view), SILENCE_INDEX)
     keep = np.ones(len(view), bool)
     for e in events:
         inside = np.clip(np.minimum(w1, e.end_s) - np.maximum(w0, e.start_s), 0, None) / (e.end_s - e.start_s)
@@ -177,20 +162,20 @@ def straddle_windows(frames: np.ndarray, events, *, stride: int = 5, unknown_lab
             keep &= ~((inside > part) & (inside < whole))
     for e in events:   # speech that is not a whole keyword: unknown
         inside = np.clip(np.minimum(w1, e.end_s) - np.maximum(w0, e.start_s), 0, None)
-        labels[(inside > 0) & (labels == silence_label)] = unknown_label
+        labels[(inside > 0) & (labels == SILENCE_INDEX)] = UNKNOWN_INDEX
     # a window holding a whole keyword stays that keyword even if other speech is also in view
     return Split(np.ascontiguousarray(view[keep], np.float32)[:, None], labels[keep].astype(np.int64))
 
 
 def straddle_training_set(streams: dict, frames: dict, *, seed: int = 0, unknown_ratio: float = 4.0,
-                          silence_ratio: float = 1.0, **kwargs) -> Split:
-    """:func:`straddle_windows` of several (training-voice) streams, with every keyword window kept
-    and ``unknown`` / ``silence`` windows subsampled to ``unknown_ratio`` / ``silence_ratio`` times
+                          silence_ratio: float = 1.0) -> Split:
+    """:func:`straddle_windows` of several (training-voice) streams: every keyword window, and
+    ``unknown`` / ``silence`` windows subsampled to ``unknown_ratio`` / ``silence_ratio`` times
     the mean count of a keyword class (a stream is mostly pauses and other speech)."""
-    parts = [straddle_windows(frames[k], s.events, **kwargs) for k, s in streams.items()]
+    parts = [straddle_windows(frames[k], s.events) for k, s in streams.items()]
     x = np.concatenate([p.x for p in parts])
     y = np.concatenate([p.y for p in parts])
-    unknown, silence = kwargs.get("unknown_label", 10), kwargs.get("silence_label", 11)
+    unknown, silence = UNKNOWN_INDEX, SILENCE_INDEX
     kw_mean = max(1, int(np.mean(np.bincount(y[(y != unknown) & (y != silence)], minlength=unknown)[:unknown])))
     rng = np.random.default_rng(seed)
     keep = [np.flatnonzero((y != unknown) & (y != silence))]

@@ -5,18 +5,13 @@ writes and later chapters read. Fields that do not apply are omitted, never fill
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from ..core import paths
 from ..core.context import Context
 from ..core.io import read_json, write_json
-
-RECORD_FIELDS = (
-    "name", "technique", "runtime", "accuracy", "size_bytes", "params", "macs", "sparsity",
-    "latency_ms_p50", "latency_ms_p95", "arena_bytes", "npu_cycles", "estimated",
-)
 
 
 @dataclass
@@ -46,6 +41,9 @@ class Record:
         if self.extra:
             d["extra"] = self.extra
         return d
+
+
+RECORD_FIELDS = tuple(f.name for f in fields(Record) if f.name != "extra")
 
 
 class Claims:
