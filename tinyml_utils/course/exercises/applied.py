@@ -22,8 +22,8 @@ def _ds_conv_macs(c_in, c_out, kernel, h_out, w_out):
     return (dw.weight.numel() + pw.weight.numel()) * h_out * w_out
 
 
-def _ds_done(cases) -> str:
-    full, ds = _conv_macs(*cases[0]), _ds_conv_macs(*cases[0])
+def _ds_done(cases, wants) -> str:
+    full, ds = _conv_macs(*cases[0]), wants[0]
     return (f"a 64→64 3×3 block on a 25×5 map costs {ds:,} MACs separable against {full:,} as a full conv: "
             f"{full / ds:.1f}× fewer, which is why the DS-CNN fits a microcontroller")
 
@@ -63,22 +63,11 @@ check_smooth = exercise(
 
 
 # ---------------------------------------------------------------------------- chapter 09
-def _stream_rate(axes, bytes_per_sample, rate_hz, uj_per_byte) -> tuple[float, float]:
-    b = axes * bytes_per_sample * rate_hz
-    return b, b * uj_per_byte
-
-
-def _stream_done(cases) -> str:
-    b, uj = _stream_rate(*cases[0])
-    return (f"6 int16 axes at 50 Hz are {b:.0f} B/s, {uj:.0f} µJ/s ({uj:.0f} µW) of radio payload before any "
-            "connection events; at 10 Hz 120 B/s")
-
-
 check_stream_rate = exercise(
     "stream_rate", "09", "``fn(axes, bytes_per_sample, rate_hz, uj_per_byte)`` -> ``(bytes_per_s, uj_per_s)`` of "
                          "streaming raw data.",
     cases=[(6, 2, 50.0, 0.3), (6, 2, 10.0, 0.3), (3, 2, 100.0, 0.5), (1, 4, 16_000.0, 0.3)],
-    ref=_stream_rate, answer=lambda v: tuple(float(x) for x in v),
+    ref=lambda a, b, r, e: (a * b * r, a * b * r * e), answer=lambda v: tuple(float(x) for x in v),
     slips=[(lambda a, b, r, e: (a * r, a * r * e), "each sample is bytes_per_sample bytes (int16: 2)"),
            (lambda a, b, r, e: (b * r, b * r * e), "every axis is sent: times the number of axes"),
            (lambda a, b, r, e: (a * b * r, a * b * r / e), "energy = bytes × µJ per byte: multiply"),
@@ -86,7 +75,9 @@ check_stream_rate = exercise(
     hint="bytes/s = axes × bytes per sample × rate; µJ/s = bytes/s × µJ per byte",
     case=lambda a, want, got: (f"{a[0]} axes × {a[1]} B at {a[2]:g} Hz, {a[3]} µJ/B: expected {want}, "
                                f"got {got}"),
-    done=_stream_done)
+    done=lambda cases, wants: (f"6 int16 axes at 50 Hz are {wants[0][0]:.0f} B/s, {wants[0][1]:.0f} µJ/s "
+                               f"({wants[0][1]:.0f} µW) of radio payload before any connection events; at 10 Hz "
+                               f"{wants[1][0]:.0f} B/s"))
 
 
 def _arrays(v):
@@ -186,15 +177,11 @@ check_bn_stats = exercise(
 
 
 # ---------------------------------------------------------------------------- chapter 11
-def _kv_cache_bytes(layers, context, dim, bytes_per_value=4):
-    return 2 * layers * context * dim * bytes_per_value
-
-
 check_kv_cache_bytes = exercise(
     "kv_cache_bytes", "11", "``fn(layers, context, dim, bytes_per_value=4)`` -> bytes of a KV cache (keys and "
                             "values, every layer).",
     cases=[(3, 100, 64, 4), (4, 128, 128, 4), (4, 2048, 128, 4), (16, 2048, 2048, 2), (4, 128, 128, 1)],
-    ref=_kv_cache_bytes, answer=int, rtol=0, atol=0,
+    ref=lambda la, c, d, b=4: 2 * la * c * d * b, answer=int, rtol=0, atol=0,
     slips=[(lambda la, c, d, b: la * c * d * b, "count keys AND values: two tensors per layer"),
            (lambda la, c, d, b: 2 * c * d * b, "every layer has its own cache: times the layers"),
            (lambda la, c, d, b: 2 * la * c * d, "bytes, not values: times bytes_per_value"),
@@ -202,9 +189,9 @@ check_kv_cache_bytes = exercise(
     hint="2 (K and V) × layers × context × dim × bytes per value",
     case=lambda a, want, got: (f"{a[0]} layers, {a[1]} positions, dim {a[2]}, {a[3]} B: expected {want:,}, "
                                f"got {got:,}"),
-    done=lambda cases: (f"the full-mode model's fp32 cache is {_kv_cache_bytes(*cases[1]):,} B (512 KiB) for 128 "
-                        f"tokens and {_kv_cache_bytes(*cases[2]):,} B (8 MiB) for 2,048: at long contexts the cache, "
-                        "not the weights, fills the memory"))
+    done=lambda cases, wants: (f"the full-mode model's fp32 cache is {wants[1]:,} B (512 KiB) for 128 tokens and "
+                               f"{wants[2]:,} B (8 MiB) for 2,048: at long contexts the cache, not the weights, fills "
+                               "the memory"))
 
 
 def _perplexity(logits, targets) -> float:
@@ -237,22 +224,18 @@ check_perplexity = exercise(
 
 
 # ---------------------------------------------------------------------------- chapter 12
-def _duty_cycle(instructions, period_ms, clock_hz, cpi) -> float:
-    return 100.0 * instructions * cpi / clock_hz / (period_ms / 1e3)
-
-
 check_duty_cycle = exercise(
     "duty_cycle", "12", "``fn(instructions, period_ms, clock_hz, cpi)`` -> percent of the core busy (can exceed 100).",
     cases=[(13_000_000, 40.0, 80e6, 1.0), (2_000_000, 40.0, 80e6, 1.5), (64_000, 20.0, 64e6, 1.0),
-                   (5_000_000, 1000.0, 400e6, 1.2)],
-    ref=_duty_cycle, rtol=1e-6, atol=1e-6,
+           (5_000_000, 1000.0, 400e6, 1.2)],
+    ref=lambda n, p, f, c: 100.0 * n * c / f / (p / 1e3), rtol=1e-6, atol=1e-6,
     slips=[(lambda n, p, f, c: n * c / f / (p / 1e3), "a fraction, not a percent: times 100"),
            (lambda n, p, f, c: 100 * n / f / (p / 1e3), "cycles = instructions × cycles per instruction (CPI)"),
            (lambda n, p, f, c: 100 * n * c / f / p, "the period is in milliseconds: divide by 1000 to get seconds")],
     hint="busy time = instructions × CPI / clock; duty = busy time / period",
     case=lambda a, want, got: f"{a}: expected {want:.3f} %, got {got:.3f}",
-    done=lambda cases: (f"{len(cases)} cases; e.g. 13 M instructions every 40 ms at 80 MHz and CPI 1 keep the "
-                        f"core {_duty_cycle(*cases[0]):.1f} % busy"))
+    done=lambda cases, wants: (f"{len(cases)} cases; e.g. 13 M instructions every 40 ms at 80 MHz and CPI 1 keep "
+                               f"the core {wants[0]:.1f} % busy"))
 
 check_instructions_per_mac = exercise(
     "instructions_per_mac", "12", "``fn(instructions, macs)`` -> instructions per multiply-accumulate (a float).",

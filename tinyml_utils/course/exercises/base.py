@@ -53,10 +53,6 @@ def _report(name: str, body: Callable[[], tuple[bool, str]], fill: str, strict: 
     return False
 
 
-def _hint(msg: str, hint: str) -> str:
-    return f"{msg}  hint: {hint}"
-
-
 def _same(a, b, rtol: float = 1e-5, atol: float = 1e-7) -> bool:
     """Numerically equal (same shape), part by part for tuples; a ``None`` part of ``b`` matches anything."""
     if isinstance(b, tuple):
@@ -92,7 +88,7 @@ def drawn(make: Callable) -> list[tuple]:
 
 
 def exercise(name: str, chapter: str, doc: str, *, cases: Sequence[tuple], ref: Callable,
-             slips: Sequence[tuple[Callable, str]], hint: str, done: str | Callable[[Sequence[tuple]], str],
+             slips: Sequence[tuple[Callable, str]], hint: str, done: str | Callable[[Sequence[tuple], list], str],
              case: Callable[[tuple, Any, Any], str] | None = None, answer: Callable = float, rtol: float = 1e-5,
              atol: float = 1e-7, shape_hint: str | None = None, fill: str | None = None) -> Callable:
     """Register exercise ``name`` of ``chapter``; return its ``check_<name>(fn, strict=False)``.
@@ -105,22 +101,24 @@ def exercise(name: str, chapter: str, doc: str, *, cases: Sequence[tuple], ref: 
     - ``case(args, want, got)``: the line that names the first case that differs (default: the call
       and the two counts); ``shape_hint``: the hint when the (first part of the) answer
       has the wrong shape.
-    - ``done``: the ✓ line, or ``done(cases)`` to compute its numbers.
+    - ``done``: the ✓ line, or ``done(cases, wants)`` to compute its numbers from the oracle's answers.
     """
     EXERCISES[name] = chapter
     REFERENCES[name] = ref
 
     def body(fn: Callable) -> tuple[bool, str]:
+        wants = []
         for args in cases:
             want = answer(ref(*args))
+            wants.append(want)
             got = answer(_call(fn, *copy.deepcopy(args)))
             if shape_hint and np.shape(_first(got)) != np.shape(_first(want)):
-                return False, _hint(f"shape {np.shape(_first(got))}, expected {np.shape(_first(want))}", shape_hint)
+                return False, f"shape {np.shape(_first(got))}, expected {np.shape(_first(want))}  hint: {shape_hint}"
             if not _same(got, want, rtol, atol):
                 why = _diagnose(got, args, slips, hint, rtol=rtol, atol=atol)
                 msg = case(args, want, got) if case else f"{fill or name}{args}: expected {want:,}, got {got:,}"
-                return False, _hint(msg, why)
-        return True, done(cases) if callable(done) else done
+                return False, f"{msg}  hint: {why}"
+        return True, done(cases, wants) if callable(done) else done
 
     def check(fn: Callable, strict: bool = False) -> bool | None:
         return _report(name, lambda: body(fn), fill or name, strict)

@@ -74,9 +74,9 @@ check_schedule = exercise(
            (lambda si, sf, n: sf + (si - sf) * (1 - _ks(n)) ** 2, "the exponent is 3")],
     hint="s_k = final + (initial − final)·(1 − k/n)³ for k = 0 … n",
     case=lambda a, want, got: f"{a}: expected {np.round(want, 4).tolist()}, got {np.round(got, 4).tolist()}",
-    done=lambda cases: ("same targets as prune.polynomial_schedule: 0 → 90 % in 4 steps is "
-                        + ", ".join(f"{v:.1%}" for v in prune.polynomial_schedule(*cases[0]))
-                        + ": over half of the pruning in the first step"))
+    done=lambda cases, wants: ("same targets as prune.polynomial_schedule: 0 → 90 % in 4 steps is "
+                               + ", ".join(f"{v:.1%}" for v in wants[0])
+                               + ": over half of the pruning in the first step"))
 
 
 # ---------------------------------------------------------------------------- chapter 04
@@ -146,13 +146,6 @@ check_quantize = exercise(
 
 
 # ---------------------------------------------------------------------------- chapter 05
-def _soft_done(cases) -> str:
-    z = cases[0][0][0]
-    hot, soft = z.softmax(0), (z / 4).softmax(0)
-    return (f"matches torch.softmax: logits [4, 1, 0] give {hot[1]:.3f} to the runner-up at T = 1 and "
-            f"{soft[1]:.3f} at T = 4; the temperature lets the student see the teacher's second choices")
-
-
 check_soft_targets = exercise(
     "soft_targets", "05", "``fn(logits, T)`` -> softmax(logits / T) over the classes of each row.",
     cases=[(torch.tensor([[4.0, 1.0, 0.0], [2.0, 2.0, -1.0]]), T) for T in (1.0, 4.0, 0.5)],
@@ -164,7 +157,9 @@ check_soft_targets = exercise(
     hint="softmax(logits / T) along dim=1",
     case=lambda a, want, got: (f"T = {a[1]}: expected {np.round(want[0], 4).tolist()} for the first row, "
                                f"got {np.round(got[0], 4).tolist()}"),
-    done=_soft_done)
+    done=lambda cases, wants: (f"matches torch.softmax: logits [4, 1, 0] give {wants[0][0, 1]:.3f} to the runner-up at "
+                               f"T = 1 and {wants[1][0, 1]:.3f} at T = 4; the temperature lets the student see the "
+                               "teacher's second choices"))
 
 
 def _kd_cases(rng, g) -> list[tuple]:
@@ -191,8 +186,8 @@ check_kd_loss = exercise(
             "alpha weighs the teacher's soft term, 1 − alpha the labels")],
     hint="alpha·T²·KL(softmax(t/T) || softmax(s/T)) + (1 − alpha)·CE(s, y), mean over the batch",
     case=lambda a, want, got: f"T={a[3]}, alpha={a[4]}: expected {want:.5f}, got {got:.5f}",
-    done=lambda cases: (f"matches compress.distill.distillation_loss at 4 (T, alpha) pairs; T=4, alpha=0.9 gives "
-                        f"{float(distill.distillation_loss(*cases[0])):.4f} on the test logits"))
+    done=lambda cases, wants: (f"matches compress.distill.distillation_loss at 4 (T, alpha) pairs; T=4, alpha=0.9 "
+                               f"gives {wants[0]:.4f} on the test logits"))
 
 
 # ---------------------------------------------------------------------------- chapter 06
@@ -219,8 +214,8 @@ check_parity = exercise(
            (lambda a, b: (_parity(a, b)[0], np.mean(np.abs(a - b))), "the largest difference, not the mean one")],
     hint="agreement is the fraction of rows whose argmax over the class axis (axis=1) agree; the diff is max |a - b|",
     case=lambda a, want, got: f"expected ({want[0]:.3f}, {want[1]:.4g}), got ({got[0]:.3f}, {got[1]:.4g})",
-    done=lambda cases: ("noise of std 0.05 on the logits keeps {:.1%} top-1 agreement with max |diff| {:.3f}: "
-                        "agreement and max diff tell different stories").format(*_parity(*cases[1])))
+    done=lambda cases, wants: (f"noise of std 0.05 on the logits keeps {wants[1][0]:.1%} top-1 agreement with max "
+                               f"|diff| {wants[1][1]:.3f}: agreement and max diff tell different stories"))
 
 
 def _dequantize_case(a, want, got) -> str:
@@ -254,6 +249,7 @@ BUDGET_DEVICES = {key: {"sram_bytes": p.sram_bytes, "flash_bytes": p.flash_bytes
 
 
 def _budget(model_bytes, arena_bytes, device) -> tuple[bool, int, int]:
+    """The reference: flash holds the model and the runtime's code, SRAM the arena."""
     flash = model_bytes + device["runtime_flash_bytes"]
     return flash <= device["flash_bytes"] and arena_bytes <= device["sram_bytes"], flash, arena_bytes
 
@@ -264,11 +260,11 @@ def _budget_case(a, want, got) -> str:
     return f"{mb:,} B model, {ab:,} B arena on {dev}: expected {want}, got {got}"
 
 
-def _budget_done(cases) -> str:
-    m0, (_, b, _), (_, s, _) = cases[0][2], _budget(*cases[0]), _budget(*cases[1])
+def _budget_done(cases, wants) -> str:
+    m0 = BUDGET_DEVICES["Cortex-M0+"]
     return (f"on the Cortex-M0+ ({m0['flash_bytes'] // 1024} KB flash, {m0['runtime_flash_bytes'] // 1024} KB "
-            f"runtime) the int8 baseline needs {b:,} B of {m0['flash_bytes']:,} (does not fit); the distilled "
-            f"student needs {s:,} B (fits)")
+            f"runtime) the int8 baseline needs {wants[0][1]:,} B of {m0['flash_bytes']:,} (does not fit); the "
+            f"distilled student needs {wants[1][1]:,} B (fits)")
 
 
 def _flash(mb, d):
@@ -295,12 +291,8 @@ check_budget = exercise(
     case=_budget_case, done=_budget_done)
 
 
-def _npu(macs, npu_cycles, total_cycles, clock_hz, macs_per_cycle) -> tuple[float, float]:
-    return devices.estimated_latency_ms(total_cycles, clock_hz), macs / (npu_cycles * macs_per_cycle)
-
-
-def _npu_done(cases) -> str:
-    (lat, util), (lat2, util2) = _npu(*cases[0]), _npu(*cases[1])
+def _npu_done(cases, wants) -> str:
+    (lat, util), (lat2, util2) = wants[:2]
     return (f"the baseline keeps the U55-128's MACs {util:.0%} busy and takes {lat * 1e3:.0f} µs; the U55-256 is "
             f"faster ({lat2 * 1e3:.0f} µs) but {util2:.0%} busy: doubling the engine does not halve the time "
             "(Vela's estimates, not measurements)")
@@ -313,7 +305,7 @@ check_npu_estimate = exercise(
     # at 500 MHz, the distilled student on the U55-128, and the baseline on the U65-256 at 1 GHz
     cases=[(1_919_872, 43_337, 52_965, 500e6, 128), (1_919_872, 30_126, 42_194, 500e6, 256),
            (508_352, 20_554, 23_798, 500e6, 128), (1_919_872, 31_299, 31_299, 1e9, 256)],
-    ref=_npu, answer=_pair, rtol=1e-6,
+    ref=lambda m, n, t, c, p: (devices.estimated_latency_ms(t, c), m / (n * p)), answer=_pair, rtol=1e-6,
     slips=[(lambda m, n, t, c, p: (t / c, m / (n * p)), "latency in milliseconds: seconds × 1,000"),
            (lambda m, n, t, c, p: (1e3 * n / c, m / (n * p)),
             "the latency counts total_cycles: the NPU also waits for memory"),

@@ -9,7 +9,7 @@ import torch
 
 from ... import models
 from ...data import audio
-from .base import EXERCISES, _hint, _NotAttempted, _report, drawn, exercise
+from .base import drawn, exercise
 
 
 def _conv_macs(c_in, c_out, kernel, h_out, w_out):
@@ -27,8 +27,8 @@ check_conv_macs = exercise(
            (lambda ci, co, k, h, w: ci * co * k * k, "every output pixel repeats the work: times h_out · w_out"),
            (lambda ci, co, k, h, w: co * k * k * h * w, "each output channel reads every input channel: times c_in")],
     hint="count one MAC per weight per output pixel",
-    done=lambda cases: (f"the baseline's three convs cost {sum(_conv_macs(*c) for c in cases[:3]):,} MACs "
-                        "(+ 640 for the 64→10 linear = 1,919,872, the figure chapter 02 prints)"))
+    done=lambda cases, wants: (f"the baseline's three convs cost {sum(wants[:3]):,} MACs "
+                               "(+ 640 for the 64→10 linear = 1,919,872, the figure chapter 02 prints)"))
 
 
 @functools.cache
@@ -43,25 +43,21 @@ def arena_bytes() -> int:
     return max(sizes)
 
 
-EXERCISES["arena"] = "00"
+_check_arena = exercise(
+    "arena", "00", "", cases=[()], ref=arena_bytes, answer=int, rtol=0, atol=0, fill="ARENA",
+    slips=[(lambda: 1 * 28 * 28 + 16 * 28 * 28, "that is the first conv: the max-pool right after it holds more "
+                                                 "at once"),
+           (lambda: 4 * arena_bytes(), "that looks like float32: int8 is one byte per activation"),
+           (lambda: 4 * (1 * 28 * 28 + 16 * 28 * 28), "that looks like float32: int8 is one byte per activation")],
+    hint="list each conv/pool/linear's input and output element counts; BN and ReLU fuse away",
+    case=lambda a, want, got: f"{got:,} B is not it",   # a wrong guess does not get the answer
+    done=lambda cases, wants: (f"{wants[0]:,} B: the first max-pool reads 16×28×28 = 12,544 B and writes 3,136 B. "
+                               "The arena TFLite Micro measures in chapter 06 is larger (scratch, alignment)"))
 
 
 def check_arena(value: int | None, strict: bool = False) -> bool | None:
     """``value``: your estimate (bytes) of vision_cnn(16)'s int8 arena: max over layers of input + output."""
-    def body():
-        if value is None or value is Ellipsis:
-            raise _NotAttempted
-        want, got = arena_bytes(), int(value)
-        if got == want:
-            return True, (f"{want:,} B: the first max-pool reads 16×28×28 = 12,544 B and writes 3,136 B. "
-                          "The arena TFLite Micro measures in chapter 06 is larger (scratch, alignment)")
-        if got == 1 * 28 * 28 + 16 * 28 * 28:
-            return False, _hint(f"{got:,} B is the first conv", "the max-pool right after it holds more at once")
-        if got in (4 * want, 4 * 13_328):
-            return False, _hint(f"{got:,} B looks like float32", "int8: one byte per activation")
-        return False, _hint(f"{got:,} B is not it",
-                            "list each conv/pool/linear's input and output element counts; BN and ReLU fuse away")
-    return _report("arena", body, "ARENA", strict)
+    return _check_arena(lambda: value, strict)
 
 
 def _count_slips(unit: str) -> list:
@@ -105,22 +101,11 @@ check_conv_params = exercise(
          "that is vision_cnn(16)'s 24,058 parameters")
 
 
-def _latency_stats(t):
-    return float(np.median(t)), float(np.percentile(t, 95))
-
-
-def _latency_done(cases) -> str:
-    t = cases[0][0]
-    p50, p95 = _latency_stats(t)
-    return (f"on the 10 calls with a cold start of 5 ms: p50 {p50:.2f} ms, p95 {p95:.2f} ms, "
-            f"while the mean would say {np.mean(t):.2f} ms")
-
-
 check_latency_stats = exercise(
     "latency_stats", "02", "``fn(times_ms)`` -> ``(p50, p95)`` in ms of per-call times (a 1-D array).",
     cases=drawn(lambda rng, g: [(np.array([5.0, 1.0, 1.2, 1.1, 0.9, 1.0, 1.3, 1.0, 1.1, 9.0]),),
                                 (np.round(rng.lognormal(0.0, 0.3, 201), 4),), (np.arange(1.0, 101.0),)]),
-    ref=_latency_stats, answer=lambda v: (float(v[0]), float(v[1])), rtol=1e-6, atol=0,
+    ref=lambda t: (np.median(t), np.percentile(t, 95)), answer=lambda v: (float(v[0]), float(v[1])), rtol=1e-6, atol=0,
     slips=[(lambda t: (np.mean(t), None), "the mean is pulled up by the cold first call and outliers: use the median"),
            (lambda t: (None, np.max(t)), "p95 is the 95th percentile, not the slowest call (the maximum)"),
            (lambda t: (None, np.sort(t)[int(0.95 * len(t))]),
@@ -128,4 +113,5 @@ check_latency_stats = exercise(
            (lambda t: (None, np.percentile(t, 0.95)), "np.percentile takes 95, not 0.95 (percent, not a fraction)")],
     hint="np.median(t) and np.percentile(t, 95) (linear interpolation)",
     case=lambda a, want, got: f"expected ({want[0]:.4f}, {want[1]:.4f}) ms, got ({got[0]:.4f}, {got[1]:.4f})",
-    done=_latency_done)
+    done=lambda cases, wants: (f"on the 10 calls with a cold start of 5 ms: p50 {wants[0][0]:.2f} ms, p95 "
+                               f"{wants[0][1]:.2f} ms, while the mean would say {np.mean(cases[0][0]):.2f} ms"))
