@@ -21,19 +21,17 @@ from ..models.keras import legacy_keras
 from . import recipes
 
 
-def unstructured_recipe(base: nn.Module, ds, ctx: Context, upto: float | None = None,
-                        augment=None) -> list[prune.PruneStep]:
+def unstructured_recipe(base: nn.Module, ds, ctx: Context, upto: float | None = None) -> list[prune.PruneStep]:
     """Iterative magnitude pruning of ``base`` with :data:`recipes.UNSTRUCTURED` (targets up to
-    ``upto``); accuracies on the test split. ``augment=None`` follows the recipe."""
+    ``upto``); accuracies on the test split."""
     r = recipes.UNSTRUCTURED(ctx).upto(upto)
-    if augment is None and r.augment:
-        augment = training.random_affine()
+    augment = training.random_affine() if r.augment else None
     return prune.prune_and_finetune(base, ds.train, ds.val, list(r.schedule), epochs_per_step=list(r.epochs_per_step),
                                     lr=r.lr, batch_size=r.batch_size, scope=r.scope, skip=r.skip, seed=ctx.seed,
                                     augment=augment, eval_split=ds.test, desc="iterative")
 
 
-def structured_recipe(base: nn.Module, ds, ctx: Context, augment=None):
+def structured_recipe(base: nn.Module, ds, ctx: Context):
     """Channel-prune ``base`` to :data:`recipes.STRUCTURED`'s MAC target and fine-tune it:
     ``(model, info)`` with test accuracies before/after fine-tuning."""
     r = recipes.STRUCTURED(ctx)
@@ -42,13 +40,13 @@ def structured_recipe(base: nn.Module, ds, ctx: Context, augment=None):
     info["accuracy_pruned"] = measure.accuracy(model, ds.test)
     t0 = time.perf_counter()
     hist = training.fit(model, ds.train, ds.val, epochs=r.epochs, lr=r.lr, batch_size=r.batch_size,
-                        seed=ctx.seed, augment=augment, desc="fine-tune channels")
+                        seed=ctx.seed, desc="fine-tune channels")
     info.update(accuracy=measure.accuracy(model, ds.test), finetune_epochs=r.epochs,
                 finetune_seconds=time.perf_counter() - t0, best_epoch=hist.best_epoch)
     return model.eval(), info
 
 
-def closing_pipeline(student: nn.Module, teacher: nn.Module | distill.TeacherCache, ds, ctx: Context, *,
+def closing_pipeline(student: nn.Module, cache: distill.TeacherCache, ds, ctx: Context, *,
                      temperature: float = recipes.TEMPERATURE, alpha: float = recipes.ALPHA, calib_n: int = 512):
     """Per channel-pruning ratio of :data:`recipes.PIPELINE`: prune every conv by it, fine-tune with the
     distillation loss, PT2E QAT → int8 ``.pte``; a tf-keras twin by tfmot QAT → int8-in/out batch-1
@@ -62,7 +60,6 @@ def closing_pipeline(student: nn.Module, teacher: nn.Module | distill.TeacherCac
 
     r, q, seed = recipes.PIPELINE(ctx), recipes.QAT(ctx), ctx.seed
     out_dir = ctx.scratch("pipelines")
-    cache = teacher if isinstance(teacher, distill.TeacherCache) else distill.TeacherCache(teacher)
     example = torch.as_tensor(ds.test.x[:1])
     calib = ds.train.subset(min(calib_n, len(ds.train)), seed=seed).x
     try:
