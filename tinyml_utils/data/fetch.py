@@ -6,7 +6,8 @@ import json
 import warnings
 from pathlib import Path
 
-from .base import DataError, sha256_file
+from ..core.io import sha256_file
+from .base import DataError
 
 
 def check(path: Path, expected: str | None, root: Path, fix: str) -> None:

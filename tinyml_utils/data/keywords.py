@@ -1,31 +1,13 @@
-"""keywords: spoken keywords synthesized offline with the eSpeak NG engine, synthetic noise mixed in.
+"""keywords: spoken keywords synthesized offline with eSpeak NG, synthetic noise mixed in.
 
-Twelve classes in the layout of Google's Speech Commands benchmark: ten keywords, ``unknown``
-(other words) and ``silence`` (background noise only). Every example is one second of 16 kHz
-audio, float32 in [-1, 1].
-
-How an example is made
-    1. eSpeak NG (the C library that the ``espeakng-loader`` wheel ships, called through ctypes)
-       speaks one word at 22,050 Hz with a random English accent, a voice variant (the
-       "speaker"), pitch, pitch range and speaking rate.
-    2. Leading and trailing silence is trimmed, the word is resampled to 16 kHz
-       (``scipy.signal.resample_poly``, 320/441) and placed at a random offset in a 1 s buffer.
-    3. A synthetic background noise (white, pink, brown, mains hum with harmonics, or a
-       babble-like mixture of modulated speech-shaped noise) is mixed in at a random SNR.
-    4. The mixture is scaled to a random peak level and stored as 16-bit PCM.
-
-Every random choice comes from ``numpy.random.default_rng((seed, split, class, index))``, so the
-same seed gives byte-identical arrays. eSpeak NG keeps a little state between utterances (the
-phase of its pitch "flutter" table, an automatic gain), so synthesis runs in fresh worker
-processes over fixed chunks of requests: the output does not depend on what ran before in your
-kernel, nor on how many CPU cores you have.
-
-Splits (by speaker, :data:`VARIANTS`), the cache and its checksums: see the card, :data:`CARD`
-(rendered into ``data/keywords.md``).
+Twelve classes in the layout of Speech Commands (ten keywords, ``unknown``, ``silence``), 1 s of 16 kHz
+audio each, float32 in [-1, 1]. eSpeak NG speaks a word with a random accent, voice variant (the
+"speaker"), pitch and rate; it is trimmed, resampled to 16 kHz, put at a random offset, mixed with a
+synthetic noise at a random SNR, scaled to a random peak and stored as 16-bit PCM. Every draw comes
+from ``default_rng((seed, split, class, index))``: one seed gives byte-identical arrays on any machine.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import time
@@ -34,10 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core import paths
-from ..core.io import atomic_folder
-from .base import DataCard, DataError, Dataset, Split, sha256_file, verify_checksum
-from .espeak import ESPEAK_RATE, ESpeak, espeak_paths, render_all, sweep_stale
+from .base import DataCard, DataError, Dataset, Split
+from .espeak import ESpeak, cached, espeak_paths, pcm16, run_workers, speech_16k
 from .noise import noise as make_noise
 
 GENERATOR_VERSION = 1          # bump when the generation recipe changes: it changes the cache key
@@ -86,7 +66,19 @@ SILENCE_RMS = (5e-4, 0.15)  # RMS of a silence clip, log-uniform (overlaps the k
 
 CHUNK = 400              # examples per fresh worker process (fixed: part of the recipe)
 
-CARD_TEXT = dict(
+CAVEATS = [
+    "Accuracy on this set says little about accuracy on human speech: expect a large drop on "
+    "Speech Commands (tinyml_utils.data.public.speech_commands) or a real microphone.",
+    "Speaker split: validation and test use eSpeak voice variants never seen in training; the 8 "
+    "English accents are shared by all splits because eSpeak has only these.",
+    "'unknown' words are the 25 auxiliary words of Speech Commands v0.02, used in every split.",
+    "SNR is measured over the word's own samples, not the whole second.",
+    "Classes are balanced (unlike Speech Commands, where unknown dominates).",
+]
+
+#: The card of ``data/keywords.md``; :func:`load` names the generated configuration and its timing.
+CARD = DataCard(
+    name="keywords: synthesized spoken keywords (eSpeak NG)", caveats=CAVEATS,
     source="Generated on your machine by tinyml_utils.data.keywords with the eSpeak NG "
            "formant synthesizer (the C library and voice data shipped in the espeakng-loader "
            "wheel); no download",
@@ -100,21 +92,6 @@ CARD_TEXT = dict(
                       "(16-bit PCM divided by 32,768)",
     license="Generated data: no third-party content. eSpeak NG is GPL-3.0-or-later; its output "
             "audio is not covered by the GPL.",
-)
-CAVEATS = [
-    "Accuracy on this set says little about accuracy on human speech: expect a large drop on "
-    "Speech Commands (tinyml_utils.data.public.speech_commands) or a real microphone.",
-    "Speaker split: validation and test use eSpeak voice variants never seen in training; the 8 "
-    "English accents are shared by all splits because eSpeak has only these.",
-    "'unknown' words are the 25 auxiliary words of Speech Commands v0.02, used in every split.",
-    "SNR is measured over the word's own samples, not the whole second.",
-    "Classes are balanced (unlike Speech Commands, where unknown dominates).",
-]
-
-
-#: The card of ``data/keywords.md``; :func:`load` names the generated configuration and its timing.
-CARD = DataCard(
-    name="keywords: synthesized spoken keywords (eSpeak NG)", caveats=CAVEATS,
     splits="200 / 50 / 50 examples a class (quick: 30 / 10 / 10), balanced, 12 classes: yes, no, up, down, "
            "left, right, on, off, stop, go, unknown (the 25 auxiliary words of Speech Commands v0.02), silence. "
            "Speaker split: validation and test use eSpeak voice variants never heard in training; the 8 English "
@@ -122,20 +99,14 @@ CARD = DataCard(
     checksums="written at generation into `data/cache/keywords-<config hash>/manifest.json` (configuration, "
               "per-file SHA-256, counts, per-example metadata) and verified on every load; the config hash changes "
               "with the generation recipe (`GENERATOR_VERSION`), so a new recipe regenerates.",
-    **CARD_TEXT)
+)
 
-# --------------------------------------------------------------------------------------------
-# Synthesis in worker processes (the engine: :mod:`.espeak`)
-# --------------------------------------------------------------------------------------------
 _engine = None
 
 
 def _render_chunk(seed: int, jobs: list[tuple[str, dict]]) -> tuple[str, np.ndarray, list[dict]]:
-    """Speak and mix a fixed list of ``(split, plan row)`` jobs in this process.
-
-    Returns the eSpeak version, int16 clips (len(jobs), 16000) and the rows with the metadata
-    that only rendering knows (offset, duration).
-    """
+    """In a worker: eSpeak version, int16 clips (len(jobs), 16000) and the rows of ``(split, row)``
+    jobs, with the metadata only rendering knows (offset, duration)."""
     global _engine
     clips, rows = [], []
     for split, row in jobs:
@@ -153,9 +124,14 @@ def _render_chunk(seed: int, jobs: list[tuple[str, dict]]) -> tuple[str, np.ndar
     return version, x, rows
 
 
-# --------------------------------------------------------------------------------------------
-# The recipe
-# --------------------------------------------------------------------------------------------
+def _render_all(seed: int, jobs: list[tuple[str, dict]], workdir: Path) -> tuple[str, np.ndarray, list[dict]]:
+    """:func:`_render_chunk` over every job in fresh workers, :data:`CHUNK` jobs each."""
+    requests = [{"seed": seed, "jobs": jobs[i:i + CHUNK]} for i in range(0, len(jobs), CHUNK)]
+    version, outs = run_workers("tinyml_utils.data.keywords", requests, workdir)
+    x = np.concatenate([o["x"] for o in outs]) if outs else np.zeros((0, CLIP_SAMPLES), np.int16)
+    return version, x, [row for o in outs for row in json.loads(str(o["rows"]))]
+
+
 def _rng(seed: int, split: str, label: int, index: int) -> np.random.Generator:
     return np.random.default_rng([seed, SPLITS.index(split), label, index])
 
@@ -189,10 +165,6 @@ def _config(seed: int, counts: dict[str, int]) -> dict:
     }
 
 
-def _config_hash(config: dict) -> str:
-    return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
-
-
 def _plan(config: dict) -> dict[str, list[dict]]:
     """Draw every random choice of every example (no audio yet)."""
     plan: dict[str, list[dict]] = {}
@@ -224,12 +196,8 @@ def _speech_row(rng: np.random.Generator, word: str, variants: list[str]) -> dic
 
 
 def synthesize(words: list[str], n: int, split: str = "train", seed: int = 1234) -> np.ndarray:
-    """``n`` one-second clips of each of ``words`` (any text eSpeak NG can speak), with the
-    ``split``'s voices and this generator's recipe (random accent, pitch, rate, noise and SNR).
-
-    Returns float32 (len(words) · n, 16000) in [-1, 1], word by word. Not cached: it takes a few
-    seconds per hundred clips. Draws use labels 100, 101, ... so they never repeat a dataset clip.
-    """
+    """``n`` clips of each of ``words`` with the ``split``'s voices and this recipe: float32 (len(words) · n,
+    16000), word by word. Not cached. Draws use labels 100, 101, ... so they never repeat a dataset clip."""
     import tempfile
 
     if split not in SPLITS:
@@ -242,31 +210,19 @@ def synthesize(words: list[str], n: int, split: str = "train", seed: int = 1234)
             row = {"label": 100 + w, "class": word, "index": i, "noise": str(rng.choice(NOISES))}
             jobs.append((split, {**row, **_speech_row(rng, word, variants)}))
     with tempfile.TemporaryDirectory(prefix="keywords_") as tmp:
-        _, x, _ = render_all(seed, jobs, Path(tmp), module="tinyml_utils.data.keywords", chunk=CHUNK,
-                             clip_samples=CLIP_SAMPLES)
+        _, x, _ = _render_all(seed, jobs, Path(tmp))
     return x.astype(np.float32) / np.float32(32768.0)
-
-
-def _trim(audio: np.ndarray, rel_threshold: float = 0.02, pad: int = 160) -> np.ndarray:
-    """Cut leading/trailing samples below ``rel_threshold`` × peak, keeping ``pad`` samples."""
-    loud = np.flatnonzero(np.abs(audio) > rel_threshold * np.abs(audio).max())
-    if len(loud) == 0:
-        return audio
-    return audio[max(0, loud[0] - pad):loud[-1] + pad]
 
 
 def _render(row: dict, speech22k: np.ndarray | None, seed: int, split: str) -> np.ndarray:
     """One example as int16 PCM at 16 kHz; adds offset/duration metadata to ``row``."""
-    from scipy.signal import resample_poly
-
     rng = _rng(seed, split, row["label"], row["index"])
     rng = np.random.default_rng(rng.integers(0, 2 ** 63 - 1, size=4))  # audio stream != plan stream
     noise = make_noise(row["noise"], rng)
     if speech22k is None:  # silence: noise only
         mix = noise * row["rms"]
     else:
-        speech = _trim(speech22k.astype(np.float64) / 32768.0, pad=int(0.01 * ESPEAK_RATE))
-        speech = resample_poly(speech, SAMPLE_RATE, ESPEAK_RATE)
+        speech = speech_16k(speech22k)
         max_len = CLIP_SAMPLES - SAMPLE_RATE // 50  # leave at least 20 ms
         row["cropped"] = bool(len(speech) > max_len)
         if row["cropped"]:
@@ -281,84 +237,35 @@ def _render(row: dict, speech22k: np.ndarray | None, seed: int, split: str) -> n
         speech_rms = float(np.sqrt(np.mean(speech ** 2)))
         mix = clean + noise * speech_rms / 10 ** (row["snr_db"] / 20)
         mix *= row["peak"] / (np.abs(mix).max() + 1e-12)
-    return np.round(np.clip(mix, -1.0, 32767 / 32768) * 32768).astype(np.int16)
+    return pcm16(mix)
 
 
 def _generate(config: dict, folder: Path) -> dict:
-    """Speak, mix and write every split into ``folder``; returns the manifest."""
+    """Speak, mix and write every split into ``folder``; returns the manifest's entries."""
     t0 = time.perf_counter()
     plan = _plan(config)
     jobs = [(split, row) for split in SPLITS for row in plan[split]]
-    work = folder / "work"
-    version, x_all, rows = render_all(config["seed"], jobs, work, module="tinyml_utils.data.keywords",
-                                      chunk=CHUNK, clip_samples=CLIP_SAMPLES)
-    shutil.rmtree(work, ignore_errors=True)
-    files, counts, examples, start = {}, {}, {}, 0
+    version, x_all, rows = _render_all(config["seed"], jobs, folder / "work")
+    shutil.rmtree(folder / "work", ignore_errors=True)
+    counts, examples, start = {}, {}, 0
     for split in SPLITS:
         n = len(plan[split])
         x, examples[split] = x_all[start:start + n], rows[start:start + n]
         start += n
         y = np.array([r["label"] for r in examples[split]], dtype=np.int64)
-        path = folder / f"{split}.npz"
-        np.savez(path, x=x, y=y)
-        files[path.name] = sha256_file(path)
+        np.savez(folder / f"{split}.npz", x=x, y=y)
         counts[split] = np.bincount(y, minlength=len(CLASSES)).tolist()
-    return {"config": config, "config_hash": _config_hash(config), "espeak_version": version,
-            "files": files, "counts": counts, "examples": examples,
+    return {"espeak_version": version, "counts": counts, "examples": examples,
             "generation_seconds": round(time.perf_counter() - t0, 2)}
 
 
-def _fix(folder: Path) -> str:
-    return (f"Fix: delete the folder {folder} and re-run keywords.load(); it will be regenerated "
-            "(about a minute).")
-
-
-def _read(folder: Path, config: dict) -> tuple[dict, dict[str, Split]]:
-    manifest_path = folder / "manifest.json"
-    try:
-        manifest = json.loads(manifest_path.read_text())
-        files = manifest["files"]
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise DataError(f"Corrupt dataset file: {manifest_path} cannot be read ({e}). "
-                        f"{_fix(folder)}") from e
-    if manifest.get("config") != json.loads(json.dumps(config)):
-        raise DataError(f"Corrupt dataset file: {manifest_path} describes another configuration "
-                        f"than its folder name says. {_fix(folder)}")
-    splits = {}
-    for split in SPLITS:
-        path = folder / f"{split}.npz"
-        if path.name not in files:
-            raise DataError(f"Corrupt dataset file: {manifest_path} lists no checksum for "
-                            f"{path.name}. {_fix(folder)}")
-        verify_checksum(path, files[path.name], _fix(folder))
-        try:
-            with np.load(path) as npz:
-                x, y = npz["x"], npz["y"]
-        except (OSError, ValueError, KeyError) as e:
-            raise DataError(f"Corrupt dataset file: {path} cannot be read ({e}). "
-                            f"{_fix(folder)}") from e
-        splits[split] = Split((x.astype(np.float32) / np.float32(32768.0)), y.astype(np.int64))
-    return manifest, splits
-
-
 def load(quick: bool = False, seed: int = 0, per_class: int | None = None) -> Dataset:
-    """The 12-class spoken-keyword set (generated on first use, then read from the cache).
+    """The 12-class keyword set, generated on first use and then read from the checksummed cache.
 
-    Args:
-        quick: 30 / 10 / 10 examples per class for train / val / test instead of 200 / 50 / 50.
-        seed: fixes every random choice; the same seed gives byte-identical arrays.
-        per_class: training examples per class, overriding ``quick``; validation and test then
-            get ``max(2, per_class // 4)`` each.
-
-    Returns:
-        A :class:`Dataset` whose splits hold ``x`` of shape (N, 16000), float32 in [-1, 1] (1 s at
-        16 kHz) and ``y`` int64 labels indexing :data:`CLASSES`. ``meta`` holds ``sample_rate``
-        (Hz), ``config`` and ``config_hash``, ``cache_dir``, ``espeak_version`` and per-example
-        ``examples`` metadata (word, voice, pitch, rate, noise, SNR in dB, offset in s) by split.
-
-    Raises:
-        DataError: a cached file is missing or corrupt (the message names it and the fix), or
-            eSpeak NG is not installed.
+    ``quick``: 30 / 10 / 10 clips a class instead of 200 / 50 / 50; ``per_class`` overrides it for train
+    (val and test get ``max(2, per_class // 4)``). x (N, 16000) float32 in [-1, 1]. ``meta``: ``sample_rate``,
+    ``config``, ``config_hash``, ``cache_dir``, ``espeak_version`` and per-example ``examples`` by split
+    (word, voice, pitch, rate, noise, SNR in dB, offset in s). A bad cache raises ``DataError`` naming the fix.
     """
     if per_class is not None:
         if per_class < 1:
@@ -368,16 +275,13 @@ def load(quick: bool = False, seed: int = 0, per_class: int | None = None) -> Da
     else:
         counts = dict(QUICK_COUNTS if quick else FULL_COUNTS)
     config = _config(seed, counts)
-    digest = _config_hash(config)
-    folder = paths.data_cache() / "keywords" / digest
-    if not (folder / "manifest.json").exists():
-        sweep_stale(folder.parent)
-        if folder.exists():  # a leftover without a manifest: never trust it
-            shutil.rmtree(folder)
-        with atomic_folder(folder) as tmp:
-            manifest = _generate(config, tmp)
-            (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1))
-    manifest, splits = _read(folder, config)
+    folder, manifest = cached("keywords", config, tuple(f"{s}.npz" for s in SPLITS),
+                              lambda tmp: _generate(config, tmp))
+    splits = {}
+    for split in SPLITS:
+        with np.load(folder / f"{split}.npz") as npz:
+            splits[split] = Split(npz["x"].astype(np.float32) / np.float32(32768.0), npz["y"].astype(np.int64))
+    digest = folder.name
     card = replace(CARD, name=f"keywords (eSpeak NG synthetic speech, 12 classes, config {digest})",
                    caveats=CAVEATS + [f"Generated in {manifest['generation_seconds']} s "
                                       f"with eSpeak NG {manifest['espeak_version']}."])

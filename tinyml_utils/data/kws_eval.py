@@ -1,41 +1,21 @@
-"""kws_eval: long evaluation streams for keyword spotting, synthesized offline with eSpeak NG.
+"""kws_eval: long keyword-spotting evaluation streams (16 kHz) synthesized offline with eSpeak NG.
 
-A wake-word product is judged by its misses at a fixed number of **false accepts per hour**, and
-an hour of false accepts needs hours of audio that contains no keyword. This module builds two
-kinds of continuous 16 kHz stream from one split's voices (``val`` and ``test`` voices never
-appear in the keyword set's training split):
-
-- ``negative``: non-keyword speech only: sentences of 2-9 words drawn from :data:`VOCABULARY`
-  (no keyword, no homophone of one, no word that starts with one) and isolated words (the same
-  vocabulary plus Speech Commands' auxiliary "unknown" words), with pauses, and noise-only
-  stretches.
-- ``keyword``: the same conditions, with a keyword spoken alone before every other utterance.
-
-The stream is cut into blocks of about 30 s; each block draws one background noise (the keyword
-set's white, pink, brown, hum or babble noise, :mod:`.noise`), a speech level and an SNR from
-:data:`SNR_DB`; one block in :data:`QUIET_SHARE` is noise only. Every random choice comes from
-``numpy.random.default_rng((seed, split, kind, ...))``; eSpeak runs in fresh worker processes over
-fixed chunks (see :mod:`.espeak`), so one seed gives byte-identical audio on any machine.
-
-Streams are cached under ``paths.data_cache()/kws_eval/<config hash>/`` (``audio.npz`` with int16
-PCM and ``manifest.json`` with the configuration, the SHA-256 of the audio file and the events) and
-verified against the checksum on every load.
+Two kinds, from one split's voices: ``negative`` (non-keyword speech from :data:`VOCABULARY`, pauses,
+noise-only stretches) and ``keyword`` (the same, with a keyword before every other utterance). Blocks
+of :data:`BLOCK_S` seconds each draw a noise, a speech level and an SNR. Every draw comes from
+``default_rng((seed, split, kind, block))``: one seed gives byte-identical audio on any machine.
 """
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 import shutil
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
-from ..core import paths
-from ..core.io import atomic_folder
-from .base import DataCard, DataError, sha256_file, verify_checksum
-from .espeak import ESPEAK_RATE, _run_worker, sweep_stale
+from .base import DataCard
+from .espeak import cached, pcm16, run_workers
 from .keywords import ACCENTS, KEYWORDS, NOISES, PITCH, PITCH_RANGE, RATE, UNKNOWN_INDEX, UNKNOWN_WORDS, VARIANTS
 from .noise import noise as make_noise
 from .stream import Event, Stream
@@ -82,7 +62,17 @@ VOCABULARY = (
     "white who why wide wife will wind window winter with woman wonder wood word work world would year young "
     "your").split()
 
-CARD_TEXT = dict(
+#: The card of the evaluation streams (a section of ``data/keywords.md``); :func:`describe` adds a stream's size.
+CARD = DataCard(
+    name="kws_eval: evaluation streams for streaming keyword spotting (eSpeak NG)",
+    caveats=[
+        "False accepts per hour on these streams say little about a product in a real home: real negatives "
+        "(TV, music, conversations, other languages) are far more varied than eSpeak's voices.",
+        "Voices: the split's eSpeak voice variants (val and test never appear in the keyword set's training "
+        "split); the 8 English accents are shared by all splits.",
+        "Negative speech contains no keyword, no homophone of one and no word that starts with one; a real "
+        "product also hears 'know', 'yesterday' and 'going'.",
+    ],
     source="Generated on your machine by tinyml_utils.data.kws_eval with the eSpeak NG formant synthesizer "
            "(the espeakng-loader wheel) and NumPy noise; no download",
     real_or_synthetic="Synthetic: text-to-speech of a robotic-sounding formant synthesizer, not human "
@@ -93,20 +83,6 @@ CARD_TEXT = dict(
                       "the start and end time of every utterance (events).",
     license="Generated data: no third-party content. eSpeak NG is GPL-3.0-or-later; its output audio is "
             "not covered by the GPL.",
-)
-CAVEATS = [
-    "False accepts per hour on these streams say little about a product in a real home: real negatives "
-    "(TV, music, conversations, other languages) are far more varied than eSpeak's voices.",
-    "Voices: the split's eSpeak voice variants (val and test never appear in the keyword set's training "
-    "split); the 8 English accents are shared by all splits.",
-    "Negative speech contains no keyword, no homophone of one and no word that starts with one; a real "
-    "product also hears 'know', 'yesterday' and 'going'.",
-]
-
-
-#: The card of the evaluation streams (a section of ``data/keywords.md``); :func:`describe` adds a stream's size.
-CARD = DataCard(
-    name="kws_eval: evaluation streams for streaming keyword spotting (eSpeak NG)", caveats=CAVEATS,
     splits="streams from one split's voices (`val` or `test`: eSpeak voice variants never heard by the keyword "
            "set's training split; `train` exists for training-data experiments), of two kinds: `negative`, "
            "non-keyword speech only (about 30 % of the time: random sentences of 2-9 words from a 500-word "
@@ -121,7 +97,8 @@ CARD = DataCard(
               "(`audio.npz` as int16 PCM, `manifest.json` with the configuration, the file's SHA-256 and every "
               "utterance's start, end and text) and checked on every load; a mismatch raises an error naming the "
               "file and the fix (delete the folder).",
-    **CARD_TEXT)
+)
+
 
 def _rng(*key: int) -> np.random.Generator:
     return np.random.default_rng([int(k) for k in key])
@@ -177,42 +154,24 @@ def plan(split: str, kind: str, duration_s: float, seed: int) -> list[dict]:
 
 
 def _speak(jobs: list[dict]) -> tuple[str, list[np.ndarray]]:
-    """Speak ``jobs`` in this process: eSpeak NG → trim → 16 kHz float64 at unit peak."""
-    from scipy.signal import resample_poly
-
-    from .espeak import ESpeak
-    from .keywords import _trim
+    """In a worker: speak ``jobs`` (eSpeak NG → trim → 16 kHz float64 at unit peak)."""
+    from .espeak import ESpeak, speech_16k
 
     engine, out = ESpeak(), []
     for j in jobs:
-        raw = engine.say(j["text"], j["voice"], j["pitch"], j["pitch_range"], j["rate"], j["espeak_seed"])
-        s = resample_poly(_trim(raw.astype(np.float64) / 32768.0, pad=int(0.01 * ESPEAK_RATE)),
-                          SAMPLE_RATE, ESPEAK_RATE)
+        s = speech_16k(engine.say(j["text"], j["voice"], j["pitch"], j["pitch_range"], j["rate"], j["espeak_seed"]))
         out.append(s / (np.abs(s).max() + 1e-12))
     return engine.version, out
 
 
 def _speak_all(jobs: list[dict], workdir: Path) -> tuple[str, list[np.ndarray]]:
-    """Speak every job in fresh worker processes, :data:`CHUNK` jobs each (eSpeak keeps state)."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    workdir.mkdir(parents=True, exist_ok=True)
-    files = []
-    for i in range(0, len(jobs), CHUNK):
-        req, out = workdir / f"jobs{i // CHUNK}.json", workdir / f"speech{i // CHUNK}.npz"
-        req.write_text(json.dumps(jobs[i:i + CHUNK]))
-        files.append((req, out))
-    with ThreadPoolExecutor(max_workers=max(1, min(len(files), os.cpu_count() or 1))) as pool:
-        list(pool.map(lambda f: _run_worker("tinyml_utils.data.kws_eval", *f), files))
-    versions, speech = set(), []
-    for _, out in files:
-        with np.load(out) as npz:
-            versions.add(str(npz["version"]))
-            x = npz["x"].astype(np.float64) / 32768.0
-            speech += np.split(x, np.cumsum(npz["lengths"])[:-1])
-    if len(versions) > 1 or len(speech) != len(jobs):
-        raise DataError(f"The kws_eval workers returned {len(speech)} utterances for {len(jobs)} jobs")
-    return versions.pop() if versions else "", speech
+    """:func:`_speak` over every job in fresh workers, :data:`CHUNK` jobs each."""
+    requests = [jobs[i:i + CHUNK] for i in range(0, len(jobs), CHUNK)]
+    version, outs = run_workers("tinyml_utils.data.kws_eval", requests, workdir)
+    speech = []
+    for o in outs:
+        speech += np.split(o["x"].astype(np.float64) / 32768.0, np.cumsum(o["lengths"])[:-1])
+    return version, speech
 
 
 def render(blocks: list[dict], duration_s: float, workdir: Path) -> tuple[str, np.ndarray, list[dict]]:
@@ -244,7 +203,7 @@ def render(blocks: list[dict], duration_s: float, workdir: Path) -> tuple[str, n
         audio[b * n_block:(b + 1) * n_block] = bg
     audio = audio[:int(round(duration_s * SAMPLE_RATE))]
     events = [e for e in events if e["end_s"] <= len(audio) / SAMPLE_RATE]
-    return version, np.round(np.clip(audio, -1.0, 32767 / 32768) * 32768).astype(np.int16), events
+    return version, pcm16(audio), events
 
 
 def _config(split: str, kind: str, duration_s: float, seed: int) -> dict:
@@ -258,46 +217,24 @@ def _config(split: str, kind: str, duration_s: float, seed: int) -> dict:
             "sample_rate": SAMPLE_RATE, "espeakng_loader": metadata.version("espeakng-loader")}
 
 
-def _fix(folder: Path) -> str:
-    return f"Fix: delete the folder {folder} and call kws_eval.load() again; it will be regenerated."
-
-
-def _read(folder: Path, config: dict) -> tuple[dict, Stream]:
-    manifest_path, audio_path = folder / "manifest.json", folder / "audio.npz"
-    try:
-        manifest = json.loads(manifest_path.read_text())
-        expected = manifest["files"][audio_path.name]
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise DataError(f"Corrupt dataset file: {manifest_path} cannot be read ({e}). {_fix(folder)}") from e
-    if manifest.get("config") != json.loads(json.dumps(config)):
-        raise DataError(f"Corrupt dataset file: {manifest_path} describes another configuration. {_fix(folder)}")
-    verify_checksum(audio_path, expected, _fix(folder))
-    with np.load(audio_path) as npz:
-        audio = npz["audio"].astype(np.float32) / np.float32(32768.0)
-    return manifest, Stream(audio, SAMPLE_RATE, [Event(**e) for e in manifest["events"]])
+def _generate(split: str, kind: str, duration_s: float, seed: int, folder: Path) -> dict:
+    version, audio, events = render(plan(split, kind, duration_s, seed), duration_s, folder / "work")
+    shutil.rmtree(folder / "work", ignore_errors=True)
+    np.savez(folder / "audio.npz", audio=audio)
+    return {"espeak_version": version, "events": events}
 
 
 def load(split: str, kind: str, duration_s: float, seed: int = 0) -> Stream:
-    """A ``kind`` stream (``negative`` or ``keyword``) of ``duration_s`` seconds with ``split``'s
-    voices; generated on first use (about 1 s of CPU per minute of audio), then read from the cache
-    and checked against its SHA-256. ``Stream.meta``-like facts (hours, counts, card) are in
-    :func:`describe`. Raises :class:`DataError` on a corrupt cache, naming the file and the fix."""
+    """A ``kind`` stream (``negative`` or ``keyword``) of ``duration_s`` seconds with ``split``'s voices,
+    generated on first use (about 1 s of CPU a minute of audio), then read from the checksummed cache."""
     config = _config(split, kind, duration_s, seed)
-    digest = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
-    folder = paths.data_cache() / "kws_eval" / digest
-    if not (folder / "manifest.json").exists():
-        sweep_stale(folder.parent)
-        shutil.rmtree(folder, ignore_errors=True)   # a leftover without a manifest: never trust it
-        with atomic_folder(folder) as tmp:
-            version, audio, events = render(plan(split, kind, duration_s, seed), duration_s, tmp / "work")
-            shutil.rmtree(tmp / "work", ignore_errors=True)
-            np.savez(tmp / "audio.npz", audio=audio)
-            manifest = {"config": config, "config_hash": digest, "espeak_version": version,
-                        "files": {"audio.npz": sha256_file(tmp / "audio.npz")}, "events": events}
-            (tmp / "manifest.json").write_text(json.dumps(manifest, indent=0))
-    manifest, stream = _read(folder, config)
+    folder, manifest = cached("kws_eval", config, ("audio.npz",),
+                              lambda tmp: _generate(split, kind, duration_s, seed, tmp))
+    with np.load(folder / "audio.npz") as npz:
+        audio = npz["audio"].astype(np.float32) / np.float32(32768.0)
+    stream = Stream(audio, SAMPLE_RATE, [Event(**e) for e in manifest["events"]])
     stream.cache_dir = str(folder)
-    stream.config_hash = digest
+    stream.config_hash = folder.name
     return stream
 
 
@@ -312,6 +249,6 @@ if __name__ == "__main__":  # the worker: python -m tinyml_utils.data.kws_eval J
     import sys
 
     _version, _speech = _speak(json.loads(Path(sys.argv[1]).read_text()))
-    _pcm = [np.round(np.clip(s, -1.0, 32767 / 32768) * 32768).astype(np.int16) for s in _speech]
+    _pcm = [pcm16(s) for s in _speech]
     np.savez(sys.argv[2], x=np.concatenate(_pcm) if _pcm else np.zeros(0, np.int16),
              lengths=np.array([len(s) for s in _pcm], np.int64), version=np.array(_version))
