@@ -1,15 +1,11 @@
 """Self-checking exercises: the learner writes a small function, a check says right or wrong.
 
 Each chapter's ``## Exercises`` has at least two: a statement, a stub that reveals nothing, and a solution in a
-collapsed ``<details>`` cell tagged ``solution``; the stub cell ends with ``exercises.check_mask(magnitude_mask);``.
-A check runs the learner's function on small fixed inputs against an oracle (PyTorch, NumPy, Flower or a package
-helper, never the learner's code path) and prints one line, returning True, False or None:
-
-- ``✓ right — <what was compared, with the numbers>``
-- ``✗ wrong (<name>) — <the first case that differs>  hint: <the slip, recognised by recomputing the typical
-  wrong answers>`` (``strict=True`` raises ``AssertionError`` instead)
-- ``… not attempted yet — fill in <name>, then re-run this cell.`` while the stub is untouched (returns
-  ``None``/``...`` or raises ``NotImplementedError``): no formula, no number, so Run All gives nothing away.
+collapsed ``<details>`` cell tagged ``solution``. A check runs the learner's function on small fixed inputs against
+an oracle (PyTorch, NumPy, Flower or a package helper, never the learner's code path) and prints
+``✓ right — <what was compared>``, ``✗ wrong (<name>) — <the first case that differs>  hint: <the slip,
+recognised by recomputing the typical wrong answers>`` or, while the stub is untouched (returns None/``...``
+or raises NotImplementedError), ``… not attempted yet — fill in <name>, then re-run this cell.``
 """
 from __future__ import annotations
 

@@ -22,12 +22,6 @@ def _ds_conv_macs(c_in, c_out, kernel, h_out, w_out):
     return (dw.weight.numel() + pw.weight.numel()) * h_out * w_out
 
 
-def _ds_done(cases, wants) -> str:
-    full, ds = _conv_macs(*cases[0]), wants[0]
-    return (f"a 64→64 3×3 block on a 25×5 map costs {ds:,} MACs separable against {full:,} as a full conv: "
-            f"{full / ds:.1f}× fewer, which is why the DS-CNN fits a microcontroller")
-
-
 check_ds_conv_macs = exercise(
     "ds_conv_macs", "08", "``fn(c_in, c_out, kernel, h_out, w_out)`` -> MACs of a depthwise k×k conv followed by a "
                           "1×1 pointwise conv.",
@@ -39,7 +33,10 @@ check_ds_conv_macs = exercise(
            (lambda ci, co, k, h, w: ci * co * h * w, "add the depthwise k×k conv: c_in·k·k per output pixel"),
            (lambda ci, co, k, h, w: co * k * k * h * w + ci * co * h * w,
             "the depthwise conv has one filter per INPUT channel (c_in), before the pointwise mixes")],
-    hint="depthwise c_in·k·k + pointwise c_in·c_out, per output pixel", done=_ds_done)
+    hint="depthwise c_in·k·k + pointwise c_in·c_out, per output pixel",
+    done=lambda cases, wants: (f"a 64→64 3×3 block on a 25×5 map costs {wants[0]:,} MACs separable against "
+                               f"{_conv_macs(*cases[0]):,} as a full conv: {_conv_macs(*cases[0]) / wants[0]:.1f}× "
+                               "fewer, which is why the DS-CNN fits a microcontroller"))
 
 
 check_smooth = exercise(

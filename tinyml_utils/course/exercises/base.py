@@ -30,29 +30,6 @@ def _call(fn: Callable, *args):
     return out
 
 
-def _report(name: str, body: Callable[[], tuple[bool, str]], fill: str, strict: bool) -> bool | None:
-    """Print the verdict line of one check; return True / False / None (not attempted).
-
-    The "not attempted" line names only what to fill in, never a formula or a number: Run All on an
-    untouched chapter must not give the answers away.
-    """
-    try:
-        ok, msg = body()
-    except _NotAttempted:
-        print(f"… not attempted yet — fill in {fill}, then re-run this cell.")
-        return None
-    except Exception as exc:  # the learner's code raised: show it as a wrong answer, not a crash
-        ok, msg = False, f"your function raised {type(exc).__name__}: {exc}"
-    if ok:
-        print(f"✓ right — {msg}")
-        return True
-    text = f"✗ wrong ({name}) — {msg}"
-    if strict:
-        raise AssertionError(text)
-    print(text)
-    return False
-
-
 def _same(a, b, rtol: float = 1e-5, atol: float = 1e-7) -> bool:
     """Numerically equal (same shape), part by part for tuples; a ``None`` part of ``b`` matches anything."""
     if isinstance(b, tuple):
@@ -91,7 +68,8 @@ def exercise(name: str, chapter: str, doc: str, *, cases: Sequence[tuple], ref: 
              slips: Sequence[tuple[Callable, str]], hint: str, done: str | Callable[[Sequence[tuple], list], str],
              case: Callable[[tuple, Any, Any], str] | None = None, answer: Callable = float, rtol: float = 1e-5,
              atol: float = 1e-7, shape_hint: str | None = None, fill: str | None = None) -> Callable:
-    """Register exercise ``name`` of ``chapter``; return its ``check_<name>(fn, strict=False)``.
+    """Register exercise ``name`` of ``chapter``; return its ``check_<name>(fn, strict=False)``, which prints
+    one verdict line and returns True (right), False (wrong; ``strict`` raises instead) or None (not attempted).
 
     - ``cases``: the argument tuples; the learner's function gets deep copies.
     - ``ref``: the oracle, with the learner's signature; ``answer`` converts its and the learner's
@@ -121,7 +99,20 @@ def exercise(name: str, chapter: str, doc: str, *, cases: Sequence[tuple], ref: 
         return True, done(cases, wants) if callable(done) else done
 
     def check(fn: Callable, strict: bool = False) -> bool | None:
-        return _report(name, lambda: body(fn), fill or name, strict)
+        try:
+            ok, msg = body(fn)
+        except _NotAttempted:   # only what to fill in, no formula, no number: Run All gives nothing away
+            print(f"… not attempted yet — fill in {fill or name}, then re-run this cell.")
+            return None
+        except Exception as exc:  # the learner's code raised: show it as a wrong answer, not a crash
+            ok, msg = False, f"your function raised {type(exc).__name__}: {exc}"
+        if ok:
+            print(f"✓ right — {msg}")
+            return True
+        if strict:
+            raise AssertionError(f"✗ wrong ({name}) — {msg}")
+        print(f"✗ wrong ({name}) — {msg}")
+        return False
 
     check.__name__ = check.__qualname__ = f"check_{name}"
     check.__doc__ = doc

@@ -57,6 +57,7 @@ check_mask = exercise(
 
 
 def _ks(n):
+    """k / n for the steps k = 0 … n."""
     return np.arange(n + 1) / n
 
 
@@ -254,17 +255,7 @@ def _budget(model_bytes, arena_bytes, device) -> tuple[bool, int, int]:
     return flash <= device["flash_bytes"] and arena_bytes <= device["sram_bytes"], flash, arena_bytes
 
 
-def _budget_case(a, want, got) -> str:
-    mb, ab, d = a
-    dev = next(k for k, v in BUDGET_DEVICES.items() if v == d)
-    return f"{mb:,} B model, {ab:,} B arena on {dev}: expected {want}, got {got}"
-
-
-def _budget_done(cases, wants) -> str:
-    m0 = BUDGET_DEVICES["Cortex-M0+"]
-    return (f"on the Cortex-M0+ ({m0['flash_bytes'] // 1024} KB flash, {m0['runtime_flash_bytes'] // 1024} KB "
-            f"runtime) the int8 baseline needs {wants[0][1]:,} B of {m0['flash_bytes']:,} (does not fit); the "
-            f"distilled student needs {wants[1][1]:,} B (fits)")
+_M0 = BUDGET_DEVICES["Cortex-M0+"]
 
 
 def _flash(mb, d):
@@ -288,14 +279,11 @@ check_budget = exercise(
            (lambda mb, ab, d: (_flash(mb, d) <= d["flash_bytes"], _flash(mb, d), ab),
             "check the SRAM too: the arena must fit")],
     hint="flash_need = model + runtime code, sram_need = arena; fits when both are within the device",
-    case=_budget_case, done=_budget_done)
-
-
-def _npu_done(cases, wants) -> str:
-    (lat, util), (lat2, util2) = wants[:2]
-    return (f"the baseline keeps the U55-128's MACs {util:.0%} busy and takes {lat * 1e3:.0f} µs; the U55-256 is "
-            f"faster ({lat2 * 1e3:.0f} µs) but {util2:.0%} busy: doubling the engine does not halve the time "
-            "(Vela's estimates, not measurements)")
+    case=lambda a, want, got: f"{a[0]:,} B model, {a[1]:,} B arena on {a[2]}: expected {want}, got {got}",
+    done=lambda cases, wants: (f"on the Cortex-M0+ ({_M0['flash_bytes'] // 1024} KB flash, "
+                               f"{_M0['runtime_flash_bytes'] // 1024} KB runtime) the int8 baseline needs "
+                               f"{wants[0][1]:,} B of {_M0['flash_bytes']:,} (does not fit); the distilled student "
+                               f"needs {wants[1][1]:,} B (fits)"))
 
 
 check_npu_estimate = exercise(
@@ -318,4 +306,6 @@ check_npu_estimate = exercise(
     case=lambda a, want, got: (f"case {a[0]:,} MACs, {a[1]:,}/{a[2]:,} cycles at {a[3] / 1e6:g} MHz, {a[4]} "
                                f"MACs/cycle: expected ({want[0]:.4g} ms, {want[1]:.3f}), got ({got[0]:.4g}, "
                                f"{got[1]:.3f})"),
-    done=_npu_done)
+    done=lambda cases, w: (f"the baseline keeps the U55-128's MACs {w[0][1]:.0%} busy and takes {w[0][0] * 1e3:.0f} "
+                           f"µs; the U55-256 is faster ({w[1][0] * 1e3:.0f} µs) but {w[1][1]:.0%} busy: doubling the "
+                           "engine does not halve the time (Vela's estimates, not measurements)"))
