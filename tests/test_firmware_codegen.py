@@ -75,6 +75,30 @@ def _inputs(path, n: int, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).integers(-128, 128, size=(n, size), dtype=np.int8)
 
 
+def _bit_exact_counts(run, reference, xs: np.ndarray) -> dict:
+    """How many outputs of ``run(x)`` equal LiteRT's reference in every value, and how many values do."""
+    same_inputs = same_values = total = 0
+    for x in xs:
+        a, b = np.asarray(run(x)).reshape(-1), reference.run(x).reshape(-1)
+        same_inputs += int(np.array_equal(a, b))
+        same_values += int((a == b).sum())
+        total += a.size
+    return {"inputs": len(xs), "identical_outputs": same_inputs, "values_equal": same_values, "values": total}
+
+
+def _emulated_layer_outputs(emulator, program, x: np.ndarray) -> list[np.ndarray]:
+    """Every layer's output of ``program`` in ``emulator``: write ``x``, run the first i + 1 layers,
+    read through the 32-bit pointer ``g_layer_output[i]``."""
+    x = np.ascontiguousarray(x, dtype=np.int8).reshape(-1)
+    outs = []
+    for i, plan in enumerate(program.plans):
+        emulator.write("g_input", x)
+        emulator.call("model_invoke_layers", i + 1)
+        ptr = int(emulator.read("g_layer_output", np.uint32)[i])
+        outs.append(emulator.read_at(ptr, plan.out_size).reshape(plan.out_shape))
+    return outs
+
+
 # ---- reader -------------------------------------------------------------------------------------
 def test_reader_gets_ops_options_and_per_channel_quantization(tiny):
     m = tflite_model.read(tiny["convs"])
@@ -183,7 +207,7 @@ def test_generated_c_is_bit_exact_on_the_host(tiny, variant):
         hm = host.build_host(prog)
         ref = host.LiteRTReference(tiny[name])
         xs = _inputs(tiny[name], N_INPUTS)
-        counts = host.bit_exact_counts(hm.run, ref, xs)
+        counts = _bit_exact_counts(hm.run, ref, xs)
         assert counts["identical_outputs"] == N_INPUTS, counts
         rows = host.compare_layers(prog.plans, hm.layer_outputs(xs[0]), ref.tensors(xs[0]))
         assert host.first_mismatch(rows) is None, rows
@@ -241,7 +265,7 @@ def test_the_course_deployable_architectures_are_bit_exact(tmp_path):
         for variant in ("naive", "simd"):
             prog = codegen.generate(path, variant)
             assert {layer.op for layer in prog.layers} == expect[name]
-            counts = host.bit_exact_counts(host.build_host(prog).run, ref, xs)
+            counts = _bit_exact_counts(host.build_host(prog).run, ref, xs)
             assert counts["identical_outputs"] == N_INPUTS, (name, variant, counts)
 
 
@@ -275,7 +299,7 @@ def test_sparse_variant_stores_only_non_zero_weights_and_stays_exact(tiny, tmp_p
     xs = _inputs(path, N_INPUTS)
     dense, sparse = codegen.generate(path, "simd"), codegen.generate(path, "sparse")
     for prog in (dense, sparse):
-        assert host.bit_exact_counts(host.build_host(prog).run, ref, xs)["identical_outputs"] == N_INPUTS
+        assert _bit_exact_counts(host.build_host(prog).run, ref, xs)["identical_outputs"] == N_INPUTS
     plans = {p.name: p for p in sparse.plans}
     stored = {name: (int(k), int(n)) for name, k, n in
               re.findall(r"(\w+)_nz_start\[\d+\] = \{\s*/\* (\d+) of (\d+) weights", sparse.sources["model.c"])}
@@ -302,6 +326,6 @@ def test_simd_kernels_on_an_emulated_cortex_m4(tiny):
         assert np.array_equal(m.predict(xs), want), variant
         counts[variant] = m.count(xs[:1]).instructions[0]
     assert counts["simd"] < counts["reordered"], counts
-    rows = host.compare_layers(m.program.plans, host.emulated_layer_outputs(m.emulator, m.program, xs[0]),
+    rows = host.compare_layers(m.program.plans, _emulated_layer_outputs(m.emulator, m.program, xs[0]),
                                ref.tensors(xs[0]))
     assert host.first_mismatch(rows) is None, rows

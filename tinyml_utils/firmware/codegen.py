@@ -8,6 +8,7 @@ layer ``n - 1``'s output). It calls the weak empty ``marker_layer(i)`` before la
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -190,7 +191,7 @@ def _layer_c(layer: Layer, variant: str) -> tuple[str, str]:
 
 
 def model_c(layers: list[Layer], model_name: str, variant: str) -> str:
-    """The text of ``model.c`` for ``layers``."""
+    """The text of ``model.c`` for ``layers``: ``c/model.c.in`` with the model's layers filled in."""
     offsets, arena = plan_arena(layers)
     scratch = max([scratch_bytes(layer, variant) for layer in layers] + [4])
     model_in, model_out = layers[0].input, layers[-1].output
@@ -198,39 +199,22 @@ def model_c(layers: list[Layer], model_name: str, variant: str) -> str:
     def buf(t: int) -> str:
         return "g_input" if t == model_in else "g_output" if t == model_out else f"(arena + {offsets[t]})"
 
-    n = len(layers)
-    head = [f"/* {model_name}: generated from {model_name}.tflite by tinyml_utils.firmware.codegen",
-            f" * (kernel variant \"{variant}\"). {n} layers, {sum(lay.macs for lay in layers):,} MACs;",
-            f" * arena {arena} bytes (buffers reused once a tensor is dead), scratch {scratch} bytes. */",
-            "#include \"kernels.h\"", "",
-            f"int8_t g_input[{int(np.prod(layers[0].in_shape))}];",
-            f"int8_t g_output[{layers[-1].out_size}];",
-            f"static int8_t arena[{max(arena, 4)}] __attribute__((aligned(4)));",
-            f"static int32_t scratch[{(scratch + 3) // 4}];   /* im2col column / accumulators */", "",
-            "/* A weak empty function called before each layer (and once at the end): an emulator hooks it",
-            " * to count the instructions of every layer. */",
-            "__attribute__((weak, noinline)) void marker_layer(int i) { __asm__ volatile(\"\" ::\"r\"(i)); }", ""]
     body, calls = [], []
     for i, layer in enumerate(layers):
         data, call = _layer_c(layer, variant)
         body.append(f"/* ---- layer {i}: {_describe(layer)} ---- */\n{data}")
         call = call.format(IN=buf(layer.input), OUT=buf(layer.output), SCRATCH="scratch")
         calls.append(f"static void layer_{i}(void) {{ {call} }}")
-    outs = [buf(layer.output) for layer in layers]
-    tail = ["", *calls, "",
-            f"static void (*const layer_fn[{n}])(void) = {{\n    {_wrap([f'layer_{i}' for i in range(n)])}\n}};",
-            "/* Read by symbol from outside (host or emulator): kept although no code uses them. */",
-            f"__attribute__((used, retain)) int8_t *const g_layer_output[{n}] = {{\n    {_wrap(outs)}\n}};",
-            f"__attribute__((used, retain)) const int32_t g_layer_bytes[{n}] = "
-            f"{{{', '.join(str(lay.out_size) for lay in layers)}}};",
-            f"__attribute__((used, retain)) const int32_t g_n_layers = {n};", "",
-            "/* Run the first n layers; layer n-1's output is then at g_layer_output[n-1]. */",
-            "__attribute__((used, retain, noinline)) int model_invoke_layers(int n) {",
-            f"    if (n > {n}) n = {n};",
-            "    for (int i = 0; i < n; i++) {", "        marker_layer(i);", "        layer_fn[i]();", "    }",
-            "    marker_layer(n);", "    return 0;", "}", "",
-            f"int model_invoke(void) {{ return model_invoke_layers({n}); }}", ""]
-    return "\n".join(head + body + tail)
+    values = {"MODEL": model_name, "VARIANT": variant, "N": len(layers),
+              "MACS": f"{sum(layer.macs for layer in layers):,}",
+              "ARENA": arena, "ARENA_ALLOC": max(arena, 4),
+              "SCRATCH": scratch, "SCRATCH_WORDS": (scratch + 3) // 4,
+              "IN_SIZE": int(np.prod(layers[0].in_shape)), "OUT_SIZE": layers[-1].out_size,
+              "LAYERS": "\n".join(body), "CALLS": "\n".join(calls),
+              "LAYER_FNS": _wrap([f"layer_{i}" for i in range(len(layers))]),
+              "OUTS": _wrap([buf(layer.output) for layer in layers]),
+              "BYTES": ", ".join(str(layer.out_size) for layer in layers)}
+    return re.sub(r"@(\w+)@", lambda m: str(values[m.group(1)]), (C_DIR / "model.c.in").read_text())
 
 
 def generate(tflite_path, variant: str = "naive") -> CProgram:

@@ -26,11 +26,8 @@ from .layers import Layer
 
 def host_compiler() -> list[str]:
     """``gcc`` (or ``cc``) when present, else zig's clang from the pip-installed ``ziglang``."""
-    for name in ("gcc", "cc"):
-        exe = shutil.which(name)
-        if exe:
-            return [exe]
-    return [sys.executable, "-m", "ziglang", "cc"]
+    exe = shutil.which("gcc") or shutil.which("cc")
+    return [exe] if exe else [sys.executable, "-m", "ziglang", "cc"]
 
 
 class HostModel:
@@ -85,18 +82,6 @@ def build_host(program: CProgram) -> HostModel:
             raise RuntimeError(f"host build of {program.model_name} failed:\n{' '.join(cmd)}\n{res.stderr[-3000:]}")
         os.replace(tmp, lib)
     return HostModel(program, lib)
-
-
-def emulated_layer_outputs(emulator, program: CProgram, x: np.ndarray) -> list[np.ndarray]:
-    """Every layer's output of ``program`` running in ``emulator`` (an Emulator of its firmware)."""
-    x = np.ascontiguousarray(x, dtype=np.int8).reshape(-1)
-    outs = []
-    for i, plan in enumerate(program.plans):
-        emulator.write("g_input", x)
-        emulator.call("model_invoke_layers", i + 1)
-        ptr = int(emulator.read("g_layer_output", np.uint32)[i])
-        outs.append(emulator.read_at(ptr, plan.out_size).reshape(plan.out_shape))
-    return outs
 
 
 class LiteRTReference:
@@ -168,14 +153,3 @@ def op_agreement(tflite_path, xs: np.ndarray, rounding: str | None = None) -> li
             row[1] += int((ours == t[p.output].reshape(-1)).sum())
             row[2] += ours.size
     return [{"op": k, "rounding": r, "equal": e, "total": n} for k, (r, e, n) in counts.items()]
-
-
-def bit_exact_counts(run, reference: LiteRTReference, xs: np.ndarray) -> dict:
-    """How many outputs of ``run(x)`` equal LiteRT's reference in every value, and how many values do."""
-    same_inputs = same_values = total = 0
-    for x in xs:
-        a, b = np.asarray(run(x)).reshape(-1), reference.run(x).reshape(-1)
-        same_inputs += int(np.array_equal(a, b))
-        same_values += int((a == b).sum())
-        total += a.size
-    return {"inputs": len(xs), "identical_outputs": same_inputs, "values_equal": same_values, "values": total}
