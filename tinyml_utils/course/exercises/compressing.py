@@ -56,23 +56,18 @@ check_mask = exercise(
     done="same masks as torch.nn.utils.prune.l1_unstructured; at 80 % a 32×16×3×3 conv keeps 922 of its 4,608 weights")
 
 
-def _ks(n):
-    """k / n for the steps k = 0 … n."""
-    return np.arange(n + 1) / n
-
-
 check_schedule = exercise(
     "schedule", "03", "``fn(initial, final, n)`` -> the ``n + 1`` targets of Zhu & Gupta's cubic gradual-pruning "
                       "schedule.",
     cases=[(0.0, 0.9, 4), (0.5, 0.8, 3), (0.0, 0.9, 1), (0.2, 0.95, 6)],
     ref=prune.polynomial_schedule, answer=lambda v: [float(x) for x in v], rtol=1e-6, fill="gradual_schedule",
-    slips=[(lambda si, sf, n: sf + (si - sf) * (1 - _ks(n)[:-1]) ** 3,
+    slips=[(lambda si, sf, n: sf + (si - sf) * (1 - np.arange(n) / n) ** 3,
             "n pruning steps give n + 1 targets: from initial at step 0 to final at step n"),
-           (lambda si, sf, n: si + (sf - si) * _ks(n),
+           (lambda si, sf, n: si + (sf - si) * np.arange(n + 1) / n,
             "the curve is cubic, not linear: prune fast while many weights are redundant, then gently"),
-           (lambda si, sf, n: si + (sf - si) * _ks(n) ** 3,
+           (lambda si, sf, n: si + (sf - si) * (np.arange(n + 1) / n) ** 3,
             "the cube goes on (1 − k/n): fast at first, slow at the end; yours starts slowly"),
-           (lambda si, sf, n: sf + (si - sf) * (1 - _ks(n)) ** 2, "the exponent is 3")],
+           (lambda si, sf, n: sf + (si - sf) * (1 - np.arange(n + 1) / n) ** 2, "the exponent is 3")],
     hint="s_k = final + (initial − final)·(1 − k/n)³ for k = 0 … n",
     case=lambda a, want, got: f"{a}: expected {np.round(want, 4).tolist()}, got {np.round(got, 4).tolist()}",
     done=lambda cases, wants: ("same targets as prune.polynomial_schedule: 0 → 90 % in 4 steps is "
@@ -219,12 +214,6 @@ check_parity = exercise(
                                f"|diff| {wants[1][1]:.3f}: agreement and max diff tell different stories"))
 
 
-def _dequantize_case(a, want, got) -> str:
-    q, s, z = a
-    w4, g4 = (np.round(v.ravel(), 4).tolist() for v in (want, got))
-    return f"q = {q.ravel().tolist()}, scale {s:.4g}, zp {z}: expected {w4}, got {g4}"
-
-
 check_dequantize = exercise(
     "dequantize", "06", "``fn(q, scale, zero_point)`` -> float32 real values ``(q - zero_point) * scale`` of an "
                         "int8 array.",
@@ -236,7 +225,9 @@ check_dequantize = exercise(
            (lambda q, s, z: (q.astype(np.float32) + z) * s, "subtract the zero point, do not add it"),
            (lambda q, s, z: q.astype(np.float32) * s - z, "subtract the zero point before scaling: (q − z)·s"),
            (lambda q, s, z: q.astype(np.float32) * s, "the zero point shifts the integers: (q − z)·s")],
-    hint="real = (q − zero_point) · scale, in float32", case=_dequantize_case,
+    hint="real = (q − zero_point) · scale, in float32",
+    case=lambda a, want, got: (f"q = {a[0].ravel().tolist()}, scale {a[1]:.4g}, zp {a[2]}: expected "
+                               f"{np.round(want.ravel(), 4).tolist()}, got {np.round(got.ravel(), 4).tolist()}"),
     done="matches compress.quantize.dequantize: with scale 3/255 and zp −43 the integers [−128, −43, 0, 8, 127] "
          "are [−1, 0, 0.506, 0.6, 2]; the zero point maps to exactly 0.0")
 
@@ -249,17 +240,12 @@ BUDGET_DEVICES = {key: {"sram_bytes": p.sram_bytes, "flash_bytes": p.flash_bytes
                                  ("Cortex-M4", devices.profile("Cortex-M4 MCU")))}
 
 
-def _budget(model_bytes, arena_bytes, device) -> tuple[bool, int, int]:
-    """The reference: flash holds the model and the runtime's code, SRAM the arena."""
-    flash = model_bytes + device["runtime_flash_bytes"]
-    return flash <= device["flash_bytes"] and arena_bytes <= device["sram_bytes"], flash, arena_bytes
-
-
 _M0 = BUDGET_DEVICES["Cortex-M0+"]
 
 
-def _flash(mb, d):
-    return mb + d["runtime_flash_bytes"]
+def _flash(model_bytes, device):
+    """Flash holds the model and the runtime's code."""
+    return model_bytes + device["runtime_flash_bytes"]
 
 
 check_budget = exercise(
@@ -269,7 +255,8 @@ check_budget = exercise(
     cases=[(mb, ab, BUDGET_DEVICES[dev]) for mb, ab, dev in [
         (31_224, 18_896, "Cortex-M0+"), (11_928, 10_608, "Cortex-M0+"), (31_224, 18_896, "Cortex-M4"),
         (20_000, 40_000, "Cortex-M0+"), (96_000, 20_000, "Cortex-M4"), (200_000, 150_000, "Cortex-M4")]],
-    ref=_budget, answer=lambda v: (bool(v[0]), int(v[1]), int(v[2])), rtol=0, atol=0,
+    ref=lambda mb, ab, d: (_flash(mb, d) <= d["flash_bytes"] and ab <= d["sram_bytes"], _flash(mb, d), ab),
+    answer=lambda v: (bool(v[0]), int(v[1]), int(v[2])), rtol=0, atol=0,
     slips=[(lambda mb, ab, d: (mb <= d["flash_bytes"] and ab <= d["sram_bytes"], mb, ab),
             "flash holds the model AND the runtime's code (runtime_flash_bytes)"),
            (lambda mb, ab, d: (_flash(mb, d) <= d["flash_bytes"] and ab + mb <= d["sram_bytes"], _flash(mb, d),
