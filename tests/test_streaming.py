@@ -60,36 +60,6 @@ def test_windows_times_and_shapes():
     assert np.allclose(np.diff(t), 0.04)
 
 
-def test_sweep_and_operating_point():
-    t = np.arange(0, 10, 0.04)
-    events = [ds.Event(1.0, 1.5, 0, "yes", True)]
-    p = _probs(t, [(0, 1.6, 1.9)])
-    p[(t > 5) & (t < 5.2), 1] = 0.6  # a weak false alarm
-    p[(t > 5) & (t < 5.2), 3] = 0.34
-    table = st.sweep(t, p, ds.Stream(np.zeros(160000, np.float32), 16000, events), [0.5, 0.7], KW)
-    assert list(table["false_accepts"]) == [1, 0] and list(table["hit_rate"]) == [1.0, 1.0]
-    assert st.operating_point(table, 0.0)["threshold"] == 0.7
-
-
-def test_synthesize_stream_places_words_at_known_times():
-    sr = 16000
-    rng = np.random.default_rng(0)
-    x = 0.001 * rng.standard_normal((6, sr)).astype(np.float32)
-    y = np.array([0, 1, 2, 3, 0, 1])
-    ex = []
-    for i in range(6):
-        ex.append({"offset_s": 0.25, "duration_s": 0.5, "word": f"w{i}"})
-        if y[i] != 3:
-            x[i, 4000:12000] = 0.5 * np.sin(np.arange(8000) * 0.3)
-    s = ds.synthesize_stream(x, y, ex, keyword_labels=KW, unknown_label=2, silence_label=3,
-                             classes=["yes", "no", "unknown", "silence"], duration_s=10.0, seed=0)
-    assert s.audio.shape == (10 * sr,) and len(s.events) >= 4
-    for e in s.events:
-        seg = s.audio[int(e.start_s * sr) + 100:int(e.end_s * sr) - 100]
-        assert np.sqrt(np.mean(seg ** 2)) > 0.2  # the word is where the event says
-        assert e.end_s - e.start_s == pytest.approx(0.5)
-
-
 def test_peak_mode_waits_for_the_top():
     t = np.arange(0, 4, 0.04)
     p = np.tile([0.02, 0.02, 0.02, 0.94], (len(t), 1))

@@ -184,13 +184,9 @@ class FeatureScaler:
     eps: float = 1e-6
     names: list[str] = field(default_factory=list)
 
-    @staticmethod
-    def is_energy(name: str) -> bool:
-        return "_band" in name or name.endswith("_pow")
-
     @classmethod
     def fit(cls, feats: np.ndarray, names: Sequence[str], eps: float = 1e-6) -> FeatureScaler:
-        logc = np.array([cls.is_energy(n) for n in names])
+        logc = np.array(["_band" in n or n.endswith("_pow") for n in names])
         if len(logc) != feats.shape[1]:
             raise ValueError(f"{len(names)} names for {feats.shape[1]} feature columns")
         z = cls._log(np.asarray(feats, np.float64), logc, eps)

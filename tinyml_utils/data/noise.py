@@ -1,8 +1,4 @@
-"""Synthetic background noises for the keyword clips, each returned at unit RMS, float64.
-
-White, pink (1/f) and brown (1/f²) noise, mains hum with harmonics, and a babble-like mixture of
-modulated speech-shaped noise; all deterministic from the generator passed in.
-"""
+"""Synthetic background noises for the keyword sets at 16 kHz, float64 at unit RMS, drawn from the rng passed in."""
 from __future__ import annotations
 
 import numpy as np
@@ -43,12 +39,8 @@ def _hum(rng: np.random.Generator, n: int) -> np.ndarray:
 
 
 def _babble(rng: np.random.Generator, n: int) -> np.ndarray:
-    """Babble-like: 4-7 'talkers' of speech-shaped noise, each with a syllable-rate envelope.
-
-    Not real voices: each talker is Gaussian noise filtered by three random formant-like bumps
-    (300-3,000 Hz) plus a low bump near 150 Hz, amplitude-modulated by a smoothed random
-    envelope with a 2-8 Hz cutoff.
-    """
+    """Babble-like, not real voices: 4-7 'talkers' of Gaussian noise through three random formant-like
+    bumps (300-3,000 Hz) and one near 150 Hz, each modulated by a random envelope cut off at 2-8 Hz."""
     f = np.fft.rfftfreq(n, 1.0 / SAMPLE_RATE)
     talkers = int(rng.integers(4, 8))
     fc = rng.uniform(300, 3000, (talkers, 3, 1))
@@ -64,6 +56,7 @@ def _babble(rng: np.random.Generator, n: int) -> np.ndarray:
 
 
 def noise(kind: str, rng: np.random.Generator, n: int = CLIP_SAMPLES) -> np.ndarray:
+    """``n`` samples of white, pink (1/f), brown (1/f²), hum or babble noise."""
     if kind == "white":
         return _unit_rms(rng.standard_normal(n))
     if kind == "pink":
