@@ -303,7 +303,7 @@ def test_sparse_variant_stores_only_non_zero_weights_and_stays_exact(tiny, tmp_p
     plans = {p.name: p for p in sparse.plans}
     stored = {name: (int(k), int(n)) for name, k, n in
               re.findall(r"(\w+)_nz_start\[\d+\] = \{\s*/\* (\d+) of (\d+) weights", sparse.sources["model.c"])}
-    assert set(stored) == {n for n, p in plans.items() if p.kind in ("CONV_2D", "FULLY_CONNECTED")}
+    assert set(stored) == {n for n, p in plans.items() if p.op in ("CONV_2D", "FULLY_CONNECTED")}
     for name, (k, n) in stored.items():
         w = plans[name].params["weights"]
         assert (k, n) == (np.count_nonzero(w), w.size) and k < 0.25 * n

@@ -1,24 +1,18 @@
 """An int8 ``.tflite`` → C: const weights, TFLite's multipliers and shifts, one kernel call per layer,
-an arena whose buffers are reused once a tensor is dead, and the course's kernels (:data:`VARIANTS`).
-
-``model.c`` defines ``int8_t g_input[N]``, ``int8_t g_output[M]``, ``int model_invoke(void)`` and
-``int model_invoke_layers(int n)`` (the first ``n`` layers; ``g_layer_output[n - 1]`` then points at
-layer ``n - 1``'s output). It calls the weak empty ``marker_layer(i)`` before layer ``i`` and
-``marker_layer(n)`` at the end: an emulator hooks it to count instructions per layer.
+an arena reused once a tensor is dead, and the kernels of :data:`VARIANTS`. The skeleton of
+``model.c`` (``g_input``, ``g_output``, ``model_invoke``, the per-layer markers) is ``c/model.c.in``.
 """
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from . import layers as layer_plans
 from . import tflite_model
 from .layers import Layer
-
-C_DIR = Path(__file__).resolve().parent / "c"
+from .toolchain import C_DIR
 
 #: kernel variant → the C files it compiles (kernels.h always comes along)
 VARIANTS = {
@@ -31,8 +25,7 @@ VARIANTS = {
 
 @dataclass
 class CProgram:
-    """Generated C: ``sources`` (file name → text, kernels included), the model's input and output
-    tensors, and its layers."""
+    """Generated C: ``sources`` (file name → text, kernels included), the model's I/O tensors, its layers."""
 
     model_name: str
     variant: str
@@ -54,11 +47,11 @@ def scratch_bytes(layer: Layer, variant: str) -> int:
     """Bytes of work buffer a kernel needs (im2col column or per-pixel accumulators; none when naive)."""
     if variant == "naive":
         return 0
-    if layer.kind == "DEPTHWISE_CONV_2D":                 # per-pixel accumulators
+    if layer.op == "DEPTHWISE_CONV_2D":                 # per-pixel accumulators
         return 4 * layer.out_shape[3]
-    if layer.kind in ("CONV_2D", "FULLY_CONNECTED"):      # int16 column (4-byte rounded) + accumulators
+    if layer.op in ("CONV_2D", "FULLY_CONNECTED"):      # int16 column (4-byte rounded) + accumulators
         p = layer.params
-        depth = p["depth"] if layer.kind == "FULLY_CONNECTED" else p["kh"] * p["kw"] * layer.in_shape[3]
+        depth = p["depth"] if layer.op == "FULLY_CONNECTED" else p["kh"] * p["kw"] * layer.in_shape[3]
         return ((2 * depth + 3) & ~3) + 4 * layer.out_shape[3]
     return 0
 
@@ -119,42 +112,45 @@ def _wrap(items: list[str], width: int = 96) -> str:
 def _describe(layer: Layer) -> str:
     p = layer.params
     (_, ih, iw, ic), (_, oh, ow, oc) = layer.in_shape, layer.out_shape
-    if layer.kind in ("CONV_2D", "DEPTHWISE_CONV_2D"):
+    if layer.op in ("CONV_2D", "DEPTHWISE_CONV_2D"):
         dil = f" dilation {p['dil_h']}x{p['dil_w']}" if p["dil_h"] * p["dil_w"] > 1 else ""
-        return (f"{layer.kind} {p['kh']}x{p['kw']} stride {p['stride_h']}x{p['stride_w']}{dil}, {ih}x{iw}x{ic} -> "
+        return (f"{layer.op} {p['kh']}x{p['kw']} stride {p['stride_h']}x{p['stride_w']}{dil}, {ih}x{iw}x{ic} -> "
                 f"{oh}x{ow}x{oc}, {layer.macs:,} MACs, {p['rounding'].upper()} rounding")
-    if layer.kind == "FULLY_CONNECTED":
+    if layer.op == "FULLY_CONNECTED":
         return f"FULLY_CONNECTED {p['depth']} -> {oc}, {layer.macs:,} MACs, {p['rounding'].upper()} rounding"
-    if layer.kind in ("MAX_POOL_2D", "AVERAGE_POOL_2D"):
-        return (f"{layer.kind} {p['kh']}x{p['kw']} stride {p['stride_h']}x{p['stride_w']}, "
+    if layer.op in ("MAX_POOL_2D", "AVERAGE_POOL_2D"):
+        return (f"{layer.op} {p['kh']}x{p['kw']} stride {p['stride_h']}x{p['stride_w']}, "
                 f"{ih}x{iw}x{ic} -> {oh}x{ow}x{oc}")
-    if layer.kind == "MEAN":
+    if layer.op == "MEAN":
         return f"MEAN over {ih}x{iw} (global average pool), {ih}x{iw}x{ic} -> {oc}, {p['rounding'].upper()} rounding"
-    return f"{layer.kind} {ih}x{iw}x{ic} -> {oh}x{ow}x{oc}"
+    return f"{layer.op} {ih}x{iw}x{ic} -> {oh}x{ow}x{oc}"
+
+
+#: op → (kernel, weight layout) of the ops with weights
+_WEIGHTED = {"CONV_2D": ("conv2d_s8", "OHWI"), "DEPTHWISE_CONV_2D": ("depthwise_conv2d_s8", "1HWC"),
+             "FULLY_CONNECTED": ("fully_connected_s8", "[out][in]")}
 
 
 def _layer_c(layer: Layer, variant: str) -> tuple[str, str]:
     """(const data + params struct, the kernel call with {IN}/{OUT}/{SCRATCH} placeholders)."""
     n, p = layer.name, layer.params
     (_, ih, iw, ic), (_, oh, ow, oc) = layer.in_shape, layer.out_shape
-    if layer.kind in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"):
+    if layer.op in _WEIGHTED:
+        fn, layout = _WEIGHTED[layer.op]
         w = p["weights"]
-        layout = {"CONV_2D": "OHWI", "DEPTHWISE_CONV_2D": "1HWC", "FULLY_CONNECTED": "[out][in]"}[layer.kind]
-        dims = "x".join(str(d) for d in w.shape)
-        sparse = variant == "sparse" and layer.kind != "DEPTHWISE_CONV_2D"
-        if sparse:
+        if variant == "sparse" and layer.op != "DEPTHWISE_CONV_2D":
             start, index, values = _sparse_rows(w)
             data = (_c_array(f"{n}_nz_start", "int32_t", start, f"{len(values)} of {w.size} weights are non-zero")
                     + _c_array(f"{n}_nz_index", "uint16_t", index, "position in the im2col column")
                     + _c_array(f"{n}_nz_value", "int8_t", values))
             refs = f".weights = 0, .nz_start = {n}_nz_start, .nz_index = {n}_nz_index, .nz_value = {n}_nz_value,"
         else:
-            data = _c_array(f"{n}_weights", "int8_t", w, f"{dims} {layout}")
+            data = _c_array(f"{n}_weights", "int8_t", w, f"{'x'.join(map(str, w.shape))} {layout}")
             refs = f".weights = {n}_weights,"
         data += (_c_array(f"{n}_bias", "int32_t", p["bias"], "int32, scale s_in * s_w")
                  + _c_array(f"{n}_mult", "int32_t", p["q"], "Q31 multiplier per output channel")
                  + _c_array(f"{n}_shift", "int32_t", p["shift"], "power-of-two exponent per output channel"))
-        if layer.kind == "FULLY_CONNECTED":
+        if layer.op == "FULLY_CONNECTED":
             geom = f".in_h = 1, .in_w = 1, .in_c = {p['depth']}, .out_h = {oh * ow * layer.out_shape[0]}, " \
                    f".out_w = 1, .out_c = {oc},"
         else:
@@ -167,21 +163,19 @@ def _layer_c(layer: Layer, variant: str) -> tuple[str, str]:
                  f"    .in_zp = {layer.in_zp}, .out_zp = {layer.out_zp}, .act_min = {layer.act_min}, "
                  f".act_max = {layer.act_max},\n    {refs}\n"
                  f"    .bias = {n}_bias, .mult = {n}_mult, .shift = {n}_shift,\n}};\n")
-        fn = {"CONV_2D": "conv2d_s8", "DEPTHWISE_CONV_2D": "depthwise_conv2d_s8",
-              "FULLY_CONNECTED": "fully_connected_s8"}[layer.kind]
         return data, f"{fn}(&{n}, {{IN}}, {{OUT}}, {{SCRATCH}});"
-    if layer.kind in ("MAX_POOL_2D", "AVERAGE_POOL_2D"):
+    if layer.op in ("MAX_POOL_2D", "AVERAGE_POOL_2D"):
         data = (f"static const pool_params_t {n} = {{\n    .in_h = {ih}, .in_w = {iw}, .c = {ic}, .out_h = {oh}, "
                 f".out_w = {ow}, .k_h = {p['kh']}, .k_w = {p['kw']},\n    .stride_h = {p['stride_h']}, "
                 f".stride_w = {p['stride_w']}, .pad_top = {p['pad_top']}, .pad_left = {p['pad_left']}, "
                 f".act_min = {layer.act_min}, .act_max = {layer.act_max},\n}};\n")
-        fn = "max_pool2d_s8" if layer.kind == "MAX_POOL_2D" else "avg_pool2d_s8"
+        fn = "max_pool2d_s8" if layer.op == "MAX_POOL_2D" else "avg_pool2d_s8"
         return data, f"{fn}(&{n}, {{IN}}, {{OUT}});"
-    if layer.kind == "MEAN":
+    if layer.op == "MEAN":
         data = (f"static const mean_params_t {n} = {{\n    .h = {ih}, .w = {iw}, .c = {ic}, .in_zp = {layer.in_zp}, "
                 f".out_zp = {layer.out_zp}, .mult = {int(p['q'][0])}, .shift = {int(p['shift'][0])},\n}};\n")
         return data, f"mean_hw_s8(&{n}, {{IN}}, {{OUT}});"
-    if layer.kind == "PAD":
+    if layer.op == "PAD":
         pads = ", ".join(f"{{{int(a)}, {int(b)}}}" for a, b in p["pads"])
         dims = ", ".join(str(d) for d in layer.in_shape)
         data = f"static const pad_params_t {n} = {{\n    .in_dims = {{{dims}}}, .pads = {{{pads}}}, " \

@@ -1,7 +1,4 @@
-"""A model on a core: build a C program once, run many inputs without the counting hook, count a few.
-
-Counts are **instructions executed for the named compiler and flags, not cycles**.
-"""
+"""A model on a core: build a C program once, run many inputs without the counting hook, count a few."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -25,11 +22,6 @@ class Counts:
     instructions: np.ndarray
     per_layer: np.ndarray
     stack_high_water: int
-
-    @property
-    def deterministic(self) -> bool:
-        """True when every input took exactly the same number of instructions."""
-        return bool(np.all(self.instructions == self.instructions[0]))
 
 
 class ModelOnCore:

@@ -1,19 +1,13 @@
 """Run a built Cortex-M ELF on Unicorn: buffers by symbol, exact instruction counts, stack high-water.
 
-:meth:`Emulator.count` adds each executed basic block's instructions (``UC_HOOK_BLOCK``) between
-``marker_start`` and ``marker_stop``; :meth:`Emulator.run` installs no hook and is much faster.
-
-Traps:
-
-* Counts are **instructions executed, not cycles**, for the compiler and flags of the ELF.
-* ``UC_HOOK_CODE`` undercounts: it skips condition-failed instructions in IT blocks.
-* Unicorn's Cortex-M0 also executes Armv7-M instructions: only the compiler flags keep an M0+ build
-  to the M0+ instruction set.
-* The System Control Space (0xE000E000) is mapped as plain RAM, so the startup code's writes are harmless.
+Traps: counts are **instructions executed, not cycles**, for the ELF's compiler and flags.
+``UC_HOOK_CODE`` undercounts (it skips condition-failed instructions in IT blocks): :meth:`Emulator.count`
+sums basic blocks. Unicorn's Cortex-M0 also runs Armv7-M instructions: only the compiler flags keep
+an M0+ build to its instruction set. The System Control Space (0xE000E000) is plain RAM here.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -30,8 +24,8 @@ class Count:
     """Instructions between the markers; ``per_layer[i]``: from ``marker_layer(i)`` to the next marker_layer."""
 
     instructions: int
-    per_layer: list[int] = field(default_factory=list)
-    stack_high_water: int = 0
+    per_layer: list[int]
+    stack_high_water: int
 
 
 def _page(n: int) -> int:
@@ -39,8 +33,7 @@ def _page(n: int) -> int:
 
 
 class Emulator:
-    """One ELF loaded into a Unicorn Cortex-M (M0 for ``cortex-m0plus``, M4 for ``cortex-m4``), its
-    reset handler run once; then run it many times."""
+    """One ELF on a Unicorn Cortex-M (M0 for ``cortex-m0plus``, M4 for ``cortex-m4``), reset once, run many times."""
 
     _CPU = {"cortex-m0plus": "UC_CPU_ARM_CORTEX_M0", "cortex-m4": "UC_CPU_ARM_CORTEX_M4"}
 
@@ -99,10 +92,8 @@ class Emulator:
         return self.read_at(addr, size, dtype)
 
     def call(self, function: str, *args: int) -> int:
-        """Call a C function with up to four int arguments (r0–r3); its int result.
-
-        Trap: ``--gc-sections`` drops a function nothing calls unless it is ``__attribute__((used, retain))``.
-        """
+        """Call a C function with up to four int arguments (r0–r3); its int result. Trap: ``--gc-sections``
+        drops a function nothing calls unless it is ``__attribute__((used, retain))``."""
         r = self._reg
         for reg, a in zip((r.UC_ARM_REG_R0, r.UC_ARM_REG_R1, r.UC_ARM_REG_R2, r.UC_ARM_REG_R3), args):
             self.uc.reg_write(reg, int(a) & 0xFFFFFFFF)

@@ -1,8 +1,5 @@
-"""The generated C on the host (``gcc -shared`` + ctypes: the fast check; the SIMD intrinsics are plain
-C there), LiteRT's reference kernels with every tensor kept, and the per-layer comparison.
-
-Trap: the bit-exactness target is LiteRT's ``BUILTIN_REF`` kernels; its default path (XNNPACK) is
-not guaranteed to round identically.
+"""The generated C on the host (ctypes: the fast check), LiteRT's reference kernels with every tensor
+kept, and the per-layer comparison. Trap: the target is ``BUILTIN_REF``; XNNPACK may round otherwise.
 """
 from __future__ import annotations
 
@@ -126,7 +123,7 @@ def compare_layers(plans: list[Layer], ours: list[np.ndarray], reference: dict[i
         ref = np.asarray(reference[layer.output]).reshape(-1).astype(np.int32)
         got = np.asarray(mine).reshape(-1).astype(np.int32)
         diff = np.abs(got - ref)
-        rows.append({"layer": layer.index, "name": layer.name, "op": layer.kind, "equal": int((diff == 0).sum()),
+        rows.append({"layer": layer.index, "name": layer.name, "op": layer.op, "equal": int((diff == 0).sum()),
                      "total": int(ref.size), "max_abs_diff": int(diff.max()) if diff.size else 0})
     return rows
 
@@ -148,8 +145,8 @@ def op_agreement(tflite_path, xs: np.ndarray, rounding: str | None = None) -> li
     for x in xs:
         t = ref.tensors(x)
         for p in plans:
-            ours = numpy_model.KERNELS[p.kind](t[p.input].reshape(p.in_shape), p).reshape(-1)
-            row = counts.setdefault(p.kind, [p.params.get("rounding", "-"), 0, 0])
+            ours = numpy_model.KERNELS[p.op](t[p.input].reshape(p.in_shape), p).reshape(-1)
+            row = counts.setdefault(p.op, [p.params.get("rounding", "-"), 0, 0])
             row[1] += int((ours == t[p.output].reshape(-1)).sum())
             row[2] += ours.size
     return [{"op": k, "rounding": r, "equal": e, "total": n} for k, (r, e, n) in counts.items()]

@@ -24,7 +24,7 @@ class Layer:
     ``params``: the op's own numbers (weights, bias, q, shift, kernel size, strides...)."""
 
     index: int
-    kind: str
+    op: str
     name: str
     input: int                      # tensor index
     output: int                     # tensor index
@@ -40,10 +40,6 @@ class Layer:
     @property
     def out_size(self) -> int:
         return int(np.prod(self.out_shape))
-
-    @property
-    def op(self) -> str:
-        return self.kind
 
     @property
     def param_bytes(self) -> int:

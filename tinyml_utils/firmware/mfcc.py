@@ -1,15 +1,9 @@
 """Chapter 08's MFCC front end as firmware: CMSIS-DSP's ``arm_mfcc_f32`` on a Cortex-M4 with its FPU.
 
-The C sources come from the ``cmsisdsp`` source distribution that ``make setup`` keeps in
-``<venv>/share/sdist/``; the tables are those :class:`tinyml_utils.data.audio.CmsisMfcc` gives the
-Python bindings, so both compute the same function (within float rounding).
-
-Traps:
-
-* ``-D__GNUC_PYTHON__`` skips the CMSIS-Core headers the sdist lacks.
-* ``arm_mfcc_f32`` uses ``2 * fftLen`` floats of scratch and overwrites its input frame.
-* No libm: the glue defines the ``logf`` that ``arm_vlog_f32`` calls.
-* ``arm_mfcc_init_f32`` runs once at reset (``model_init``): a counted call is one frame's work.
+C sources from the ``cmsisdsp`` sdist ``make setup`` keeps in ``<venv>/share/sdist/``; the tables are
+those :class:`tinyml_utils.data.audio.CmsisMfcc` gives the Python bindings (same function, within
+float rounding). The glue (``c/mfcc_glue.c.in``) brings its own ``logf`` (no libm) and initialises
+at reset, so a counted call is one frame's work. ``-D__GNUC_PYTHON__`` skips the headers the sdist lacks.
 """
 from __future__ import annotations
 
@@ -67,8 +61,7 @@ def _c_array(ctype: str, name: str, values, fmt: str) -> str:
 
 
 def program_sources() -> dict[str, str]:
-    """C sources of chapter 08's f32 MFCC: tables and glue. In: ``g_frame`` (float32, ``fft`` samples);
-    out: ``g_mfcc`` (float32, ``n_mfcc``)."""
+    """Tables and glue of the f32 MFCC: ``g_frame`` (float32, ``fft`` samples) → ``g_mfcc`` (``n_mfcc``)."""
     import cmsisdsp.datatype as dt
     import cmsisdsp.mfcc as cmfcc
 

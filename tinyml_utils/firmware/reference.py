@@ -1,7 +1,6 @@
 """A numpy model of the course's int8 C kernels, op by op on the :class:`~.layers.Layer` plans.
 
-TFLite skips the out-of-image taps of a padded conv; here the input is padded with its zero point,
-which adds ``w·(zp − zp) = 0``: the same sum.
+TFLite skips a padded conv's out-of-image taps; here the input is padded with its zero point: the same sum.
 """
 from __future__ import annotations
 
@@ -106,5 +105,5 @@ def run(layers: list[Layer], x: np.ndarray) -> dict[int, np.ndarray]:
     first = layers[0]
     out = {first.input: np.asarray(x, dtype=np.int8).reshape(first.in_shape)}
     for layer in layers:
-        out[layer.output] = KERNELS[layer.kind](out[layer.input].reshape(layer.in_shape), layer)
+        out[layer.output] = KERNELS[layer.op](out[layer.input].reshape(layer.in_shape), layer)
     return out

@@ -1,8 +1,7 @@
 """TFLite's integer requantization in numpy: ``acc · q · 2^(shift − 31)`` with a Q31 multiplier ``q``.
 
-Trap: TFLite has two roundings (gemmlowp's double rounding, one 64-bit single rounding); which one
-an op uses is part of its numerical spec (:data:`ROUNDING`). They differ only on ties: a wrong
-choice shows as one-LSB differences in a few outputs out of thousands.
+Trap: which of TFLite's two roundings an op uses is part of its spec (:data:`ROUNDING`); they differ
+only on ties, so a wrong choice shows as one-LSB differences in a few outputs out of thousands.
 """
 from __future__ import annotations
 
@@ -23,9 +22,8 @@ ROUNDING = {
 
 
 def quantize_multiplier(real: float) -> tuple[int, int]:
-    """TFLite's ``QuantizeMultiplier``: ``real ≈ q · 2^(shift − 31)``, ``q`` in [2^30, 2^31).
-
-    The mantissa rounds half away from zero; shifts below −31 flush to (0, 0), above 30 saturate."""
+    """TFLite's ``QuantizeMultiplier``: ``real ≈ q · 2^(shift − 31)``, ``q`` in [2^30, 2^31); the
+    mantissa rounds half away from zero; shifts below −31 flush to (0, 0), above 30 saturate."""
     if real == 0.0:
         return 0, 0
     mantissa, shift = math.frexp(real)
@@ -90,8 +88,6 @@ def activation_range(activation: str, scale: float, zero_point: int) -> tuple[in
         return max(lo, quant(0.0)), hi
     if activation == "RELU6":
         return max(lo, quant(0.0)), min(hi, quant(6.0))
-    if activation == "RELU_N1_TO_1":
-        return max(lo, quant(-1.0)), min(hi, quant(1.0))
     if activation == "NONE":
         return lo, hi
     raise ValueError(f"fused activation {activation!r} is not supported by the int8 kernels")

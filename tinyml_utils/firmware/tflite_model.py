@@ -20,8 +20,7 @@ class TFLiteFormatError(ValueError):
 
 @dataclass
 class Tensor:
-    """``scale``/``zero_point``: one entry (per tensor), one per output channel, or none (not quantized).
-    ``data``: a constant tensor's values, else None."""
+    """``scale``/``zero_point``: one entry, one per output channel, or none; ``data``: constant values or None."""
 
     index: int
     name: str
@@ -33,7 +32,7 @@ class Tensor:
 
     @property
     def size(self) -> int:
-        return int(np.prod(self.shape)) if self.shape else 1
+        return int(np.prod(self.shape))
 
 
 @dataclass

@@ -1,12 +1,9 @@
 """Build C sources into a Cortex-M ELF with ``zig cc`` (pip-installed ``ziglang``), linked with the
 flash and SRAM sizes of a :mod:`tinyml_utils.deploy.devices` profile.
 
-Traps:
-
-* The first build per target is slow: zig compiles compiler_rt into ``build/zig-cache``.
-* Never pass ``-nostdlib``: it drops compiler_rt, and M0+ programs fail to link (no divide instruction).
-* No libm, and no libc headers for freestanding targets: ``c/libc/`` declares ``string.h``, ``math.h``.
-* Instruction counts depend on the compiler, its version and its flags: :meth:`Firmware.record`.
+Traps: the first build per target is slow (zig compiles compiler_rt into ``build/zig-cache``). Never
+pass ``-nostdlib``: M0+ programs then miss compiler_rt's division. No libm; ``c/libc/`` declares
+``string.h`` and ``math.h``. Counts depend on the compiler and flags: :meth:`Firmware.record`.
 """
 from __future__ import annotations
 
@@ -75,9 +72,8 @@ class BuildError(RuntimeError):
 
 @dataclass
 class Firmware:
-    """A built ELF and what it was built with. Sizes in bytes, from the ELF's allocated sections:
-    flash = all but .bss and .stack (so .data's initial values count); static SRAM = .data + .bss;
-    ``stack_reserved_bytes`` is what the linker script sets aside, not what the program uses."""
+    """A built ELF and its build. Bytes from the ELF's allocated sections: flash = all but .bss and
+    .stack (.data's initial values count); static SRAM = .data + .bss. The stack used is measured apart."""
 
     elf: Path
     core: str
@@ -128,12 +124,9 @@ _OVERFLOW = re.compile(r"will not fit in region '(\w+)': overflowed by (\d+) byt
 def build(program_sources: dict[str, str], core: str = "cortex-m4", opt: str = "-O2", *,
           extra_c: tuple[Path, ...] = (), include_dirs: tuple[Path, ...] = (), defines: tuple[str, ...] = (),
           name: str = "firmware", memory: tuple[int, int] | None = None) -> Firmware:
-    """Compile ``program_sources`` (file name → C text, defining ``int model_invoke(void)``) with the
-    startup code, for the core's device profile or ``memory`` = (flash, SRAM) bytes.
-
-    ``extra_c``: C files compiled in place. Cached under ``build/firmware/`` by a hash of every input.
-    Raises :class:`DoesNotFit` when a memory region overflows, :class:`BuildError` otherwise.
-    """
+    """Compile ``program_sources`` (file name → C text, defining ``int model_invoke(void)``) and the
+    startup code for the core's device profile, or ``memory`` = (flash, SRAM) bytes; ``extra_c`` are
+    compiled in place. Cached by a hash of every input. Raises :class:`DoesNotFit` or :class:`BuildError`."""
     c = CORES[core]
     where = f"{memory[0]:,} B flash, {memory[1]:,} B SRAM" if memory else c.device
     if memory is None:
