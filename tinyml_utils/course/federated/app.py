@@ -1,5 +1,4 @@
-"""The Flower apps: a ``ClientApp`` (local training on this node's partition) and a ``ServerApp``
-(FedAvg, optionally DP-wrapped, evaluating the global model after every round)."""
+"""The Flower apps: a ``ClientApp`` that trains on its node's partition, a ``ServerApp`` running FedAvg."""
 from __future__ import annotations
 
 import time
@@ -15,10 +14,9 @@ from .task import FLConfig, client_data, float_state, local_sgd, motion_data, ne
 
 def client_update(global_np: dict, partition_id: int, num_partitions: int, server_round: int,
                   cfg: FLConfig) -> tuple[dict, int, float]:
-    """One client's turn in one round (what the ClientApp's ``train`` handler runs): load the global
-    weights, run ``local-epochs`` of :func:`local_sgd` on this client's partition, and return the reply:
-    fp32 weights (or an int8 delta, ``cfg.update == "int8"``), the number of training examples (FedAvg's
-    weight for this client) and the last epoch's mean loss."""
+    """One client's turn in one round: train the global weights on this client's partition.
+
+    Returns fp32 weights (or an int8 delta), the number of examples (FedAvg's weight) and the loss."""
     import torch
 
     split = client_data(partition_id, num_partitions, cfg)              # stays on the device
@@ -32,9 +30,8 @@ def client_update(global_np: dict, partition_id: int, num_partitions: int, serve
 
 
 def make_client_app(base: FLConfig | None = None):
-    """A Flower ``ClientApp``: ``train`` runs :func:`client_update` on this node's partition
-    (``node_config['partition-id']``) and replies with its arrays plus ``num-examples``; ``query``
-    replies with this node's partition id (the server's seeded sampling of partial participation needs it)."""
+    """A Flower ``ClientApp``: ``train`` runs :func:`client_update` on ``node_config['partition-id']``;
+    ``query`` replies with that id (the server's seeded sampling needs it)."""
     from flwr.app import Array, ArrayRecord, Context, Message, MetricRecord, RecordDict
     from flwr.clientapp import ClientApp
 
@@ -63,8 +60,8 @@ def make_client_app(base: FLConfig | None = None):
 
 
 def make_server_app(base: FLConfig | None = None):
-    """A Flower ``ServerApp`` running FedAvg (optionally DP-wrapped) for ``rounds`` rounds; after
-    every round it evaluates the global model on the test recordings and writes ``cfg.out``."""
+    """A Flower ``ServerApp``: FedAvg (DP-wrapped when ``cfg.dp_noise``), the test accuracy after every
+    round, all written to ``cfg.out``."""
     from flwr.app import ArrayRecord, ConfigRecord, Context, MetricRecord
     from flwr.serverapp import Grid, ServerApp
 

@@ -1,6 +1,4 @@
-"""Two ways to run the same Flower apps: Flower's Ray simulation engine in this process
-(:func:`simulate`), and a SuperLink plus one SuperNode per client as separate processes on
-127.0.0.1 (:func:`deploy_localhost`), which is how Flower runs on real devices."""
+"""Two ways to run the same Flower apps: Ray simulation in this process, or separate processes on 127.0.0.1."""
 from __future__ import annotations
 
 import json
@@ -20,15 +18,13 @@ from .task import FLConfig
 
 
 def block_tensorflow() -> None:
-    """Ray worker setup hook: make ``import tensorflow`` fail fast in this process. Flower's Ray
-    actor module imports TensorFlow when it is installed (about 1 GB per worker); the ClientApp
-    here needs only torch."""
+    """Ray worker setup hook: Flower's actor module imports TensorFlow when installed (~1 GB a worker)."""
     sys.modules.setdefault("tensorflow", None)
 
 
 def simulate(cfg: FLConfig, max_workers: int = 2, verbose: bool = False) -> dict:
-    """Run the apps in Flower's Ray simulation engine with ``cfg.num_clients`` virtual SuperNodes,
-    at most ``max_workers`` ClientApps at once (one CPU each). Returns the ServerApp's JSON."""
+    """Run the apps in Ray with ``cfg.num_clients`` SuperNodes, ``max_workers`` ClientApps at a time;
+    returns the ServerApp's JSON."""
     import logging
 
     from flwr.simulation import run_simulation
@@ -64,8 +60,7 @@ clientapp = make_client_app()
 
 
 def write_app(folder: Path, cfg: FLConfig) -> Path:
-    """A minimal Flower app folder: ``pyproject.toml`` (``[tool.flwr.app]``, run-config defaults
-    from ``cfg``) and ``tinyml_fl_app.py`` pointing at this module's apps."""
+    """A minimal Flower app folder: ``pyproject.toml`` (run-config defaults from ``cfg``) and its module."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     atomic_write_text(folder / "tinyml_fl_app.py", APP_MODULE)
@@ -123,12 +118,9 @@ def _tail(path: Path, lines: int = 15) -> str:
 
 
 def _children(procs: list[subprocess.Popen], seen: dict) -> None:
-    """Remember the processes Flower spawned under ours (SuperExec, ServerApp, ClientApps) by pid, so
-    they can be stopped even after their parent died."""
-    try:
-        import psutil
-    except ImportError:  # pragma: no cover - psutil comes with ipykernel
-        return
+    """Remember the processes Flower spawned under ours, so they can be stopped after their parent died."""
+    import psutil
+
     for p in procs:
         try:
             for c in psutil.Process(p.pid).children(recursive=True):
@@ -137,11 +129,10 @@ def _children(procs: list[subprocess.Popen], seen: dict) -> None:
             pass
 
 
-def _watch(run: subprocess.Popen, watched: list[tuple[str, subprocess.Popen, Path]], procs: list,
-           seen: dict, timeout_s: float, workdir: Path) -> None:
-    """Wait for ``flwr run`` while checking every SuperLink/SuperNode twice a second: one that exits
-    ends the wait at once with an error naming it and its log (Flower itself would wait for the node to
-    reconnect until the timeout)."""
+def _watch(run: subprocess.Popen, watched: list[tuple[str, subprocess.Popen, Path]], seen: dict,
+           timeout_s: float, workdir: Path) -> None:
+    """Wait for ``flwr run``; a SuperLink or SuperNode that exits raises at once, naming its log (Flower
+    would wait for it until the timeout)."""
     deadline = time.monotonic() + timeout_s
     while run.poll() is None:
         for name, p, log in watched:
@@ -154,17 +145,15 @@ def _watch(run: subprocess.Popen, watched: list[tuple[str, subprocess.Popen, Pat
             raise TimeoutError(f"the localhost federation did not finish in {timeout_s:.0f} s (every process still "
                                f"alive); logs in {workdir}, the ServerApp's in {workdir / 'flwr-run.log'}:\n"
                                f"{_tail(workdir / 'flwr-run.log')}")
-        _children(procs, seen)
+        _children([run] + [p for _, p, _ in watched], seen)
         time.sleep(0.5)
 
 
 def deploy_localhost(cfg: FLConfig, workdir: Path | None = None, timeout_s: float = 600) -> dict:
-    """Start a SuperLink and ``cfg.num_clients`` SuperNodes on 127.0.0.1 (``--insecure``: no TLS,
-    fine on one machine only), submit the app with ``flwr run``, wait for it, stop every process
-    it started. Returns the ServerApp's JSON plus ``wall_seconds`` and the processes' log paths.
+    """Run the apps as a SuperLink and ``cfg.num_clients`` SuperNodes on 127.0.0.1 and ``flwr run``, then stop
+    every process. Returns the ServerApp's JSON plus ``wall_seconds`` and the log paths.
 
-    Fails fast: a SuperLink or SuperNode that exits during the run raises ``RuntimeError`` within a
-    second, naming the process and its log; ``timeout_s`` raises ``TimeoutError`` naming the logs."""
+    Trap: ``--insecure`` (no TLS) is fine on one machine only."""
     workdir = Path(workdir or paths.build_dir() / "fl" / "deploy")
     shutil.rmtree(workdir, ignore_errors=True)
     home = workdir / "flwr_home"
@@ -179,39 +168,36 @@ def deploy_localhost(cfg: FLConfig, workdir: Path | None = None, timeout_s: floa
     link = _free_port()
     (home / "config.toml").write_text(
         f'[superlink]\ndefault = "localhost"\n\n[superlink.localhost]\naddress = "127.0.0.1:{link}"\ninsecure = true\n')
-    procs, logs, watched, seen = [], [], [], {}
+    started: list[tuple[str, subprocess.Popen, Path]] = []   # (name, process, its log)
+    seen: dict = {}
 
     def start(name: str, args: list[str]) -> subprocess.Popen:
         path = workdir / f"{name}.log"
         with open(path, "w") as log:
-            procs.append(subprocess.Popen(args, cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT))
-        logs.append(path)
-        watched.append((name, procs[-1], path))
-        return procs[-1]
+            proc = subprocess.Popen(args, cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT)
+        started.append((name, proc, path))
+        return proc
 
     t0 = time.perf_counter()
     try:
         # Flower 1.42: the SuperLink serves its Fleet, Control and ServerAppIo APIs over one HTTP port
-        start("superlink", [str(bindir / "flower-superlink"), "--insecure", "--host", "127.0.0.1",
-                            "--port", str(link), "--database", str(workdir / "state.db"),
-                            "--disable-runtime-dependency-installation"])
-        _wait_for_port(link, procs[0])
+        link_proc = start("superlink", [str(bindir / "flower-superlink"), "--insecure", "--host", "127.0.0.1",
+                                        "--port", str(link), "--database", str(workdir / "state.db"),
+                                        "--disable-runtime-dependency-installation"])
+        _wait_for_port(link, link_proc)
         for i in range(cfg.num_clients):
             start(f"supernode-{i}", [str(bindir / "flower-supernode"), "--insecure",
                                      "--superlink", f"127.0.0.1:{link}", "--host", "127.0.0.1",
                                      "--port", str(_free_port()),
                                      "--node-config", f"partition-id={i} num-partitions={cfg.num_clients}"])
-        logs.append(workdir / "flwr-run.log")
-        with open(workdir / "flwr-run.log", "w") as log:
-            run = subprocess.Popen([str(bindir / "flwr"), "run", str(app), "localhost", "--stream"], cwd=workdir,
-                                   env=env, stdout=log, stderr=subprocess.STDOUT)
-        procs.append(run)
-        _watch(run, watched, procs, seen, timeout_s, workdir)
+        run = start("flwr-run", [str(bindir / "flwr"), "run", str(app), "localhost", "--stream"])
+        _watch(run, started[:-1], seen, timeout_s, workdir)
         if not out.exists():
             raise RuntimeError(f"the localhost federation wrote no result ({out}); logs in {workdir}.\n"
                                f"{_tail(workdir / 'flwr-run.log', 30)}")
         res = json.loads(out.read_text())
     finally:
+        procs = [p for _, p, _ in started]
         _children(procs, seen)   # Flower spawns SuperExec/ServerApp/ClientApp children: stop those too, by pid
         for p in procs:
             if p.poll() is None:
@@ -228,5 +214,5 @@ def deploy_localhost(cfg: FLConfig, workdir: Path | None = None, timeout_s: floa
                 p.kill()
                 p.wait(timeout=20)
     res["wall_seconds"] = time.perf_counter() - t0
-    res["logs"] = [str(p) for p in logs]
+    res["logs"] = [str(log) for _, _, log in started]
     return res

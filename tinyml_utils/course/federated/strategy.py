@@ -1,5 +1,4 @@
-"""The server's strategy: Flower's FedAvg that counts payload bytes, decodes int8 updates and, when only
-a fraction of the clients trains each round, samples them with its own seeded generator."""
+"""The server's strategy: Flower's FedAvg that counts bytes, decodes int8 updates and samples clients by seed."""
 from __future__ import annotations
 
 import time
@@ -8,36 +7,27 @@ import numpy as np
 
 from .task import FLConfig, dequantize_update
 
-#: the key of the ClientApp's reply to a query message: the node's partition id
 PARTITION_KEY = "partition-id"
 
 
 def sample_partitions(seed: int, server_round: int, num_partitions: int, size: int) -> list[int]:
-    """The partitions (client ids, not Flower node ids) that train in ``server_round``: ``size`` of
-    ``num_partitions`` drawn without replacement by a generator seeded from ``(seed, server_round)``.
+    """The ``size`` partitions (client ids) that train in ``server_round``, drawn from ``(seed, server_round)``.
 
-    Trap: Flower's own ``sample_nodes`` draws node ids with the unseeded ``random`` module, and node ids
-    are random too; sampling *partitions* from the run's seed makes a partial-participation run
-    regenerable (the same clients train in the same rounds, in the simulation and on localhost)."""
+    Trap: Flower's ``sample_nodes`` draws random node ids unseeded, so a run could not be regenerated."""
     rng = np.random.default_rng([int(seed), int(server_round)])
     return sorted(int(p) for p in rng.choice(num_partitions, size=size, replace=False))
 
 
 def counting_fedavg(cfg: FLConfig, wait_s: float = 600.0):
-    """A Flower ``FedAvg`` for ``cfg`` whose ``bytes[round]`` holds the clients, downlink and uplink
-    bytes of every round (``ArrayRecord.count_bytes``) and how many replies came back as errors
-    (``failed``: FedAvg averages the others); int8 replies are decoded before averaging.
+    """A Flower ``FedAvg`` whose ``bytes[round]`` counts clients, downlink and uplink bytes and failed
+    replies (FedAvg averages the others); int8 replies are decoded before averaging.
 
-    With ``cfg.fraction_train < 1`` it asks every node once for its partition id (a query message) and
-    then samples partitions with :func:`sample_partitions`; ``sampled[round]`` lists them.
-    ``wait_s``: how long to wait for ``cfg.num_clients`` nodes to connect before raising."""
+    With ``cfg.fraction_train < 1`` it asks each node for its partition id once and samples with
+    :func:`sample_partitions` (``sampled[round]``). ``wait_s``: for ``cfg.num_clients`` nodes to connect."""
     from flwr.app import Array, ArrayRecord, ConfigRecord, Message, MessageType, RecordDict
     from flwr.serverapp.strategy import FedAvg
 
     class CountingFedAvg(FedAvg):
-        """FedAvg that counts payload bytes, turns int8 deltas back into fp32 weights and samples
-        partial participation from the run's seed."""
-
         def __init__(self, **kw):
             super().__init__(**kw)
             self.bytes: dict[int, dict] = {}

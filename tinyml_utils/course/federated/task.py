@@ -1,5 +1,4 @@
-"""What both sides of the federation share: the run configuration, the non-IID split of the motion
-set, the model (GroupNorm or BatchNorm), the client's local SGD and the int8 update codec."""
+"""What both sides of the federation share: configuration, non-IID split, model, local SGD, int8 codec."""
 from __future__ import annotations
 
 import functools
@@ -13,10 +12,10 @@ from ...data.base import Split
 
 @dataclass
 class FLConfig:
-    """One federated run. ``norm``: ``"group"`` (GroupNorm, the default) or ``"batch"`` (the
-    course's BatchNorm model); ``update``: ``"fp32"`` or ``"int8"``; ``dp_noise`` > 0 wraps FedAvg in
-    Flower's server-side fixed-clipping DP (clip norm ``dp_clip``); ``out``: JSON file the ServerApp
-    writes (per-round accuracy and bytes)."""
+    """One federated run; Flower's run-config keys are the field names in kebab-case.
+
+    ``norm``: ``"group"`` or ``"batch"``; ``update``: ``"fp32"`` or ``"int8"``; ``dp_noise`` > 0: server-side
+    fixed-clipping DP; ``out``: the JSON file the ServerApp writes."""
 
     num_clients: int = 4
     rounds: int = 15
@@ -34,7 +33,6 @@ class FLConfig:
     out: str = ""
 
     def run_config(self) -> dict:
-        """The config as Flower run-config entries (``num-clients = 8`` ...)."""
         return {f.name.replace("_", "-"): getattr(self, f.name) for f in fields(self)}
 
     @classmethod
@@ -47,13 +45,10 @@ class FLConfig:
         return cls(**cfg)
 
 
-# ------------------------------------------------------------------ data and model (both sides)
-
 def partition(y_windows: np.ndarray, windows_per_recording: int, num_clients: int,
               classes_per_client: int = 2, seed: int = 0) -> list[np.ndarray]:
-    """Non-IID split of a windowed training set by *recording*: recordings sorted by label are cut
-    into ``num_clients * classes_per_client`` shards and every client gets ``classes_per_client``
-    shards (McMahan et al.'s pathological split). Returns window indices per client."""
+    """Window indices per client: recordings sorted by label, cut into shards, ``classes_per_client``
+    shards a client (McMahan et al.'s pathological non-IID split)."""
     rng = np.random.default_rng(seed)
     rec_labels = y_windows[::windows_per_recording]
     order = np.argsort(rec_labels, kind="stable")
@@ -74,7 +69,7 @@ def motion_data(seed: int):
 
 
 def client_data(partition_id: int, num_partitions: int, cfg: FLConfig):
-    """The training windows of one client (what stays on that device)."""
+    """The training windows of one client."""
     ds = motion_data(cfg.seed)
     per_rec = len(ds.train.y) // ds.meta["recordings"]["train"]
     idx = partition(ds.train.y, per_rec, num_partitions, cfg.classes_per_client, cfg.seed)
@@ -82,11 +77,9 @@ def client_data(partition_id: int, num_partitions: int, cfg: FLConfig):
 
 
 def new_model(seed: int = 0, norm: str = "group"):
-    """``models.motion_cnn`` (BatchNorm), or with each BatchNorm replaced by a 4-group GroupNorm.
+    """``models.motion_cnn``, with each BatchNorm replaced by a 4-group GroupNorm unless ``norm="batch"``.
 
-    Why GroupNorm: with non-IID clients each client's BatchNorm statistics describe only its own
-    classes, and their average is not the statistics of the union; GroupNorm normalizes each
-    example by itself and has no running statistics to average (Hsieh et al., 2020)."""
+    Trap: averaged BatchNorm statistics of non-IID clients are not those of the union (Hsieh et al., 2020)."""
     import torch
     from torch import nn
 
@@ -103,9 +96,7 @@ def new_model(seed: int = 0, norm: str = "group"):
 
 
 def local_sgd(model, split, epochs: int, lr: float, momentum: float, batch_size: int, seed: int) -> float:
-    """The ClientApp's local training: ``train.fit`` with plain SGD and momentum, no schedule, on
-    this client's windows (a fresh optimizer every round, as in FedAvg). Returns the mean loss of
-    the last epoch."""
+    """``train.fit`` with SGD and momentum, no schedule, a fresh optimizer; returns the last epoch's loss."""
     import torch
 
     hist = train.fit(model, split, epochs=epochs, batch_size=batch_size, seed=seed, cosine=False,
@@ -119,9 +110,8 @@ def float_state(model) -> dict:
 
 
 def quantize_update(local: dict, global_: dict) -> dict:
-    """int8 deltas, one symmetric scale per tensor: ``q = round((w - w_global) / s)`` with
-    ``s = max|delta| / 127``. All tensors travel as one flat int8 array plus one float32 array of
-    scales (in ``global_``'s key order), so the per-array framing of the message stays small."""
+    """int8 deltas ``q = round((w - w_global) / s)``, ``s = max|delta| / 127`` per tensor, as one flat int8
+    array plus one float32 array of scales (in ``global_``'s key order)."""
     qs, scales = [], []
     for k, g in global_.items():
         d = np.asarray(local[k], np.float32) - np.asarray(g, np.float32)
