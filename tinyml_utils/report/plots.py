@@ -82,12 +82,9 @@ def tradeoff(df, x: str = "size_bytes", y: str = "accuracy", title: str = "Accur
 def pareto_front(cost: np.ndarray, value: np.ndarray) -> np.ndarray:
     """Indices of points no other point beats (lower-or-equal cost and higher-or-equal value, one strictly)."""
     cost, value = np.asarray(cost, float), np.asarray(value, float)
-    keep = []
-    for i in range(len(cost)):
-        dominated = np.any((cost <= cost[i]) & (value >= value[i]) & ((cost < cost[i]) | (value > value[i])))
-        if not dominated:
-            keep.append(i)
-    return np.asarray(keep, dtype=int)
+    c, v = cost[:, None], value[:, None]          # row i: point i; column j: the point that may beat it
+    beaten = (cost <= c) & (value >= v) & ((cost < c) | (value > v))
+    return np.flatnonzero(~beaten.any(1))
 
 
 def bars(labels: Sequence[str], values: Sequence[float], errors: Sequence[float] | None = None,

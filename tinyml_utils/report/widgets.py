@@ -15,10 +15,7 @@ ENV = "TINYML_WIDGETS"
 def frontend_has_widgets() -> bool:
     """True when this code runs in an IPython kernel that a widget frontend (JupyterLab) is attached to."""
     forced = os.environ.get(ENV, "").strip()
-    if forced in ("0", "1"):
-        want = forced == "1"
-    else:
-        want = bool(os.environ.get("JPY_SESSION_NAME"))
+    want = forced == "1" if forced in ("0", "1") else bool(os.environ.get("JPY_SESSION_NAME"))
     if not want:
         return False
     try:
