@@ -11,6 +11,7 @@ import torch
 
 from tinyml_utils import data, measure, models, runtimes, train
 from tinyml_utils.convert import executorch
+from tinyml_utils.core.context import Context
 from tinyml_utils.data.base import DataError, Split, stratified_split, verify_checksum
 from tinyml_utils.report import results
 from tinyml_utils.tools import cli
@@ -170,7 +171,7 @@ def test_results_shape_and_claims(tmp_path):
     with pytest.raises(AssertionError, match="Claim failed: bound"):
         claims.check(False, "bound", "measured 2")
     rec = results.Record("m", "baseline", "pytorch-eager", accuracy=0.9, size_bytes=10, npu_cycles=5, estimated=True)
-    path = results.write("99_test", True, [rec], claims, directory=tmp_path)
+    path = results.write("99_test", Context(quick=True), [rec], claims, directory=tmp_path)
     doc = json.loads(path.read_text())
     assert doc["chapter"] == "99_test" and doc["quick"] is True
     assert doc["records"] == [{"name": "m", "technique": "baseline", "runtime": "pytorch-eager", "accuracy": 0.9,
@@ -180,8 +181,8 @@ def test_results_shape_and_claims(tmp_path):
     with pytest.raises(ValueError, match="leave it out"):
         results.Record("n", "t", "r", accuracy=float("nan")).to_dict()
     with pytest.raises(FileNotFoundError, match="run --quick 98"):
-        results.load("98_missing", True, directory=tmp_path)
-    assert len(results.records_frame(results.load_all(True, directory=tmp_path))) == 1
+        results.load("98_missing", Context(quick=True), directory=tmp_path)
+    assert len(results.records_frame(results.load_all(Context(quick=True), directory=tmp_path))) == 1
 
 
 # ---------------------------------------------------------------- ExecuTorch
