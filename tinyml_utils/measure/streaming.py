@@ -1,25 +1,9 @@
-"""Streaming keyword-spotting metrics: posteriors, smoothing, detection, hits and false accepts.
-
-The stream and its windows come from :mod:`tinyml_utils.data.stream`; this module scores a
-detector on them.
-
-1. :func:`posteriors` — class posteriors (softmax of the logits) of every window.
-2. :func:`smooth` — a causal moving average of the posteriors over the last ``n`` inferences.
-3. :func:`detect` — a detection when a keyword's smoothed posterior crosses ``threshold`` upwards,
-   (or, with ``mode='peak'``, at the top of its run above the threshold), then a refractory period
-   in which nothing triggers.
-4. :func:`score` — hits, misses, false accepts (per hour) and detection delay against the known
-   events; :func:`sweep` does it for many thresholds (a DET-style curve: miss rate vs false accepts
-   per hour); :func:`operating_point` picks a threshold under a false-accept budget.
-5. :func:`det_curve` over many streams, at :func:`distinct_thresholds` (every distinct keyword score,
-   so the curve reaches the fewest false accepts the audio allows); :func:`hit_rate_at` reads it.
+"""Streaming keyword-spotting metrics: smoothing, detection, hits, false accepts, DET curves.
 
 Scoring rules (state them whenever you quote a number): a detection of class ``c`` at time ``t``
-(the end of its window) hits a keyword event of class ``c`` when ``start <= t <= end +
-tolerance`` and is not hit yet (so two close words are two hits); each event is hit once and a
-further detection whose every same-class window is already hit is ignored (a device debounces it
-too); every other detection (wrong class, an unknown word, noise) is a false accept. Delay =
-``t - end`` in seconds (negative when the word is recognised before it ends).
+(the end of its window) hits a not-yet-hit keyword event of class ``c`` with ``start <= t <= end +
+tolerance`` (two close words are two hits); a detection whose every such event is already hit is
+ignored (debounced); every other detection is a false accept. Delay = ``t - end`` in seconds.
 """
 from __future__ import annotations
 
@@ -57,13 +41,9 @@ def detect(t: np.ndarray, probs: np.ndarray, threshold, keyword_labels: Sequence
            refractory_s: float = 1.0, mode: str = "rising") -> list[tuple[float, int, float]]:
     """Detections ``(time_s, label, score)`` from (smoothed) posteriors, at most one per ``refractory_s``.
 
-    ``threshold``: one number, or one per keyword (in ``keyword_labels`` order); a window is
-    "above" when some keyword's posterior reaches its threshold, and the keyword named is the one
-    furthest above its own threshold (with one threshold: the most probable keyword).
-    ``mode="rising"``: fire when the window becomes above (or the keyword named changes while
-    above). ``mode="peak"``: wait, while above, until the score stops rising and fire then with
-    the class at the peak; this costs one inference of delay but avoids naming a word from the
-    first, partial glimpse of it.
+    ``threshold``: one number, or one per keyword (``keyword_labels`` order); the keyword named is the
+    one furthest above its threshold. ``mode="rising"`` fires when a window becomes above (or the
+    keyword changes); ``"peak"`` fires at the top of the run above, one inference later.
     """
     if mode not in ("rising", "peak"):
         raise ValueError(f"mode must be 'rising' or 'peak', got {mode!r}")
@@ -102,9 +82,8 @@ def _fire(t, kws, best, score, above, refractory_s: float, mode: str) -> list[tu
 
 
 def _event_index(events: Sequence[Event], tolerance_s: float):
-    """The keyword events, and per label: their starts (sorted), their indices in that order, and the
-    longest ``end + tolerance - start`` (a detection at ``t`` can only fall to events starting in
-    ``[t - that, t]``)."""
+    """The keyword events, and per label: sorted starts, their event indices, and the longest
+    ``end + tolerance - start`` (a detection at ``t`` can only hit events starting in ``[t - that, t]``)."""
     kw = [e for e in events if e.keyword]
     by_label: dict = {}
     for k, e in enumerate(kw):
@@ -120,14 +99,10 @@ def score(detections: Sequence[tuple[float, int, float]], events: Sequence[Event
           tolerance_s: float = 0.75, _index=None) -> dict:
     """Hits, misses, false accepts and delays of ``detections`` against ``events`` (module rules).
 
-    A detection goes to a same-class keyword whose window (start to end + tolerance) holds it and
-    that is **not hit yet** (the one whose own span holds it first, else the earliest); only when
-    every such keyword is already hit is it a repeat, ignored. So two close words are two hits.
-
-    Returns a dict: ``keywords``, ``hits``, ``misses``, ``false_accepts``, ``hit_rate`` (hits /
-    keywords), ``fa_per_hour`` (false accepts / stream hours), ``delays_s`` (list), ``delay_s_median``
-    (None when nothing was hit), ``matched`` (event index per detection, -1 = false accept),
-    ``hit`` (per keyword event, bool) and ``fa_labels`` (the class of each false accept).
+    Among fresh candidates, the event whose own span holds ``t`` wins, else the earliest. Returns
+    ``keywords``, ``hits``, ``misses``, ``false_accepts``, ``hit_rate``, ``fa_per_hour``, ``delays_s``,
+    ``delay_s_median`` (None when nothing was hit), ``matched`` (event index per detection, -1 = false
+    accept), ``hit`` (per keyword event) and ``fa_labels`` (class of each false accept).
     """
     kw, by_label = _index if _index is not None else _event_index(events, tolerance_s)
     hit = [False] * len(kw)
@@ -159,45 +134,12 @@ def score(detections: Sequence[tuple[float, int, float]], events: Sequence[Event
             "matched": matched, "hit": hit, "fa_labels": fa_labels}
 
 
-def sweep(t: np.ndarray, probs: np.ndarray, stream: Stream, thresholds: Sequence[float],
-          keyword_labels: Sequence[int], refractory_s: float = 1.0, tolerance_s: float = 0.75,
-          mode: str = "rising"):
-    """One row per threshold: hit rate, miss rate, false accepts and per hour, median delay (s)."""
-    import pandas as pd
-
-    rows = []
-    for th in thresholds:
-        s = score(detect(t, probs, th, keyword_labels, refractory_s, mode), stream.events, stream.duration_s,
-                  tolerance_s)
-        rows.append({"threshold": float(th), "hit_rate": s["hit_rate"], "miss_rate": 1 - s["hit_rate"],
-                     "false_accepts": s["false_accepts"], "fa_per_hour": s["fa_per_hour"],
-                     "delay_s_median": s["delay_s_median"]})
-    return pd.DataFrame(rows)
-
-
-def operating_point(table, max_fa_per_hour: float):
-    """The row of a :func:`sweep` table with the best hit rate among thresholds whose false accepts
-    per hour are at most ``max_fa_per_hour`` (ties: the higher threshold); None if none qualifies."""
-    ok = table[table["fa_per_hour"] <= max_fa_per_hour]
-    if ok.empty:
-        return None
-    return ok.sort_values(["hit_rate", "threshold"], ascending=[False, False]).iloc[0]
-
-
 def det_curve(runs: Sequence[tuple[np.ndarray, np.ndarray, Stream]], thresholds: Sequence[float],
               keyword_labels: Sequence[int], class_names: Sequence[str] | None = None, refractory_s: float = 1.0,
               tolerance_s: float = 0.75, mode: str = "rising"):
-    """A DET curve over many streams: for every threshold, the miss rate and the false accepts per
-    hour, overall and per keyword.
-
-    ``runs``: ``(t, probs, stream)`` per stream (the keyword streams give the hits, every stream's
-    stray detections are false accepts; hours are the total audio). Returns a long DataFrame, one
-    row per threshold and keyword (``keyword="all"`` for the overall curve): ``threshold``,
-    ``keyword``, ``keywords`` (count), ``hits``, ``miss_rate``, ``false_accepts`` (those the detector
-    named this keyword), ``hours``, ``fa_per_hour``. With ``thresholds=distinct_thresholds(runs, ...)``
-    the curve holds every point a one-threshold detector can reach above the lowest threshold.
-    Speed: only windows whose keyword score reaches the lowest threshold (and their neighbours, which
-    carry the rising edge and the peak) are kept, so the result is the same as over every window.
+    """A DET curve over ``runs`` (``(t, probs, stream)`` each; hours are the total audio): one row per
+    threshold and keyword (``keyword="all"`` overall) with ``keywords``, ``hits``, ``miss_rate``,
+    ``false_accepts`` (those named this keyword), ``hours``, ``fa_per_hour``.
     """
     import pandas as pd
 
@@ -238,13 +180,9 @@ def keyword_score(probs: np.ndarray, keyword_labels: Sequence[int]) -> np.ndarra
 
 def distinct_thresholds(runs: Sequence[tuple[np.ndarray, np.ndarray, Stream]], keyword_labels: Sequence[int],
                         lowest: float = 0.5) -> np.ndarray:
-    """Every distinct :func:`keyword_score` value ``>= lowest`` over the runs, then one just above the
-    largest (no detection at all).
-
-    With one threshold for every keyword, which windows are "above" (and so every detection) changes
-    only where the threshold passes a window's keyword score: a DET curve over these thresholds is
-    exact, and it reaches the fewest false accepts the streams allow (a fixed grid stops where the
-    grid stops, e.g. 0.9999, above which scores still differ).
+    """Every distinct :func:`keyword_score` ``>= lowest`` over the runs, then one just above the largest:
+    the thresholds where a one-threshold detector's output changes, so a DET curve over them is exact
+    (a fixed grid stops short of the fewest false accepts the streams allow).
     """
     s = np.concatenate([keyword_score(p, keyword_labels) for _, p, _ in runs])
     u = np.unique(s[s >= lowest])
@@ -253,9 +191,8 @@ def distinct_thresholds(runs: Sequence[tuple[np.ndarray, np.ndarray, Stream]], k
 
 
 def _above_only(t, probs, stream, keyword_labels, lowest: float):
-    """The windows of a run whose keyword score reaches ``lowest``, with their neighbours (below
-    ``lowest``, they stand for "not above" before and after): for any threshold ``>= lowest``
-    :func:`detect` gives the same detections on this subset as on the whole run."""
+    """The windows whose keyword score reaches ``lowest``, with their neighbours: for any threshold
+    ``>= lowest`` :func:`detect` gives the same detections on this subset as on the whole run."""
     s = keyword_score(probs, keyword_labels)
     on = s >= lowest
     keep = on.copy()
@@ -267,9 +204,8 @@ def _above_only(t, probs, stream, keyword_labels, lowest: float):
 
 
 def hit_rate_at(det, max_fa_per_hour: float, keyword: str = "all") -> dict:
-    """The best point of a :func:`det_curve` with at most ``max_fa_per_hour`` false accepts per hour
-    (ties: the higher threshold): ``threshold``, ``hit_rate``, ``fa_per_hour``, ``false_accepts``,
-    ``hours``, ``keywords``; ``threshold`` is None (hit rate 0) when no threshold is that quiet."""
+    """The best point of a :func:`det_curve` within ``max_fa_per_hour`` (ties: the higher threshold);
+    ``threshold`` is None (hit rate 0) when no threshold is that quiet."""
     d = det[(det["keyword"] == keyword) & (det["fa_per_hour"] <= max_fa_per_hour)]
     if d.empty:
         full = det[det["keyword"] == keyword].iloc[0]
@@ -282,13 +218,9 @@ def hit_rate_at(det, max_fa_per_hour: float, keyword: str = "all") -> dict:
 
 
 def per_keyword_thresholds(det, max_fa_per_hour: float, keyword_names: Sequence[str]) -> list[float]:
-    """One threshold per keyword from a (validation) :func:`det_curve`: the most hits in total with
-    the false accepts of all keywords together within ``max_fa_per_hour``.
-
-    Lagrangian search: for a price ``lam`` per false accept each keyword takes the threshold that
-    maximises ``hits - lam * false_accepts``; the cheapest price whose total fits the budget wins.
-    The keywords' detections are treated as independent (the shared refractory period is ignored
-    here; check the result by running :func:`detect` with these thresholds).
+    """One threshold per keyword from a (validation) :func:`det_curve`: the most hits with all false
+    accepts together within ``max_fa_per_hour``, by a Lagrangian search over a price per false accept.
+    Trap: keywords are treated as independent (the shared refractory period is ignored).
     """
     per = {k: det[det["keyword"] == k].sort_values("threshold", ascending=False) for k in keyword_names}
     hours = float(det["hours"].iloc[0])
@@ -308,11 +240,9 @@ def per_keyword_thresholds(det, max_fa_per_hour: float, keyword_names: Sequence[
 
 def window_posteriors(logits_fn: Callable[[np.ndarray], np.ndarray], frames: np.ndarray, window_frames: int = 49,
                       stride: int = 2, batch: int = 2048, hop_s: float = 0.02, frame_s: float = 0.03):
-    """``(t, probs)`` of every window of a long stream's feature frames, ``batch`` windows a call.
-
-    Same windows and times as :func:`tinyml_utils.data.stream.windows`, but never all in memory at
-    once (an hour at a 40 ms hop is 90,000 windows, 176 MB as float32). ``logits_fn`` takes
-    (n, 1, window_frames, coefficients) float32 (the course's NCHW layout).
+    """``(t, probs)`` of every window of a stream's feature frames, as
+    :func:`tinyml_utils.data.stream.windows` gives them but ``batch`` windows at a time (memory).
+    ``logits_fn`` takes (n, 1, window_frames, coefficients) float32.
     """
     view = np.lib.stride_tricks.sliding_window_view(frames, (window_frames, frames.shape[1]))[::stride, 0]
     probs = np.concatenate([softmax(logits_fn(np.ascontiguousarray(view[i:i + batch], np.float32)[:, None]))
