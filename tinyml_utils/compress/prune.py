@@ -2,8 +2,7 @@
 (``torch_pruning``) and the Keras path (``tensorflow_model_optimization``).
 
 Trap: unstructured zeros keep every tensor's shape (the file compresses, a dense runtime still
-multiplies by every zero); only structured (channel) pruning gives fewer MACs. :func:`load_pruned`
-rebuilds a (possibly narrower) ``VisionCNN`` from a state dict: no pickled code is loaded.
+multiplies by every zero); only channel pruning gives fewer MACs.
 """
 from __future__ import annotations
 
@@ -11,7 +10,7 @@ import copy
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 import torch
@@ -27,12 +26,8 @@ PRUNABLE_TYPES = (nn.Conv1d, nn.Conv2d, nn.Linear)
 FORMAT = "tinyml_utils.prune/v1"
 
 
-
-# ----------------------------------------------------------------------------------------------
-# Unstructured magnitude pruning (torch.nn.utils.prune)
-# ----------------------------------------------------------------------------------------------
 def prunable_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
-    """``(name, module)`` of every conv and linear layer: the weights magnitude pruning acts on."""
+    """``(name, module)`` of every conv and linear layer."""
     return [(n, m) for n, m in model.named_modules() if isinstance(m, PRUNABLE_TYPES)]
 
 
@@ -41,23 +36,20 @@ def _zeros(m: nn.Module) -> int:
 
 
 def _masked(m: nn.Module) -> int:
-    """Weights the layer's pruning mask already removes (0 without a mask). Exact zeros in the
-    weights are *not* counted: L1 ranking picks them first, so they must count toward the amount."""
+    """Weights the layer's pruning mask already removes. Trap: exact zeros without a mask are not
+    counted (L1 ranking picks them first, so they count toward the amount)."""
     mask = getattr(m, "weight_mask", None)
     return 0 if mask is None else int((mask == 0).sum())
 
 
 def magnitude_prune(model: nn.Module, sparsity: float, scope: str = "global",
                     layers: Sequence[str] | None = None) -> nn.Module:
-    """Zero the smallest-magnitude weights (L1) until ``sparsity`` (fraction in [0, 1)) of the
-    chosen layers' weights are zero. In place; returns ``model``.
+    """Zero the smallest-magnitude weights (L1) until ``sparsity`` (fraction in [0, 1)) of the chosen
+    layers' weights are zero, with ``torch.nn.utils.prune`` masks. In place; returns ``model``.
 
-    ``scope="global"`` ranks all chosen weights together (layers end up with different sparsities),
-    ``"layerwise"`` prunes every layer to the same sparsity, ``"global_normalized"`` ranks
-    ``|w| / RMS(w of its layer)`` globally (fair across layers whose scale batch norm undoes). ``layers``: names from
-    :func:`prunable_layers` (default all). Masks are ``torch.nn.utils.prune`` forward pre-hooks, so
-    fine-tuning keeps pruned weights at zero; repeated calls prune further (the target is the total
-    sparsity, not an increment). Biases are not pruned. Call :func:`make_permanent` to fold masks in.
+    ``scope``: ``"global"`` ranks all chosen weights together, ``"layerwise"`` gives every layer the
+    same sparsity, ``"global_normalized"`` ranks ``|w| / RMS(w of its layer)`` globally (fair where
+    batch norm undoes a layer's scale). ``sparsity`` is the total, not an increment; biases stay.
     """
     if not 0.0 <= sparsity < 1.0:
         raise ValueError(f"sparsity must be in [0, 1), got {sparsity}")
@@ -70,8 +62,6 @@ def magnitude_prune(model: nn.Module, sparsity: float, scope: str = "global",
         extra = int(round(sparsity * total)) - sum(_masked(m) for _, m in chosen)
         scores = None
         if scope == "global_normalized":
-            # |w| / RMS(layer): a conv followed by batch norm is scale-invariant, so raw magnitudes
-            # of different layers are not comparable; relative magnitudes are
             scores = {(m, "weight"): m.weight.detach().abs() / m.weight.detach().pow(2).mean().sqrt().clamp_min(1e-12)
                       for _, m in chosen}
         if extra > 0:
@@ -89,8 +79,7 @@ def magnitude_prune(model: nn.Module, sparsity: float, scope: str = "global",
 
 
 def make_permanent(model: nn.Module) -> nn.Module:
-    """Fold every pruning mask into its weight (``prune.remove``): a plain module whose zeros are
-    stored in ``weight``, exportable and saveable as a normal state dict. In place; returns ``model``."""
+    """Fold every pruning mask into its weight (``prune.remove``), leaving a plain module. In place."""
     for _, m in model.named_modules():
         for hook in list(m._forward_pre_hooks.values()):
             if isinstance(hook, torch_prune.BasePruningMethod):
@@ -106,7 +95,7 @@ def weight_sparsity(model: nn.Module) -> float:
 
 
 def sparsity_report(model: nn.Module):
-    """Per-layer table: shape, weights, zero weights and sparsity, plus a ``total`` row."""
+    """Per-layer shape, weights, zeros and sparsity, plus a ``total`` row."""
     import pandas as pd
 
     rows = [{"layer": n, "type": type(m).__name__, "shape": tuple(m.weight.shape),
@@ -119,63 +108,51 @@ def sparsity_report(model: nn.Module):
     return df.set_index("layer")
 
 
-def sensitivity(model: nn.Module, split, sparsities: Iterable[float], layers: Sequence[str] | None = None,
-                evaluate: Callable | None = None):
-    """Per-layer sensitivity: prune ONE layer at a time (no fine-tune) and measure accuracy.
-
-    Returns a long DataFrame ``layer, sparsity, accuracy, drop`` (drop in accuracy points vs the
-    unpruned model, as a fraction). Layers whose accuracy collapses first deserve lower sparsity.
-    """
+def sensitivity(model: nn.Module, split, sparsities: Iterable[float]):
+    """Per-layer sensitivity: prune one layer at a time (no fine-tune); a DataFrame ``layer, sparsity,
+    accuracy, drop`` (drop from the unpruned accuracy, as a fraction)."""
     import pandas as pd
 
-    evaluate = evaluate or accuracy
-    base = evaluate(model, split)
-    names = layers or [n for n, _ in prunable_layers(model)]
+    base = accuracy(model, split)
     rows = []
-    for name in names:
+    for name, _ in prunable_layers(model):
         for s in sparsities:
             m = copy.deepcopy(model)
             magnitude_prune(m, s, scope="layerwise", layers=[name])
-            acc = evaluate(m, split)
+            acc = accuracy(m, split)
             rows.append({"layer": name, "sparsity": float(s), "accuracy": acc, "drop": base - acc})
     return pd.DataFrame(rows)
 
 
-def polynomial_sparsity(t: float, *, initial: float, final: float, begin: float = 0, n: int, every: float = 1,
-                        power: int = 3) -> float:
-    """Zhu & Gupta's (2017) gradual schedule: the target sparsity at training step ``t``,
-    ``s_t = s_f + (s_i - s_f) * (1 - (t - t0) / (n * dt)) ** 3`` for ``t0 <= t <= t0 + n * dt``.
-
-    ``initial``/``final`` are ``s_i``/``s_f`` (fractions), ``begin`` is ``t0``, ``every`` is the
-    pruning interval ``dt`` (in whatever unit ``t`` counts: mini-batches in the paper, epochs in
-    this course), ``n`` the number of pruning steps. Before ``t0`` the target is ``s_i``, after
-    ``t0 + n * dt`` it stays ``s_f``. Fast at first, while many weights are redundant, then gently.
-    ``tfmot.sparsity.keras.PolynomialDecay`` computes the same curve (its ``end_step`` is
-    ``t0 + n * dt``)."""
+def polynomial_sparsity(t: float, *, initial: float, final: float, begin: float = 0, n: int,
+                        every: float = 1) -> float:
+    """Zhu & Gupta's (2017) gradual schedule, the target sparsity at step ``t``:
+    ``s_f + (s_i - s_f) * (1 - (t - t0) / (n * dt)) ** 3``, clamped to ``[t0, t0 + n * dt]``, with
+    ``initial``/``final`` = ``s_i``/``s_f``, ``begin`` = ``t0``, ``every`` = ``dt`` (in ``t``'s unit).
+    ``tfmot.sparsity.keras.PolynomialDecay`` computes the same curve (``end_step = t0 + n * dt``)."""
     if n < 1 or every <= 0:
         raise ValueError(f"need n >= 1 and every > 0, got n={n}, every={every}")
     progress = min(max((t - begin) / (n * every), 0.0), 1.0)
-    return final + (initial - final) * (1.0 - progress) ** power
+    return final + (initial - final) * (1.0 - progress) ** 3
 
 
-def polynomial_schedule(initial: float, final: float, n: int, power: int = 3) -> tuple[float, ...]:
-    """The ``n + 1`` targets :func:`polynomial_sparsity` sets at the pruning steps
-    ``t0, t0 + dt, ..., t0 + n * dt`` (the first is ``initial``, the last ``final``), as a schedule
-    for :func:`prune_and_finetune`: prune to each, fine-tune ``dt`` epochs, and after the last
-    one fine-tune longer at the final sparsity."""
-    return tuple(polynomial_sparsity(k, initial=initial, final=final, n=n, power=power) for k in range(n + 1))
+def polynomial_schedule(initial: float, final: float, n: int) -> tuple[float, ...]:
+    """The ``n + 1`` targets of :func:`polynomial_sparsity` at its pruning steps, ``initial`` to
+    ``final``: a schedule for :func:`prune_and_finetune`."""
+    return tuple(polynomial_sparsity(k, initial=initial, final=final, n=n) for k in range(n + 1))
 
 
 @dataclass
 class PruneStep:
-    """One point on a prune(+fine-tune) path. Accuracies in [0, 1] on the evaluation split."""
+    """One point on a prune(+fine-tune) path: accuracies in [0, 1] before and after fine-tuning,
+    cumulative epochs and seconds, and a mask-free copy of the model."""
 
     sparsity: float
-    accuracy_pruned: float            # right after pruning, before fine-tuning
-    accuracy: float                   # after fine-tuning
-    epochs: int                       # fine-tune epochs spent so far on this path (cumulative)
-    seconds: float                    # cumulative wall time
-    model: nn.Module = field(repr=False)  # a permanent (mask-free) copy at this point
+    accuracy_pruned: float
+    accuracy: float
+    epochs: int
+    seconds: float
+    model: nn.Module = field(repr=False)
 
 
 def prune_and_finetune(model: nn.Module, train, val, schedule: Sequence[float], *,
@@ -183,14 +160,11 @@ def prune_and_finetune(model: nn.Module, train, val, schedule: Sequence[float], 
                        lr: float = 2e-3, batch_size: int = 64, scope: str = "global",
                        skip: Sequence[str] = (), seed: int = 0,
                        augment=None, eval_split=None, desc: str = "prune") -> list[PruneStep]:
-    """Iterative magnitude pruning: for each target in ``schedule`` (increasing total sparsity),
-    prune to it and fine-tune ``epochs_per_step`` epochs (an int, or one per step) with
-    :func:`tinyml_utils.train.fit`.
+    """Iterative magnitude pruning of a copy of ``model``: for each target in ``schedule`` (increasing
+    total sparsity), prune and fine-tune ``epochs_per_step`` epochs (an int or one per step).
 
-    A one-element schedule is *one-shot* prune-and-fine-tune. Works on a deep copy (``model`` is
-    untouched). Returns one :class:`PruneStep` per target, each with a permanent copy of the model.
-    ``eval_split`` (default ``val``) is where accuracies are measured. Layers named in ``skip`` stay
-    dense; targets remain fractions of *all* conv/linear weights, so the other layers go a little further.
+    Accuracies are measured on ``eval_split`` (default ``val``). Layers in ``skip`` stay dense;
+    targets stay fractions of *all* conv/linear weights, so the other layers go a little further.
     """
     eval_split = eval_split if eval_split is not None else val
     m = copy.deepcopy(model)
@@ -216,59 +190,45 @@ def prune_and_finetune(model: nn.Module, train, val, schedule: Sequence[float], 
 
 
 def steps_frame(steps: Sequence[PruneStep], **columns):
-    """A DataFrame of :class:`PruneStep` results (model column dropped), extra constant columns added."""
+    """A DataFrame of :class:`PruneStep` results (no model column), plus constant ``columns``."""
     import pandas as pd
 
     return pd.DataFrame([{**columns, "sparsity": s.sparsity, "accuracy_pruned": s.accuracy_pruned,
                           "accuracy": s.accuracy, "epochs": s.epochs, "seconds": s.seconds} for s in steps])
 
 
-# ----------------------------------------------------------------------------------------------
-# Structured channel pruning (torch_pruning)
-# ----------------------------------------------------------------------------------------------
-def _last_linear(model: nn.Module) -> list[nn.Module]:
-    lins = [m for m in model.modules() if isinstance(m, nn.Linear)]
-    return lins[-1:]
-
-
-def prune_channels(model: nn.Module, example: torch.Tensor, ratio: float, *, ignored_layers=None,
-                   round_to: int | None = None, p: int = 2) -> nn.Module:
-    """Remove ``ratio`` of the channels of every prunable group (L``p`` magnitude of the whole
-    dependency group: conv filter + its batch norm + the next layer's input slice) with
-    ``torch_pruning``. Returns a pruned deep copy. The classifier (last Linear) is kept whole unless
-    ``ignored_layers`` says otherwise."""
+def prune_channels(model: nn.Module, example: torch.Tensor, ratio: float) -> nn.Module:
+    """A copy of ``model`` without ``ratio`` of the channels of every prunable group (L2 magnitude of
+    the dependency group: conv filter, its batch norm, the next layer's input slice), by
+    ``torch_pruning``. The classifier (last Linear) stays whole."""
     import torch_pruning as tp
 
     m = copy.deepcopy(model).eval()
-    ignored = _last_linear(m) if ignored_layers is None else list(ignored_layers)
     if ratio <= 0:
         return m
-    pruner = tp.pruner.MetaPruner(m, example, importance=tp.importance.GroupMagnitudeImportance(p=p),
-                                  pruning_ratio=ratio, ignored_layers=ignored, round_to=round_to)
+    classifier = [mod for mod in m.modules() if isinstance(mod, nn.Linear)][-1:]
+    pruner = tp.pruner.MetaPruner(m, example, importance=tp.importance.GroupMagnitudeImportance(p=2),
+                                  pruning_ratio=ratio, ignored_layers=classifier)
     pruner.step()
     return m
 
 
-def channel_prune(model: nn.Module, example: torch.Tensor, target_macs_ratio: float = 0.5, *,
-                  round_to: int | None = None, tol: float = 5e-3, max_iter: int = 20):
-    """Channel-prune ``model`` to at most ``target_macs_ratio`` of its MACs (e.g. 0.5 halves them).
-
-    Searches (bisection) for the smallest uniform channel ratio whose pruned model meets the MAC
-    target, counting MACs with :func:`tinyml_utils.measure.count_macs`. Returns ``(pruned copy, info)``
-    with ``info`` = channel ratio, MACs and params before/after, and channels per layer.
-    """
+def channel_prune(model: nn.Module, example: torch.Tensor, target_macs_ratio: float = 0.5):
+    """Channel-prune a copy of ``model`` to at most ``target_macs_ratio`` of its MACs, bisecting for
+    the smallest uniform channel ratio that meets it. Returns ``(pruned copy, info)``: channel
+    ratio, MACs and params before/after, channels per layer."""
     base_macs, base_params = count_macs(model, example), count_params(model)
     lo, hi = 0.0, 0.95
     best = None
-    for _ in range(max_iter):
+    for _ in range(20):
         mid = (lo + hi) / 2
-        cand = prune_channels(model, example, mid, round_to=round_to)
+        cand = prune_channels(model, example, mid)
         macs = count_macs(cand, example)
         if macs <= target_macs_ratio * base_macs:
             best, hi = (mid, cand, macs), mid
         else:
             lo = mid
-        if hi - lo < tol:
+        if hi - lo < 5e-3:
             break
     if best is None:
         raise RuntimeError(f"could not reach {target_macs_ratio:.0%} of the MACs with channel ratio <= {hi}")
@@ -284,10 +244,6 @@ def channels(model: nn.Module) -> dict[str, int]:
     """Output channels (conv) or features (linear) of every prunable layer."""
     return {n: int(m.weight.shape[0]) for n, m in prunable_layers(model)}
 
-
-# ----------------------------------------------------------------------------------------------
-# Saving / loading pruned vision models without pickled code
-# ----------------------------------------------------------------------------------------------
 def rebuild_like(model: nn.Module, state_dict: dict) -> nn.Module:
     """Resize ``model``'s conv / batch-norm / linear layers to the shapes in ``state_dict`` (as a
     channel-pruned model has them) and load the weights. In place; returns ``model``."""
@@ -313,7 +269,7 @@ def rebuild_like(model: nn.Module, state_dict: dict) -> nn.Module:
 
 
 def save_pruned(model: nn.Module, path: str | Path, info: dict | None = None) -> Path:
-    """Save a (permanent) pruned ``VisionCNN``: state dict + base width + ``info`` (JSON-able)."""
+    """Save a pruned ``VisionCNN`` (masks made permanent): state dict, base width, ``info`` (JSON-able)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     make_permanent(model)
@@ -323,28 +279,20 @@ def save_pruned(model: nn.Module, path: str | Path, info: dict | None = None) ->
 
 
 def load_pruned(path: str | Path) -> tuple[nn.Module, dict]:
-    """Load a model saved by :func:`save_pruned` (``weights_only``, no pickled code): (model in eval mode, info)."""
+    """``(model in eval mode, info)`` from :func:`save_pruned`'s file, rebuilt at its (narrower) shapes;
+    ``weights_only``: no pickled code is loaded."""
     blob = torch.load(Path(path), weights_only=True)
     if blob.get("format") != FORMAT:
         raise ValueError(f"{path} is not a tinyml_utils.prune file (format {blob.get('format')!r})")
     model = rebuild_like(vision_cnn(int(blob["width"])), blob["state_dict"])
     return model.eval(), dict(blob.get("info", {}))
 
-
-# ----------------------------------------------------------------------------------------------
-# Keras / tensorflow-model-optimization
-# ----------------------------------------------------------------------------------------------
 def keras_prune(keras_model, train, val, *, final_sparsity: float = 0.8, epochs: int = 2, batch_size: int = 64,
-                lr: float = 1e-3, end_fraction: float = 0.6, skip: Sequence[str] = ("conv1",), seed: int = 0,
-                keras=None):
-    """Magnitude-prune a tf_keras model with ``tfmot.sparsity.keras.prune_low_magnitude`` and a
-    ``PolynomialDecay`` schedule (0 → ``final_sparsity`` over the first ``end_fraction`` of the
-    training steps, then fine-tuning at that sparsity), then ``strip_pruning``. Layers named in
-    ``skip`` stay dense (default the first conv: 144 weights, and pruning 80% of a 1-channel 3×3
-    filter leaves about two taps — the sensitivity analysis of chapter 03 shows it is the most fragile).
-
-    Needs ``TF_USE_LEGACY_KERAS=1`` set before TensorFlow was imported and ``keras=tf_keras``.
-    Returns ``(stripped model, keras History)``.
+                lr: float = 1e-3, seed: int = 0, keras=None):
+    """Magnitude-prune a copy of a tf_keras model with tfmot (``PolynomialDecay`` from 0 to
+    ``final_sparsity`` over the first 60 % of the steps, then fine-tuning), ``strip_pruning`` applied.
+    The first conv (``conv1``, the most fragile) stays dense. Returns ``(model, keras History)``.
+    Trap: needs ``keras=tf_keras`` (:func:`tinyml_utils.models.keras.legacy_keras`).
     """
     import tensorflow_model_optimization as tfmot
 
@@ -355,19 +303,16 @@ def keras_prune(keras_model, train, val, *, final_sparsity: float = 0.8, epochs:
     keras_model = keras.models.clone_model(source)  # work on a copy: the caller's model stays dense
     keras_model.set_weights(source.get_weights())
     steps_per_epoch = int(np.ceil(len(train) / batch_size))
-    end_step = max(1, int(end_fraction * epochs * steps_per_epoch))
+    end_step = max(1, int(0.6 * epochs * steps_per_epoch))
     schedule = tfmot.sparsity.keras.PolynomialDecay(initial_sparsity=0.0, final_sparsity=final_sparsity,
                                                     begin_step=0, end_step=end_step, frequency=max(1, end_step // 10))
-    if skip:
-        # the documented tfmot pattern for pruning some layers only: clone with a wrapping function
-        def wrap(layer):
-            if type(layer).__name__ in ("Conv2D", "Dense") and layer.name not in skip:
-                return tfmot.sparsity.keras.prune_low_magnitude(layer, pruning_schedule=schedule)
-            return layer
 
-        pruned = keras.models.clone_model(keras_model, clone_function=wrap)  # wraps the trained layers
-    else:
-        pruned = tfmot.sparsity.keras.prune_low_magnitude(keras_model, pruning_schedule=schedule)
+    def wrap(layer):   # tfmot's pattern for pruning some layers only
+        if type(layer).__name__ in ("Conv2D", "Dense") and layer.name != "conv1":
+            return tfmot.sparsity.keras.prune_low_magnitude(layer, pruning_schedule=schedule)
+        return layer
+
+    pruned = keras.models.clone_model(keras_model, clone_function=wrap)
     pruned.compile(optimizer=keras.optimizers.Adam(lr),
                    loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
     hist = pruned.fit(to_nhwc(train.x), train.y, validation_data=(to_nhwc(val.x), val.y), epochs=epochs,
