@@ -23,7 +23,7 @@ def trained_qat():
 
     model, x = tiny_model_and_images(64)
     split = Split(x, (np.arange(len(x)) % 10).astype(np.int64))
-    gm = Q._export_module(Q.fold_batchnorm(model), Q._example(x))
+    gm = Q._export_module(Q.fold_batchnorm(model), torch.as_tensor(x[:2]))
     prepared = prepare_qat_pt2e(gm, Q.xnnpack_quantizer(weight_bits=4, is_qat=True))
     train.fit(prepared, split, None, epochs=3, lr=5e-2, batch_size=8, seed=0)
     return prepared, x

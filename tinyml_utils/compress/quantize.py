@@ -1,13 +1,8 @@
 """Quantization: the arithmetic, PT2E post-training quantization (PTQ) and quantization-aware
 training (QAT) for ExecuTorch/XNNPACK, per-layer error, and tfmot QAT for the TFLite route.
 
-The arithmetic: ``q = clamp(round(x / scale) + zero_point, qmin, qmax)``,
-``x_hat = (q - zero_point) * scale``. PT2E: ``torch.export`` → XNNPACKQuantizer →
-``prepare_pt2e``/``convert_pt2e``, giving a GraphModule with (de)quantize ops. Lowering to files
-is :mod:`tinyml_utils.convert` (``executorch.to_executorch``, ``tflite.int8``).
-Trap: an exported/prepared model refuses ``.train()``/``.eval()``; the training loop switches it
-with :func:`tinyml_utils.train.set_train`/``set_eval``. tfmot needs tf-keras:
-:func:`tinyml_utils.models.keras.legacy_keras` before TensorFlow is imported.
+``q = clamp(round(x / scale) + zero_point, qmin, qmax)``, ``x_hat = (q - zero_point) * scale``.
+Trap: an exported/prepared model refuses ``.train()``/``.eval()``; use ``train.set_train``/``set_eval``.
 """
 from __future__ import annotations
 
@@ -24,18 +19,14 @@ from .. import train as training
 from ..models.export import export_program
 from ..models.keras import legacy_keras
 
-# ----------------------------------------------------------------------------------------------
-# 1. The arithmetic
-# ----------------------------------------------------------------------------------------------
-
 
 @dataclass
 class QParams:
     """Quantization parameters. ``scale`` float32 and ``zero_point`` int64 tensors, shape () per
     tensor or (C,) per channel along ``axis``; integers live in [qmin, qmax]."""
 
-    scale: "torch.Tensor"  # noqa: F821
-    zero_point: "torch.Tensor"  # noqa: F821
+    scale: torch.Tensor
+    zero_point: torch.Tensor
     qmin: int
     qmax: int
     axis: int | None = None
@@ -58,27 +49,23 @@ def _bcast(v, x, axis: int | None):
     return v.reshape(shape)
 
 
-def int_range(bits: int = 8, symmetric: bool = True, narrow_range: bool | None = None) -> tuple[int, int]:
-    """Signed integer range of ``bits`` bits. Symmetric schemes drop the most negative value by
-    default (narrow range, e.g. [-127, 127]) so that +x and -x quantize to +q and -q, as XNNPACK does."""
-    narrow = symmetric if narrow_range is None else narrow_range
+def int_range(bits: int = 8, symmetric: bool = True) -> tuple[int, int]:
+    """Signed integer range of ``bits`` bits. Symmetric schemes drop the most negative value (narrow
+    range, e.g. [-127, 127]) so that +x and -x quantize to +q and -q, as XNNPACK does."""
     qmin, qmax = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
-    return (qmin + 1 if narrow else qmin), qmax
+    return (qmin + 1 if symmetric else qmin), qmax
 
 
-def choose_qparams(x, bits: int = 8, symmetric: bool = True, per_channel_axis: int | None = None,
-                   narrow_range: bool | None = None, eps: float = float(np.finfo(np.float32).eps)) -> QParams:
-    """Min/max quantization parameters of ``x`` (the rule of PyTorch's MinMaxObserver).
+def choose_qparams(x, bits: int = 8, symmetric: bool = True, per_channel_axis: int | None = None) -> QParams:
+    """Min/max quantization parameters of ``x`` (PyTorch's MinMaxObserver rule), one scale per slice
+    along ``per_channel_axis`` or one for the tensor.
 
-    - symmetric: ``zero_point = 0``, ``scale = max|x| / ((qmax - qmin) / 2)``
-    - asymmetric (affine): the range [min(x, 0), max(x, 0)] is spread over [qmin, qmax],
-      ``zero_point = qmin - round(min / scale)`` so that 0.0 is exactly representable.
-
-    ``per_channel_axis`` gives one scale per slice along that axis (e.g. 0 = output channels
-    of a conv weight) instead of one for the whole tensor.
+    Symmetric: ``zero_point = 0``, ``scale = max|x| / ((qmax - qmin) / 2)``. Affine: [min(x, 0),
+    max(x, 0)] spread over [qmin, qmax], ``zero_point = qmin - round(min / scale)`` (0.0 exact).
     """
+    eps = float(np.finfo(np.float32).eps)
     x = _as_tensor(x).float()
-    qmin, qmax = int_range(bits, symmetric, narrow_range)
+    qmin, qmax = int_range(bits, symmetric)
     if per_channel_axis is None:
         lo, hi = x.min(), x.max()
     else:
@@ -128,8 +115,8 @@ def sqnr_db(reference, approx) -> float:
 
 
 def weight_error_table(model, bits: Sequence[int] = (8, 4)):
-    """Per conv/linear weight: SQNR (dB) of per-tensor vs per-channel symmetric quantization at
-    each bit width (our own arithmetic). Returns a pandas DataFrame, one row per layer."""
+    """SQNR (dB) of each conv/linear weight under per-tensor and per-channel symmetric quantization
+    at each bit width; a DataFrame, one row per layer."""
     import pandas as pd
 
     rows = []
@@ -144,14 +131,9 @@ def weight_error_table(model, bits: Sequence[int] = (8, 4)):
     return pd.DataFrame(rows).set_index("layer")
 
 
-# ----------------------------------------------------------------------------------------------
-# 2. PT2E: PTQ and QAT for ExecuTorch / XNNPACK
-# ----------------------------------------------------------------------------------------------
-
 def xnnpack_quantizer(per_channel: bool = True, weight_bits: int = 8, is_qat: bool = False):
-    """The XNNPACK quantizer: int8 activations (per tensor, affine) and symmetric weights of
-    ``weight_bits`` bits (stored in int8; ``weight_bits < 8`` narrows [qmin, qmax], i.e. fake-quant
-    at lower precision; XNNPACK itself runs them as int8)."""
+    """The XNNPACK quantizer: int8 affine per-tensor activations, symmetric weights of ``weight_bits``
+    bits (stored and run as int8; fewer bits only narrow [qmin, qmax])."""
     from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
         XNNPACKQuantizer,
         get_symmetric_quantization_config,
@@ -163,39 +145,32 @@ def xnnpack_quantizer(per_channel: bool = True, weight_bits: int = 8, is_qat: bo
     return XNNPACKQuantizer().set_global(cfg)
 
 
-def _example(x):
-    return torch.as_tensor(np.asarray(x[:2], dtype=np.float32))
-
-
 def _export_module(model, example):
-    """Exported with a dynamic batch (batch 1 works after calibrating on batches), as the
-    GraphModule ``prepare_pt2e`` takes."""
+    """The dynamic-batch GraphModule ``prepare_pt2e`` takes."""
     return export_program(model, example).module()
 
 
-def ptq_pt2e(model, calib_x, per_channel: bool = True, weight_bits: int = 8, batch_size: int = 256,
-             quantizer=None):
-    """Post-training int8 quantization with PT2E: export (dynamic batch) → ``prepare_pt2e`` with
-    the XNNPACK quantizer → run ``calib_x`` (N, ...) float32 through the observers →
-    ``convert_pt2e``. Returns the converted GraphModule (float in, float out; its graph holds the
-    int8 weights and quantize/dequantize pairs). ``model`` is not modified."""
+def ptq_pt2e(model, calib_x, per_channel: bool = True, weight_bits: int = 8):
+    """Post-training int8 quantization of a copy of ``model`` with PT2E and the XNNPACK quantizer,
+    calibrated on ``calib_x`` (N, ...) float32. Returns the converted GraphModule (float in, float
+    out; int8 weights and quantize/dequantize pairs in its graph)."""
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
     m = copy.deepcopy(model).eval()
     calib = torch.as_tensor(np.asarray(calib_x, dtype=np.float32))
     gm = _export_module(m, calib[:2] if len(calib) >= 2 else calib)
-    prepared = prepare_pt2e(gm, quantizer or xnnpack_quantizer(per_channel, weight_bits))
+    prepared = prepare_pt2e(gm, xnnpack_quantizer(per_channel, weight_bits))
     with torch.no_grad():
-        for i in range(0, len(calib), batch_size):
-            prepared(calib[i:i + batch_size])
+        for i in range(0, len(calib), 256):
+            prepared(calib[i:i + 256])
     converted = convert_pt2e(prepared)
     training.set_eval(converted)
     return converted
 
 
 def fold_batchnorm(model):
-    """A copy of ``model`` (eval mode) with every BatchNorm that directly follows a Conv inside an
-    ``nn.Sequential`` folded into that conv's weights and bias (and replaced by Identity)."""
+    """An eval-mode copy of ``model`` with every BatchNorm that directly follows a Conv in an
+    ``nn.Sequential`` folded into that conv (and replaced by Identity)."""
     m = copy.deepcopy(model).eval()
     for seq in [mod for mod in m.modules() if isinstance(mod, nn.Sequential)]:
         for i in range(len(seq) - 1):
@@ -206,35 +181,28 @@ def fold_batchnorm(model):
 
 
 def qat_pt2e(model, train, val=None, epochs: int = 3, lr: float = 5e-4, batch_size: int = 64,
-             per_channel: bool = True, weight_bits: int = 8, seed: int = 0, augment=None,
-             quantizer=None, calib_n: int = 256, return_history: bool = False, desc: str = "QAT",
-             fold_bn: bool = False, sync: bool | None = None):
-    """Quantization-aware training with PT2E: export → ``prepare_qat_pt2e`` → calibrate on
-    ``calib_n`` training images → :func:`tinyml_utils.train.fit` → (:func:`sync_observers`) →
-    ``convert_pt2e``. Returns the
-    converted GraphModule (and the History if ``return_history``); ``model`` is not modified.
+             weight_bits: int = 8, seed: int = 0, augment=None, calib_n: int = 256,
+             return_history: bool = False, desc: str = "QAT", fold_bn: bool = False):
+    """Quantization-aware training of a copy of ``model`` with PT2E (per-channel XNNPACK quantizer):
+    observers calibrated on ``calib_n`` training images, :func:`tinyml_utils.train.fit`, then
+    ``convert_pt2e``. Returns the converted GraphModule (and the History if ``return_history``).
 
-    ``sync`` (default: only below 8-bit weights) aligns the weight observers with the scales the
-    fused fake quantizers trained with, which matters at 4 and 3 bits. At 8 bits it is off: in
-    theory the two differ by 1/255 of the range, but on chapter 08's DS-CNN syncing measured 89.3 %
-    against 92.4 % without (cause not found), so the observers' own ranges are used there.
-
-    ``fold_bn=True`` folds batch norm into the convs first (:func:`fold_batchnorm`): frozen BN
-    statistics, and no torchao QAT conv-BN rewrites (slow on a small CPU). Default: BN in the graph.
+    Below 8-bit weights :func:`sync_observers` runs before converting. At 8 bits it does not: on
+    chapter 08's DS-CNN syncing measured lower accuracy (cause not found). ``fold_bn=True`` folds
+    batch norm in first: frozen statistics, and no torchao QAT conv-BN rewrites (slow on a CPU).
     """
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_qat_pt2e
 
     m = fold_batchnorm(model) if fold_bn else copy.deepcopy(model).eval()
-    gm = _export_module(m, _example(train.x))
-    prepared = prepare_qat_pt2e(gm, quantizer or xnnpack_quantizer(per_channel, weight_bits, is_qat=True))
-    # observers first see real data (in eval mode: BN running stats are not disturbed)
-    training.set_eval(prepared)
+    gm = _export_module(m, torch.as_tensor(np.asarray(train.x[:2], dtype=np.float32)))
+    prepared = prepare_qat_pt2e(gm, xnnpack_quantizer(True, weight_bits, is_qat=True))
+    training.set_eval(prepared)   # observers see real data; BN running statistics stay
     with torch.no_grad():
         prepared(torch.as_tensor(train.x[:calib_n]))
     hist = training.fit(prepared, train, val, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed,
                         augment=augment, desc=desc)
     training.set_eval(prepared)
-    if sync if sync is not None else weight_bits < 8:
+    if weight_bits < 8:
         sync_observers(prepared)
     converted = convert_pt2e(prepared)
     training.set_eval(converted)
@@ -242,20 +210,18 @@ def qat_pt2e(model, train, val=None, epochs: int = 3, lr: float = 5e-4, batch_si
 
 
 def sync_observers(prepared):
-    """Make each fake quantizer's observer give the ``scale``/``zero_point`` its forward pass used.
+    """Set each symmetric (weight) observer's min/max to the range its fake quantizer's scale spans,
+    so ``convert_pt2e`` uses the scales the model trained with. In place; returns ``prepared``.
 
-    Trap: torch's fused fake quantizer (QAT) computes a per-channel symmetric weight scale as
-    ``max|w| / ((qmax - qmin + 1) / 2)`` while its observer, which ``convert_pt2e`` reads, divides by
-    ``(qmax - qmin) / 2``: 1/255 apart at 8 bits, harmless; 1/15 at 4 bits, so the converted model
-    rounds every weight differently from the one that was trained. This sets each symmetric
-    (weight) observer's min/max to the range its fake quantizer's scale spans; affine (activation)
-    observers are left alone. In place; returns ``prepared``."""
+    Trap: torch's fused fake quantizer divides ``max|w|`` by ``(qmax - qmin + 1) / 2``, its observer
+    by ``(qmax - qmin) / 2``: 1/255 apart at 8 bits, but 1/15 at 4 bits, where every weight would
+    round differently from the trained ones."""
     for fq in prepared.modules():
         obs = getattr(fq, "activation_post_process", None)
         if type(fq).__name__ != "FusedMovingAvgObsFakeQuantize" or not hasattr(obs, "min_val"):
             continue
         if fq.qscheme not in (torch.per_channel_symmetric, torch.per_tensor_symmetric):
-            continue        # affine (activation) quantizers: fake quantizer and observer already agree
+            continue        # affine (activation): fake quantizer and observer already agree
         scale = fq.scale.detach().float()
         hi = scale * (fq.quant_max - fq.quant_min) / 2
         lo = -hi
@@ -264,14 +230,10 @@ def sync_observers(prepared):
     return prepared
 
 
-def layer_error(float_model, converted, x) -> "pd.DataFrame":  # noqa: F821
-    """Per-layer quantization error: SQNR (dB) of each conv block's and linear layer's output in
-    the int8 model against the float model, on inputs ``x``.
-
-    Float side: outputs of every ``nn.ReLU`` and ``nn.Linear`` module (forward hooks; BN is inside
-    the block). Quantized side: the ``aten.relu``/``aten.linear`` nodes of the converted graph in
-    the same order, taken after their quantize→dequantize pair, so the error includes the
-    rounding of that layer's output. Errors accumulate: layer k sees the errors of layers < k.
+def layer_error(float_model, converted, x):
+    """SQNR (dB) of each ``nn.ReLU``/``nn.Linear`` output of the float model against the matching
+    ``aten.relu``/``aten.linear`` node of the converted graph (after its quantize→dequantize pair),
+    on inputs ``x``; a DataFrame. Errors accumulate: layer k inherits the errors of layers < k.
     """
     import pandas as pd
 
@@ -328,13 +290,10 @@ def layer_error(float_model, converted, x) -> "pd.DataFrame":  # noqa: F821
 
 def tfmot_qat(make_twin: Callable, train, val, *, epochs: int = 2, lr: float = 5e-4, batch_size: int = 64,
               seed: int = 0, keras=None):
-    """tfmot ``quantize_model`` QAT of a tf-keras vision twin, fine-tuned with
-    :func:`tinyml_utils.train.fit_keras`. ``make_twin(batch_size)`` returns the tf-keras model with
-    its float weights (e.g. :func:`tinyml_utils.convert.keras_twin.keras_twin` of a torch model).
-
-    Returns ``(qat_model, history, qat_batch1)``: the trained model and a batch-1 copy (weights,
-    ranges and step counters copied) for :func:`tinyml_utils.convert.tflite.from_qat`. Trap: needs
-    :func:`tinyml_utils.models.keras.legacy_keras` before TensorFlow was first imported.
+    """tfmot ``quantize_model`` QAT of a tf-keras twin (``make_twin(batch_size)`` builds it with its
+    float weights), fine-tuned with :func:`tinyml_utils.train.fit_keras`. Returns ``(qat_model,
+    history, qat_batch1)``, the last a batch-1 copy for :func:`tinyml_utils.convert.tflite.from_qat`.
+    Trap: needs :func:`tinyml_utils.models.keras.legacy_keras` before TensorFlow is first imported.
     """
     tf_keras = keras if keras is not None else legacy_keras()
     import tensorflow_model_optimization as tfmot
