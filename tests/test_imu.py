@@ -138,11 +138,10 @@ def test_imu_features_shape_names_and_stats():
 def test_imu_odd_length_parseval_and_named_channels():
     rng = np.random.default_rng(2)
     windows = rng.normal(size=(3, 2, 51))
-    feats = imu.window_features(windows, sample_rate=50.0, band_edges_hz=[0, 5, 10, 25])
-    assert feats.shape == (3, 2 * 6)
-    np.testing.assert_allclose(feats.reshape(3, 2, 6)[..., 3:].sum(-1), windows.var(-1), rtol=1e-4)
-    assert imu.window_feature_names(["acc_x", "acc_y"], 50.0, band_edges_hz=[0, 5, 10, 25])[3] == \
-        "acc_x_band0-5Hz"
+    feats = imu.window_features(windows, sample_rate=50.0, n_bands=5)
+    assert feats.shape == (3, 2 * 8)
+    np.testing.assert_allclose(feats.reshape(3, 2, 8)[..., 3:].sum(-1), windows.var(-1), rtol=1e-4)
+    assert imu.window_feature_names(["acc_x", "acc_y"], 50.0, n_bands=5)[3] == "acc_x_band0-5Hz"
 
 
 def test_imu_sine_energy_goes_to_its_band():

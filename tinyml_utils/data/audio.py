@@ -100,30 +100,21 @@ def mel_weight_matrix(n_mels: int = N_MELS, n_bins: int = FFT // 2 + 1, sample_r
 
 
 def log_mel(audio: np.ndarray, sample_rate: int = SAMPLE_RATE, n_fft: int = FRAME, hop: int = HOP,
-            n_mels: int = N_MELS, fmin: float = FMIN, fmax: float | None = None, *,
-            fft_length: int | None = None, power: float = 1.0,
-            log_offset: float = LOG_OFFSET) -> np.ndarray:
+            n_mels: int = N_MELS, fmin: float = FMIN, fmax: float | None = None) -> np.ndarray:
     """Natural-log mel spectrogram of ``audio`` (..., samples) in [-1, 1]: float32 (..., frames, n_mels).
 
-    ``n_fft`` is the frame length in samples (no end padding), ``fft_length`` the FFT size (default the
-    next power of two, as TensorFlow); ``power`` 1 = magnitude, 2 = power; ``log_offset`` keeps silence
-    finite (log(1e-6) ≈ -13.8). ``fmax=None`` = Nyquist.
+    ``n_fft`` is the frame length in samples (no end padding); the FFT is the next power of two, as
+    TensorFlow's; magnitudes, not power; ``log(mel + 1e-6)`` keeps silence finite. ``fmax=None`` = Nyquist.
     """
     x = check_audio(audio, n_fft, "log_mel/mfcc")
-    fft_length = 1 << (n_fft - 1).bit_length() if fft_length is None else int(fft_length)
-    if fft_length < n_fft:
-        raise ValueError(f"fft_length {fft_length} is shorter than the frame ({n_fft})")
     frames = np.lib.stride_tricks.sliding_window_view(x, n_fft, axis=-1)[..., ::hop, :]
-    spec = np.abs(np.fft.rfft(frames * window(n_fft, n_fft), n=fft_length, axis=-1))
-    spec = spec if power == 1 else spec ** power
+    spec = np.abs(np.fft.rfft(frames * window(n_fft, n_fft), n=1 << (n_fft - 1).bit_length(), axis=-1))
     weights = mel_weight_matrix(n_mels, spec.shape[-1], sample_rate, fmin, fmax)
-    return np.log(spec @ weights + log_offset).astype(np.float32)
+    return np.log(spec @ weights + LOG_OFFSET).astype(np.float32)
 
 
 def mfcc(audio: np.ndarray, sample_rate: int = SAMPLE_RATE, n_fft: int = FRAME, hop: int = HOP,
-         n_mels: int = N_MELS, fmin: float = FMIN, fmax: float | None = None, n_mfcc: int = N_MFCC, *,
-         fft_length: int | None = None, power: float = 1.0,
-         log_offset: float = LOG_OFFSET) -> np.ndarray:
+         n_mels: int = N_MELS, fmin: float = FMIN, fmax: float | None = None, n_mfcc: int = N_MFCC) -> np.ndarray:
     """The first ``n_mfcc`` DCT-II coefficients of :func:`log_mel`: float32 (..., frames, n_mfcc).
 
     Scaled as ``tf.signal.mfccs_from_log_mel_spectrograms`` (unnormalized DCT-II × 1/sqrt(2 n_mels)):
@@ -131,8 +122,7 @@ def mfcc(audio: np.ndarray, sample_rate: int = SAMPLE_RATE, n_fft: int = FRAME, 
     """
     if not 1 <= n_mfcc <= n_mels:
         raise ValueError(f"n_mfcc must be in [1, n_mels={n_mels}], got {n_mfcc}")
-    logmel = log_mel(audio, sample_rate, n_fft, hop, n_mels, fmin, fmax, fft_length=fft_length,
-                     power=power, log_offset=log_offset).astype(np.float64)
+    logmel = log_mel(audio, sample_rate, n_fft, hop, n_mels, fmin, fmax).astype(np.float64)
     k = np.arange(n_mfcc)[:, None]
     n = np.arange(n_mels)[None, :]
     basis = 2.0 * np.cos(np.pi * k * (2 * n + 1) / (2 * n_mels)) / np.sqrt(2.0 * n_mels)
@@ -141,8 +131,7 @@ def mfcc(audio: np.ndarray, sample_rate: int = SAMPLE_RATE, n_fft: int = FRAME, 
 
 def numpy_mfcc(audio: np.ndarray) -> np.ndarray:
     """:func:`mfcc` with the keyword recipe (mel bands up to 4 kHz, not Nyquist)."""
-    return mfcc(audio, SAMPLE_RATE, FRAME, HOP, N_MELS, FMIN, FMAX, N_MFCC, fft_length=FFT,
-                log_offset=LOG_OFFSET)
+    return mfcc(audio, fmax=FMAX)
 
 
 def tf_mfcc(audio: np.ndarray) -> np.ndarray:

@@ -43,40 +43,29 @@ def fft_length_for(samples: int) -> int:
     return max(32, 1 << (int(samples) - 1).bit_length())
 
 
-def power_spectrum(windows: np.ndarray, sample_rate: float, fft_length: int | None = None,
-                   remove_mean: bool = True) -> tuple[np.ndarray, np.ndarray]:
+def power_spectrum(windows: np.ndarray, sample_rate: float,
+                   fft_length: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """``(freqs_hz, power)`` of windows (..., T): one-sided |X_k|² (..., fft_length // 2 + 1), unnormalized.
 
-    Power in sensor units², as ``arm_cmplx_mag_squared_f32`` after ``arm_rfft_fast_f32``; the window is
-    zero-padded to ``fft_length`` (default :func:`fft_length_for`).
+    Power in sensor units², as ``arm_cmplx_mag_squared_f32`` after ``arm_rfft_fast_f32``, of the
+    mean-removed window zero-padded to ``fft_length`` (default :func:`fft_length_for`).
     """
     x = np.asarray(windows, dtype=np.float64)
     n = fft_length or fft_length_for(x.shape[-1])
     if n < x.shape[-1]:
         raise ValueError(f"fft_length {n} is shorter than the window ({x.shape[-1]} samples)")
-    if remove_mean:
-        x = x - x.mean(axis=-1, keepdims=True)
+    x = x - x.mean(axis=-1, keepdims=True)
     spec = np.abs(np.fft.rfft(x, n=n, axis=-1)) ** 2
     return np.fft.rfftfreq(n, 1.0 / sample_rate), spec
-
-
-def _band_edges(sample_rate: float, n_bands: int, band_edges_hz: Sequence[float] | None):
-    if band_edges_hz is None:
-        return np.linspace(0.0, sample_rate / 2.0, n_bands + 1)
-    edges = np.asarray(band_edges_hz, dtype=np.float64)
-    if edges.ndim != 1 or len(edges) < 2 or np.any(np.diff(edges) <= 0):
-        raise ValueError(f"band_edges_hz must be increasing with >= 2 values, got {band_edges_hz}")
-    return edges
 
 
 def _channel_names(channels) -> list[str]:
     return [f"ch{i}" for i in range(channels)] if isinstance(channels, int) else list(channels)
 
 
-def window_feature_names(channels: int | Sequence[str], sample_rate: float = 10.0, n_bands: int = 4,
-                         band_edges_hz: Sequence[float] | None = None) -> list[str]:
-    """Column names of :func:`window_features` (e.g. ``acc_x_band1.2-2.5Hz``); ``channels``: names or a count."""
-    edges = _band_edges(sample_rate, n_bands, band_edges_hz)
+def window_feature_names(channels: int | Sequence[str], sample_rate: float = 10.0, n_bands: int = 4) -> list[str]:
+    """Column names of :func:`window_features` (e.g. ``acc_x_band1.25-2.5Hz``); ``channels``: names or a count."""
+    edges = np.linspace(0.0, sample_rate / 2.0, n_bands + 1)
     names = []
     for ch in _channel_names(channels):
         names += [f"{ch}_mean", f"{ch}_std", f"{ch}_rms"]
@@ -84,13 +73,11 @@ def window_feature_names(channels: int | Sequence[str], sample_rate: float = 10.
     return names
 
 
-def window_features(windows: np.ndarray, sample_rate: float = 10.0, n_bands: int = 4,
-                    band_edges_hz: Sequence[float] | None = None) -> np.ndarray:
-    """Per channel mean, std, RMS and band energies: float32 (N, channels × (3 + bands)).
+def window_features(windows: np.ndarray, sample_rate: float = 10.0, n_bands: int = 4) -> np.ndarray:
+    """Per channel mean, std, RMS and ``n_bands`` band energies: float32 (N, channels × (3 + n_bands)).
 
-    ``n_bands`` equal bands from 0 Hz to Nyquist unless ``band_edges_hz`` (lo <= f < hi, the last band
-    includes its top). A band energy is the share of the window's variance in the band (units², an
-    unpadded Parseval-normalized DFT), so the default bands sum to std².
+    Equal bands from 0 Hz to Nyquist (lo <= f < hi, the last includes Nyquist). A band energy is the share
+    of the window's variance in the band (units², an unpadded Parseval-normalized DFT): they sum to std².
     """
     x = check_windows(windows, "window_features")
     t = x.shape[-1]
@@ -100,7 +87,7 @@ def window_features(windows: np.ndarray, sample_rate: float = 10.0, n_bands: int
     freqs, spec = power_spectrum(x, sample_rate, fft_length=t)   # unpadded DFT of the window
     spec = spec / t ** 2
     spec[..., 1:(t + 1) // 2] *= 2.0  # one-sided: double every bin except DC (and Nyquist if even)
-    edges = _band_edges(sample_rate, n_bands, band_edges_hz)
+    edges = np.linspace(0.0, sample_rate / 2.0, n_bands + 1)
     bands = []
     for i, (lo, hi) in enumerate(zip(edges[:-1], edges[1:])):
         last = i == len(edges) - 2
