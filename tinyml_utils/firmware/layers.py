@@ -64,12 +64,6 @@ def _zp(t) -> int:
     return int(t.zero_point[0]) if len(t.zero_point) else 0
 
 
-def _same_pad(in_size: int, out_size: int, k: int, stride: int, dilation: int) -> int:
-    """TFLite's ComputePaddingWithOffset: the (smaller) leading pad of SAME padding."""
-    eff = (k - 1) * dilation + 1
-    return max((out_size - 1) * stride + eff - in_size, 0) // 2
-
-
 def _check_int8(model: TFLiteModel, op, *tensors) -> None:
     for t in tensors:
         if t.dtype is not np.int8:
@@ -99,7 +93,7 @@ def plan(model: TFLiteModel) -> list[Layer]:
         if op.kind in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"):
             _weighted(model, op, layer)
         elif op.kind in ("MAX_POOL_2D", "AVERAGE_POOL_2D"):
-            _pool(op, layer)
+            _window(op, layer, int(op.options["filter_height"]), int(op.options["filter_width"]))
         elif op.kind == "MEAN":
             _mean(model, op, layer)
         elif op.kind == "PAD":
@@ -138,15 +132,11 @@ def _weighted(model: TFLiteModel, op, layer: Layer) -> None:
         layer.params["depth"] = int(w.shape[-1])
         layer.macs = int(w.shape[0] * w.shape[1]) * (int(np.prod(layer.in_shape)) // int(w.shape[-1]))
         return
-    o = op.options
     kh, kw = int(w.shape[1]), int(w.shape[2])
-    sh, sw = int(o["stride_h"]), int(o["stride_w"])
-    dh, dw = int(o.get("dilation_h_factor", 1)), int(o.get("dilation_w_factor", 1))
-    (_, ih, iw, _), (_, oh, ow, oc) = layer.in_shape, layer.out_shape
-    same = o["padding"] == "SAME"
-    layer.params.update(kh=kh, kw=kw, stride_h=sh, stride_w=sw, dil_h=dh, dil_w=dw,
-                        pad_top=_same_pad(ih, oh, kh, sh, dh) if same else 0,
-                        pad_left=_same_pad(iw, ow, kw, sw, dw) if same else 0)
+    dh, dw = int(op.options.get("dilation_h_factor", 1)), int(op.options.get("dilation_w_factor", 1))
+    _window(op, layer, kh, kw, dh, dw)
+    layer.params.update(dil_h=dh, dil_w=dw)
+    _, oh, ow, oc = layer.out_shape
     if op.kind == "DEPTHWISE_CONV_2D":
         layer.params["depth_multiplier"] = oc // layer.in_shape[3]
         layer.macs = oh * ow * oc * kh * kw
@@ -154,13 +144,18 @@ def _weighted(model: TFLiteModel, op, layer: Layer) -> None:
         layer.macs = oh * ow * oc * kh * kw * int(w.shape[3])
 
 
-def _pool(op, layer: Layer) -> None:
-    o = op.options
-    kh, kw, sh, sw = int(o["filter_height"]), int(o["filter_width"]), int(o["stride_h"]), int(o["stride_w"])
+def _window(op, layer: Layer, kh: int, kw: int, dh: int = 1, dw: int = 1) -> None:
+    """Kernel size, strides and the leading pads of SAME padding (TFLite's ComputePaddingWithOffset)."""
+    sh, sw = int(op.options["stride_h"]), int(op.options["stride_w"])
     (_, ih, iw, _), (_, oh, ow, _) = layer.in_shape, layer.out_shape
-    same = o["padding"] == "SAME"
-    layer.params.update(kh=kh, kw=kw, stride_h=sh, stride_w=sw, pad_top=_same_pad(ih, oh, kh, sh, 1) if same else 0,
-                        pad_left=_same_pad(iw, ow, kw, sw, 1) if same else 0)
+
+    def pad(size: int, out: int, k: int, stride: int, dilation: int) -> int:
+        if op.options["padding"] != "SAME":
+            return 0
+        return max((out - 1) * stride + (k - 1) * dilation + 1 - size, 0) // 2
+
+    layer.params.update(kh=kh, kw=kw, stride_h=sh, stride_w=sw, pad_top=pad(ih, oh, kh, sh, dh),
+                        pad_left=pad(iw, ow, kw, sw, dw))
 
 
 def _mean(model: TFLiteModel, op, layer: Layer) -> None:

@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 
 _DTYPES = {0: np.float32, 1: np.float16, 2: np.int32, 3: np.uint8, 4: np.int64, 7: np.int16, 9: np.int8}
-ACTIVATIONS = {0: "NONE", 1: "RELU", 2: "RELU_N1_TO_1", 3: "RELU6", 4: "TANH", 5: "SIGN_BIT"}
 
 
 class TFLiteFormatError(ValueError):
@@ -65,21 +64,18 @@ class TFLiteModel:
         return self.tensors[self.outputs[0]]
 
 
-def _snake(name: str) -> str:
-    return "".join("_" + c.lower() if c.isupper() else c for c in name).lstrip("_")
+def _names(enum) -> dict[int, str]:
+    return {v: k for k, v in vars(enum).items() if not k.startswith("_")}
 
 
-def _options(opt) -> dict:
+def _options(opt, enums: dict[str, dict[int, str]]) -> dict:
+    """Builtin options with snake_case keys and the ``enums`` (key → code → name) spelled out."""
     if opt is None:
         return {}
     out = {}
     for key, value in vars(opt).items():
-        key = _snake(key)
-        if key == "padding":
-            value = {0: "SAME", 1: "VALID"}.get(value, value)
-        elif key == "fused_activation_function":
-            value = ACTIVATIONS.get(value, value)
-        out[key] = value
+        key = "".join("_" + c.lower() if c.isupper() else c for c in key).lstrip("_")
+        out[key] = enums.get(key, {}).get(value, value)
     return out
 
 
@@ -95,7 +91,8 @@ def read(path) -> TFLiteModel:
     try:
         model = schema.ModelT.InitFromPackedBuf(buf, 0)
         graph = model.subgraphs[0]
-        names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+        names = _names(schema.BuiltinOperator)
+        enums = {"padding": _names(schema.Padding), "fused_activation_function": _names(schema.ActivationFunctionType)}
         tensors = [_tensor(i, t, model.buffers, buf) for i, t in enumerate(graph.tensors)]
         ops = []
         for i, op in enumerate(graph.operators or []):
@@ -104,7 +101,7 @@ def read(path) -> TFLiteModel:
             if kind == "CUSTOM":
                 kind = f"CUSTOM:{code.customCode.decode() if code.customCode else '?'}"
             ops.append(Op(i, kind, [int(x) for x in op.inputs], [int(x) for x in op.outputs],
-                          _options(op.builtinOptions)))
+                          _options(op.builtinOptions, enums)))
     except TFLiteFormatError:
         raise
     except Exception as exc:  # the flatbuffer reader raises struct/index/unicode errors on garbage

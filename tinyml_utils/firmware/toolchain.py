@@ -57,10 +57,9 @@ def core(name: str) -> Core:
 class DoesNotFit(RuntimeError):
     """``overflow``: bytes over per region ("FLASH", "RAM"); ``region`` / ``over_bytes``: the first."""
 
-    def __init__(self, overflow: dict[str, int], device: str, log: str):
+    def __init__(self, overflow: dict[str, int], device: str):
         self.overflow = {k: int(v) for k, v in sorted(overflow.items())}      # FLASH sorts before RAM
         self.region, self.over_bytes = next(iter(self.overflow.items()))
-        self.device, self.log = device, log
         what = " and ".join(f"{'flash' if r == 'FLASH' else 'SRAM'} overflows by {n:,} bytes"
                             for r, n in self.overflow.items())
         super().__init__(f"does not fit the {device!r} memory sizes: {what}")
@@ -161,7 +160,7 @@ def build(program_sources: dict[str, str], core: str = "cortex-m4", opt: str = "
             for region, n in _OVERFLOW.findall(log):   # lld names each section that overflows: keep the largest
                 over[region] = max(over.get(region, 0), int(n))
             if over:
-                raise DoesNotFit(over, where, log)
+                raise DoesNotFit(over, where)
             raise BuildError(f"zig cc failed for {name} on {core}:\n{log[-4000:]}")
         (out / (elf.name + ".tmp")).rename(elf)
     return Firmware(elf=elf, core=core, opt=opt, compiler=compiler_version(), flags=flags, device=c.device,
