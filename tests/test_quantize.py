@@ -158,7 +158,7 @@ def test_tflite_int8_matches_keras(tmp_path):
     r32 = runtimes.LiteRT(tflite.fp32(km, tmp_path / "f.tflite"))
     np.testing.assert_allclose(r32.predict(x), ref, atol=1e-4)
     r8 = runtimes.LiteRT(tflite.int8(km, keras_models.to_nhwc(x), tmp_path / "i.tflite", int8_io=True))
-    assert r8.input_dtype == np.int8 and tuple(r8.inp["shape"]) == (1, 28, 28, 1)
+    assert r8.inp["dtype"] == np.int8 and tuple(r8.inp["shape"]) == (1, 28, 28, 1)
     assert not {"SHAPE", "PACK"} & set(r8.op_names())
     scale = r8.out["quantization"][0]
     span = float(ref.max() - ref.min())

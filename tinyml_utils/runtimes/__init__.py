@@ -1,12 +1,6 @@
-"""One interface over the inference runtimes: load a model file, predict logits, time batch-1
-calls (``rt.latency``), report bytes (``rt.size_bytes``); cold load time in ``rt.load_ms``.
-Runtimes run files: nothing here imports ``compress``, ``convert`` or ``course``.
-Wrappers: :class:`TorchEager` (the reference; also PT2E fake-quant GraphModules),
-:class:`ExecuTorchPte`, :class:`LiteRT`, :class:`OnnxRuntime`, :class:`MediaPipeClassifier`,
-:class:`TFLiteMicro` (with its arena); :class:`ExecuTorchLM` (a KV-cache language-model ``.pte``:
-prefill, decode, greedy, held-out scoring). :func:`open_runtime` picks one by file suffix;
-:func:`peak_memory` measures cold start and memory in a fresh process. Training steps inside
-ExecuTorch and LiteRT (not a :class:`Runtime`): :mod:`.training`, imported on its own.
+"""One interface over the inference runtimes (``load``, ``predict``, ``run_raw``, ``latency``,
+``size_bytes``, ``spec``); :func:`peak_memory` measures cold start and memory in a fresh process.
+Training steps inside ExecuTorch and LiteRT: :mod:`.training`, imported on its own.
 """
 from __future__ import annotations
 
@@ -18,21 +12,19 @@ from .executorch import ExecuTorchPte, set_executorch_threads, try_run_pte
 from .litert import OP_RESOLVERS, LiteRT
 from .llm import ExecuTorchLM, load_llm_ops
 from .mediapipe import MediaPipeClassifier, mediapipe_llm_status
-from .memory import PEAK_MEMORY_MEANING, RUNTIME_CLASSES, from_spec, peak_memory
+from .memory import PEAK_MEMORY_MEANING, RUNTIME_CLASSES, peak_memory
 from .onnx import OnnxRuntime
 from .tflm import TFLiteMicro, tflm_arena_bytes
 
 __all__ = ["Int8IO", "Runtime", "import_modules", "to_layout", "TorchEager", "ExecuTorchPte",
            "set_executorch_threads", "try_run_pte", "OP_RESOLVERS", "LiteRT", "ExecuTorchLM", "load_llm_ops",
            "MediaPipeClassifier", "mediapipe_llm_status",
-           "PEAK_MEMORY_MEANING", "RUNTIME_CLASSES", "from_spec", "peak_memory", "OnnxRuntime",
+           "PEAK_MEMORY_MEANING", "RUNTIME_CLASSES", "peak_memory", "OnnxRuntime",
            "TFLiteMicro", "tflm_arena_bytes", "open_runtime"]
 
 
 def open_runtime(path: str | Path, **kwargs) -> Runtime:
-    """The wrapper for a model file by its suffix: ``.pte`` → :class:`ExecuTorchPte`, ``.tflite`` →
-    :class:`LiteRT` (use :class:`TFLiteMicro`/:class:`MediaPipeClassifier` explicitly for those),
-    ``.onnx`` → :class:`OnnxRuntime`. ``kwargs`` go to the wrapper."""
+    """The wrapper for a ``.pte``, ``.tflite`` (LiteRT) or ``.onnx`` file; ``kwargs`` go to it."""
     suffix = Path(path).suffix
     cls = {".pte": ExecuTorchPte, ".tflite": LiteRT, ".onnx": OnnxRuntime}.get(suffix)
     if cls is None:

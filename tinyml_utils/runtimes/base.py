@@ -1,23 +1,14 @@
-"""The Runtime interface: a model file plus the runtime that executes it.
-
-Every wrapper takes the course's arrays, **NCHW float32 in [0, 1]**, and returns **float32
-logits**; it handles its runtime's layout (NHWC for TensorFlow files), int8 (de)quantization of
-input/output tensors and fixed batch-1 files by itself (:func:`to_layout`, :class:`Int8IO`).
-Threads: each wrapper is built with a thread count (``threads=1`` for the course's comparisons)
-and configures its runtime with it at load; :meth:`Runtime.latency` reloads if asked for another.
-
-Nothing is trusted blindly: :meth:`Runtime.load` first runs :func:`check_model_file` (the sidecar
-digest when there is one, the format's magic or identifier, the sizes its header promises) and
-turns every load failure into one :class:`~tinyml_utils.core.io.ArtifactError` naming the file and
-the fix. Trap: ExecuTorch aborts the whole process (a dead notebook kernel) on some damaged files,
-so the checks must run *before* its loader sees the bytes.
+"""The Runtime interface: a model file plus the runtime that executes it. Every wrapper takes
+**NCHW float32 in [0, 1]** and returns **float32 logits**, handling layout, int8 (de)quantization
+and batch-1 files itself. :meth:`Runtime.load` checks the file first and turns every load failure
+into one :class:`~tinyml_utils.core.io.ArtifactError` naming the file and the fix. Trap: ExecuTorch
+aborts the whole process on some damaged files, so the checks run *before* its loader sees the bytes.
 """
 from __future__ import annotations
 
 import importlib
 import struct
 import time
-import zipfile
 from pathlib import Path
 from typing import Callable
 
@@ -31,8 +22,7 @@ FIX = "rebuild it: delete it and rerun the chapter (or the converter) that wrote
 
 
 def _pte(head: bytes, size: int) -> str:
-    """ExecuTorch: a flatbuffer with file identifier ``ET..`` at byte 4 and (since 0.2) an extended
-    header ``eh00`` at byte 8 giving the program size and where the segments end."""
+    """Identifier ``ET..`` at byte 4; an extended header ``eh00`` at byte 8 gives the sizes."""
     if size < 16 or head[4:6] != b"ET":
         return f"is not an ExecuTorch program (no 'ET' identifier at byte 4; it starts {head[:8]!r})"
     if head[8:12] == b"eh00":
@@ -46,7 +36,6 @@ def _pte(head: bytes, size: int) -> str:
 
 
 def _tflite(head: bytes, size: int) -> str:
-    """TFLite/LiteRT: a flatbuffer with file identifier ``TFL3`` at byte 4 and its root table inside the file."""
     if size < 8 or head[4:8] != b"TFL3":
         return f"is not a TFLite flatbuffer (no 'TFL3' identifier at byte 4; it starts {head[:8]!r})"
     if struct.unpack_from("<I", head, 0)[0] + 4 > size:
@@ -54,76 +43,39 @@ def _tflite(head: bytes, size: int) -> str:
     return ""
 
 
-def _onnx(path: Path) -> str:
-    """ONNX: the file must parse as an ``onnx.ModelProto`` with a graph."""
-    try:
-        import onnx
-    except ImportError:  # pragma: no cover - onnx comes with the course environment
-        return ""
-    try:
-        model = onnx.load_model(str(path), load_external_data=False)
-    except Exception as e:  # noqa: BLE001 - any parse failure means a damaged file
-        return f"is not an ONNX model (protobuf parse failed: {type(e).__name__}: {e})"
-    if not model.graph.node and not model.graph.output:
-        return "is not an ONNX model (the protobuf holds no graph)"
-    return ""
+_HEAD_CHECKS = {".pte": _pte, ".tflite": _tflite}
 
 
-def _pt(path: Path) -> str:
-    """PyTorch: a zip archive whose members' CRCs match (a flipped byte fails the CRC)."""
-    if not zipfile.is_zipfile(path):
-        return "is not a PyTorch checkpoint (torch.save writes a zip archive; this is none)"
-    try:
-        with zipfile.ZipFile(path) as z:
-            bad = z.testzip()
-    except Exception as e:  # noqa: BLE001
-        return f"is a damaged zip archive ({type(e).__name__}: {e})"
-    return f"is corrupt: member {bad} fails its CRC check" if bad else ""
-
-
-def check_model_bytes(data: bytes, suffix: str, name: str = "<bytes>", fix: str = FIX) -> None:
-    """:func:`check_model_file` for a model held in memory (``suffix``: ``.pte`` or ``.tflite``)."""
-    check = {".pte": _pte, ".tflite": _tflite}.get(suffix)
-    if len(data) == 0:
-        raise ArtifactError(name, "is empty (0 bytes)", fix)
-    problem = check(bytes(data[:64]), len(data)) if check else ""
+def check_model_bytes(data: bytes, suffix: str, name: str = "<bytes>") -> None:
+    """:func:`check_model_file` for a ``.pte`` or ``.tflite`` held in memory."""
+    problem = _HEAD_CHECKS[suffix](bytes(data[:64]), len(data)) if data else "is empty (0 bytes)"
     if problem:
-        raise ArtifactError(name, problem, fix)
+        raise ArtifactError(name, problem, FIX)
 
 
-def check_model_file(path: str | Path, fix: str = FIX) -> Path:
-    """Verify a model file before a native loader sees it: it exists and is not empty; its bytes
-    match its ``.sha256`` sidecar when there is one; its format's magic or identifier and sizes
-    hold (``.pte`` ``ET..`` + extended header sizes, ``.tflite`` ``TFL3``, ``.onnx`` a protobuf that
-    parses, ``.pt`` a zip whose CRCs match). Raises :class:`ArtifactError` naming the file and ``fix``."""
+def check_model_file(path: str | Path) -> Path:
+    """Verify a model file before a native loader sees it: not empty, its ``.sha256`` sidecar (if
+    any) matches, and for ``.pte`` / ``.tflite`` the identifier and header sizes hold. Raises
+    :class:`ArtifactError` naming the file and the fix."""
     path = Path(path)
-    verify(path, fix)
+    verify(path, FIX)
     size = path.stat().st_size
-    if size == 0:
-        raise ArtifactError(path, "is empty (0 bytes)", fix)
     suffix = path.suffix.lower()
-    if suffix in (".pte", ".tflite"):
+    if size == 0:
+        problem = "is empty (0 bytes)"
+    elif suffix in _HEAD_CHECKS:
         with open(path, "rb") as f:
-            head = f.read(64)
-        problem = (_pte if suffix == ".pte" else _tflite)(head, size)
-    elif suffix == ".onnx":
-        problem = _onnx(path)
-    elif suffix in (".pt", ".pth"):
-        problem = _pt(path)
+            problem = _HEAD_CHECKS[suffix](f.read(64), size)
     else:
         problem = ""
     if problem:
-        raise ArtifactError(path, problem, fix)
+        raise ArtifactError(path, problem, FIX)
     return path
 
 
 class Runtime:
-    """Base class: a model file plus the runtime that executes it.
-
-    Subclasses implement :meth:`_load` (build the session/interpreter from ``self.path``) and
-    :meth:`_predict` (NCHW float32 batch → float32 logits). ``framework`` names the runtime
-    (``"LiteRT"``), ``precision`` is ``"fp32"`` or ``"int8"``.
-    """
+    """A model file plus its runtime. Subclasses implement :meth:`_load` (the session from
+    ``self.path``) and :meth:`_predict` (NCHW float32 batch → float32 logits)."""
 
     framework = "?"
     #: True when the runtime has no thread setting to change (TFLite Micro, MediaPipe Tasks)
@@ -140,11 +92,8 @@ class Runtime:
         self.load_ms: float | None = None
         self._loaded = False
 
-    # -- the four things every runtime offers ------------------------------------------------
     def load(self) -> float:
-        """Build the runtime's session from the artifact; returns (and keeps in ``load_ms``) the
-        wall time in ms. Framework imports are done first and not counted (see :func:`peak_memory`
-        for a fresh-process measurement that includes them)."""
+        """Build the runtime's session; the wall time in ms (also ``load_ms``), imports not counted."""
         import_modules(self.imports)
         self.check_file()
         t0 = time.perf_counter()
@@ -160,8 +109,7 @@ class Runtime:
         return self.load_ms
 
     def check_file(self) -> None:
-        """:func:`check_model_file` on the artifact, once per version of the file on disk (a reload of
-        an unchanged file does not hash it again; :func:`peak_memory` checks before it measures)."""
+        """:func:`check_model_file`, once per version of the file on disk (size and mtime)."""
         if self.path is None:
             return
         st = self.path.stat() if self.path.exists() else None
@@ -185,9 +133,7 @@ class Runtime:
 
     def latency(self, x1: np.ndarray, warmup: int = 20, repeats: int = 200, threads: int | None = None,
                 max_seconds: float | None = 20.0) -> Latency:
-        """Batch-1 latency of :meth:`predict` (pre/post-processing included, as an app sees it) with
-        :func:`tinyml_utils.measure_latency`. ``threads`` other than the wrapper's own
-        reloads the runtime with that count."""
+        """Batch-1 latency of :meth:`predict`, pre/post-processing included; other ``threads`` reload."""
         if threads is not None and threads != self.threads and not self.fixed_threads:
             self.threads = threads
             self.load()
@@ -199,17 +145,9 @@ class Runtime:
                                        threads=reported, max_seconds=max_seconds)
 
     def run_raw(self, x: np.ndarray) -> np.ndarray:
-        """One call on the file's own input tensor (layout and dtype as the file declares it: int8 for
-        a full-integer ``.tflite``), returning its raw output tensor: no layout change, no
-        (de)quantization. The integer path every bit-exactness check compares."""
+        """One call on the file's own input tensor (its layout and dtype: int8 for a full-integer
+        ``.tflite``); the raw output tensor. The path every bit-exactness check compares."""
         raise NotImplementedError(f"{self.framework} has no raw tensor path")
-
-    # -- for subclasses ---------------------------------------------------------------------
-    def _load(self) -> None:  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    def _predict(self, x: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
-        raise NotImplementedError
 
     def spec(self) -> dict | None:
         """How to rebuild this wrapper in a fresh process (for :func:`peak_memory`), or ``None``."""
@@ -235,6 +173,7 @@ def import_modules(names) -> float:
 
 
 def batches(fn: Callable[[np.ndarray], np.ndarray], x: np.ndarray, batch_size: int) -> np.ndarray:
+    """``fn`` on ``batch_size`` rows at a time, concatenated."""
     return np.concatenate([fn(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
 
 
@@ -253,8 +192,7 @@ def to_layout(x: np.ndarray, shape) -> np.ndarray:
 
 
 class Int8IO:
-    """Quantize a float input / dequantize an int8 output with a tensor's own ``(scale, zero_point)``
-    (float tensors pass through as their dtype). The same rule in LiteRT and TFLite Micro."""
+    """(De)quantize with a tensor's own ``(scale, zero_point)``; float tensors pass through."""
 
     def __init__(self, dtype, scale: float | None, zero_point: int | None):
         self.dtype, self.scale, self.zero_point = np.dtype(dtype), scale, zero_point
@@ -276,18 +214,15 @@ class Int8IO:
 
 
 class TensorFileRuntime(Runtime):
-    """A file with one typed input and one typed output tensor (a ``.tflite`` in LiteRT or TFLite Micro):
-    :meth:`quantize_input` turns NCHW float32 into the file's input tensor, :meth:`Runtime.run_raw`
-    runs it, and :meth:`_predict` dequantizes. Subclasses set ``inp`` (the input's details, with
-    ``shape``), ``in_io`` and ``out_io`` (:class:`Int8IO`) in ``_load`` and implement ``run_raw``."""
+    """A ``.tflite`` with one typed input and output. Subclasses set ``inp`` (details with ``shape``),
+    ``in_io`` and ``out_io`` (:class:`Int8IO`) in ``_load`` and implement ``run_raw``."""
 
     def quantize_input(self, x: np.ndarray) -> np.ndarray:
-        """NCHW float32 → the input tensor (layout and dtype of the file): int8 for full-integer files."""
+        """NCHW float32 → the file's input tensor (its layout and dtype)."""
         if not self._loaded:
             self.load()
         return self.in_io.quantize(to_layout(np.asarray(x, np.float32), self.inp["shape"]))
 
     def _predict(self, x: np.ndarray) -> np.ndarray:
-        b = int(self.inp["shape"][0])
-        return np.concatenate([self.out_io.dequantize(self.run_raw(self.quantize_input(x[i:i + b])))
-                               for i in range(0, len(x), b)])
+        return batches(lambda b: self.out_io.dequantize(self.run_raw(self.quantize_input(b))), x,
+                       int(self.inp["shape"][0]))

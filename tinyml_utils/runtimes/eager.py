@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import importlib
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -13,20 +12,18 @@ from .base import Runtime, batches
 
 
 class TorchEager(Runtime):
-    """An eager PyTorch module, or a PT2E-converted GraphModule (the fake-quant reference; its
-    evaluation mode is set with :func:`tinyml_utils.models.modes.set_eval`). With ``path`` (a state dict ``.pt``) and
-    ``arch`` (``{"fn": "tinyml_utils.models:vision_cnn", "kwargs": {...}}``) :meth:`load` builds
-    the module and reads the weights, timed, and the wrapper can be rebuilt in another process."""
+    """An eager PyTorch module or PT2E GraphModule. With ``path`` (a state dict) and ``arch``
+    (``{"fn": "tinyml_utils.models:vision_cnn", "kwargs": {...}}``) :meth:`load` builds the module,
+    and :func:`peak_memory` can rebuild the wrapper in another process."""
 
     framework = "PyTorch eager"
     imports = ("torch",)
 
-    def __init__(self, model=None, path: str | Path | None = None, *, arch: dict | None = None,
-                 set_eval: Callable | None = None, batch_size: int = 256, **kwargs):
+    def __init__(self, model=None, path: str | Path | None = None, *, arch: dict | None = None, **kwargs):
         super().__init__(path, **kwargs)
         if model is None and (path is None or arch is None):
             raise ValueError("TorchEager needs a model, or a state-dict path plus arch to build it")
-        self.model, self.arch, self._set_eval, self.batch_size = model, arch, set_eval, batch_size
+        self.model, self.arch = model, arch
 
     def _load(self) -> None:
         import torch
@@ -37,13 +34,13 @@ class TorchEager(Runtime):
             model = getattr(importlib.import_module(mod), fn)(**self.arch.get("kwargs", {}))
             model.load_state_dict(torch.load(self.path, weights_only=True))
             self.model = model
-        (self._set_eval or set_eval)(self.model)
+        set_eval(self.model)
 
     def _predict(self, x: np.ndarray) -> np.ndarray:
         import torch
 
         with torch.no_grad():
-            return batches(lambda b: self.model(torch.from_numpy(b)).numpy(), x, self.batch_size)
+            return batches(lambda b: self.model(torch.from_numpy(b)).numpy(), x, 256)
 
     def spec(self) -> dict | None:
         return None if self.arch is None else super().spec()

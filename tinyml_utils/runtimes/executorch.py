@@ -7,16 +7,12 @@ import numpy as np
 
 from ..core.env import capture_output
 from ..measure import DEFAULT_THREADS
-from .base import Runtime, check_model_bytes
+from .base import Runtime, batches, check_model_bytes
 
 
 def set_executorch_threads(threads: int = 1) -> int:
-    """Size ExecuTorch's shared thread pool (what its XNNPACK delegate runs on) to ``threads``, so
-    its latency compares with torch at the same count; returns the count.
-
-    Trap: call it **before** loading any ``.pte`` (e.g. in a notebook's setup cell): resetting the
-    pool after a program was loaded can corrupt the heap (``corrupted double-linked list``).
-    Uses ExecuTorch's (experimental) pybinding."""
+    """Size ExecuTorch's shared thread pool (XNNPACK's) to ``threads``; returns the count. Trap: call it
+    **before** loading any ``.pte``: resetting the pool after a load can corrupt the heap."""
     from executorch.extension.pybindings import portable_lib
 
     if portable_lib._threadpool_get_thread_count() != threads:
@@ -25,17 +21,15 @@ def set_executorch_threads(threads: int = 1) -> int:
 
 
 class ExecuTorchPte(Runtime):
-    """A ``.pte`` (path or bytes) run with ``executorch.runtime``, ``batch_size`` rows a call (1 for
-    batch-1 programs). ``set_threads=False`` leaves the shared thread pool alone (see
-    :func:`set_executorch_threads`)."""
+    """A batch-1 ``.pte`` (path or bytes). ``set_threads=False`` leaves the shared thread pool alone."""
 
     framework = "ExecuTorch"
     imports = ("torch", "executorch.runtime")
 
-    def __init__(self, path, *, batch_size: int = 1, set_threads: bool = True, **kwargs):
+    def __init__(self, path, *, set_threads: bool = True, **kwargs):
         self._bytes = bytes(path) if isinstance(path, (bytes, bytearray)) else None
         super().__init__(None if self._bytes is not None else path, **kwargs)
-        self.batch_size, self._set_threads = batch_size, set_threads
+        self._set_threads = set_threads
 
     def _load(self) -> None:
         import torch
@@ -50,21 +44,19 @@ class ExecuTorchPte(Runtime):
         self.method = self.program.load_method("forward")
 
     def run_raw(self, x: np.ndarray) -> np.ndarray:
-        """One ``forward`` call on the program's own input (a batch it accepts: 1 for batch-1 programs)."""
+        """One ``forward`` call on one example."""
         if not self._loaded:
             self.load()
         out = self.method.execute([self._torch.as_tensor(np.ascontiguousarray(x, dtype=np.float32))])
         return out[0].numpy()
 
     def _predict(self, x: np.ndarray) -> np.ndarray:
-        b = self.batch_size
-        return np.concatenate([self.run_raw(x[i:i + b]) for i in range(0, len(x), b)])
+        return batches(self.run_raw, x, 1)
 
 
 def try_run_pte(path, example_shape=(1, 1, 28, 28)) -> str:
-    """Try to load and run a ``.pte`` with the host's ExecuTorch runtime; returns what happened.
-    Trap: an Ethos-U ``.pte`` fails here (``EthosUBackend is not registered``): it needs a
-    Corstone FVP or a board, whose runtime includes the Ethos-U driver."""
+    """Load and run a ``.pte`` with the host's ExecuTorch; what happened. Trap: an Ethos-U ``.pte``
+    fails here (``EthosUBackend is not registered``)."""
     log: list[str] = []
     try:
         with capture_output() as log:

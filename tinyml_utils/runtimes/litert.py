@@ -1,4 +1,4 @@
-"""``.tflite`` files run with LiteRT (``ai_edge_litert``, the successor of tf.lite.Interpreter)."""
+"""``.tflite`` files run with LiteRT (``ai_edge_litert``)."""
 from __future__ import annotations
 
 import numpy as np
@@ -20,13 +20,8 @@ def _io(detail: dict) -> Int8IO:
 
 
 class LiteRT(TensorFileRuntime):
-    """A ``.tflite`` in LiteRT's interpreter. ``op_resolver`` is one of :data:`OP_RESOLVERS`
-    (``xnnpack=False`` is shorthand for ``"builtin"``, ``reference=True`` for ``"reference"``).
-
-    Input NCHW float32 (NHWC files get a transpose); int8 input/output tensors are (de)quantized
-    with the file's own scale and zero point; batch-1 files run one example a call.
-    :meth:`run_raw` is the integer path (an already-typed input tensor, raw output).
-    """
+    """A ``.tflite`` in LiteRT's interpreter. ``op_resolver``: one of :data:`OP_RESOLVERS`
+    (``xnnpack=False`` means ``"builtin"``, ``reference=True`` means ``"reference"``)."""
 
     framework = "LiteRT"
     imports = ("ai_edge_litert.interpreter",)
@@ -54,22 +49,17 @@ class LiteRT(TensorFileRuntime):
 
     @property
     def inp(self) -> dict:
-        """The input tensor's details (``dtype``, ``shape``, ``quantization``...); loads if needed."""
+        """The input tensor's details (``dtype``, ``shape``, ``quantization``...)."""
         if not self._loaded:
             self.load()
         return self._inp
 
     @property
     def out(self) -> dict:
-        """The output tensor's details; loads if needed."""
+        """The output tensor's details."""
         if not self._loaded:
             self.load()
         return self._out
-
-    @property
-    def input_dtype(self):
-        """The input tensor's dtype (``np.int8`` for full-integer files)."""
-        return self.inp["dtype"]
 
     def run_raw(self, xq: np.ndarray) -> np.ndarray:
         """One call with an already-typed input tensor in the file's layout; the raw output."""
@@ -80,8 +70,7 @@ class LiteRT(TensorFileRuntime):
         return self.interpreter.get_tensor(self._out["index"])
 
     def op_names(self) -> list[str]:
-        """Operator names in the flatbuffer (e.g. to check no SHAPE/PACK ops are left), without
-        the runtime's DELEGATE nodes."""
+        """Operator names in the flatbuffer, without the runtime's DELEGATE nodes."""
         if not self._loaded:
             self.load()
         return [d["op_name"] for d in self.interpreter._get_ops_details() if d["op_name"] != "DELEGATE"]

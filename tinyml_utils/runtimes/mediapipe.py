@@ -1,5 +1,4 @@
-"""MediaPipe Tasks ``ImageClassifier`` on a classifier file with metadata; what the installed wheel
-offers for language models (:func:`mediapipe_llm_status`)."""
+"""MediaPipe Tasks ``ImageClassifier``; what the installed wheel offers for language models."""
 from __future__ import annotations
 
 import importlib.util
@@ -11,12 +10,9 @@ from .base import Runtime
 
 
 class MediaPipeClassifier(Runtime):
-    """MediaPipe Tasks ``ImageClassifier`` on a file from
-    :func:`tinyml_utils.convert.mediapipe.mediapipe_classifier_file`, called the way an app calls
-    it: one ``mp.Image`` (uint8 RGB) per ``classify``. The course's gray [0, 1] images become uint8
-    RGB (``round(255 x)`` copied to 3 channels); the scores of all categories come back in class
-    order (a model without softmax gives its logits). Trap: MediaPipe's Python API has no thread
-    setting, so ``threads`` is ``None``."""
+    """``ImageClassifier`` on a ``convert.mediapipe`` file, one ``mp.Image`` per ``classify`` as an app
+    calls it: gray [0, 1] → uint8 RGB (``round(255 x)``); every category's score in class order.
+    Trap: MediaPipe's Python API has no thread setting (``threads`` is ``None``)."""
 
     framework = "MediaPipe Tasks"
     fixed_threads = True
@@ -60,9 +56,8 @@ class MediaPipeClassifier(Runtime):
 
 
 def mediapipe_llm_status() -> dict:
-    """What the installed MediaPipe wheel offers for language models, read from its files without
-    importing it: whether the LLM Inference API (``mediapipe.tasks.python.genai``) is present, and
-    which text tasks ship (each needs its own ``.tflite``/task bundle, which nothing here provides)."""
+    """Whether the installed MediaPipe wheel has the LLM Inference API (``genai``) and which text
+    tasks it ships, read from its files without importing it."""
     spec = importlib.util.find_spec("mediapipe")
     if spec is None or not spec.submodule_search_locations:
         return {"installed": False, "genai": False, "text_tasks": []}

@@ -29,15 +29,6 @@ PEAK_MEMORY_MEANING = ("extra peak resident memory (VmHWM after load + one batch
                        "framework; the peak is reset through /proc/self/clear_refs")
 
 
-def from_spec(spec: dict) -> Runtime:
-    """Rebuild a wrapper from :meth:`Runtime.spec`."""
-    cls = RUNTIME_CLASSES[spec["cls"]]
-    kwargs = dict(spec.get("kwargs", {}))
-    if cls is TorchEager:
-        return TorchEager(None, spec["path"], **kwargs)
-    return cls(spec["path"], **kwargs)
-
-
 def _proc_status_kb(key: str) -> int:
     m = re.search(rf"{key}:\s+(\d+)\s*kB", Path("/proc/self/status").read_text())
     return int(m.group(1)) if m else -1
@@ -47,10 +38,10 @@ def _memory_child(spec_json: str, x_path: str) -> None:
     """Body of the fresh process of :func:`peak_memory`; prints one JSON line."""
     t0 = time.perf_counter()
     spec = json.loads(spec_json)
-    rt = from_spec(spec)
+    rt = RUNTIME_CLASSES[spec["cls"]](path=spec["path"], **spec["kwargs"])   # rebuilt from Runtime.spec
     import_s = import_modules(rt.imports)
     x1 = np.load(x_path)
-    rt.check_file()   # the file checks (hashing, an ONNX parse) are not the runtime's memory
+    rt.check_file()   # hashing the file is not the runtime's memory
     import_total = time.perf_counter() - t0
     before = _proc_status_kb("VmRSS")
     try:
@@ -74,10 +65,9 @@ def _memory_child(spec_json: str, x_path: str) -> None:
 
 
 def peak_memory(rt: Runtime, x1: np.ndarray, timeout: float = 300.0) -> dict | None:
-    """Measure, in a fresh Python process, the framework import time (s), the cold load time (ms)
-    and the extra peak resident memory (bytes) of load + one inference (see
-    :data:`PEAK_MEMORY_MEANING`). Returns ``None`` for wrappers that cannot be rebuilt from a
-    file (e.g. an in-memory fake-quant GraphModule)."""
+    """In a fresh Python process: framework import time (s), cold load time (ms) and extra peak
+    resident memory (bytes, :data:`PEAK_MEMORY_MEANING`) of load + one inference; ``None`` for a
+    wrapper with no file to rebuild from."""
     spec = rt.spec()
     if spec is None:
         return None

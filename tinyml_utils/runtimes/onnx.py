@@ -7,17 +7,15 @@ from .base import Runtime, batches
 
 
 class OnnxRuntime(Runtime):
-    """An ``.onnx`` file in an ``onnxruntime.InferenceSession`` on the CPU execution provider with
-    ``intra_op_num_threads = threads``. ``optimize=False`` disables every graph optimization: a QDQ
-    int8 model then runs its QuantizeLinear/DequantizeLinear pairs in float, which makes it the
-    fake-quant reference of the same file (with optimizations on, ORT fuses them into int8 kernels)."""
+    """An ``.onnx`` file in onnxruntime's CPU provider. ``optimize=False`` disables every graph
+    optimization: a QDQ int8 model then runs its Q/DQ pairs in float (its fake-quant reference)."""
 
     framework = "ONNX Runtime"
     imports = ("onnxruntime",)
 
-    def __init__(self, path, *, optimize: bool = True, batch_size: int = 256, **kwargs):
+    def __init__(self, path, *, optimize: bool = True, **kwargs):
         super().__init__(path, **kwargs)
-        self.optimize, self.batch_size = optimize, batch_size
+        self.optimize = optimize
 
     def _load(self) -> None:
         import onnxruntime as ort
@@ -32,7 +30,7 @@ class OnnxRuntime(Runtime):
         self.input_name = self.session.get_inputs()[0].name
 
     def _predict(self, x: np.ndarray) -> np.ndarray:
-        return batches(lambda b: self.session.run(None, {self.input_name: b})[0], x, self.batch_size)
+        return batches(lambda b: self.session.run(None, {self.input_name: b})[0], x, 256)
 
     def _spec_kwargs(self) -> dict:
         return {"optimize": self.optimize}

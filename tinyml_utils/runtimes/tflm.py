@@ -1,8 +1,5 @@
-"""int8 ``.tflite`` files in TensorFlow Lite Micro's Python interpreter, with the arena it needs.
-
-The reference for 'it runs on a microcontroller': one image per invoke, single-threaded, the
-same kernels (reference or CMSIS-NN class) and the same arena planner as the C++ library.
-"""
+"""int8 ``.tflite`` files in TensorFlow Lite Micro's Python interpreter (the C++ library's kernels
+and arena planner, one image per invoke, one thread), with the arena it needs."""
 from __future__ import annotations
 
 import re
@@ -33,27 +30,19 @@ def _io(detail: dict) -> Int8IO:
 
 
 def parse_arena_report(report: str) -> int:
-    """Total arena bytes from TFLM's ``print_allocations`` text (``Arena allocation total N
-    bytes``), falling back to head + tail usage."""
+    """Total arena bytes from TFLM's ``print_allocations`` text (``Arena allocation total N bytes``)."""
     m = re.search(r"Arena allocation total (\d+) bytes", report)
     if m:
         return int(m.group(1))
-    head = re.search(r"Arena allocation head (\d+) bytes", report)
-    tail = re.search(r"Arena allocation tail (\d+) bytes", report)
-    if head and tail:
-        return int(head.group(1)) + int(tail.group(1))
     raise RuntimeError("could not read the arena size from TFLM's allocation report:\n" + report[:2000])
 
 
-def tflm_arena_bytes(tflite_path, example: np.ndarray | None = None) -> dict:
-    """Run one inference in TFLite Micro and read its allocation report: ``{"arena_bytes": total
-    bytes the arena used (head + tail), "report": raw text}``. ``example`` (already in the
-    model's input dtype and layout) defaults to zeros. Trap: ``print_allocations`` writes to
-    C-level stderr, so it is captured at the file-descriptor level."""
+def tflm_arena_bytes(tflite_path) -> dict:
+    """``{"arena_bytes", "report"}`` after one inference on zeros. Trap: the report goes to C-level
+    stderr, captured at the file-descriptor level."""
     interp = _interpreter(tflite_path)
     det = interp.get_input_details(0)
-    x = example if example is not None else np.zeros(det["shape"], dtype=det["dtype"])
-    interp.set_input(x.astype(det["dtype"]), 0)
+    interp.set_input(np.zeros(det["shape"], dtype=det["dtype"]), 0)
     interp.invoke()
     with capture_output() as text:
         interp.print_allocations()
@@ -62,9 +51,7 @@ def tflm_arena_bytes(tflite_path, example: np.ndarray | None = None) -> dict:
 
 
 class TFLiteMicro(TensorFileRuntime):
-    """An int8 ``.tflite`` in TFLite Micro's Python interpreter. :meth:`run_raw` is the integer
-    path (an already-quantized input in the file's layout); :meth:`arena_bytes` the tensor arena
-    the interpreter actually allocated."""
+    """An int8 ``.tflite`` in TFLite Micro's Python interpreter."""
 
     framework = "TFLite Micro"
     fixed_threads = True
@@ -82,7 +69,7 @@ class TFLiteMicro(TensorFileRuntime):
         self.in_io, self.out_io = _io(self.inp), _io(self.out)
 
     def run_raw(self, xq: np.ndarray) -> np.ndarray:
-        """One inference on an already-quantized batch-1 input; the raw output tensor."""
+        """One inference on an already-quantized batch-1 input; the raw output tensor (a copy)."""
         if not self._loaded:
             self.load()
         self.interp.set_input(xq.reshape(self.inp["shape"]), 0)

@@ -1,15 +1,7 @@
-"""Training on the device: SGD steps run inside ExecuTorch and LiteRT on training files.
-
-The files come from :mod:`tinyml_utils.convert.training`: an ExecuTorch ``.pte`` whose
-``forward(x, y)`` returns loss, logits and gradients (:class:`DeviceTrainer`), and a ``.tflite``
-with ``train`` / ``infer`` / ``get_weights`` / ``set_weights`` signatures (:class:`LiteRTTrainer`).
-Both draw the same batches for the same seed (:func:`replay_batches`), so their accuracies after
-the same number of steps can be compared.
-
-Traps: a training program has a fixed batch size (every step takes exactly that many examples);
-the ExecuTorch training extension is experimental in 1.5 (its loaders are private functions).
-Time steps with :func:`tinyml_utils.measure.compare`, on trainers kept for timing only (every
-call is an SGD step that changes the weights).
+"""SGD steps inside ExecuTorch and LiteRT on the files of :mod:`tinyml_utils.convert.training`; both
+draw the same batches for the same seed. Traps: a program's batch size is fixed; ExecuTorch's
+training extension is experimental in 1.5 (private loaders); every call changes the weights, so
+time steps on trainers kept for timing only.
 """
 from __future__ import annotations
 
@@ -36,9 +28,8 @@ def _program_bytes(program, suffix: str) -> tuple[bytes, str]:
 def replay_batches(x: np.ndarray, y: np.ndarray, steps: int, batch_size: int, seed: int = 0,
                    replay: tuple[np.ndarray, np.ndarray] | None = None,
                    replay_fraction: float = 0.5) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """``steps`` random batches of ``(x, y)`` drawn with replacement (a training program's batch
-    size is fixed). With ``replay``, that fraction of each batch comes from a small buffer of old
-    examples kept on the device (rehearsal against forgetting)."""
+    """``steps`` random batches of ``(x, y)`` drawn with replacement; with ``replay``, that fraction of
+    each batch comes from a buffer of old examples (rehearsal against forgetting)."""
     rng = np.random.default_rng(seed)
     n_old = int(round(batch_size * replay_fraction)) if replay is not None else 0
     for _ in range(steps):
@@ -51,18 +42,10 @@ def replay_batches(x: np.ndarray, y: np.ndarray, steps: int, batch_size: int, se
 
 
 class DeviceTrainer:
-    """Run SGD steps inside the ExecuTorch runtime on a training ``.pte``.
+    """SGD steps inside the ExecuTorch runtime. ``program``: a training ``.pte``'s bytes or path, or
+    what ``convert.training.export_training`` returns (``.buffer``, ``.batch_size``)."""
 
-    ``program``: the file's bytes or path, or an object with ``.buffer`` and ``.batch_size`` (what
-    ``convert.training.export_training`` returns); ``batch_size`` is the program's fixed batch.
-
-    >>> trainer = DeviceTrainer(program, lr=0.05)
-    >>> loss, logits = trainer.step(xb, yb)     # one forward+backward+SGD step in the runtime
-    >>> trainer.copy_into(twin)                   # weights back into the PyTorch twin
-    """
-
-    def __init__(self, program, lr: float, momentum: float = 0.0, weight_decay: float = 0.0,
-                 batch_size: int | None = None):
+    def __init__(self, program, lr: float):
         import warnings
 
         from executorch.extension.training import _load_for_executorch_for_training_from_buffer, get_sgd_optimizer
@@ -75,8 +58,8 @@ class DeviceTrainer:
         except Exception as e:  # noqa: BLE001 - one error a learner can act on
             raise ArtifactError(name, f"ExecuTorch could not load the training program ({type(e).__name__}: {e})",
                                 FIX) from e
-        self.batch_size = batch_size or getattr(program, "batch_size", None)
-        self._make_sgd = lambda params: get_sgd_optimizer(params, lr, momentum, 0, weight_decay)
+        self.batch_size = getattr(program, "batch_size", None)
+        self._make_sgd = lambda params: get_sgd_optimizer(params, lr, 0.0, 0, 0.0)  # no momentum, decay
         self.sgd = None
 
     def forward_backward(self, x: torch.Tensor, y: torch.Tensor) -> tuple[float, torch.Tensor]:
@@ -85,7 +68,7 @@ class DeviceTrainer:
         return float(out[0]), out[1]
 
     def step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[float, torch.Tensor]:
-        """One training step (forward, backward, SGD update of the runtime's own weights)."""
+        """Forward, backward and an SGD update of the runtime's own weights."""
         loss, logits = self.forward_backward(x, y)
         if self.sgd is None:
             self.sgd = self._make_sgd(self.module.named_parameters())
@@ -111,14 +94,13 @@ class DeviceTrainer:
             replay: tuple[np.ndarray, np.ndarray] | None = None, replay_fraction: float = 0.5) -> list[float]:
         """``steps`` SGD steps on :func:`replay_batches` of the program's batch size; the losses."""
         if not self.batch_size:
-            raise ValueError("DeviceTrainer.fit needs the program's batch size (pass batch_size=...)")
+            raise ValueError("DeviceTrainer.fit needs the batch size of export_training's program")
         return [self.step(torch.as_tensor(xb, dtype=torch.float32), torch.as_tensor(yb, dtype=torch.long))[0]
                 for xb, yb in replay_batches(x, y, steps, self.batch_size, seed, replay, replay_fraction)]
 
 
 class LiteRTTrainer:
-    """The four signatures of a training ``.tflite`` (bytes or path) in the ``ai_edge_litert``
-    interpreter, one thread."""
+    """The four signatures of a training ``.tflite`` (bytes or path) in LiteRT, one thread."""
 
     def __init__(self, flatbuffer: bytes | str | Path):
         from ai_edge_litert.interpreter import Interpreter
@@ -143,9 +125,7 @@ class LiteRTTrainer:
                 for i in range(0, len(x), batch_size)]
         return np.concatenate(outs)
 
-    def predict(self, x: np.ndarray) -> np.ndarray:
-        """Same as :meth:`infer`, so ``measure.accuracy`` takes the trainer like any runtime."""
-        return self.infer(x)
+    predict = infer  # so measure.accuracy takes the trainer like any runtime
 
     def get_weights(self) -> dict[str, np.ndarray]:
         return {k: np.array(v) for k, v in self._get().items()}
