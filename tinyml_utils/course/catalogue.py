@@ -23,9 +23,8 @@ from ..core.context import Context
 from ..core.env import seed_everything
 from ..models import VISION_WIDTHS, vision_cnn
 from ..models.keras import to_nhwc, vision_cnn_keras
-from . import pipelines, recipes
+from . import pipelines, recipes, store
 from .store import Spec, load_or_build
-from .store import save as store_save
 
 DEPLOYABLES = ("vision_fp32.pte", "vision_int8_ptq.pte", "vision_int8_qat.pte",
                "vision_keras_fp32.tflite", "vision_keras_int8.tflite")
@@ -235,7 +234,7 @@ def save(name: str, ctx: Context, write: Callable[[Path], object], info: dict | 
     else:
         spec, load = _deployable_spec(ctx, name), None
         info = {"source": str(spec.sources[0])}
-    store_save(spec, write, info)
+    store.save(spec, write, info)
     # loading what was written checks it is in the format the builder reads back
     return Artifact(spec.path.stem, spec.path, load(spec.path) if load else None, info or {})
 
