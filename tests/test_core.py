@@ -123,11 +123,6 @@ def test_latency_harness_caps_time():
     assert 10 <= lat.repeats < 1000 and 9 < lat.p50_ms < 30
 
 
-def test_torch_peak_memory_positive():
-    peak = measure.torch_peak_memory_bytes(models.vision_cnn(8), torch.zeros(1, 1, 28, 28))
-    assert peak >= 8 * 28 * 28 * 4  # at least the first activation map in float32
-
-
 # ---------------------------------------------------------------- train
 def _tiny_split(n=64, seed=0):
     rng = np.random.default_rng(seed)

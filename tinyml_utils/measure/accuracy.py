@@ -1,13 +1,8 @@
-"""Accuracy and agreement (fractions in [0, 1]): one helper for every kind of model; ROC AUC of
-anomaly scores (:func:`roc_auc`, :func:`roc_points`).
-
-:func:`logits` takes NCHW float32 and dispatches: a PyTorch module or exported (PT2E) GraphModule
-→ :func:`tinyml_utils.models.modes.predict`; a Keras model → ``predict`` on NHWC (converted here);
-anything else with ``predict(x)`` (a :mod:`tinyml_utils.runtimes` wrapper) → its own.
-"""
+"""Accuracy and agreement (fractions in [0, 1]) of every kind of model; ROC AUC of anomaly scores."""
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from ..models.keras import to_nhwc
 from ..models.modes import predict
@@ -18,14 +13,10 @@ def _is_keras(model) -> bool:
 
 
 def logits(model, x: np.ndarray, batch_size: int = 512) -> np.ndarray:
-    """Float32 logits (N, classes) of ``model`` on NCHW float32 ``x`` (see the module docstring)."""
-    try:
-        import torch
-
-        if isinstance(model, torch.nn.Module):
-            return predict(model, x, batch_size)
-    except ImportError:  # pragma: no cover - torch is part of the course environment
-        pass
+    """Float32 logits (N, classes) on NCHW float32 ``x``: a torch module (exported ones too), a Keras
+    model (fed NHWC), or anything with ``predict(x)`` (a :mod:`tinyml_utils.runtimes` wrapper)."""
+    if isinstance(model, torch.nn.Module):
+        return predict(model, x, batch_size)
     if _is_keras(model):
         return np.asarray(model.predict(to_nhwc(x), batch_size=batch_size, verbose=0), np.float32)
     return np.asarray(model.predict(x), np.float32)
@@ -39,9 +30,8 @@ def top1(scores: np.ndarray, y: np.ndarray) -> float:
 def accuracy(model, split, y: np.ndarray | None = None) -> float:
     """Top-1 accuracy of ``model`` on a course split (or on ``x`` with labels ``y``)."""
     x, y = (split, y) if y is not None else (split.x, split.y)
-    if len(x) == 0 or len(y) == 0:
-        raise ValueError(f"accuracy: the split is empty ({len(x)} inputs, {len(y)} labels); accuracy is undefined "
-                         "without examples: check the split or the filter that produced it")
+    if len(x) == 0:
+        raise ValueError("accuracy: the split is empty; accuracy is undefined without examples")
     if len(x) != len(y):
         raise ValueError(f"accuracy: {len(x)} inputs but {len(y)} labels; they must pair up one to one")
     return top1(logits(model, x), y)
@@ -67,24 +57,15 @@ def evaluate(model, x: np.ndarray, y: np.ndarray, reference: np.ndarray | None =
 
 
 def roc_auc(is_anomaly: np.ndarray, scores: np.ndarray) -> float:
-    """Area under the ROC curve: the probability that a random anomaly scores higher than a random
-    normal window (ties count one half). The Mann–Whitney rank statistic with average ranks for
-    ties; equals ``sklearn.metrics.roc_auc_score``. Needs both classes present."""
+    """Area under the ROC curve (ties count one half): the Mann–Whitney rank statistic with average
+    ranks, equal to ``sklearn.metrics.roc_auc_score``. Needs both classes present."""
     y = np.asarray(is_anomaly).astype(bool).ravel()
     s = np.asarray(scores, dtype=np.float64).ravel()
     n_pos, n_neg = int(y.sum()), int((~y).sum())
     if n_pos == 0 or n_neg == 0:
         raise ValueError(f"roc_auc needs anomalies and normal windows; got {n_pos} and {n_neg}")
-    order = np.argsort(s, kind="mergesort")
-    ranks = np.empty(len(s))
-    sorted_s = s[order]
-    i = 0
-    while i < len(s):                       # average rank over each run of tied scores
-        j = i
-        while j + 1 < len(s) and sorted_s[j + 1] == sorted_s[i]:
-            j += 1
-        ranks[order[i:j + 1]] = (i + j) / 2.0 + 1.0
-        i = j + 1
+    _, inverse, counts = np.unique(s, return_inverse=True, return_counts=True)
+    ranks = (np.cumsum(counts) - (counts - 1) / 2.0)[inverse]   # the average 1-based rank of each tie run
     return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
 
 

@@ -1,10 +1,11 @@
-"""Effort of a conversion path: which steps succeeded and how long they took, and how many lines
-of code a path needs (the path's own functions plus the ``tinyml_utils`` code they reach)."""
+"""Effort of a conversion path: which steps succeeded and how long they took (seconds), and how many
+lines of code it needs (its own functions plus the ``tinyml_utils`` code they reach)."""
 from __future__ import annotations
 
 import inspect
 import io
 import sys
+import textwrap
 import time
 import tokenize
 from dataclasses import dataclass, field
@@ -13,13 +14,13 @@ from typing import Any, Callable
 
 @dataclass
 class ConversionLog:
-    """Steps of each runtime's conversion: (runtime, step, ok, seconds, error). Use :meth:`step`."""
+    """Steps of each runtime's conversion: (runtime, step, ok, seconds, error)."""
 
     rows: list[dict[str, Any]] = field(default_factory=list)
 
     def step(self, runtime: str, step: str, fn: Callable[[], Any], *, required: bool = False):
-        """Run ``fn()``; record success and wall time; on failure record the error and return
-        ``None`` (or re-raise when ``required``)."""
+        """Run ``fn()`` and record it; on failure record the error and return ``None`` (re-raise when
+        ``required``)."""
         t0 = time.perf_counter()
         try:
             out = fn()
@@ -40,14 +41,13 @@ class ConversionLog:
 
 
 def code_lines(*objs) -> int:
-    """Lines of code of functions/classes (docstrings, comments and blank lines not counted): a
-    plain, crude measure of the effort a conversion path takes."""
+    """Lines of code of functions/classes, docstrings, comments and blank lines not counted."""
     total = 0
     for obj in objs:
         src = inspect.getsource(obj)
         lines: set[int] = set()
         prev = tokenize.INDENT
-        for tok in tokenize.generate_tokens(io.StringIO(_dedent(src)).readline):
+        for tok in tokenize.generate_tokens(io.StringIO(textwrap.dedent(src)).readline):
             if tok.type == tokenize.STRING and prev in (tokenize.INDENT, tokenize.NEWLINE, tokenize.DEDENT):
                 prev = tok.type
                 continue  # a docstring or bare string statement
@@ -60,16 +60,9 @@ def code_lines(*objs) -> int:
     return total
 
 
-def _dedent(src: str) -> str:
-    import textwrap
-
-    return textwrap.dedent(src)
-
-
 def reachable_code(*entries) -> list:
-    """The ``tinyml_utils`` functions and classes ``entries`` use, followed transitively (names in
-    their code that resolve to module globals; intra-package imports sit at module top).
-    With :func:`code_lines` this counts the library code one conversion path depends on."""
+    """The ``tinyml_utils`` functions and classes ``entries`` use, transitively (names resolving to
+    module globals; trap: an import inside a function is not followed)."""
     import ast
 
     seen: dict[str, Any] = {}
@@ -82,7 +75,7 @@ def reachable_code(*entries) -> list:
             continue
         seen[key] = obj
         try:
-            tree = ast.parse(_dedent(inspect.getsource(obj)))
+            tree = ast.parse(textwrap.dedent(inspect.getsource(obj)))
         except (OSError, TypeError, SyntaxError):
             continue
         namespace = dict(vars(sys.modules[mod]))

@@ -1,10 +1,7 @@
-"""Drift seen from the model itself: statistics a deployed model can compute without labels.
+"""Drift statistics a deployed model can compute without labels.
 
-:func:`bn_drift_score` compares the first BatchNorm layer's input statistics on a buffer of recent
-inputs with the running statistics it stored in training; :func:`mean_entropy` is the mean
-predictive entropy. The repair that uses the same statistics (AdaBN) is
-:func:`tinyml_utils.train.adapt_batchnorm`. Trap: a drift that only mixes channels (a rotated
-sensor) keeps each channel's energy and moves these statistics much less than a scale change.
+Trap: a drift that only mixes channels (a rotated sensor) keeps each channel's energy and moves
+these statistics much less than a scale change.
 """
 from __future__ import annotations
 
@@ -17,9 +14,9 @@ from .accuracy import logits
 
 @torch.no_grad()
 def bn_drift_score(model: nn.Module, x: np.ndarray) -> float:
-    """How far the inputs of the model's first BatchNorm layer are from the statistics it stored in
-    training: the mean over channels of ``|log(var_batch / running_var)| + (mean_batch -
-    running_mean)^2 / running_var``. About 0 for data like the training data; no labels needed."""
+    """How far the first BatchNorm layer's inputs on ``x`` are from its running statistics: the mean
+    over channels of ``|log(var / running_var)| + (mean - running_mean)^2 / running_var`` (about 0
+    for data like the training data)."""
     bn = next(m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm))
     feats = {}
     hook = bn.register_forward_hook(lambda m, inp, out: feats.setdefault("x", inp[0]))

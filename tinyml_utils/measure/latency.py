@@ -1,25 +1,16 @@
-"""Latency: the course's one protocol for batch-1 timing, and interleaved comparisons.
+"""Latency (milliseconds): batch-1 timing of one model, and the interleaved comparison of several.
 
-One model: :func:`measure_latency` fixes the thread count, runs ``warmup`` untimed calls, then
-times ``repeats`` single (batch-1) calls; median and p95 in milliseconds plus the thread count.
-
-Several models: :func:`compare`, the course's one way to compare latencies. Trap: a busy machine
-only *adds* time, so it runs interleaved rounds (``calls`` calls per candidate, order rotating),
-keeps a low quantile of each round (``quantile=0.1``) and compares candidates by their **paired**
-per-round ratios: the median, with the 2nd smallest to 2nd largest ratio as interval (for 9
-rounds about 96 % coverage of the true median ratio). Assert only effects beyond that interval.
-
->>> cmp = compare({"dense": lambda: dense(x), "pruned": lambda: pruned(x)})
->>> r = cmp.ratio("pruned", "dense")          # Ratio(estimate=0.55, lo=0.52, hi=0.58, rounds=9)
->>> cmp.frame()                               # one row a candidate: low / p50 / p95 in ms
+Trap: a busy machine only *adds* time, so :func:`compare` runs interleaved rounds (order rotating),
+keeps a low quantile of each round and compares candidates by their **paired** per-round ratios:
+the median, with the 2nd smallest to 2nd largest ratio as interval (about 96 % coverage of the
+true median ratio for 9 rounds). Assert only effects beyond that interval.
 """
 from __future__ import annotations
 
 import gc
 import os
-import statistics
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
@@ -41,14 +32,6 @@ class Latency:
     warmup: int
     threads: int
 
-    @property
-    def spread_ms(self) -> float:
-        """p95 minus median: how noisy the measurement is."""
-        return self.p95_ms - self.p50_ms
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
     def __str__(self) -> str:
         return (f"{self.p50_ms:.3f} ms median (p95 {self.p95_ms:.3f} ms, {self.repeats} runs, "
                 f"{self.threads} thread{'s' if self.threads != 1 else ''})")
@@ -57,20 +40,16 @@ class Latency:
 def set_threads(threads: int = DEFAULT_THREADS) -> int:
     """Fix torch's intra-op threads (and OMP's for later-started runtimes); returns the value set."""
     os.environ["OMP_NUM_THREADS"] = str(threads)
-    try:
-        torch.set_num_threads(threads)
-    except ImportError:  # pragma: no cover
-        pass
+    torch.set_num_threads(threads)
     return threads
 
 
 def measure_latency(fn: Callable[[], Any], *, warmup: int = 20, repeats: int = 200,
                     threads: int = DEFAULT_THREADS, max_seconds: float | None = 20.0) -> Latency:
-    """Time ``fn()`` (one batch-1 inference) after ``warmup`` untimed calls.
+    """Time ``fn()`` (one batch-1 inference) after ``warmup`` untimed calls, garbage collection paused.
 
-    ``threads`` is the thread count the caller configured its runtime with (torch's is set here);
-    it is reported with the numbers. ``max_seconds`` caps the timed phase (fewer repeats, noted
-    in ``repeats``) so a slow runtime cannot stall a chapter.
+    ``threads``: the caller's runtime thread count (torch's is set here), reported with the numbers.
+    ``max_seconds`` caps the timed phase (fewer repeats, at least 10, noted in ``repeats``).
     """
     set_threads(threads)
     for _ in range(warmup):
@@ -104,12 +83,6 @@ def torch_latency(model, example_input, **kwargs) -> Latency:
             model(example_input)
 
     return measure_latency(run, **kwargs)
-
-
-def median_spread(values) -> str:
-    """'median (min–max)' of repeated measurements, for tables."""
-    v = list(values)
-    return f"{statistics.median(v):.3g} ({min(v):.3g}–{max(v):.3g})"
 
 
 @dataclass
@@ -188,11 +161,8 @@ class Comparison:
 
 def compare(fns: dict[str, Callable[[], Any]], *, rounds: int = 9, calls: int = 30, warmup: int = 5,
             quantile: float = 0.1, max_seconds: float | None = 60.0) -> Comparison:
-    """Time several zero-argument callables interleaved (see the module docstring).
-
-    ``calls`` per candidate per round; ``max_seconds`` caps the whole measurement (rounds stop
-    early, never below 3, when a slow candidate would blow the budget). Garbage collection is
-    paused while timing."""
+    """Time several zero-argument callables interleaved (see the module docstring), ``calls`` each per
+    round, garbage collection paused. ``max_seconds`` caps the whole run (never fewer than 3 rounds)."""
     if not fns:
         raise ValueError("compare() needs at least one callable")
     names = list(fns)

@@ -1,24 +1,12 @@
 """A language model's quality and speed: perplexity, and prefill/decode tokens per second.
 
->>> measure.perplexity(model, val_ids, seq_len=128)           # eager full-logits model
->>> speed, cmp = measure.token_speed({"fp32": lm32, "8da4w": lm4})
->>> speed["8da4w"].decode_tok_s; cmp.ratio("8da4w decode", "fp32 decode")
-
-Perplexity = exp(mean negative log-likelihood in nats per token), over the non-overlapping windows
+Perplexity = exp(mean negative log-likelihood in nats per token) over the non-overlapping windows
 of :func:`tinyml_utils.data.text.windows` (the same windows for an eager model and a ``.pte``).
-
-Speed goes through :func:`tinyml_utils.measure.compare`, the course's one interleaved timing: every
-program gets a *prefill* candidate (the whole prompt in one call at position 0) and a *decode*
-candidate (one token a call at the next position of the context, wrapping back after the last).
-Traps: a decode call's cost grows with its position (attention over the cache), so the decode
-positions cycle over the same range for every program; a loaded machine only adds time, so the
-headline is the low quantile of each round.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Protocol
 
 import numpy as np
 import torch
@@ -29,8 +17,8 @@ from .latency import Comparison, compare
 
 
 def nll_from_logits(logits: np.ndarray, targets: np.ndarray) -> float:
-    """Mean negative log-likelihood (nats per token) of ``targets`` under rows of ``logits``
-    (shape [tokens, vocab]); a numerically stable log-softmax in NumPy (float64)."""
+    """Mean negative log-likelihood (nats per token) of ``targets`` under ``logits`` [tokens, vocab],
+    in float64."""
     z = np.asarray(logits, dtype=np.float64)
     z = z - z.max(axis=1, keepdims=True)
     logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
@@ -44,9 +32,8 @@ def perplexity_from_nll(nll_per_token: float) -> float:
 
 @torch.no_grad()
 def mean_nll(model, ids, seq_len: int = 128, max_tokens: int | None = None) -> float:
-    """Mean negative log-likelihood (nats per token) of ``ids`` under an eager full-logits model, in
-    the non-overlapping windows of :func:`tinyml_utils.data.text.windows` (each starts with an empty
-    context)."""
+    """Mean negative log-likelihood (nats per token) of ``ids`` under an eager full-logits model (each
+    window starts with an empty context)."""
     total, count = 0.0, 0
     model.eval()
     for x, y in windows(ids, seq_len, max_tokens):
@@ -62,20 +49,10 @@ def perplexity(model, ids, seq_len: int = 128, max_tokens: int | None = None) ->
     return perplexity_from_nll(mean_nll(model, ids, seq_len, max_tokens))
 
 
-class Stepper(Protocol):
-    """What :func:`token_speed` times: a KV-cache program fed ``ids`` at positions from ``pos``
-    (e.g. :class:`tinyml_utils.runtimes.ExecuTorchLM`)."""
-
-    max_seq_len: int
-
-    def step(self, ids, pos: int) -> np.ndarray: ...
-
-
 @dataclass
 class TokenSpeed:
-    """Tokens per second of one program at the caller's thread count: prefill from the low
-    quantile of the prompt calls; decode from the low quantile (``decode_tok_s``) and the median
-    (``decode_tok_s_median``, load included) of the single-token calls."""
+    """Tokens per second of one program: prefill and ``decode_tok_s`` from the rounds' low quantile,
+    ``decode_tok_s_median`` from the median call (load included)."""
 
     prefill_tok_s: float
     decode_tok_s: float
@@ -84,7 +61,7 @@ class TokenSpeed:
     decode_calls: int
 
 
-def _decoder(lm: Stepper, first: int):
+def _decoder(lm, first: int):
     pos = [first]
 
     def decode_one() -> None:
@@ -95,12 +72,12 @@ def _decoder(lm: Stepper, first: int):
     return decode_one
 
 
-def token_speed(lms: dict[str, Stepper], prefill_tokens: int = 64, *, rounds: int = 5, calls: int = 32,
+def token_speed(lms: dict, prefill_tokens: int = 64, *, rounds: int = 5, calls: int = 32,
                 quantile: float = 0.1, max_seconds: float | None = 60.0) -> tuple[dict[str, TokenSpeed], Comparison]:
-    """Interleaved prefill and decode timing of several programs with :func:`compare`: candidates
-    ``"<name> prefill"`` (a ``prefill_tokens``-token prompt at position 0) and ``"<name> decode"``
-    (one token at positions ``prefill_tokens`` … ``max_seq_len - 1``, cycling). Returns the speeds
-    and the :class:`Comparison` (for ratios, e.g. ``cmp.ratio("8da4w decode", "fp32 decode")``)."""
+    """Interleaved :func:`compare` of KV-cache programs (``lm.step(ids, pos)``, ``lm.max_seq_len``):
+    ``"<name> prefill"`` (the prompt at position 0) and ``"<name> decode"`` (one token a call).
+    Returns ``(speeds, Comparison)``. Trap: a decode call's cost grows with its position, so every
+    program's decode cycles over the same positions, ``prefill_tokens`` … ``max_seq_len - 1``."""
     prompt = [(7 * i + 3) % 256 for i in range(prefill_tokens)]
     fns = {}
     for name, lm in lms.items():

@@ -1,6 +1,7 @@
 """Size: parameters, non-zero parameters, MACs, and bytes (file, state dict, zipped, graph payload)."""
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import torch
@@ -14,13 +15,13 @@ def count_params(model) -> int:
 
 
 def count_nonzero_params(model) -> int:
-    """Parameters that are not exactly zero (after pruning masks are applied)."""
+    """Parameters that are not exactly zero (masks applied)."""
     return int(sum(int((p != 0).sum()) for p in model.parameters()))
 
 
 def count_macs(model, example_input) -> int:
-    """Multiply-accumulates of one forward pass on ``example_input``, counted by PyTorch's
-    ``FlopCounterMode`` (FLOPs / 2; counts conv, linear and matmul, the ops that dominate)."""
+    """Multiply-accumulates of one eval-mode forward pass: PyTorch's ``FlopCounterMode`` FLOPs / 2
+    (conv, linear and matmul only)."""
     was_training = model.training
     model.eval()
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
@@ -35,16 +36,12 @@ def file_bytes(path: str | Path) -> int:
 
 
 def state_dict_bytes(model, path: str | Path | None = None) -> int:
-    """Bytes of ``torch.save(model.state_dict())`` on disk: written to ``path`` if given, else to a
-    temporary file (an in-memory buffer differs by a few hundred bytes: the zip container stores the
-    file name in every entry)."""
+    """Bytes of ``torch.save(model.state_dict())`` on disk, written to ``path`` or a temporary file.
+    Trap: an in-memory buffer differs by a few hundred bytes (the zip stores the file name)."""
     import tempfile
 
-    if path is not None:
-        torch.save(model.state_dict(), path)
-        return file_bytes(path)
     with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "model.pt"
+        out = Path(path) if path is not None else Path(tmp) / "model.pt"
         torch.save(model.state_dict(), out)
         return file_bytes(out)
 
@@ -56,8 +53,6 @@ def zipped_bytes(path: str | Path) -> int:
     return len(zlib.compress(Path(path).read_bytes(), 9))
 
 
-
-
 def artifact_bytes(path: str | Path) -> dict[str, int]:
     """``{"bytes": on disk, "zipped_bytes": after DEFLATE level 9}`` of one file."""
     return {"bytes": file_bytes(path), "zipped_bytes": zipped_bytes(path)}
@@ -67,15 +62,13 @@ def graph_constant_bytes(gm) -> dict[str, int]:
     """Bytes of the tensors a (converted PT2E) GraphModule's graph reads, by dtype: the weight
     payload an artifact must carry at least. Trap: the state dict can keep unused float originals,
     so only ``get_attr`` nodes are counted."""
-    seen, out, tensors = set(), {}, []
+    seen, out = set(), {}
     for node in gm.graph.nodes:
-        if node.op == "get_attr":
-            obj = gm
-            for part in str(node.target).split("."):
-                obj = getattr(obj, part)
-            if isinstance(obj, torch.Tensor):
-                tensors.append(obj)
-    for t in tensors:
+        if node.op != "get_attr":
+            continue
+        t = functools.reduce(getattr, str(node.target).split("."), gm)
+        if not isinstance(t, torch.Tensor):
+            continue
         key = (t.data_ptr(), t.numel(), t.dtype)
         if key in seen or t.numel() == 0:
             continue
@@ -87,7 +80,7 @@ def graph_constant_bytes(gm) -> dict[str, int]:
 
 def float_payload_bytes(model) -> int:
     """Bytes of a float model's weights after batch-norm folding (what an fp32 ``.pte`` carries):
-    conv/linear weights and one float32 bias per output channel."""
+    conv/linear weights plus one float32 bias per output channel."""
     total = 0
     for mod in model.modules():
         if isinstance(mod, (nn.Conv1d, nn.Conv2d, nn.Linear)):
@@ -96,10 +89,9 @@ def float_payload_bytes(model) -> int:
 
 
 def pte_planned_bytes(pte: str | Path, method: str = "forward") -> int:
-    """Bytes ExecuTorch's memory planner reserved for ``method`` of a ``.pte`` (activations, outputs
-    and, for a language model, its KV cache), read from the file: the arena a device must provide
-    besides the program itself. Trap: XNNPACK also packs the weights into its own buffers when the
-    program loads, which this does not count (a fresh-process peak memory does)."""
+    """Bytes ExecuTorch's memory planner reserved for ``method`` of a ``.pte`` (activations, outputs,
+    an LLM's KV cache), read from the file. Trap: XNNPACK's packed weight buffers, made at load
+    time, are not counted (a fresh-process peak memory does count them)."""
     from executorch.exir._serialize._program import deserialize_pte_binary
 
     pte_file = deserialize_pte_binary(Path(pte).read_bytes())
