@@ -91,7 +91,7 @@ def _emulated_layer_outputs(emulator, program, x: np.ndarray) -> list[np.ndarray
     read through the 32-bit pointer ``g_layer_output[i]``."""
     x = np.ascontiguousarray(x, dtype=np.int8).reshape(-1)
     outs = []
-    for i, plan in enumerate(program.plans):
+    for i, plan in enumerate(program.layers):
         emulator.write("g_input", x)
         emulator.call("model_invoke_layers", i + 1)
         ptr = int(emulator.read("g_layer_output", np.uint32)[i])
@@ -209,7 +209,7 @@ def test_generated_c_is_bit_exact_on_the_host(tiny, variant):
         xs = _inputs(tiny[name], N_INPUTS)
         counts = _bit_exact_counts(hm.run, ref, xs)
         assert counts["identical_outputs"] == N_INPUTS, counts
-        rows = host.compare_layers(prog.plans, hm.layer_outputs(xs[0]), ref.tensors(xs[0]))
+        rows = host.compare_layers(prog.layers, hm.layer_outputs(xs[0]), ref.tensors(xs[0]))
         assert host.first_mismatch(rows) is None, rows
         assert 'marker_layer' in prog.sources["model.c"] and prog.input.size == xs.shape[1]
 
@@ -300,7 +300,7 @@ def test_sparse_variant_stores_only_non_zero_weights_and_stays_exact(tiny, tmp_p
     dense, sparse = codegen.generate(path, "simd"), codegen.generate(path, "sparse")
     for prog in (dense, sparse):
         assert _bit_exact_counts(host.build_host(prog).run, ref, xs)["identical_outputs"] == N_INPUTS
-    plans = {p.name: p for p in sparse.plans}
+    plans = {p.name: p for p in sparse.layers}
     stored = {name: (int(k), int(n)) for name, k, n in
               re.findall(r"(\w+)_nz_start\[\d+\] = \{\s*/\* (\d+) of (\d+) weights", sparse.sources["model.c"])}
     assert set(stored) == {n for n, p in plans.items() if p.op in ("CONV_2D", "FULLY_CONNECTED")}
@@ -326,6 +326,6 @@ def test_simd_kernels_on_an_emulated_cortex_m4(tiny):
         assert np.array_equal(m.predict(xs), want), variant
         counts[variant] = m.count(xs[:1]).instructions[0]
     assert counts["simd"] < counts["reordered"], counts
-    rows = host.compare_layers(m.program.plans, _emulated_layer_outputs(m.emulator, m.program, xs[0]),
+    rows = host.compare_layers(m.program.layers, _emulated_layer_outputs(m.emulator, m.program, xs[0]),
                                ref.tensors(xs[0]))
     assert host.first_mismatch(rows) is None, rows

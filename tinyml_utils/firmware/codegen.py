@@ -35,10 +35,6 @@ class CProgram:
     layers: list[Layer]
 
     @property
-    def plans(self) -> list[Layer]:
-        return self.layers
-
-    @property
     def macs(self) -> int:
         return sum(layer.macs for layer in self.layers)
 
@@ -57,8 +53,7 @@ def scratch_bytes(layer: Layer, variant: str) -> int:
 
 
 def plan_arena(layers: list[Layer]) -> tuple[dict[int, int], int]:
-    """(tensor index → offset, arena bytes) for the intermediate tensors: tensors whose lives overlap
-    get disjoint bytes (greedy first fit, largest first, 4-byte aligned)."""
+    """Arena offsets of the intermediate tensors (greedy first fit, largest first, 4-byte aligned), arena bytes."""
     model_in, model_out = layers[0].input, layers[-1].output
     life: dict[int, list[int]] = {}
     size: dict[int, int] = {}

@@ -31,7 +31,7 @@ class HostModel:
     """A :class:`~.codegen.CProgram` compiled into a shared library and loaded with ctypes."""
 
     def __init__(self, program: CProgram, lib_path: Path):
-        self.program, self.plans = program, program.plans
+        self.program, self.plans = program, program.layers
         self.lib = ctypes.CDLL(str(lib_path))
         self._in = (ctypes.c_int8 * program.input.size).in_dll(self.lib, "g_input")
         self._out = (ctypes.c_int8 * program.output.size).in_dll(self.lib, "g_output")
@@ -116,8 +116,7 @@ class LiteRTReference:
 
 
 def compare_layers(plans: list[Layer], ours: list[np.ndarray], reference: dict[int, np.ndarray]) -> list[dict]:
-    """One row per layer: values equal / total, largest |difference| (int8 LSBs) between ``ours[i]``
-    (layer i's output) and LiteRT's tensors (:meth:`LiteRTReference.tensors`)."""
+    """One row per layer: values equal / total, largest |difference| (int8 LSBs) vs LiteRT's tensors."""
     rows = []
     for layer, mine in zip(plans, ours):
         ref = np.asarray(reference[layer.output]).reshape(-1).astype(np.int32)
