@@ -53,7 +53,8 @@ def scratch_bytes(layer: Layer, variant: str) -> int:
 
 
 def plan_arena(layers: list[Layer]) -> tuple[dict[int, int], int]:
-    """Arena offsets of the intermediate tensors (greedy first fit, largest first, 4-byte aligned), arena bytes."""
+    """(tensor → offset, arena bytes) for the intermediate tensors: tensors whose lives overlap get
+    disjoint bytes (greedy first fit, largest first, 4-byte aligned)."""
     model_in, model_out = layers[0].input, layers[-1].output
     life: dict[int, list[int]] = {}
     size: dict[int, int] = {}
