@@ -190,23 +190,6 @@ def test_speech_commands_missing_says_how_to_fix(tmp_path):
         public.speech_commands(root=tmp_path, version="v9")
 
 
-def test_speech_commands_v001_trust_on_first_use(tmp_path):
-    root = tmp_path / "root"
-    archive = make_archive(tmp_path, root, version="v0.01")
-    with pytest.warns(UserWarning, match="No published checksum"):
-        ds = public.speech_commands(root=root, version="v0.01")
-    assert ds.name == "speech_commands_v0.01"
-    record = (root / "checksums.json").read_text()
-    assert _sha(archive.read_bytes()) in record
-    # A later, different archive is caught by the record.
-    import shutil
-
-    shutil.rmtree(root / "speech_commands_v0.01")
-    archive.write_bytes(archive.read_bytes() + b"tampered")
-    with pytest.raises(DataError, match="SHA-256"):
-        public.speech_commands(root=root, version="v0.01")
-
-
 # --------------------------------------------------------------------------------------------
 # MNIST
 # --------------------------------------------------------------------------------------------

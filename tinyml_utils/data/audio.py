@@ -225,17 +225,15 @@ class CmsisMfcc:
         return np.stack([self.frame_features(f) for f in frames]).astype(np.float32)
 
 
-def mcu_frame_cycles_estimate(fft: int = FFT, n_mels: int = N_MELS, n_mfcc: int = N_MFCC,
-                              filter_coefs: int | None = None, cycles_per_flop: float = 1.5) -> dict:
-    """ESTIMATED Cortex-M cycles for one MFCC frame from an operation count, not a measurement.
+def mcu_frame_cycles_estimate(cycles_per_flop: float = 1.5) -> dict:
+    """ESTIMATED Cortex-M cycles for one MFCC frame of the recipe from an operation count, not a measurement.
 
-    Assumed float operations: real FFT 2.5·fft·log2(fft); window, peak normalization and magnitude
-    ~8·fft (square roots as 8 each); mel filters 2·filter_coefs (non-zero weights only); log ~30 a band;
-    DCT 2·n_mels·n_mfcc. ``cycles_per_flop`` (assumed) includes loads, stores and loop overhead.
+    Assumed float operations: real FFT 2.5·N·log2(N); window, peak normalization and magnitude ~8·N
+    (square roots as 8 each); mel filters 2 per non-zero weight (each bin feeds ≤ 2 bands); log ~30 a
+    band; DCT 2·bands·coefficients. ``cycles_per_flop`` (assumed) includes loads, stores and loop overhead.
     """
-    coefs = filter_coefs if filter_coefs is not None else 2 * (fft // 2)  # each bin feeds ≤ 2 bands
-    flops = {"fft": 2.5 * fft * np.log2(fft), "window_norm_mag": 8.0 * fft,
-             "mel": 2.0 * coefs, "log": 30.0 * n_mels, "dct": 2.0 * n_mels * n_mfcc}
+    flops = {"fft": 2.5 * FFT * np.log2(FFT), "window_norm_mag": 8.0 * FFT,
+             "mel": 2.0 * 2 * (FFT // 2), "log": 30.0 * N_MELS, "dct": 2.0 * N_MELS * N_MFCC}
     total = float(sum(flops.values()))
     return {"flops": total, "cycles": total * cycles_per_flop, "parts": flops,
             "cycles_per_flop": cycles_per_flop, "estimated": True}

@@ -10,7 +10,7 @@ Traps:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -163,30 +163,28 @@ def dsp_features(windows: np.ndarray, sample_rate: float = 10.0, n_bands: int = 
 
 @dataclass
 class FeatureScaler:
-    """``log10(x + eps)`` on energy columns (band energies, peak powers), then (x − mean) / std; fit on train."""
+    """``log10(x + 1e-6)`` on energy columns (band energies, peak powers), then (x − mean) / std; fit on train."""
 
     log_columns: np.ndarray
     mean: np.ndarray
     std: np.ndarray
-    eps: float = 1e-6
-    names: list[str] = field(default_factory=list)
 
     @classmethod
-    def fit(cls, feats: np.ndarray, names: Sequence[str], eps: float = 1e-6) -> FeatureScaler:
+    def fit(cls, feats: np.ndarray, names: Sequence[str]) -> FeatureScaler:
         logc = np.array(["_band" in n or n.endswith("_pow") for n in names])
         if len(logc) != feats.shape[1]:
             raise ValueError(f"{len(names)} names for {feats.shape[1]} feature columns")
-        z = cls._log(np.asarray(feats, np.float64), logc, eps)
-        return cls(logc, z.mean(0), z.std(0) + 1e-6, eps, list(names))
+        z = cls._log(np.asarray(feats, np.float64), logc)
+        return cls(logc, z.mean(0), z.std(0) + 1e-6)
 
     @staticmethod
-    def _log(f: np.ndarray, logc: np.ndarray, eps: float) -> np.ndarray:
+    def _log(f: np.ndarray, logc: np.ndarray) -> np.ndarray:
         f = f.copy()
-        f[:, logc] = np.log10(np.maximum(f[:, logc], 0.0) + eps)
+        f[:, logc] = np.log10(np.maximum(f[:, logc], 0.0) + 1e-6)
         return f
 
     def transform(self, feats: np.ndarray) -> np.ndarray:
-        z = self._log(np.asarray(feats, np.float64), self.log_columns, self.eps)
+        z = self._log(np.asarray(feats, np.float64), self.log_columns)
         return ((z - self.mean) / self.std).astype(np.float32)
 
 

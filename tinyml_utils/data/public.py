@@ -1,12 +1,13 @@
 """The full public datasets for learners with a network: Speech Commands (12-class layout) and MNIST.
 
 Nothing is downloaded without ``download=True``; a missing file raises a ``DataError`` saying where
-to put it. Files are checked against the SHA-256 values TensorFlow Datasets publishes; Speech Commands
-v0.01 has none, so its SHA-256 is recorded on first use and checked from then on.
+to put it. Files are checked against the SHA-256 values TensorFlow Datasets publishes; certificate
+checks stay on.
 """
 from __future__ import annotations
 
 import gzip
+import hashlib
 import math
 import shutil
 import struct
@@ -17,17 +18,13 @@ from pathlib import Path
 import numpy as np
 
 from ..core import paths
-from . import fetch
-from .base import DataCard, DataError, Dataset, Split, stratified_split
+from .base import DataCard, DataError, Dataset, Split, stratified_split, verify_checksum
 from .keywords import CLASSES as KEYWORD_CLASSES
 from .keywords import KEYWORDS, SILENCE_INDEX, UNKNOWN_INDEX
 
 # From TensorFlow Datasets, tensorflow_datasets/url_checksums/speech_commands.txt
-# (v0.02 archive: 2,428,923,189 bytes). None = no published value known: trust on first use.
-SPEECH_COMMANDS_SHA256: dict[str, str | None] = {
-    "v0.02": "af14739ee7dc311471de98f5f9d2c9191b18aedfe957f4a6ff791c709868ff58",
-    "v0.01": None,
-}
+# (v0.02 archive: 2,428,923,189 bytes).
+SPEECH_COMMANDS_SHA256 = {"v0.02": "af14739ee7dc311471de98f5f9d2c9191b18aedfe957f4a6ff791c709868ff58"}
 SPEECH_COMMANDS_URLS = [
     "https://storage.googleapis.com/download.tensorflow.org/data/speech_commands_{version}.tar.gz",
     "https://download.tensorflow.org/data/speech_commands_{version}.tar.gz",
@@ -54,7 +51,7 @@ NOISE_SPANS = {"train": (0.0, 0.8), "val": (0.8, 0.9), "test": (0.9, 1.0)}
 #: The card of ``data/speech_commands.md``; :func:`speech_commands` adds the run's own details.
 SPEECH_COMMANDS_CARD = DataCard(
     name="Speech Commands (optional, needs a network)",
-    source="Google's Speech Commands v0.02 (default, 2.3 GB) or v0.01, downloaded by "
+    source="Google's Speech Commands v0.02 (2.3 GB), downloaded by "
            "`data.public.speech_commands(download=True)` from `download.tensorflow.org`; without `download=True` "
            "nothing is fetched and a missing file raises an error saying where to put it.",
     license="CC BY 4.0 (Warden, \"Speech Commands: A Dataset for Limited-Vocabulary Speech Recognition\", 2018).",
@@ -68,11 +65,52 @@ SPEECH_COMMANDS_CARD = DataCard(
            "splits; not the separate canonical test archive); the background-noise files are cut in time, "
            "80 / 10 / 10 %, so no silence clip is shared between splits.",
     checksums=f"v0.02 archive SHA-256 `{SPEECH_COMMANDS_SHA256['v0.02']}` "
-              "(TensorFlow Datasets' published value); v0.01 has no published checksum and is recorded on first "
-              "use in `<root>/checksums.json`, then checked on every later load.",
+              "(TensorFlow Datasets' published value), checked before use.",
     caveats=["the unknown class dominates unless subsampled; classes are not balanced",
              "many clips are shorter than 1 s or contain clipping and noise: it is real data"],
 )
+
+
+def _download(urls: list[str], dest: Path, expected: str) -> None:
+    """Fetch the first URL that works into ``dest`` (via ``dest.part``), checking SHA-256."""
+    import urllib.request
+
+    from tqdm.auto import tqdm
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    part = dest.with_name(dest.name + ".part")
+    errors = []
+    for url in urls:
+        try:
+            with urllib.request.urlopen(url, timeout=60) as response, open(part, "wb") as out:
+                total = int(response.headers.get("Content-Length") or 0) or None
+                h = hashlib.sha256()
+                with tqdm(total=total, unit="B", unit_scale=True, desc=dest.name) as bar:
+                    while block := response.read(1 << 20):
+                        out.write(block)
+                        h.update(block)
+                        bar.update(len(block))
+        except OSError as e:  # URLError, HTTPError, timeouts are all OSErrors
+            errors.append(f"{url}: {e}")
+            part.unlink(missing_ok=True)
+            continue
+        got = h.hexdigest()
+        if got != expected:
+            part.unlink(missing_ok=True)
+            raise DataError(f"Downloaded {url} but its SHA-256 is {got[:12]}…, expected "
+                            f"{expected[:12]}…: the file changed or the transfer was damaged. "
+                            "Try again later, or download it by another route and place it at "
+                            f"{dest}.")
+        part.replace(dest)
+        return
+    raise DataError(f"Could not download {dest.name} (network needed). Tried:\n  "
+                    + "\n  ".join(errors) + f"\nFix: check the connection, or place the file at "
+                                            f"{dest} by hand.")
+
+
+def _missing(path: Path, what: str) -> DataError:
+    return DataError(f"Missing dataset file: {path} ({what}). Fix: pass download=True (needs a "
+                     f"network connection), or place the file at {path} yourself.")
 
 
 def _read_wav(path: Path) -> np.ndarray:
@@ -102,15 +140,15 @@ def _extracted_dir(root: Path, version: str, download: bool) -> Path:
     if (folder / "validation_list.txt").exists() and (folder / "testing_list.txt").exists():
         return folder
     archive = root / f"speech_commands_{version}.tar.gz"
-    expected = SPEECH_COMMANDS_SHA256.get(version)
+    expected = SPEECH_COMMANDS_SHA256[version]
     if not archive.exists():
         if not download:
-            raise fetch.missing(archive, f"Speech Commands {version} archive, "
+            raise _missing(archive, f"Speech Commands {version} archive, "
                                     f"{SPEECH_COMMANDS_URLS[0].format(version=version)}")
-        fetch.download([u.format(version=version) for u in SPEECH_COMMANDS_URLS], archive, expected)
+        _download([u.format(version=version) for u in SPEECH_COMMANDS_URLS], archive, expected)
     fix = (f"Fix: delete {archive} and load again with download=True, or place a good copy of "
            "the archive there.")
-    fetch.check(archive, expected, root, fix)
+    verify_checksum(archive, expected, fix)
     tmp = root / f"speech_commands_{version}.extracting"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
@@ -130,7 +168,7 @@ def _extracted_dir(root: Path, version: str, download: bool) -> Path:
 
 def _read_list(path: Path) -> set[str]:
     if not path.exists():
-        raise fetch.missing(path, "split list of Speech Commands")
+        raise _missing(path, "split list of Speech Commands")
     return {line.strip() for line in path.read_text().splitlines() if line.strip()}
 
 
@@ -164,7 +202,7 @@ def speech_commands(root: str | Path | None = None, download: bool = False,
     noise_files = sorted((folder / BACKGROUND).glob("*.wav")) if (folder / BACKGROUND).is_dir() \
         else []
     if silence_fraction > 0 and not noise_files:
-        raise fetch.missing(folder / BACKGROUND, "background-noise recordings for the silence class")
+        raise _missing(folder / BACKGROUND, "background-noise recordings for the silence class")
     noises = [(f"{BACKGROUND}/{p.name}", _read_wav(p)) for p in noise_files]
 
     rng = np.random.default_rng(seed)
@@ -243,10 +281,10 @@ def mnist_full(root: str | Path | None = None, download: bool = False, *,
         path = root / name
         if not path.exists():
             if not download:
-                raise fetch.missing(path, f"MNIST idx file, {MNIST_URLS[0].format(name=name)}")
-            fetch.download([u.format(name=name) for u in MNIST_URLS], path, expected)
-        fetch.check(path, expected, root, f"Fix: delete {path} and load again with download=True, or "
-                                     "place a good copy there.")
+                raise _missing(path, f"MNIST idx file, {MNIST_URLS[0].format(name=name)}")
+            _download([u.format(name=name) for u in MNIST_URLS], path, expected)
+        verify_checksum(path, expected, f"Fix: delete {path} and load again with download=True, or place a "
+                                         "good copy there.")
         arrays[name] = _read_idx(path)
     images = {k: arrays[f"{k}-images-idx3-ubyte.gz"] for k in ("train", "t10k")}
     labels = {k: arrays[f"{k}-labels-idx1-ubyte.gz"] for k in ("train", "t10k")}
