@@ -158,7 +158,7 @@ def ptq_pt2e(model, calib_x, per_channel: bool = True, weight_bits: int = 8):
 
     m = copy.deepcopy(model).eval()
     calib = torch.as_tensor(np.asarray(calib_x, dtype=np.float32))
-    gm = _export_module(m, calib[:2] if len(calib) >= 2 else calib)
+    gm = _export_module(m, calib[:2])
     prepared = prepare_pt2e(gm, xnnpack_quantizer(per_channel, weight_bits))
     with torch.no_grad():
         for i in range(0, len(calib), 256):
