@@ -1,14 +1,8 @@
-"""One training loop for every chapter: seeded, deterministic on CPU, tqdm progress, early stopping.
+"""One training loop for every chapter (seeded, deterministic on CPU), its Keras counterpart, AdaBN,
+and the language-model loop.
 
->>> hist = fit(model, ds.train, ds.val, epochs=20, augment=random_affine())
-
-Hooks let the same loop train unusual models: ``loss_fn`` (distillation), ``set_train`` /
-``set_eval``, ``augment``, ``optimizer`` (e.g. plain SGD for a federated client's local epochs).
 Trap: an exported (PT2E) model refuses ``.train()``/``.eval()``; :func:`set_train`/:func:`set_eval`
-(from :mod:`tinyml_utils.models.modes`, re-exported here with :func:`predict`) handle both kinds.
-:func:`fit_keras` is the Keras user's loop (Keras' own ``fit``) with the same optimizer, schedule and
-augmentation family. A language model (one token stream, random windows, a step budget rather than
-epochs) trains with :func:`train_lm`, scored by :func:`tinyml_utils.measure.llm.mean_nll`.
+(re-exported from :mod:`tinyml_utils.models.modes`) handle both kinds.
 """
 from __future__ import annotations
 
@@ -30,23 +24,14 @@ from .measure.llm import mean_nll
 from .models.keras import to_nhwc
 from .models.modes import predict, set_eval, set_train
 
-__all__ = ["History", "LMHistory", "adapt_batchnorm", "fit", "fit_keras", "predict", "progress", "quiet",
-           "random_affine", "set_eval", "set_train", "train_lm"]
-
 LossFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]  # (logits, y, x) -> loss
 
 
-def quiet() -> bool:
-    """Progress bars are off under CI (``CI`` set) or with ``TINYML_QUIET=1``."""
-    return bool(os.environ.get("CI")) or os.environ.get("TINYML_QUIET") == "1"
-
-
 def progress(iterable=None, **kwargs):
-    """``tqdm.auto`` with the course's defaults (disabled under CI)."""
+    """``tqdm.auto``, disabled under CI (``CI`` set) or with ``TINYML_QUIET=1``."""
     from tqdm.auto import tqdm
 
-    kwargs.setdefault("disable", quiet())
-    kwargs.setdefault("leave", True)
+    kwargs.setdefault("disable", bool(os.environ.get("CI")) or os.environ.get("TINYML_QUIET") == "1")
     return tqdm(iterable, **kwargs)
 
 
@@ -66,13 +51,9 @@ class History:
         return pd.DataFrame(self.epochs).set_index("epoch")
 
 
-def _tensors(split: Split) -> tuple[torch.Tensor, torch.Tensor]:
-    return torch.as_tensor(split.x, dtype=torch.float32), torch.as_tensor(split.y, dtype=torch.long)
-
-
 def random_affine(max_shift: float = 2.0, max_rotate_deg: float = 10.0, scale: tuple[float, float] = (0.9, 1.1),
                   image_size: int = 28) -> Callable[[torch.Tensor, torch.Generator], torch.Tensor]:
-    """Image augmentation for training: a random shift (pixels), rotation (degrees) and scale per example."""
+    """Image augmentation: a random shift (pixels), rotation (degrees) and scale per example."""
 
     def augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         n = x.shape[0]
@@ -91,33 +72,25 @@ def random_affine(max_shift: float = 2.0, max_rotate_deg: float = 10.0, scale: t
 def fit(model: nn.Module, train: Split, val: Split | None = None, *, epochs: int = 20,
         batch_size: int = 64, lr: float = 3e-3, weight_decay: float = 1e-4, seed: int = 0,
         patience: int | None = None, augment=None, loss_fn: LossFn | None = None,
-        cosine: bool = True, set_train: Callable[[nn.Module], None] = set_train,
-        set_eval: Callable[[nn.Module], None] = set_eval, restore_best: bool = True,
-        optimizer: Callable[[list[nn.Parameter]], torch.optim.Optimizer] | None = None,
+        cosine: bool = True, optimizer: Callable[[list[nn.Parameter]], torch.optim.Optimizer] | None = None,
         desc: str = "train") -> History:
     """Train ``model`` in place with AdamW (+ cosine decay) and return its :class:`History`.
 
-    Deterministic on CPU for a given ``seed`` (shuffling and augmentation use their own
-    generator). With ``val`` and ``patience``, training stops after ``patience`` epochs without a
-    better validation accuracy; with ``restore_best`` the best epoch's weights are put back.
-    ``optimizer`` builds the optimizer from the trainable parameters (default: AdamW with ``lr``
-    and ``weight_decay``, which are then unused).
+    With ``val``, the best epoch's weights are put back at the end, and with ``patience`` training
+    stops after that many epochs without a better validation accuracy. ``optimizer`` builds another
+    optimizer from the trainable parameters (``lr`` and ``weight_decay`` are then unused).
     """
     if len(train) == 0:
-        raise ValueError(f"fit({desc!r}): the training split is empty (0 examples); check the data "
-                         "loading or the subset/filter that produced it")
+        raise ValueError(f"fit({desc!r}): the training split is empty")
     if val is not None and len(val) == 0:
-        raise ValueError(f"fit({desc!r}): the validation split is empty (0 examples); pass val=None to train "
-                         "without validation, or check the split")
+        raise ValueError(f"fit({desc!r}): the validation split is empty; pass val=None to train without one")
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
-    x, y = _tensors(train)
+    x = torch.as_tensor(train.x, dtype=torch.float32)
+    y = torch.as_tensor(train.y, dtype=torch.long)
     loss_fn = loss_fn or (lambda logits, yb, xb: F.cross_entropy(logits, yb))
     params = [p for p in model.parameters() if p.requires_grad]
-    if optimizer is None:
-        opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
-    else:
-        opt = optimizer(params)
+    opt = optimizer(params) if optimizer else torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
     steps = epochs * math.ceil(len(x) / batch_size)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(1, steps)) if cosine else None
     hist, best_state, bad, t0 = History(), None, 0, time.perf_counter()
@@ -142,13 +115,12 @@ def fit(model: nn.Module, train: Split, val: Split | None = None, *, epochs: int
             correct += int((logits.argmax(1) == yb).sum())
         row = {"epoch": epoch + 1, "train_loss": tot_loss / len(x), "train_accuracy": correct / len(x)}
         if val is not None:
-            logits = torch.as_tensor(predict(model, val.x, set_eval=set_eval))
+            logits = torch.as_tensor(predict(model, val.x))
             row["val_loss"] = float(F.cross_entropy(logits, torch.as_tensor(val.y)))
             row["val_accuracy"] = top1(logits.numpy(), val.y)
             if row["val_accuracy"] > hist.best_val_accuracy or hist.best_epoch < 0:
                 hist.best_epoch, hist.best_val_accuracy, bad = epoch + 1, row["val_accuracy"], 0
-                if restore_best:
-                    best_state = copy.deepcopy(model.state_dict())
+                best_state = copy.deepcopy(model.state_dict())
             else:
                 bad += 1
         row["seconds"] = time.perf_counter() - t0
@@ -166,11 +138,9 @@ def fit(model: nn.Module, train: Split, val: Split | None = None, *, epochs: int
 
 
 def fit_keras(model, train: Split, val: Split, *, epochs: int, batch_size: int = 64, lr: float = 3e-3,
-              seed: int = 0, augment: bool = True, verbose: int = 0, keras=None):
-    """Compile and train a Keras vision model on the course's splits (NCHW arrays converted).
-
-    AdamW + cosine decay and shift/rotate augmentation, like :func:`fit`; returns Keras' History.
-    """
+              seed: int = 0, keras=None):
+    """Compile and train a Keras vision model on the course's (NCHW) splits with AdamW, cosine decay
+    and shift/rotate augmentation, like :func:`fit`; returns Keras' History."""
     if keras is None:
         import keras
     import tensorflow as tf
@@ -181,22 +151,19 @@ def fit_keras(model, train: Split, val: Split, *, epochs: int, batch_size: int =
     model.compile(optimizer=keras.optimizers.AdamW(sched, weight_decay=1e-4),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
     x_tr = to_nhwc(train.x)
-    aug = None
-    if augment:  # built before the dataset, as the committed results were made
-        aug = keras.Sequential([keras.layers.RandomTranslation(2 / 28, 2 / 28, fill_mode="constant", seed=seed),
-                                keras.layers.RandomRotation(10 / 360, fill_mode="constant", seed=seed)])
+    # built before the dataset, as the committed results were made
+    aug = keras.Sequential([keras.layers.RandomTranslation(2 / 28, 2 / 28, fill_mode="constant", seed=seed),
+                            keras.layers.RandomRotation(10 / 360, fill_mode="constant", seed=seed)])
     ds = tf.data.Dataset.from_tensor_slices((x_tr, train.y)).shuffle(len(x_tr), seed=seed).batch(batch_size)
-    if aug is not None:
-        ds = ds.map(lambda a, b: (aug(a, training=True), b))
-    # shuffle=False: tf.data shuffles above; Keras ignores the flag for a Dataset but warns when it is True
-    return model.fit(ds, validation_data=(to_nhwc(val.x), val.y), epochs=epochs, verbose=verbose, shuffle=False)
+    ds = ds.map(lambda a, b: (aug(a, training=True), b))
+    # shuffle=False: tf.data shuffles above (Keras warns when it is True for a Dataset)
+    return model.fit(ds, validation_data=(to_nhwc(val.x), val.y), epochs=epochs, verbose=0, shuffle=False)
 
 
 @torch.no_grad()
 def adapt_batchnorm(model: nn.Module, x: np.ndarray) -> nn.Module:
-    """AdaBN: a copy of ``model`` whose BatchNorm running statistics are re-estimated on the
-    unlabelled inputs ``x`` (one forward pass; 2 numbers per channel change, no labels, no backprop).
-    Trap: it can only undo a per-channel shift and scale, not a mixing of channels."""
+    """AdaBN: a copy of ``model`` whose BatchNorm running statistics are re-estimated on the unlabelled
+    inputs ``x`` in one forward pass. Trap: it undoes only a per-channel shift and scale."""
     model = copy.deepcopy(model)
     for m in model.modules():
         if isinstance(m, nn.modules.batchnorm._BatchNorm):
@@ -207,14 +174,10 @@ def adapt_batchnorm(model: nn.Module, x: np.ndarray) -> nn.Module:
     return model.eval()
 
 
-# --------------------------------------------------------------------------------------------
-# Language models: next-token prediction on one token stream
-# --------------------------------------------------------------------------------------------
-
 @dataclass
 class LMHistory:
-    """Training log of :func:`train_lm`: one row per evaluation. Losses are mean cross-entropy in
-    nats per token; ``tokens_per_s`` counts training tokens over training time (evaluation excluded)."""
+    """:func:`train_lm`'s log, one row per evaluation: losses in nats per token; ``tokens_per_s`` over
+    training time only."""
 
     rows: list[dict] = field(default_factory=list)
     tokens_per_s: float = float("nan")
@@ -229,10 +192,9 @@ class LMHistory:
 def train_lm(model: nn.Module, train_ids, val_ids, *, steps: int, batch: int = 16, seq_len: int = 128,
              lr: float = 3e-3, weight_decay: float = 0.1, warmup: int = 20, eval_every: int = 50,
              eval_tokens: int = 4096, seed: int = 0, threads: int = 1) -> LMHistory:
-    """Train next-token prediction with AdamW, linear warm-up then cosine decay, on ``threads``
-    torch threads. Random windows of ``seq_len`` tokens, ``batch`` windows a step; held-out loss
-    (:func:`mean_nll` on the first ``eval_tokens`` tokens of ``val_ids``) every ``eval_every``
-    steps and before step 1. Trap: on a few shared cores more threads made each step *slower*."""
+    """Next-token training on random ``seq_len`` windows with AdamW, linear warm-up then cosine decay;
+    :func:`mean_nll` on the first ``eval_tokens`` of ``val_ids`` before step 1 and every ``eval_every``
+    steps. Trap: on a few shared cores more ``threads`` made each step *slower*."""
     torch.set_num_threads(threads)
     gen = torch.Generator().manual_seed(seed)
     data = torch.as_tensor(np.asarray(train_ids), dtype=torch.long)

@@ -1,7 +1,4 @@
-"""The course's model family: :mod:`.torch` (PyTorch, the spine) and :mod:`.keras` (Keras twins).
-
-The PyTorch builders are re-exported here: ``models.vision_cnn(...)``.
-"""
+"""The course's model family: :mod:`.torch` (PyTorch, re-exported here) and :mod:`.keras` (Keras twins)."""
 from __future__ import annotations
 
 from .torch import DSCNN, VISION_WIDTHS, MotionCNN, VisionCNN, autoencoder, dense_net, ds_cnn, motion_cnn, vision_cnn

@@ -1,8 +1,6 @@
-"""Keras twins of the PyTorch models, for the TensorFlow / LiteRT / tfmot paths.
+"""Keras twins of the PyTorch models (NHWC images, NWC IMU windows), for TensorFlow / LiteRT / tfmot.
 
-Pass the Keras module to use: ``keras`` (Keras 3, the default) or ``tf_keras`` (what
-tensorflow-model-optimization needs: call :func:`legacy_keras` before TensorFlow is imported).
-Layouts are NHWC (images; use :func:`to_nhwc` on the course's NCHW arrays) and NWC (IMU windows).
+``keras=``: ``keras`` (Keras 3, the default) or ``tf_keras`` (for tfmot; see :func:`legacy_keras`).
 """
 from __future__ import annotations
 
@@ -19,19 +17,12 @@ def to_nhwc(x: np.ndarray) -> np.ndarray:
 
 
 def legacy_keras():
-    """Make ``tf.keras`` the legacy tf-keras 2 (what tensorflow-model-optimization needs) and
-    return the ``tf_keras`` module.
-
-    Trap: TensorFlow reads ``TF_USE_LEGACY_KERAS`` once, at import; if it was already imported
-    with Keras 3 this raises a RuntimeError that says to restart the kernel and call this first.
-    """
+    """Make ``tf.keras`` the legacy tf-keras 2 (what tfmot needs) and return the ``tf_keras`` module.
+    Trap: TensorFlow reads ``TF_USE_LEGACY_KERAS`` once, at import; call this before it."""
     if os.environ.get("TF_USE_LEGACY_KERAS") != "1":
         if "tensorflow" in sys.modules:
-            raise RuntimeError(
-                "TensorFlow was already imported with Keras 3 as tf.keras, so tfmot cannot work in "
-                "this process. Call tinyml_utils.models.keras.legacy_keras() (or set "
-                "TF_USE_LEGACY_KERAS=1) before anything imports tensorflow or keras: restart the "
-                "kernel and call it first.")
+            raise RuntimeError("TensorFlow was already imported with Keras 3, so tfmot cannot work in this process: "
+                               "restart the kernel and call legacy_keras() before anything imports tensorflow.")
         os.environ["TF_USE_LEGACY_KERAS"] = "1"
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ INFO/WARNING lines
     import tf_keras
@@ -41,12 +32,9 @@ def legacy_keras():
 
 def vision_cnn_keras(width: int = 16, num_classes: int = 10, keras=None, batch_size: int | None = None,
                      input_shape=(28, 28, 1), channels: Sequence[int] | None = None):
-    """The twin of :class:`tinyml_utils.models.VisionCNN`: same layers, NHWC, logits out.
-
-    ``channels`` overrides the family's (w, 2w, 4w) conv widths (a channel-pruned model).
-    ``batch_size=1`` fixes the batch dimension, which a TFLite conversion for Vela/TFLM wants
-    (a dynamic batch makes the converter emit SHAPE/PACK ops that run on the CPU).
-    """
+    """The twin of :class:`tinyml_utils.models.VisionCNN`; ``channels`` overrides the (w, 2w, 4w) conv
+    widths (a channel-pruned model). Trap: a TFLite file for Vela/TFLM wants ``batch_size=1`` (a
+    dynamic batch adds SHAPE/PACK ops that run on the CPU)."""
     if keras is None:
         import keras
     L = keras.layers
@@ -55,8 +43,7 @@ def vision_cnn_keras(width: int = 16, num_classes: int = 10, keras=None, batch_s
     x = inp
     for i, c in enumerate(chans):
         x = L.Conv2D(c, 3, padding="same", use_bias=False, name=f"conv{i + 1}")(x)
-        # momentum=0.9 is PyTorch's BatchNorm default (0.1 update); Keras' 0.99 leaves the running
-        # statistics near their initial values after a short (quick-mode) training run
+        # PyTorch's momentum (Keras' 0.99 barely moves the statistics in a short run)
         x = L.BatchNormalization(momentum=0.9, epsilon=1e-5, name=f"bn{i + 1}")(x)
         x = L.ReLU(name=f"relu{i + 1}")(x)
         if i < len(chans) - 1:
@@ -68,16 +55,12 @@ def vision_cnn_keras(width: int = 16, num_classes: int = 10, keras=None, batch_s
 
 def ds_cnn_keras(width: int = 64, num_classes: int = 12, keras=None, batch_size: int | None = None,
                  input_shape=(49, 10, 1), channels: Sequence[int] | None = None, blocks: int = 4):
-    """The twin of :class:`tinyml_utils.models.DSCNN`: NHWC input (N, frames, coefficients, 1), logits.
+    """The twin of :class:`tinyml_utils.models.DSCNN`, input (N, frames, coefficients, 1); ``channels``
+    overrides ``[first conv, pointwise 1, ..., pointwise blocks]``. Layers ``conv{i}``/``bn{i}``
+    follow the PyTorch module order (``keras_twin.keras_from_torch`` relies on it).
 
-    ``channels`` overrides the widths ``[first conv, pointwise 1, ..., pointwise blocks]`` (a
-    channel-pruned model; the depthwise convs keep their input's channels). Layers are named
-    ``conv{i}``/``bn{i}`` in the PyTorch module order (first conv, then depthwise and pointwise
-    of each block), which :func:`tinyml_utils.convert.keras_twin.keras_from_torch` relies on.
-
-    Trap: PyTorch pads the first conv (10×4, stride 2) by (5, 1) on both sides; Keras "same"
-    padding would pad 4 above and 5 below. The twin pads explicitly (ZeroPadding2D) and uses
-    "valid", so both compute the same 25×5 map.
+    Trap: PyTorch pads the first conv by (5, 1) on both sides, Keras "same" would pad 4 above and 5
+    below; the twin pads explicitly and uses "valid".
     """
     if keras is None:
         import keras
@@ -103,9 +86,8 @@ def ds_cnn_keras(width: int = 64, num_classes: int = 12, keras=None, batch_size:
 
 def motion_cnn_keras(in_channels: int = 6, num_classes: int = 4, width: int = 16, samples: int = 30, keras=None,
                      batch_size: int | None = None, channels: Sequence[int] | None = None):
-    """The twin of :class:`tinyml_utils.models.MotionCNN`: (Conv1D-BN-ReLU) ×2, mean over time,
-    logits. Layout trap: PyTorch's Conv1d takes (N, C, T), Keras' Conv1D (N, T, C); feed the twin
-    ``np.transpose(x, (0, 2, 1))``. ``samples`` fixes T (TFLite Micro wants static shapes)."""
+    """The twin of :class:`tinyml_utils.models.MotionCNN`. Trap: it takes (N, T, C), PyTorch (N, C, T);
+    ``samples`` fixes T (TFLite Micro wants static shapes)."""
     if keras is None:
         import keras
     L = keras.layers
@@ -123,8 +105,7 @@ def motion_cnn_keras(in_channels: int = 6, num_classes: int = 4, width: int = 16
 
 def dense_keras(in_features: int, hidden: Sequence[int] = (32, 16), out_features: int = 4, keras=None,
                 batch_size: int | None = None):
-    """The twin of :func:`tinyml_utils.models.dense_net`: ``Dense → ReLU → … → Dense``, layers named
-    ``dense{i}`` and the last one ``logits`` (also an autoencoder's output)."""
+    """The twin of :func:`tinyml_utils.models.dense_net`: layers ``dense{i}``, the last ``logits``."""
     if keras is None:
         import keras
     L = keras.layers

@@ -1,16 +1,8 @@
-"""A tiny language model: ExecuTorch's own Llama example, built at the course's size.
+"""A tiny language model: ExecuTorch's own Llama example (shipped in the executorch wheel) at the
+course's size, so its weights load unchanged into ExecuTorch's LLM exporter.
 
->>> params = llm.model_params(vocab_size=512)          # the params.json dict
->>> model = llm.build_model(params, max_seq_len=128)    # ~1 M parameters, full logits
->>> llm.generate(model, prompt_ids, 24)                 # eager greedy tokens
-
-The model is ``construct_transformer(ModelArgs(...))`` shipped in the executorch wheel under
-``executorch/examples/models/llama``, so the weights trained here load unchanged into ExecuTorch's
-LLM exporter (:mod:`tinyml_utils.convert.llm`).
-
-Trap: the Llama example returns only the last position's logits unless
-``generate_full_logits=True`` (what the exporter wants for generation, not what a loss needs);
-:func:`build_model` asks for full logits by default.
+Trap: the Llama example returns only the last position's logits unless ``generate_full_logits``;
+:func:`build_model` asks for full logits by default (what a loss needs).
 """
 from __future__ import annotations
 
@@ -18,20 +10,17 @@ from typing import Any
 
 import torch
 
-#: Model shape of the chapter: ~1 M parameters with a 512-token vocabulary.
 DEFAULT_SHAPE = dict(dim=128, n_layers=4, n_heads=4, multiple_of=32)
 
 
 def model_params(vocab_size: int, **shape: Any) -> dict:
-    """The ``params.json`` dict of the model (what ExecuTorch's exporter reads back):
-    :data:`DEFAULT_SHAPE` overridden by ``shape``, plus ``vocab_size``."""
+    """The ``params.json`` dict ExecuTorch's exporter reads: :data:`DEFAULT_SHAPE`, ``shape``, ``vocab_size``."""
     return {**DEFAULT_SHAPE, **shape, "vocab_size": int(vocab_size)}
 
 
 def build_model(params: dict, max_seq_len: int = 128, full_logits: bool = True, seed: int | None = 0):
-    """ExecuTorch's Llama ``Transformer`` (``construct_transformer(ModelArgs(...))``) without a KV
-    cache, returning logits for every position when ``full_logits`` (training, perplexity).
-    ``max_seq_len`` is the longest context in tokens (the RoPE table's length)."""
+    """ExecuTorch's Llama ``Transformer`` without a KV cache; ``max_seq_len`` is the longest context in
+    tokens (the RoPE table's length)."""
     from executorch.examples.models.llama.llama_transformer import construct_transformer
     from executorch.examples.models.llama.model_args import ModelArgs
 
@@ -44,8 +33,8 @@ def build_model(params: dict, max_seq_len: int = 128, full_logits: bool = True, 
 
 def generate(model, prompt_ids, n: int, temperature: float = 0.0, seed: int = 0,
              max_seq_len: int = 128) -> list[int]:
-    """``n`` new tokens from an eager full-logits model, recomputing the whole (cropped) context each
-    step: greedy (argmax) when ``temperature`` is 0, else sampled from softmax(logits / temperature)."""
+    """``n`` new tokens from an eager full-logits model (whole cropped context each step): greedy when
+    ``temperature`` is 0, else sampled from softmax(logits / temperature)."""
     gen = torch.Generator().manual_seed(seed)
     ids = [int(i) for i in prompt_ids]
     model.eval()

@@ -1,11 +1,9 @@
 """Switching a model between training and evaluation, and batched prediction.
 
 Trap: an exported (PT2E) model refuses ``.train()``/``.eval()``; :func:`set_train`/:func:`set_eval`
-handle both kinds (torchao's ``move_exported_model_to_train/eval`` for a ``GraphModule``).
+switch it through torchao (batch norm and dropout included).
 """
 from __future__ import annotations
-
-from typing import Callable
 
 import numpy as np
 import torch
@@ -13,8 +11,7 @@ from torch import nn
 
 
 def set_train(model: nn.Module) -> None:
-    """Training mode; for an exported (PT2E) GraphModule through torchao, which also switches
-    its batch norm and dropout correctly (``.train()`` raises there)."""
+    """Training mode, exported (PT2E) GraphModules included."""
     if isinstance(model, torch.fx.GraphModule):
         from torchao.quantization.pt2e import move_exported_model_to_train
 
@@ -34,9 +31,8 @@ def set_eval(model: nn.Module) -> None:
 
 
 @torch.no_grad()
-def predict(model: nn.Module, x: np.ndarray | torch.Tensor, batch_size: int = 512,
-            set_eval: Callable[[nn.Module], None] = set_eval) -> np.ndarray:
-    """Logits for every row of ``x`` (float32 numpy array), in evaluation mode."""
+def predict(model: nn.Module, x: np.ndarray | torch.Tensor, batch_size: int = 512) -> np.ndarray:
+    """Float32 logits for every row of ``x``, in evaluation mode."""
     set_eval(model)
     x = torch.as_tensor(x, dtype=torch.float32)
     outs = [model(x[i:i + batch_size]) for i in range(0, len(x), batch_size)]

@@ -1,12 +1,5 @@
-"""The course's model family (PyTorch). Keras twins live in :mod:`tinyml_utils.models.keras`.
-
-- :func:`vision_cnn` — the spine: a small CNN for 28×28 digits at several widths
-  (``width=8`` student, ``16`` baseline, ``32`` teacher). Built only from ops every runtime and
-  NPU compiler in the course takes (conv, batch norm, ReLU, max-pool, mean, linear).
-- :func:`ds_cnn` — a depthwise-separable CNN for keyword spotting on MFCC/log-mel maps.
-- :func:`motion_cnn` — a small 1-D CNN for IMU windows.
-- :func:`dense_net`, :func:`autoencoder` — tiny MLPs over feature vectors (e.g. an IMU DSP block's).
-"""
+"""The course's model family (PyTorch), built only from ops every runtime and NPU compiler in the
+course takes (conv, batch norm, ReLU, max-pool, mean, linear)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -41,7 +34,7 @@ class VisionCNN(nn.Module):
 
 
 def vision_cnn(width: int | str = "baseline", num_classes: int = 10, in_channels: int = 1) -> VisionCNN:
-    """The spine model at a width in channels (8, 16, 32, ...) or a role name from VISION_WIDTHS."""
+    """The spine model at a width in channels or a role name from ``VISION_WIDTHS``."""
     if isinstance(width, str):
         if width not in VISION_WIDTHS:
             raise ValueError(f"Unknown width {width!r}: use an int or one of {sorted(VISION_WIDTHS)}")
@@ -58,10 +51,7 @@ def _dw_block(c_in: int, c_out: int, stride: int = 1) -> nn.Sequential:
 
 
 class DSCNN(nn.Module):
-    """Depthwise-separable CNN for keyword spotting (after Zhang et al., 'Hello Edge', 2017).
-
-    Input (N, 1, frames, coefficients), e.g. (N, 1, 49, 10) MFCCs of one second of audio.
-    """
+    """Depthwise-separable CNN for keyword spotting ('Hello Edge', 2017). Input (N, 1, frames, coefficients)."""
 
     def __init__(self, num_classes: int = 12, width: int = 64, blocks: int = 4):
         super().__init__()
@@ -75,8 +65,7 @@ class DSCNN(nn.Module):
         return self.classifier(torch.flatten(self.features(x).mean(dim=(2, 3), keepdim=True), 1))
 
 
-def ds_cnn(num_classes: int = 12, width: int = 64, blocks: int = 4) -> DSCNN:
-    return DSCNN(num_classes, width, blocks)
+ds_cnn = DSCNN
 
 
 class MotionCNN(nn.Module):
@@ -94,13 +83,11 @@ class MotionCNN(nn.Module):
         return self.classifier(torch.flatten(self.features(x).mean(dim=2, keepdim=True), 1))
 
 
-def motion_cnn(in_channels: int = 6, num_classes: int = 4, width: int = 16) -> MotionCNN:
-    return MotionCNN(in_channels, num_classes, width)
+motion_cnn = MotionCNN
 
 
 def dense_net(in_features: int, hidden: Sequence[int] = (32, 16), out_features: int = 4) -> nn.Sequential:
-    """A tiny MLP ``Linear → ReLU → … → Linear`` over feature vectors (N, in_features): logits or,
-    as an autoencoder, a reconstruction out. Keras twin: :func:`tinyml_utils.models.keras.dense_keras`."""
+    """A tiny MLP ``Linear → ReLU → … → Linear`` over feature vectors (N, in_features)."""
     layers, d = [], in_features
     for h in hidden:
         layers += [nn.Linear(d, h), nn.ReLU()]
@@ -110,7 +97,6 @@ def dense_net(in_features: int, hidden: Sequence[int] = (32, 16), out_features: 
 
 
 def autoencoder(in_features: int, hidden: Sequence[int] = (16, 6)) -> nn.Sequential:
-    """A dense autoencoder, mirrored around its bottleneck: ``hidden=(16, 6)`` gives
-    ``d → 16 → 6 → 16 → d`` (ReLU inside, linear output). Score: reconstruction error."""
+    """A dense autoencoder mirrored around its bottleneck: ``hidden=(16, 6)`` gives ``d → 16 → 6 → 16 → d``."""
     hidden = tuple(hidden)
     return dense_net(in_features, hidden + hidden[-2::-1], in_features)
