@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import torch
@@ -14,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..core.env import capture_logger, capture_output, quiet
+from ..core.io import atomic_write_bytes
 from ..models.export import export_program
 from . import vela
 
@@ -56,8 +58,7 @@ class ArmLowering:
                                                  "latency_ms", "sram_bytes", "flash_bytes")}}
 
 
-def ethos_u_pte(model, example, target: str = "ethos-u55-128", calib_x: np.ndarray | None = None,
-                path=None, system_config: str | None = None, memory_mode: str | None = None) -> ArmLowering:
+def ethos_u_pte(model, example, target: str, calib_x: np.ndarray, path=None) -> ArmLowering:
     """Quantize, partition (Vela compiles each delegated subgraph) and serialize an ExecuTorch ``.pte``
     for an Ethos-U ``target`` (``"ethos-u55-128"``, ``"ethos-u85-256"``). Trap: the host runtime
     cannot run it (no Ethos-U backend on x86)."""
@@ -65,28 +66,23 @@ def ethos_u_pte(model, example, target: str = "ethos-u55-128", calib_x: np.ndarr
     from executorch.devtools.backend_debug import get_delegation_info
     from executorch.exir import to_edge_transform_and_lower
 
-    spec = EthosUCompileSpec(target, system_config=system_config, memory_mode=memory_mode,
-                             extra_flags=["--verbose-performance"])
-    calib = calib_x if calib_x is not None else example.numpy()
+    spec = EthosUCompileSpec(target, extra_flags=["--verbose-performance"])
     with quiet():
-        converted = arm_quantize(model, example, calib, spec)
+        converted = arm_quantize(model, example, calib_x, spec)
     with capture_logger("executorch.backends.arm.tosa.partitioner") as log, quiet(logs=True) as console:
         edge = to_edge_transform_and_lower(export_program(converted, example, dynamic_batch=False),
                                            partitioner=[EthosUPartitioner(spec)])
         buf = edge.to_executorch().buffer
     info = get_delegation_info(edge.exported_program().graph_module)
     if path is not None:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(buf)
+        path = atomic_write_bytes(path, buf)
     rejected = "\n".join(ln for ln in log[0].splitlines() if ln.strip() and not ln.startswith("TOSAPartitioner::"))
     return ArmLowering(target, len(buf), path, info.get_operator_delegation_dataframe(),
                        info.num_delegated_nodes, info.num_non_delegated_nodes, rejected,
                        vela.console_summary(console[0]))
 
 
-def tosa_reference_check(model, example, calib_x: np.ndarray, inputs: np.ndarray,
-                         tosa_spec: str = "TOSA-1.0+INT") -> dict:
+def tosa_reference_check(model, example, calib_x: np.ndarray, inputs: np.ndarray) -> dict:
     """Run the ``TOSAPartitioner`` graph in the TOSA reference model on ``inputs`` (N, C, H, W float,
     quantized with the graph's input scale) and compare its int8 output with the PT2E fake-quant
     model's, requantized to the same scale. ``max_lsb_diff`` is in units of the output scale."""
@@ -95,7 +91,7 @@ def tosa_reference_check(model, example, calib_x: np.ndarray, inputs: np.ndarray
     from executorch.backends.arm.tosa.partitioner import TOSAPartitioner
     from executorch.exir import to_edge_transform_and_lower
 
-    spec = TosaCompileSpec(tosa_spec)
+    spec = TosaCompileSpec("TOSA-1.0+INT")
     with quiet():
         converted = arm_quantize(model, example, calib_x, spec)
         edge = to_edge_transform_and_lower(export_program(converted, example, dynamic_batch=False),
@@ -140,20 +136,19 @@ def partner_lower(model, example, backend: str, path=None) -> dict:
     from executorch.devtools.backend_debug import get_delegation_info
     from executorch.exir import to_edge_transform_and_lower
 
-    if backend not in ("coreml", "vulkan"):
-        raise ValueError(f"unknown backend {backend!r}: 'coreml' or 'vulkan'")
     with quiet() as console:
         if backend == "coreml":
             from executorch.backends.apple.coreml.partition import CoreMLPartitioner as P
-        else:
+        elif backend == "vulkan":
             from executorch.backends.vulkan.partitioner.vulkan_partitioner import VulkanPartitioner as P
+        else:
+            raise ValueError(f"unknown backend {backend!r}: 'coreml' or 'vulkan'")
         edge = to_edge_transform_and_lower(export_program(model.eval(), example, dynamic_batch=False),
                                            partitioner=[P()])
         buf = edge.to_executorch().buffer
     info = get_delegation_info(edge.exported_program().graph_module)
     if path is not None:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        Path(path).write_bytes(buf)
+        path = atomic_write_bytes(path, buf)
     return {"backend": backend, "delegation": info.get_operator_delegation_dataframe(),
             "delegated_nodes": info.num_delegated_nodes, "non_delegated_nodes": info.num_non_delegated_nodes,
             "subgraphs": info.num_delegated_subgraphs, "pte_bytes": len(buf), "path": path,
@@ -163,33 +158,27 @@ def partner_lower(model, example, backend: str, path=None) -> dict:
 def qnn_attempt(model, example) -> dict:
     """Try ExecuTorch's Qualcomm (QNN) lowering; ``{"ok", "error", "native_log", "asks_for"}``.
     Trap: with ``QNN_SDK_ROOT`` unset ExecuTorch downloads the SDK; it is set empty meanwhile."""
-    old = os.environ.get("QNN_SDK_ROOT")
-    if old is None:
-        os.environ["QNN_SDK_ROOT"] = ""
     asks = ("Qualcomm's QNN / AI Engine Direct SDK: QNN_SDK_ROOT pointing at an installation and "
             "LD_LIBRARY_PATH including $QNN_SDK_ROOT/lib/x86_64-linux-clang/ (libQnnHtp.so); "
             "running the .pte needs a Snapdragon device")
-    try:
-        with quiet() as console:
-            try:
-                from executorch.backends.qualcomm.serialization.qc_schema import QcomChipset
-                from executorch.backends.qualcomm.utils.utils import (
-                    generate_htp_compiler_spec,
-                    generate_qnn_executorch_compiler_spec,
-                    to_edge_transform_and_lower_to_qnn,
-                )
+    sdk_root = {"QNN_SDK_ROOT": os.environ.get("QNN_SDK_ROOT", "")}
+    with mock.patch.dict(os.environ, sdk_root), quiet() as console:
+        try:
+            from executorch.backends.qualcomm.serialization.qc_schema import QcomChipset
+            from executorch.backends.qualcomm.utils.utils import (
+                generate_htp_compiler_spec,
+                generate_qnn_executorch_compiler_spec,
+                to_edge_transform_and_lower_to_qnn,
+            )
 
-                spec = generate_qnn_executorch_compiler_spec(
-                    soc_model=QcomChipset.SM8650, backend_options=generate_htp_compiler_spec(use_fp16=True))
-                to_edge_transform_and_lower_to_qnn(model.eval(), (example,), spec)
-                result = {"ok": True, "error": None}
-            except Exception as err:  # the honest outcome without the vendor SDK
-                result = {"ok": False, "error": f"{type(err).__name__}: {err}"}
-        native = [ln for ln in console[0].splitlines() if "QNN" in ln or "Qnn" in ln]
-        return {**result, "native_log": "\n".join(native[-6:]), "asks_for": asks}
-    finally:
-        if old is None:
-            os.environ.pop("QNN_SDK_ROOT", None)
+            spec = generate_qnn_executorch_compiler_spec(
+                soc_model=QcomChipset.SM8650, backend_options=generate_htp_compiler_spec(use_fp16=True))
+            to_edge_transform_and_lower_to_qnn(model.eval(), (example,), spec)
+            result = {"ok": True, "error": None}
+        except Exception as err:  # the honest outcome without the vendor SDK
+            result = {"ok": False, "error": f"{type(err).__name__}: {err}"}
+    native = [ln for ln in console[0].splitlines() if "QNN" in ln or "Qnn" in ln]
+    return {**result, "native_log": "\n".join(native[-6:]), "asks_for": asks}
 
 
 def keras_with_unit_norm(keras_model):

@@ -10,10 +10,10 @@ import numpy as np
 import torch
 
 from ..core.io import atomic_write_bytes
-from ..models.export import MAX_BATCH, export_program
+from ..models.export import export_program
 
 
-def _program(model, example, dynamic_batch: bool, max_batch: int):
+def _program(model, example):
     if isinstance(model, torch.export.ExportedProgram):
         return model
     if example is None:
@@ -22,15 +22,14 @@ def _program(model, example, dynamic_batch: bool, max_batch: int):
         example = torch.as_tensor(np.asarray(example[:1], dtype=np.float32))
     if not isinstance(model, torch.fx.GraphModule):  # an exported GraphModule refuses .eval()
         model.eval()
-    return export_program(model, example, max_batch, dynamic_batch=dynamic_batch)
+    return export_program(model, example, dynamic_batch=False)
 
 
-def to_executorch(model, example=None, path: str | Path | None = None, xnnpack: bool = True,
-                  dynamic_batch: bool = False, max_batch: int = MAX_BATCH):
+def to_executorch(model, example=None, path: str | Path | None = None, xnnpack: bool = True):
     """The ``.pte``, delegating what it can to XNNPACK: written to ``path`` (returned), or its bytes."""
     from executorch.exir import to_edge_transform_and_lower
 
-    program = _program(model, example, dynamic_batch, max_batch)
+    program = _program(model, example)
     partitioners = []
     if xnnpack:
         from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
@@ -40,13 +39,13 @@ def to_executorch(model, example=None, path: str | Path | None = None, xnnpack: 
     return et.buffer if path is None else atomic_write_bytes(path, et.buffer)
 
 
-def delegation_summary(model, example=None, dynamic_batch: bool = False, max_batch: int = MAX_BATCH):
+def delegation_summary(model, example=None):
     """Which operators XNNPACK takes: ``(DataFrame, info)`` from ExecuTorch's own delegation info."""
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
     from executorch.devtools.backend_debug import get_delegation_info
     from executorch.exir import to_edge_transform_and_lower
 
-    edge = to_edge_transform_and_lower(_program(model, example, dynamic_batch, max_batch),
+    edge = to_edge_transform_and_lower(_program(model, example),
                                        partitioner=[XnnpackPartitioner()])
     info = get_delegation_info(edge.exported_program().graph_module)
     return info.get_operator_delegation_dataframe(), info

@@ -23,10 +23,9 @@ def export_onnx(model, example, path: str | Path, max_batch: int = 1024) -> Path
     return path
 
 
-def quantize_onnx_int8(fp32_path: str | Path, calib_x: np.ndarray, path: str | Path,
-                       per_channel: bool = True) -> Path:
-    """``quant_pre_process`` → ``quantize_static``: QDQ format, int8 activations and weights, min/max
-    calibrated on ``calib_x`` (N, C, H, W) one image at a time."""
+def quantize_onnx_int8(fp32_path: str | Path, calib_x: np.ndarray, path: str | Path) -> Path:
+    """``quant_pre_process`` → ``quantize_static``: QDQ format, int8 activations and per-channel
+    weights, min/max calibrated on ``calib_x`` (N, C, H, W) one image at a time."""
     import onnx
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static, shape_inference
 
@@ -47,5 +46,5 @@ def quantize_onnx_int8(fp32_path: str | Path, calib_x: np.ndarray, path: str | P
         pre = Path(tmp) / "pre.onnx"
         shape_inference.quant_pre_process(str(fp32_path), str(pre))
         quantize_static(str(pre), str(path), _Reader(), quant_format=QuantFormat.QDQ,
-                        activation_type=QuantType.QInt8, weight_type=QuantType.QInt8, per_channel=per_channel)
+                        activation_type=QuantType.QInt8, weight_type=QuantType.QInt8, per_channel=True)
     return path

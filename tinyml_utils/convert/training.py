@@ -209,30 +209,22 @@ def motion_tf_module(model: nn.Module, full: bool = True, kernel: int = 5):
     return m
 
 
-def _signatures(m, batch_size: int, samples: int):
-    import tensorflow as tf
-
-    c_in = m.specs["c_in"]
-    train = m.train.get_concrete_function(tf.TensorSpec([batch_size, c_in, samples], tf.float32, name="x"),
-                                          tf.TensorSpec([batch_size], tf.int32, name="y"),
-                                          tf.TensorSpec([], tf.float32, name="lr"))
-    infer = m.infer.get_concrete_function(tf.TensorSpec([None, c_in, samples], tf.float32, name="x"))
-    get_w = m.get_weights.get_concrete_function()
-    set_w = m.set_weights.get_concrete_function(
-        **{f"v{i}": tf.TensorSpec(v.shape, tf.float32, name=f"v{i}") for i, v in enumerate(m.trainable_vars)})
-    return {"train": train, "infer": infer, "get_weights": get_w, "set_weights": set_w}
-
-
-def litert_trainer(model: nn.Module, batch_size: int, samples: int, full: bool = True,
-                   workdir: str | Path | None = None) -> bytes:
+def litert_trainer(model: nn.Module, batch_size: int, samples: int, full: bool = True) -> bytes:
     """:func:`motion_tf_module` as ``.tflite`` bytes with its four signatures, builtin ops only."""
     import tempfile
 
     import tensorflow as tf
 
     m = motion_tf_module(model, full)
-    sigs = _signatures(m, batch_size, samples)
-    with tempfile.TemporaryDirectory(dir=workdir) as d:
+    c_in, spec = m.specs["c_in"], tf.TensorSpec
+    sigs = {"train": m.train.get_concrete_function(spec([batch_size, c_in, samples], tf.float32, name="x"),
+                                                   spec([batch_size], tf.int32, name="y"),
+                                                   spec([], tf.float32, name="lr")),
+            "infer": m.infer.get_concrete_function(spec([None, c_in, samples], tf.float32, name="x")),
+            "get_weights": m.get_weights.get_concrete_function(),
+            "set_weights": m.set_weights.get_concrete_function(
+                **{f"v{i}": spec(v.shape, tf.float32, name=f"v{i}") for i, v in enumerate(m.trainable_vars)})}
+    with tempfile.TemporaryDirectory() as d:
         tf.saved_model.save(m, d, signatures=sigs)
         conv = tf.lite.TFLiteConverter.from_saved_model(d, signature_keys=list(sigs))
         conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]

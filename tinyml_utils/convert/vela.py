@@ -68,8 +68,6 @@ def parse_vela_csv(path) -> dict:
     """Vela's ``<network>_summary_<system config>.csv`` (one row) as a dict of numbers/strings."""
     with open(path, newline="") as f:
         rows = list(csv.DictReader(f))
-    if not rows:
-        raise RuntimeError(f"empty Vela summary {path}")
     return {k: _num(v) for k, v in rows[-1].items()}
 
 
@@ -95,33 +93,21 @@ def parse_vela_per_layer(text: str):
     (its total; the column sums to the summary's total cycles), ``npu_cycles`` (NPU busy), MACs."""
     import pandas as pd
 
-    rows, in_table = [], False
+    rows = []
     for line in text.splitlines():
-        if line.startswith("Original Operator"):
-            in_table = False
+        tok = line.split(None, 15)
+        try:
+            nums = [float(t) for t in tok[3:15]]  # a table row: 12 numbers after operator, NPU op, target
+        except ValueError:
             continue
-        if line.startswith("-----"):
-            in_table = True
-            continue
-        if in_table:
-            if not line.strip():
-                in_table = False
-                continue
-            tok = line.split(None, 15)
-            if len(tok) < 15:
-                continue
-            try:
-                nums = [float(t) for t in tok[3:15]]
-            except ValueError:
-                continue
+        if len(nums) == len(PER_LAYER_NUMERIC):
             rows.append({"operator": tok[0], "npu_op": tok[1], "target": tok[2],
                          **dict(zip(PER_LAYER_NUMERIC, nums)), "name": tok[15].strip() if len(tok) > 15 else ""})
     return pd.DataFrame(rows)
 
 
 def vela_compile(tflite_path, accelerator: str = "ethos-u55-128", system_config: str | None = None,
-                 memory_mode: str | None = None, out_dir=None, config=None, extra_args=(),
-                 per_layer: bool = False) -> dict:
+                 memory_mode: str | None = None, out_dir=None, per_layer: bool = False) -> dict:
     """Compile an int8 ``.tflite`` with the ``vela`` CLI; its summary, every figure an **estimate**:
     ``npu_cycles`` (NPU busy), ``total_cycles`` (memory stalls included), ``latency_ms`` (total at
     the config's clock), ``sram_bytes``, ``flash_bytes`` (flash or DRAM); ``layers`` with ``per_layer``.
@@ -132,9 +118,9 @@ def vela_compile(tflite_path, accelerator: str = "ethos-u55-128", system_config:
     out_dir = Path(out_dir) if out_dir is not None else Path(tempfile.mkdtemp(prefix="vela_"))
     out_dir.mkdir(parents=True, exist_ok=True)
     cmd = [vela_binary(), str(tflite_path), "--accelerator-config", accelerator,
-           "--config", str(config or vela_config_ini()), "--system-config", system_config,
+           "--config", str(vela_config_ini()), "--system-config", system_config,
            "--memory-mode", memory_mode, "--output-dir", str(out_dir), "--show-cpu-operations",
-           *(["--verbose-performance"] if per_layer else []), *extra_args]
+           *(["--verbose-performance"] if per_layer else [])]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     console = proc.stdout + proc.stderr
     if proc.returncode != 0:
