@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .base import check_finite
+
 SAMPLE_RATE = 16_000   # Hz
 FRAME = 480            # samples per frame (30 ms)
 HOP = 320              # samples between frames (20 ms)
@@ -52,11 +54,7 @@ def check_audio(audio, min_samples: int, who: str = "audio", max_ndim: int | Non
     if x.shape[-1] < min_samples:
         raise ValueError(f"{who}: {x.shape[-1]} samples is too short, fewer than one frame ({min_samples} "
                          f"samples are needed), shape {x.shape}")
-    bad = ~np.isfinite(x)
-    if bad.any():
-        first = tuple(int(i) for i in np.argwhere(bad)[0])
-        raise ValueError(f"{who}: {int(bad.sum())} NaN/Inf sample(s) (first at index {first}); audio must be finite "
-                         "floats in [-1, 1]: check the file or the step that produced it")
+    check_finite(x, who, "check the file or the step that produced it")
     peak = float(np.abs(x).max())
     if peak > MAX_FLOAT_PEAK:
         raise ValueError(f"{who}: peak {peak:.4g} is far outside [-1, 1]: int16 PCM passed as float? "

