@@ -14,7 +14,7 @@ from .latency import (
                       set_threads,
                       torch_latency,
 )
-from .llm import TokenSpeed, mean_nll, nll_from_logits, perplexity, perplexity_from_nll, token_speed
+from .llm import TokenSpeed, mean_nll, nll_from_logits, perplexity_from_nll, token_speed
 from .size import (
                       artifact_bytes,
                       count_macs,
@@ -33,5 +33,5 @@ __all__ = ["accuracy", "evaluate", "logits", "parity", "roc_auc", "roc_points", 
            "Comparison", "Ratio", "Timing", "measure_latency", "set_threads", "torch_latency",
            "artifact_bytes", "count_macs", "count_nonzero_params", "count_params",
            "file_bytes", "float_payload_bytes", "graph_constant_bytes", "state_dict_bytes", "zipped_bytes",
-           "pte_planned_bytes", "TokenSpeed", "mean_nll", "nll_from_logits", "perplexity", "perplexity_from_nll",
+           "pte_planned_bytes", "TokenSpeed", "mean_nll", "nll_from_logits", "perplexity_from_nll",
            "token_speed"]

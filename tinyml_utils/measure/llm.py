@@ -44,11 +44,6 @@ def mean_nll(model, ids, seq_len: int = 128, max_tokens: int | None = None) -> f
     return total / max(count, 1)
 
 
-def perplexity(model, ids, seq_len: int = 128, max_tokens: int | None = None) -> float:
-    """Held-out perplexity of an eager full-logits model: exp(:func:`mean_nll`)."""
-    return perplexity_from_nll(mean_nll(model, ids, seq_len, max_tokens))
-
-
 @dataclass
 class TokenSpeed:
     """Tokens per second of one program: prefill and ``decode_tok_s`` from the rounds' low quantile,

@@ -22,11 +22,6 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=-1, keepdims=True)
 
 
-def posteriors(logits_fn: Callable[[np.ndarray], np.ndarray], x: np.ndarray, batch: int = 512) -> np.ndarray:
-    """Class posteriors (softmax of ``logits_fn``) for every window, (n_windows, classes)."""
-    return np.concatenate([softmax(logits_fn(x[i:i + batch])) for i in range(0, len(x), batch)])
-
-
 def smooth(probs: np.ndarray, n: int) -> np.ndarray:
     """Causal moving average over the last ``n`` inferences (fewer at the start)."""
     if n <= 1:
