@@ -1,8 +1,5 @@
 """One training loop for every chapter (seeded, deterministic on CPU), its Keras counterpart, AdaBN,
-and the language-model loop.
-
-Trap: an exported (PT2E) model refuses ``.train()``/``.eval()``; :func:`set_train`/:func:`set_eval`
-(re-exported from :mod:`tinyml_utils.models.modes`) handle both kinds.
+and the language-model loop; ``set_train``/``set_eval``/``predict`` are re-exported from ``models.modes``.
 """
 from __future__ import annotations
 

@@ -2,7 +2,6 @@
 training (QAT) for ExecuTorch/XNNPACK, per-layer error, and tfmot QAT for the TFLite route.
 
 ``q = clamp(round(x / scale) + zero_point, qmin, qmax)``, ``x_hat = (q - zero_point) * scale``.
-Trap: an exported/prepared model refuses ``.train()``/``.eval()``; use ``train.set_train``/``set_eval``.
 """
 from __future__ import annotations
 
