@@ -8,6 +8,7 @@ ignored (debounced); every other detection is a false accept. Delay = ``t - end`
 from __future__ import annotations
 
 import bisect
+from collections import Counter
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -145,19 +146,15 @@ def det_curve(runs: Sequence[tuple[np.ndarray, np.ndarray, Stream]], thresholds:
     runs = [_above_only(t, probs, s, keyword_labels, float(thresholds.min())) for t, probs, s in runs]
     runs = [(t, probs[:, kws].argmax(1), keyword_score(probs, kws), s, _event_index(s.events, tolerance_s))
             for t, probs, s in runs]
+    n_kw = Counter(e.label for *_, index in runs for e in index[0])
     rows = []
     for th in thresholds:
-        n_kw = {k: 0 for k in keyword_labels}
-        hits = {k: 0 for k in keyword_labels}
-        fas = {k: 0 for k in keyword_labels}
+        hits, fas = Counter(), Counter()
         for t, best, kw_score, s, index in runs:   # = detect(t, probs, th, ...), the per-window work done once
             dets = _fire(t, kws, best, kw_score, kw_score >= th, refractory_s, mode)
             sc = score(dets, s.events, s.duration_s, tolerance_s, _index=index)
-            for e, h in zip(index[0], sc["hit"]):
-                n_kw[e.label] += 1
-                hits[e.label] += int(h)
-            for lab in sc["fa_labels"]:
-                fas[lab] += 1
+            hits.update(e.label for e, h in zip(index[0], sc["hit"]) if h)
+            fas.update(sc["fa_labels"])
         for k in ["all", *keyword_labels]:
             n = sum(n_kw.values()) if k == "all" else n_kw[k]
             h = sum(hits.values()) if k == "all" else hits[k]
