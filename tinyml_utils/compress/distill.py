@@ -105,26 +105,24 @@ def make_loss_fn(teacher: nn.Module | TeacherCache, temperature: float = DEFAULT
     return loss_fn
 
 
-def distill(student: nn.Module, teacher: nn.Module | TeacherCache, train, val=None, *,
-            temperature: float = DEFAULT_TEMPERATURE, alpha: float = DEFAULT_ALPHA, epochs: int = 30,
-            seed: int = 0, lr: float = 1e-2, batch_size: int = 64, augment="default", desc: str | None = None,
-            **fit_kwargs):
-    """Train ``student`` in place with the distillation loss; returns the ``train.History``. Same loop
-    and (by default) augmentation as :func:`train_scratch`: only the loss differs."""
-    if augment == "default":
-        augment = training.random_affine()
-    return training.fit(student, train, val, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed,
-                         augment=augment, loss_fn=make_loss_fn(teacher, temperature, alpha),
-                         desc=desc or f"distill T={temperature:g} a={alpha:g}", **fit_kwargs)
-
-
 def train_scratch(student: nn.Module, train, val=None, *, epochs: int = 30, seed: int = 0, lr: float = 1e-2,
                   batch_size: int = 64, augment="default", desc: str = "scratch", **fit_kwargs):
-    """The control: :func:`distill`'s loop and recipe with cross-entropy on labels only."""
+    """The control: train ``student`` in place with :func:`distill`'s recipe on the labels only."""
     if augment == "default":
         augment = training.random_affine()
     return training.fit(student, train, val, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed,
                          augment=augment, desc=desc, **fit_kwargs)
+
+
+def distill(student: nn.Module, teacher: nn.Module | TeacherCache, train, val=None, *,
+            temperature: float = DEFAULT_TEMPERATURE, alpha: float = DEFAULT_ALPHA, epochs: int = 30,
+            seed: int = 0, lr: float = 1e-2, batch_size: int = 64, augment="default", desc: str | None = None,
+            **fit_kwargs):
+    """Train ``student`` in place with the distillation loss; returns the ``train.History``. Only the
+    loss differs from :func:`train_scratch`."""
+    return train_scratch(student, train, val, epochs=epochs, seed=seed, lr=lr, batch_size=batch_size,
+                         augment=augment, loss_fn=make_loss_fn(teacher, temperature, alpha),
+                         desc=desc or f"distill T={temperature:g} a={alpha:g}", **fit_kwargs)
 
 
 def new_student(width: int | str = "student", seed: int = 0) -> nn.Module:
