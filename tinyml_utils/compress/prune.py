@@ -262,8 +262,7 @@ def rebuild_like(model: nn.Module, state_dict: dict) -> nn.Module:
         elif isinstance(m, nn.Linear) and tuple(w.shape) != tuple(m.weight.shape):
             new = nn.Linear(w.shape[1], w.shape[0], bias=m.bias is not None)
         if new is not None:
-            parent = model.get_submodule(name.rsplit(".", 1)[0]) if "." in name else model
-            setattr(parent, name.rsplit(".", 1)[-1], new)
+            model.set_submodule(name, new)
     model.load_state_dict(state_dict)
     return model
 

@@ -246,12 +246,11 @@ def layer_error(float_model, converted, x):
             ref.append(output.detach())
         return fn
 
-    hooks = [mod.register_forward_hook(hook(n)) for n, mod in fm.named_modules()
-             if isinstance(mod, (nn.ReLU, nn.Linear))]
+    for n, mod in fm.named_modules():   # fm is a throwaway copy: the hooks stay on it
+        if isinstance(mod, (nn.ReLU, nn.Linear)):
+            mod.register_forward_hook(hook(n))
     with torch.no_grad():
         fm(x)
-    for h in hooks:
-        h.remove()
 
     wanted = (torch.ops.aten.relu.default, torch.ops.aten.linear.default)
     targets, kinds = [], []
