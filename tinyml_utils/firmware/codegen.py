@@ -105,32 +105,16 @@ def _wrap(items: list[str], width: int = 96) -> str:
     return "\n    ".join(lines + [line.rstrip(", ")])
 
 
-def _describe(layer: Layer) -> str:
-    p = layer.params
-    (_, ih, iw, ic), (_, oh, ow, oc) = layer.in_shape, layer.out_shape
-    if layer.op in ("CONV_2D", "DEPTHWISE_CONV_2D"):
-        dil = f" dilation {p['dil_h']}x{p['dil_w']}" if p["dil_h"] * p["dil_w"] > 1 else ""
-        return (f"{layer.op} {p['kh']}x{p['kw']} stride {p['stride_h']}x{p['stride_w']}{dil}, {ih}x{iw}x{ic} -> "
-                f"{oh}x{ow}x{oc}, {layer.macs:,} MACs, {p['rounding'].upper()} rounding")
-    if layer.op == "FULLY_CONNECTED":
-        return f"FULLY_CONNECTED {p['depth']} -> {oc}, {layer.macs:,} MACs, {p['rounding'].upper()} rounding"
-    if layer.op in ("MAX_POOL_2D", "AVERAGE_POOL_2D"):
-        return (f"{layer.op} {p['kh']}x{p['kw']} stride {p['stride_h']}x{p['stride_w']}, "
-                f"{ih}x{iw}x{ic} -> {oh}x{ow}x{oc}")
-    if layer.op == "MEAN":
-        return f"MEAN over {ih}x{iw} (global average pool), {ih}x{iw}x{ic} -> {oc}, {p['rounding'].upper()} rounding"
-    return f"{layer.op} {ih}x{iw}x{ic} -> {oh}x{ow}x{oc}"
-
-
 #: op → (kernel, weight layout) of the ops with weights
 _WEIGHTED = {"CONV_2D": ("conv2d_s8", "OHWI"), "DEPTHWISE_CONV_2D": ("depthwise_conv2d_s8", "1HWC"),
              "FULLY_CONNECTED": ("fully_connected_s8", "[out][in]")}
 
 
-def _layer_c(layer: Layer, variant: str) -> tuple[str, str]:
-    """(const data + params struct, the kernel call with {IN}/{OUT}/{SCRATCH} placeholders)."""
+def _layer_c(layer: Layer, variant: str) -> tuple[str, str, str]:
+    """(a one-line description, const data + params struct, the kernel call with {IN}/{OUT}/{SCRATCH})."""
     n, p = layer.name, layer.params
     (_, ih, iw, ic), (_, oh, ow, oc) = layer.in_shape, layer.out_shape
+    shapes = f"{ih}x{iw}x{ic} -> {oh}x{ow}x{oc}"
     if layer.op in _WEIGHTED:
         fn, layout = _WEIGHTED[layer.op]
         w = p["weights"]
@@ -146,10 +130,14 @@ def _layer_c(layer: Layer, variant: str) -> tuple[str, str]:
         data += (_c_array(f"{n}_bias", "int32_t", p["bias"], "int32, scale s_in * s_w")
                  + _c_array(f"{n}_mult", "int32_t", p["q"], "Q31 multiplier per output channel")
                  + _c_array(f"{n}_shift", "int32_t", p["shift"], "power-of-two exponent per output channel"))
+        cost = f"{layer.macs:,} MACs, {p['rounding'].upper()} rounding"
         if layer.op == "FULLY_CONNECTED":
+            what = f"FULLY_CONNECTED {p['depth']} -> {oc}, {cost}"
             geom = f".in_h = 1, .in_w = 1, .in_c = {p['depth']}, .out_h = {oh * ow * layer.out_shape[0]}, " \
                    f".out_w = 1, .out_c = {oc},"
         else:
+            dil = f" dilation {p['dil_h']}x{p['dil_w']}" if p["dil_h"] * p["dil_w"] > 1 else ""
+            what = f"{layer.op} {p['kh']}x{p['kw']} stride {p['stride_h']}x{p['stride_w']}{dil}, {shapes}, {cost}"
             geom = (f".in_h = {ih}, .in_w = {iw}, .in_c = {ic}, .out_h = {oh}, .out_w = {ow}, .out_c = {oc},\n"
                     f"    .k_h = {p['kh']}, .k_w = {p['kw']}, "
                     f".stride_h = {p['stride_h']}, .stride_w = {p['stride_w']}, "
@@ -159,25 +147,27 @@ def _layer_c(layer: Layer, variant: str) -> tuple[str, str]:
                  f"    .in_zp = {layer.in_zp}, .out_zp = {layer.out_zp}, .act_min = {layer.act_min}, "
                  f".act_max = {layer.act_max},\n    {refs}\n"
                  f"    .bias = {n}_bias, .mult = {n}_mult, .shift = {n}_shift,\n}};\n")
-        return data, f"{fn}(&{n}, {{IN}}, {{OUT}}, {{SCRATCH}});"
+        return what, data, f"{fn}(&{n}, {{IN}}, {{OUT}}, {{SCRATCH}});"
     if layer.op in ("MAX_POOL_2D", "AVERAGE_POOL_2D"):
+        what = f"{layer.op} {p['kh']}x{p['kw']} stride {p['stride_h']}x{p['stride_w']}, {shapes}"
         data = (f"static const pool_params_t {n} = {{\n    .in_h = {ih}, .in_w = {iw}, .c = {ic}, .out_h = {oh}, "
                 f".out_w = {ow}, .k_h = {p['kh']}, .k_w = {p['kw']},\n    .stride_h = {p['stride_h']}, "
                 f".stride_w = {p['stride_w']}, .pad_top = {p['pad_top']}, .pad_left = {p['pad_left']}, "
                 f".act_min = {layer.act_min}, .act_max = {layer.act_max},\n}};\n")
         fn = "max_pool2d_s8" if layer.op == "MAX_POOL_2D" else "avg_pool2d_s8"
-        return data, f"{fn}(&{n}, {{IN}}, {{OUT}});"
+        return what, data, f"{fn}(&{n}, {{IN}}, {{OUT}});"
     if layer.op == "MEAN":
+        what = f"MEAN over {ih}x{iw} (global average pool), {ih}x{iw}x{ic} -> {oc}, {p['rounding'].upper()} rounding"
         data = (f"static const mean_params_t {n} = {{\n    .h = {ih}, .w = {iw}, .c = {ic}, .in_zp = {layer.in_zp}, "
                 f".out_zp = {layer.out_zp}, .mult = {int(p['q'][0])}, .shift = {int(p['shift'][0])},\n}};\n")
-        return data, f"mean_hw_s8(&{n}, {{IN}}, {{OUT}});"
+        return what, data, f"mean_hw_s8(&{n}, {{IN}}, {{OUT}});"
     if layer.op == "PAD":
         pads = ", ".join(f"{{{int(a)}, {int(b)}}}" for a, b in p["pads"])
         dims = ", ".join(str(d) for d in layer.in_shape)
         data = f"static const pad_params_t {n} = {{\n    .in_dims = {{{dims}}}, .pads = {{{pads}}}, " \
                f".value = {layer.out_zp},\n}};\n"
-        return data, f"pad_s8(&{n}, {{IN}}, {{OUT}});"
-    return "", f"copy_s8({{IN}}, {{OUT}}, {layer.out_size});"                  # RESHAPE
+        return f"PAD {shapes}", data, f"pad_s8(&{n}, {{IN}}, {{OUT}});"
+    return f"RESHAPE {shapes}", "", f"copy_s8({{IN}}, {{OUT}}, {layer.out_size});"
 
 
 def model_c(layers: list[Layer], model_name: str, variant: str) -> str:
@@ -191,8 +181,8 @@ def model_c(layers: list[Layer], model_name: str, variant: str) -> str:
 
     body, calls = [], []
     for i, layer in enumerate(layers):
-        data, call = _layer_c(layer, variant)
-        body.append(f"/* ---- layer {i}: {_describe(layer)} ---- */\n{data}")
+        what, data, call = _layer_c(layer, variant)
+        body.append(f"/* ---- layer {i}: {what} ---- */\n{data}")
         call = call.format(IN=buf(layer.input), OUT=buf(layer.output), SCRATCH="scratch")
         calls.append(f"static void layer_{i}(void) {{ {call} }}")
     values = {"MODEL": model_name, "VARIANT": variant, "N": len(layers),
