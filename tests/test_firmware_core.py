@@ -193,4 +193,4 @@ def test_missing_cmsis_sdist_says_how_to_fetch_it(monkeypatch, tmp_path):
 
     monkeypatch.setattr(mfcc.sys, "prefix", str(tmp_path))
     with pytest.raises(FileNotFoundError, match=r"make setup.*pip download --no-binary cmsisdsp"):
-        mfcc.sdist_path()
+        mfcc.cmsis_root()

@@ -33,20 +33,14 @@ CMSIS_SOURCES = (
 )
 
 
-def sdist_path() -> Path:
-    """The ``cmsisdsp`` source distribution kept by ``make setup``."""
-    v = version("cmsisdsp")
-    p = Path(sys.prefix) / "share" / "sdist" / f"cmsisdsp-{v}.tar.gz"
-    if not p.exists():
-        raise FileNotFoundError(
-            f"CMSIS-DSP's C sources are missing ({p}). Fix: `make setup`, or by hand: "
-            f"{sys.executable} -m pip download --no-binary cmsisdsp --no-deps --dest {p.parent} cmsisdsp=={v}")
-    return p
-
-
 def cmsis_root() -> Path:
-    """The unpacked sdist under ``build/cmsisdsp-<version>/`` (unpacked once)."""
-    src = sdist_path()
+    """The ``cmsisdsp`` source distribution kept by ``make setup``, unpacked once under ``build/``."""
+    v = version("cmsisdsp")
+    src = Path(sys.prefix) / "share" / "sdist" / f"cmsisdsp-{v}.tar.gz"
+    if not src.exists():
+        raise FileNotFoundError(
+            f"CMSIS-DSP's C sources are missing ({src}). Fix: `make setup`, or by hand: "
+            f"{sys.executable} -m pip download --no-binary cmsisdsp --no-deps --dest {src.parent} cmsisdsp=={v}")
     root = paths.build_dir() / src.name.removesuffix(".tar.gz")
     if not (root / "Source").exists():
         root.parent.mkdir(parents=True, exist_ok=True)
