@@ -31,10 +31,6 @@ def prunable_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
     return [(n, m) for n, m in model.named_modules() if isinstance(m, PRUNABLE_TYPES)]
 
 
-def _zeros(m: nn.Module) -> int:
-    return int((m.weight == 0).sum())
-
-
 def _masked(m: nn.Module) -> int:
     """Weights the layer's pruning mask already removes. Trap: exact zeros without a mask are not
     counted (L1 ranking picks them first, so they count toward the amount)."""
@@ -91,7 +87,7 @@ def weight_sparsity(model: nn.Module) -> float:
     """Fraction of conv/linear weights that are exactly zero (biases and batch norm excluded)."""
     layers = prunable_layers(model)
     total = sum(m.weight.numel() for _, m in layers)
-    return sum(_zeros(m) for _, m in layers) / max(total, 1)
+    return sum(int((m.weight == 0).sum()) for _, m in layers) / max(total, 1)
 
 
 def sparsity_report(model: nn.Module):
@@ -99,7 +95,8 @@ def sparsity_report(model: nn.Module):
     import pandas as pd
 
     rows = [{"layer": n, "type": type(m).__name__, "shape": tuple(m.weight.shape),
-             "weights": m.weight.numel(), "zeros": _zeros(m)} for n, m in prunable_layers(model)]
+             "weights": m.weight.numel(), "zeros": int((m.weight == 0).sum())}
+            for n, m in prunable_layers(model)]
     df = pd.DataFrame(rows)
     total = {"layer": "total", "type": "", "shape": "", "weights": int(df["weights"].sum()),
              "zeros": int(df["zeros"].sum())}
