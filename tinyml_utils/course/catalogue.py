@@ -1,8 +1,7 @@
 """What the chapters build and later chapters reuse, through the artifact store (:mod:`.store`).
 
-Every builder takes the run's :class:`~tinyml_utils.core.context.Context` and returns an
-:class:`Artifact` (a family of files: a list of them). A chapter that builds a file itself hands it
-over with :func:`save` under the builder's key. Every key names source files, recipe, seed and mode.
+Every builder takes the run's ``Context`` and returns an :class:`Artifact` (a family: a list); a chapter
+that builds a file itself hands it over with :func:`save`. Keys name sources, recipe, seed and mode.
 """
 from __future__ import annotations
 

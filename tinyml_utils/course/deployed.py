@@ -1,8 +1,6 @@
-"""The int8 ``.tflite`` files chapter 12 puts on a Cortex-M, each with its test set, through the store.
-
-Chapters 08 and 09 build theirs inside the notebooks; this module rebuilds the same recipes (data,
-seed, epochs, calibration), so chapter 12 runs on its own. ``x_test`` is float in the layout
-:class:`tinyml_utils.runtimes.LiteRT` takes (NCHW maps, feature rows); ``quantize_input`` makes it int8.
+"""The int8 ``.tflite`` files chapter 12 puts on a Cortex-M, each with its test set, through the store:
+chapters 08's and 09's recipes rebuilt here, so chapter 12 runs on its own. ``x_test`` is float in the
+layout :class:`tinyml_utils.runtimes.LiteRT` takes (NCHW maps, feature rows); ``quantize_input`` makes it int8.
 """
 from __future__ import annotations
 

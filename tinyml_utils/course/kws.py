@@ -1,8 +1,5 @@
 """Chapter 08's composition: keyword spotting from audio to an int8 model and a streaming detector.
-
-MFCC maps are (N, 1, 49, 10) float32; the TFLite route is
-:func:`tinyml_utils.convert.tflite.from_torch_int8` (the DS-CNN's Keras twin).
-"""
+MFCC maps are (N, 1, 49, 10) float32."""
 from __future__ import annotations
 
 import math

@@ -1,8 +1,7 @@
 """The artifact store's mechanism: content keys, locks, sealed files, rebuild when stale.
 
-A file is reused only when its content key (its sources' bytes, its recipe, the pinned library
-versions) matches; else it is rebuilt, with one printed line saying why. The store's folder
-(``Context.store``) holds keyed files only; a chapter's own files go to ``Context.scratch``.
+A file is reused only when its content key (sources' bytes, recipe, pinned library versions) matches,
+else rebuilt with one printed line saying why. ``Context.store`` holds keyed files only.
 """
 from __future__ import annotations
 

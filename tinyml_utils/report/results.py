@@ -68,7 +68,6 @@ def write(chapter: str, ctx: Context, records: list[Record], claims: Claims | li
           directory: Path | None = None) -> Path:
     """Write ``<ctx.results or directory>/<chapter>.json`` and return its path."""
     directory = Path(directory) if directory is not None else ctx.results
-    directory.mkdir(parents=True, exist_ok=True)
     items = claims.items if isinstance(claims, Claims) else list(claims)
     doc = {"chapter": chapter, "quick": bool(ctx.quick), "records": [r.to_dict() for r in records],
            "claims": items}
