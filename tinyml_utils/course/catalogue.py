@@ -160,6 +160,7 @@ def distilled_student(ctx: Context, data=None) -> Artifact:
     def build():
         ds = _vision_data(data, ctx)
         teacher = vision_model(ctx, "teacher", data=ds)
+        measure.set_threads(1)   # as vision_model: else the weights depend on whether the teacher was just trained
         student = distill.new_student("student", ctx.seed)
         r = recipes.STUDENT(ctx)
         hist = distill.distill(student, teacher.model, ds.train, ds.val, temperature=recipes.TEMPERATURE,
