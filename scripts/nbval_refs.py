@@ -50,7 +50,7 @@ def main(chapters: list[str]) -> int:
     import nbformat
     import papermill as pm
 
-    from tinyml_utils.core.kernel_io import KERNEL_NAME, kernelspec_dir
+    from tinyml_utils.tools.kernel import KERNEL_NAME, kernelspec_dir
 
     # the chapters name the course kernel; its spec (this checkout's interpreter) is the package's own
     os.environ["JUPYTER_PATH"] = os.pathsep.join(

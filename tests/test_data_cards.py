@@ -4,14 +4,14 @@ from __future__ import annotations
 import pytest
 
 from tinyml_utils.core import paths
-from tinyml_utils.data import cards
+from tinyml_utils.tools import cards
 
 
 @pytest.mark.parametrize("page", sorted(cards.PAGES))
 def test_page_is_generated_from_the_card(page):
     committed = (paths.DATA / page).read_text(encoding="utf-8")
     assert committed == cards.render(page), (
-        f"data/{page} differs from its DataCard: edit the card, then run python -m tinyml_utils.data.cards")
+        f"data/{page} differs from its DataCard: edit the card, then run python -m tinyml_utils.tools.cards")
 
 
 def test_every_card_page_is_listed_and_linked():

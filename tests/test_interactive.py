@@ -59,7 +59,7 @@ def test_run_all_with_the_defaults_changes_no_tracked_file(tmp_path, monkeypatch
     """Chapter 00 executed as a learner's Run All (no parameter injected): quick mode, git tree unchanged."""
     import papermill as pm
 
-    from tinyml_utils.core.kernel_io import KERNEL_NAME, kernelspec_dir
+    from tinyml_utils.tools.kernel import KERNEL_NAME, kernelspec_dir
 
     if not (REPO / ".git").exists():
         pytest.skip("not a git checkout")

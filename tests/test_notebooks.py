@@ -121,11 +121,11 @@ def test_book_from_executed_chapters(fresh_build):
 
 def test_no_native_log_lines_in_cell_outputs(fresh_build):
     """Runs after the chapter tests: no executed chapter's cell output holds a native library's log
-    line (the kernel's filter, :data:`tinyml_utils.core.kernel_io.NOISE`, sends them to build/logs)."""
+    line (the kernel's filter, :data:`tinyml_utils.tools.kernel.NOISE`, sends them to build/logs)."""
     import nbformat
 
     from tinyml_utils.core import paths
-    from tinyml_utils.core.kernel_io import NOISE
+    from tinyml_utils.tools.kernel import NOISE
 
     executed = sorted(paths.executed_dir(True).glob("[0-9][0-9]_*.ipynb"))
     executed = [p for p in executed if not p.name.endswith((".failed.ipynb", ".partial.ipynb"))]

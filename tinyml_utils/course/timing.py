@@ -1,14 +1,11 @@
-"""Timing claims that hold under load: their bounds and their measurements.
+"""Timing claims that hold under load: the bounds the chapters assert and their shared measurements.
 
-The stability benchmark (:mod:`tinyml_utils.tools.stability`) runs the same functions on stand-in
+The stability benchmark (:mod:`tinyml_utils.tools.stability`) checks the same bounds on stand-in
 models under load and reports how often each claim held.
 """
 from __future__ import annotations
 
-import time
-from typing import Any, Callable
-
-import torch
+from typing import Any
 
 from .. import measure
 
@@ -22,26 +19,6 @@ BOUNDS = {
     # ch11: the 8da4w language model decodes at least this many tokens/s at one thread
     "llm_decode_tok_s": 1000.0,
 }
-
-
-def cold_vs_warm(model, x, calls: int = 200) -> tuple[float, measure.Timing]:
-    """ch00: the first (cold) call of a fresh eager model in ms, then its warmed-up timings."""
-    with torch.no_grad():
-        t0 = time.perf_counter()
-        model(x)
-        first_ms = (time.perf_counter() - t0) * 1e3
-        cmp = measure.compare({"warm": lambda: model(x)}, rounds=5, calls=max(10, calls // 5), warmup=20)
-    return first_ms, cmp["warm"]
-
-
-def sparse_vs_dense(dense: Callable[[], Any], sparse: Callable[[], Any], **kw) -> measure.Ratio:
-    """ch03: latency ratio of a sparse model over its dense original on a dense runtime."""
-    return measure.compare({"dense": dense, "sparse": sparse}, **kw).ratio("sparse", "dense")
-
-
-def structured_vs_dense(dense: Callable[[], Any], pruned: Callable[[], Any], **kw) -> measure.Ratio:
-    """ch03: latency ratio of a channel-pruned model over the dense one."""
-    return measure.compare({"dense": dense, "pruned": pruned}, **kw).ratio("pruned", "dense")
 
 
 def runtime_claims(cmp: measure.Comparison, eager: str, compiled: list[str], xnnpack_pairs: dict[str, str],

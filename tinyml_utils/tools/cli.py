@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..core import paths
-from ..core.kernel_io import KERNEL_NAME, kernelspec_dir
 from . import reproduce
 from .book import BookBuildError, build_book
 from .doctor import doctor
+from .kernel import KERNEL_NAME, kernelspec_dir
 
 
 @dataclass

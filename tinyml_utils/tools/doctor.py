@@ -20,7 +20,7 @@ from pathlib import Path
 from .. import data
 from ..core import paths
 from ..core.compat import mediapipe_metadata_writers
-from ..core.kernel_io import kernelspec_dir
+from .kernel import kernelspec_dir
 
 # What `pip check` is expected to print after the --no-deps step (requirements/nodeps.txt explains why).
 KNOWN_PIP_CHECK = [

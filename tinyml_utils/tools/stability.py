@@ -24,8 +24,31 @@ from ..compress import prune, quantize
 from ..convert import executorch, mediapipe, onnx, tflite
 from ..convert import llm as llm_export
 from ..core.env import quiet
-from ..course.timing import BOUNDS, cold_vs_warm, llm_decode, runtime_claims, sparse_vs_dense, structured_vs_dense
+from ..course.timing import BOUNDS, llm_decode, runtime_claims
 from ..models import llm as llm_models
+
+
+# ----------------------------------------------------------------------------- the claims' measurements
+def cold_vs_warm(model, x, calls: int = 200) -> tuple[float, measure.Timing]:
+    """The first (cold) call of a fresh eager model in ms, then its warmed-up timings."""
+    import torch
+
+    with torch.no_grad():
+        t0 = time.perf_counter()
+        model(x)
+        first_ms = (time.perf_counter() - t0) * 1e3
+        cmp = measure.compare({"warm": lambda: model(x)}, rounds=5, calls=max(10, calls // 5), warmup=20)
+    return first_ms, cmp["warm"]
+
+
+def sparse_vs_dense(dense: Callable[[], Any], sparse: Callable[[], Any], **kw) -> measure.Ratio:
+    """Latency ratio of a sparse model over its dense original on a dense runtime."""
+    return measure.compare({"dense": dense, "sparse": sparse}, **kw).ratio("sparse", "dense")
+
+
+def structured_vs_dense(dense: Callable[[], Any], pruned: Callable[[], Any], **kw) -> measure.Ratio:
+    """Latency ratio of a channel-pruned model over the dense one."""
+    return measure.compare({"dense": dense, "pruned": pruned}, **kw).ratio("pruned", "dense")
 
 
 # ----------------------------------------------------------------------------- the benchmark

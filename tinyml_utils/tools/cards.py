@@ -1,6 +1,6 @@
-"""The pages ``data/*.md``, generated from the loaders' :class:`~.base.DataCard` objects (a test compares them).
+"""The pages ``data/*.md``, generated from the loaders' DataCard objects (a test compares them).
 
-Regenerate after editing a card: ``python -m tinyml_utils.data.cards``.
+Regenerate after editing a card: ``python -m tinyml_utils.tools.cards``.
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ PAGES: dict[str, tuple[str, ...]] = {
     "speech_commands.md": ("tinyml_utils.data.public:SPEECH_COMMANDS_CARD",),
 }
 
-HEADER = ("<!-- Generated from the DataCard objects by `python -m tinyml_utils.data.cards`: "
+HEADER = ("<!-- Generated from the DataCard objects by `python -m tinyml_utils.tools.cards`: "
           "edit those, not this file. -->\n")
 
 

@@ -11,8 +11,8 @@ import re
 import sys
 from pathlib import Path
 
-from . import paths
-from .io import atomic_write_text
+from ..core import paths
+from ..core.io import atomic_write_text
 
 KERNEL_NAME = "tinyml-course"
 
@@ -78,7 +78,7 @@ def kernelspec_dir() -> Path:
     spec = root / "kernels" / KERNEL_NAME / "kernel.json"
     doc = {"argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}",
                     "--IPKernelApp.capture_fd_output=False",
-                    "--IPKernelApp.exec_lines=import tinyml_utils.core.kernel_io as _kio; _kio.install()"],
+                    "--IPKernelApp.exec_lines=import tinyml_utils.tools.kernel as _kio; _kio.install()"],
            "display_name": "TinyML course (this checkout)", "language": "python",
            "env": {"PYTHONPATH": str(paths.REPO)}}
     text = json.dumps(doc, indent=1)
