@@ -180,9 +180,9 @@ check_kv_cache_bytes = exercise(
            (lambda la, c, d, b: 2 * c * d * b, "every layer has its own cache: times the layers"),
            (lambda la, c, d, b: 2 * la * c * d, "bytes, not values: times bytes_per_value"),
            (lambda la, c, d, b: 2 * la * c * c * b, "each position stores dim values, not one per position")],
-    hint="2 (K and V) × layers × context × dim × bytes per value",
     case=lambda a, want, got: (f"{a[0]} layers, {a[1]} positions, dim {a[2]}, {a[3]} B: expected {want:,}, "
                                f"got {got:,}"),
+    hint="2 (K and V) × layers × context × dim × bytes per value",
     done=lambda cases, wants: (f"the full-mode model's fp32 cache is {wants[1]:,} B (512 KiB) for 128 tokens and "
                                f"{wants[2]:,} B (8 MiB) for 2,048: at long contexts the cache, not the weights, fills "
                                "the memory"))
