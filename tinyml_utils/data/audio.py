@@ -197,7 +197,10 @@ class CmsisMfcc:
         self._inst = getattr(dsp, f"arm_mfcc_instance_{self.dtype}")()
         status = getattr(dsp, f"arm_mfcc_init_{self.dtype}")(self._inst, self.fft, self.n_mels, self.n_mfcc, dct,
                                                               filt_pos, filt_len, coefs, win)
-        self._tmp = np.zeros(dsp.arm_mfcc_tmp_buffer_size(kind, self.fft, 1), dtype=np.int32 if q15 else np.float32)
+        # Trap: for f32 the binding's arm_mfcc_tmp_buffer_size says fft floats, but arm_mfcc_f32 reads fft complex
+        # values (2 * fft floats) from it; a buffer of fft floats made whole-dataset runs segfault now and then.
+        n_tmp = dsp.arm_mfcc_tmp_buffer_size(kind, self.fft, 1) if q15 else 2 * self.fft
+        self._tmp = np.zeros(n_tmp, dtype=np.int32 if q15 else np.float32)
         if status != 0:
             raise RuntimeError(f"arm_mfcc_init_{self.dtype} returned status {status} "
                                f"(fft={self.fft}, mels={self.n_mels}, mfcc={self.n_mfcc})")
