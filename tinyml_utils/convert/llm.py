@@ -5,7 +5,7 @@ Traps:
 - ``export.output_name`` is relative to the **current working directory**: pass an absolute path.
 - ``qmode="int8"`` dequantizes the weights inside the graph; the exporter folds that constant, so
   the ``.pte`` stores fp32 weights and does not shrink. XNNPACK's native int8 scheme is ``8da8w``.
-- The exporter reads a *plain* state dict, not a sealed ``core.io.save_torch`` file.
+- The exporter reads a *plain* state dict (``torch.save(model.state_dict())``).
 """
 from __future__ import annotations
 
