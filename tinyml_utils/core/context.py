@@ -1,7 +1,7 @@
 """One run of the course: its mode, its seed and the folders that follow from them."""
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from . import paths
@@ -38,6 +38,3 @@ class Context:
         p = paths.build_dir() / name / self.mode
         p.mkdir(parents=True, exist_ok=True)
         return p
-
-    def with_seed(self, seed: int) -> Context:
-        return replace(self, seed=seed)
