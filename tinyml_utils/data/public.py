@@ -1,13 +1,11 @@
-"""The full public datasets for learners with a network: Speech Commands (12-class layout) and MNIST.
+"""The full public datasets, read from files you fetched: Speech Commands (12-class layout) and MNIST.
 
-Nothing is downloaded without ``download=True``; a missing file raises a ``DataError`` saying where
-to put it. Files are checked against the SHA-256 values TensorFlow Datasets publishes; certificate
-checks stay on.
+Nothing downloads at run time: a missing file raises a ``DataError`` naming its URL, its SHA-256 (the
+value TensorFlow Datasets publishes, checked before use) and where to put it.
 """
 from __future__ import annotations
 
 import gzip
-import hashlib
 import math
 import shutil
 import struct
@@ -25,10 +23,7 @@ from .keywords import KEYWORDS, SILENCE_INDEX, UNKNOWN_INDEX
 # From TensorFlow Datasets, tensorflow_datasets/url_checksums/speech_commands.txt
 # (v0.02 archive: 2,428,923,189 bytes).
 SPEECH_COMMANDS_SHA256 = {"v0.02": "af14739ee7dc311471de98f5f9d2c9191b18aedfe957f4a6ff791c709868ff58"}
-SPEECH_COMMANDS_URLS = [
-    "https://storage.googleapis.com/download.tensorflow.org/data/speech_commands_{version}.tar.gz",
-    "https://download.tensorflow.org/data/speech_commands_{version}.tar.gz",
-]
+SPEECH_COMMANDS_URL = "https://download.tensorflow.org/data/speech_commands_{version}.tar.gz"
 
 # From TensorFlow Datasets, tensorflow_datasets/url_checksums/mnist.txt.
 MNIST_SHA256 = {
@@ -37,10 +32,7 @@ MNIST_SHA256 = {
     "t10k-images-idx3-ubyte.gz": "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
     "t10k-labels-idx1-ubyte.gz": "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
 }
-MNIST_URLS = [
-    "https://storage.googleapis.com/cvdf-datasets/mnist/{name}",
-    "https://ossci-datasets.s3.amazonaws.com/mnist/{name}",
-]
+MNIST_URL = "https://storage.googleapis.com/cvdf-datasets/mnist/{name}"
 
 SAMPLE_RATE = 16_000
 CLIP_SAMPLES = SAMPLE_RATE
@@ -50,10 +42,11 @@ NOISE_SPANS = {"train": (0.0, 0.8), "val": (0.8, 0.9), "test": (0.9, 1.0)}
 
 #: The card of ``data/speech_commands.md``; :func:`speech_commands` adds the run's own details.
 SPEECH_COMMANDS_CARD = DataCard(
-    name="Speech Commands (optional, needs a network)",
-    source="Google's Speech Commands v0.02 (2.3 GB), downloaded by "
-           "`data.public.speech_commands(download=True)` from `download.tensorflow.org`; without `download=True` "
-           "nothing is fetched and a missing file raises an error saying where to put it.",
+    name="Speech Commands (optional, fetched by you)",
+    source="Google's Speech Commands v0.02 (2.3 GB archive), which you fetch yourself from "
+           f"`{SPEECH_COMMANDS_URL.format(version='v0.02')}` into `data/cache/speech_commands/`; "
+           "`data.public.speech_commands()` never downloads: a missing file raises an error naming the URL, "
+           "its SHA-256 and where to put it.",
     license="CC BY 4.0 (Warden, \"Speech Commands: A Dataset for Limited-Vocabulary Speech Recognition\", 2018).",
     real_or_synthetic="real crowd-sourced recordings of 35 words by thousands of speakers through their own "
                       "microphones, plus background-noise recordings (two of which, white and pink noise, are "
@@ -71,46 +64,9 @@ SPEECH_COMMANDS_CARD = DataCard(
 )
 
 
-def _download(urls: list[str], dest: Path, expected: str) -> None:
-    """Fetch the first URL that works into ``dest`` (via ``dest.part``), checking SHA-256."""
-    import urllib.request
-
-    from tqdm.auto import tqdm
-
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    part = dest.with_name(dest.name + ".part")
-    errors = []
-    for url in urls:
-        try:
-            with urllib.request.urlopen(url, timeout=60) as response, open(part, "wb") as out:
-                total = int(response.headers.get("Content-Length") or 0) or None
-                h = hashlib.sha256()
-                with tqdm(total=total, unit="B", unit_scale=True, desc=dest.name) as bar:
-                    while block := response.read(1 << 20):
-                        out.write(block)
-                        h.update(block)
-                        bar.update(len(block))
-        except OSError as e:  # URLError, HTTPError, timeouts are all OSErrors
-            errors.append(f"{url}: {e}")
-            part.unlink(missing_ok=True)
-            continue
-        got = h.hexdigest()
-        if got != expected:
-            part.unlink(missing_ok=True)
-            raise DataError(f"Downloaded {url} but its SHA-256 is {got[:12]}…, expected "
-                            f"{expected[:12]}…: the file changed or the transfer was damaged. "
-                            "Try again later, or download it by another route and place it at "
-                            f"{dest}.")
-        part.replace(dest)
-        return
-    raise DataError(f"Could not download {dest.name} (network needed). Tried:\n  "
-                    + "\n  ".join(errors) + f"\nFix: check the connection, or place the file at "
-                                            f"{dest} by hand.")
-
-
-def _missing(path: Path, what: str) -> DataError:
-    return DataError(f"Missing dataset file: {path} ({what}). Fix: pass download=True (needs a "
-                     f"network connection), or place the file at {path} yourself.")
+def _missing(path: Path, url: str, sha256: str) -> DataError:
+    return DataError(f"Missing dataset file: {path}. Fix: fetch {url} (SHA-256 {sha256}) and place it at "
+                     f"{path}; nothing is downloaded at run time.")
 
 
 def _read_wav(path: Path) -> np.ndarray:
@@ -134,20 +90,17 @@ def _fit(audio: np.ndarray, n: int = CLIP_SAMPLES) -> np.ndarray:
     return out
 
 
-def _extracted_dir(root: Path, version: str, download: bool) -> Path:
-    """The extracted Speech Commands folder, extracting (and downloading) the archive if needed."""
+def _extracted_dir(root: Path, version: str) -> Path:
+    """The extracted Speech Commands folder, extracting the archive if needed."""
     folder = root / f"speech_commands_{version}"
     if (folder / "validation_list.txt").exists() and (folder / "testing_list.txt").exists():
         return folder
     archive = root / f"speech_commands_{version}.tar.gz"
     expected = SPEECH_COMMANDS_SHA256[version]
+    url = SPEECH_COMMANDS_URL.format(version=version)
     if not archive.exists():
-        if not download:
-            raise _missing(archive, f"Speech Commands {version} archive, "
-                                    f"{SPEECH_COMMANDS_URLS[0].format(version=version)}")
-        _download([u.format(version=version) for u in SPEECH_COMMANDS_URLS], archive, expected)
-    fix = (f"Fix: delete {archive} and load again with download=True, or place a good copy of "
-           "the archive there.")
+        raise _missing(archive, url, expected)
+    fix = f"Fix: delete {archive} and place a good copy of {url} there."
     verify_checksum(archive, expected, fix)
     tmp = root / f"speech_commands_{version}.extracting"
     shutil.rmtree(tmp, ignore_errors=True)
@@ -166,9 +119,8 @@ def _extracted_dir(root: Path, version: str, download: bool) -> Path:
     return folder
 
 
-def speech_commands(root: str | Path | None = None, download: bool = False,
-                    version: str = "v0.02", *, seed: int = 0, unknown_fraction: float = 0.1,
-                    silence_fraction: float = 0.1,
+def speech_commands(root: str | Path | None = None, version: str = "v0.02", *, seed: int = 0,
+                    unknown_fraction: float = 0.1, silence_fraction: float = 0.1,
                     max_per_class: int | None = None) -> Dataset:
     """Google Speech Commands in the 12-class layout of :mod:`.keywords`: x (N, 16000) float32, zero-padded.
 
@@ -181,7 +133,7 @@ def speech_commands(root: str | Path | None = None, download: bool = False,
     if version not in SPEECH_COMMANDS_SHA256:
         raise ValueError(f"version must be one of {sorted(SPEECH_COMMANDS_SHA256)}, got {version!r}")
     root = Path(root) if root is not None else paths.data_cache() / "speech_commands"
-    folder = _extracted_dir(root, version, download)
+    folder = _extracted_dir(root, version)
     val_list = set((folder / "validation_list.txt").read_text().split())
     test_list = set((folder / "testing_list.txt").read_text().split())
 
@@ -196,7 +148,8 @@ def speech_commands(root: str | Path | None = None, download: bool = False,
     noise_files = sorted((folder / BACKGROUND).glob("*.wav")) if (folder / BACKGROUND).is_dir() \
         else []
     if silence_fraction > 0 and not noise_files:
-        raise _missing(folder / BACKGROUND, "background-noise recordings for the silence class")
+        raise DataError(f"Missing dataset files: {folder / BACKGROUND} holds no background-noise recordings "
+                        "(the silence class). Fix: extract the whole archive there, or pass silence_fraction=0.")
     noises = [(f"{BACKGROUND}/{p.name}", _read_wav(p)) for p in noise_files]
 
     rng = np.random.default_rng(seed)
@@ -246,9 +199,8 @@ def speech_commands(root: str | Path | None = None, download: bool = False,
                          "files": files})
 
 
-def _read_idx(path: Path) -> np.ndarray:
+def _read_idx(path: Path, fix: str) -> np.ndarray:
     """One gzip-compressed idx file (big-endian header, unsigned-byte payload)."""
-    fix = f"Fix: delete {path} and load again with download=True, or place a good copy there."
     with gzip.open(path, "rb") as f:
         raw = f.read()
     zero, dtype_code, ndim = struct.unpack(">HBB", raw[:4])
@@ -263,8 +215,7 @@ def _read_idx(path: Path) -> np.ndarray:
     return payload.reshape(shape)
 
 
-def mnist_full(root: str | Path | None = None, download: bool = False, *,
-               val_fraction: float = 1 / 12, seed: int = 0) -> Dataset:
+def mnist_full(root: str | Path | None = None, *, val_fraction: float = 1 / 12, seed: int = 0) -> Dataset:
     """All 70,000 MNIST digits from the four original idx files in ``root``: x (N, 1, 28, 28) float32 in [0, 1].
 
     Validation is ``val_fraction`` of the training file (stratified, by ``seed``); test is the official test file.
@@ -272,14 +223,12 @@ def mnist_full(root: str | Path | None = None, download: bool = False, *,
     root = Path(root) if root is not None else paths.data_cache() / "mnist"
     arrays = {}
     for name, expected in MNIST_SHA256.items():
-        path = root / name
+        path, url = root / name, MNIST_URL.format(name=name)
         if not path.exists():
-            if not download:
-                raise _missing(path, f"MNIST idx file, {MNIST_URLS[0].format(name=name)}")
-            _download([u.format(name=name) for u in MNIST_URLS], path, expected)
-        verify_checksum(path, expected, f"Fix: delete {path} and load again with download=True, or place a "
-                                         "good copy there.")
-        arrays[name] = _read_idx(path)
+            raise _missing(path, url, expected)
+        fix = f"Fix: delete {path} and place a good copy of {url} there."
+        verify_checksum(path, expected, fix)
+        arrays[name] = _read_idx(path, fix)
     images = {k: arrays[f"{k}-images-idx3-ubyte.gz"] for k in ("train", "t10k")}
     labels = {k: arrays[f"{k}-labels-idx1-ubyte.gz"] for k in ("train", "t10k")}
     x_train = images["train"][:, None].astype(np.float32) / 255.0
