@@ -1,12 +1,6 @@
-"""Self-checking exercises: the learner writes a small function, a check says right or wrong.
-
-Each chapter's ``## Exercises`` has at least two: a statement, a stub that reveals nothing, and a solution in a
-collapsed ``<details>`` cell tagged ``solution``. A check runs the learner's function on small fixed inputs against
-an oracle (PyTorch, NumPy, Flower or a package helper, never the learner's code path) and prints
-``✓ right — <what was compared>``, ``✗ wrong (<name>) — <the first case that differs>  hint: <the slip,
-recognised by recomputing the typical wrong answers>`` or, while the stub is untouched (returns None/``...``
-or raises NotImplementedError), ``… not attempted yet — fill in <name>, then re-run this cell.``
-"""
+"""Self-checking exercises: a check runs the learner's function on fixed cases against an oracle (never the
+learner's code path) and prints ``✓ right``, ``✗ wrong`` with the hint of the recognised slip, or "not attempted"
+while the stub is untouched (returns None/``...`` or raises NotImplementedError)."""
 from __future__ import annotations
 
 from .applied import (
@@ -47,7 +41,7 @@ from .measuring import (
 
 
 def reference(name: str):
-    """The reference solution of exercise ``name``: the oracle its check compares with (for ``arena``, the bytes)."""
+    """The oracle of exercise ``name`` (for ``arena``, the bytes)."""
     return arena_bytes() if name == "arena" else REFERENCES[name]
 
 

@@ -82,7 +82,6 @@ def _arrays(v):
 
 
 def _window_stats(x):
-    """The DSP block's first three features per channel: mean, std, RMS."""
     f = imu.window_features(x[None], 10.0).reshape(x.shape[0], -1)
     return f[:, 0], f[:, 1], f[:, 2]
 
@@ -120,7 +119,6 @@ def _delta_cases(rng, g) -> list[tuple]:
 
 
 def _codes(x, top, levels):
-    """round(x / s) with s = top / levels: the codes of one typical slip."""
     return np.round(x / (float(top) / levels)), None
 
 
@@ -144,7 +142,6 @@ check_quantize_delta = exercise(
 
 
 def _torch_bn_stats(x):
-    """The running statistics of PyTorch's BatchNorm1d (momentum=None) after one batch."""
     bn = torch.nn.BatchNorm1d(x.shape[1], momentum=None).train()
     with torch.no_grad():
         bn(torch.from_numpy(x).float())
@@ -189,7 +186,6 @@ check_kv_cache_bytes = exercise(
 
 
 def _nll(z, y):
-    """Each token's negative log-likelihood (float64)."""
     return -z.double().log_softmax(1)[range(len(y)), y]
 
 

@@ -20,7 +20,6 @@ class _NotAttempted(Exception):
 
 
 def _call(fn: Callable, *args):
-    """``fn(*args)``; an untouched stub (returns None/``...`` or raises NotImplementedError) is "not attempted"."""
     try:
         out = fn(*args)
     except NotImplementedError as exc:
@@ -43,8 +42,7 @@ def _same(a, b, rtol: float = 1e-5, atol: float = 1e-7) -> bool:
 
 
 def _diagnose(got, args: tuple, slips: Sequence[tuple[Callable, str]], default: str, **tol) -> str:
-    """The hint of the first slip whose answer on ``args`` equals ``got``, else ``default``: a wrong
-    answer is recognised by recomputing the typical wrong answers, never by guessing from counts."""
+    """The hint of the first slip whose answer on ``args`` equals ``got``, else ``default``."""
     for wrong, hint in slips:
         try:
             with np.errstate(all="ignore"):
@@ -68,19 +66,13 @@ def exercise(name: str, chapter: str, doc: str, *, cases: Sequence[tuple], ref: 
              slips: Sequence[tuple[Callable, str]], hint: str, done: str | Callable[[Sequence[tuple], list], str],
              case: Callable[[tuple, Any, Any], str] | None = None, answer: Callable = float, rtol: float = 1e-5,
              atol: float = 1e-7, shape_hint: str | None = None, fill: str | None = None) -> Callable:
-    """Register exercise ``name`` of ``chapter``; return its ``check_<name>(fn, strict=False)``, which prints
-    one verdict line and returns True (right), False (wrong; ``strict`` raises instead) or None (not attempted).
+    """Register exercise ``name``; return ``check_<name>(fn, strict=False)``: one verdict line, then True,
+    False (``strict`` raises instead) or None (not attempted).
 
-    - ``cases``: the argument tuples; the learner's function gets deep copies.
-    - ``ref``: the oracle, with the learner's signature; ``answer`` converts its and the learner's
-      output to what is compared (``rtol``/``atol``; ``rtol=atol=0`` for counts).
-    - ``slips``: ``(a typical wrong answer with the learner's signature, the hint that names it)``,
-      tried in order; ``hint`` when none matches. A ``None`` part of a tuple slip matches anything.
-    - ``case(args, want, got)``: the line that names the first case that differs (default: the call
-      and the two counts); ``shape_hint``: the hint when the (first part of the) answer
-      has the wrong shape.
-    - ``done``: the ✓ line, or ``done(cases, wants)`` to compute its numbers from the oracle's answers.
-    """
+    ``fn`` gets deep copies of the ``cases``; ``answer`` converts its and ``ref``'s outputs before comparing.
+    ``slips``: (typical wrong answer, its hint), tried in order, ``hint`` if none matches; a ``None`` part of a
+    tuple slip matches anything. ``case(args, want, got)``: the wrong line (default: the call and both counts);
+    ``done``: the ✓ line, or ``done(cases, wants)``."""
     EXERCISES[name] = chapter
     REFERENCES[name] = ref
 

@@ -26,7 +26,6 @@ def _pair(v):
 
 # ---------------------------------------------------------------------------- chapter 03
 def _l1_mask(weight, sparsity):
-    """PyTorch's own magnitude pruning of ``weight``: its 0/1 mask."""
     layer = torch.nn.Linear(1, 1)
     layer.weight = torch.nn.Parameter(weight.clone())
     return torch_prune.l1_unstructured(layer, "weight", amount=sparsity).weight_mask
@@ -77,7 +76,6 @@ check_schedule = exercise(
 
 # ---------------------------------------------------------------------------- chapter 04
 def _minmax_qparams(x) -> tuple[float, int]:
-    """``(scale, zero_point)`` of PyTorch's per-tensor affine int8 MinMaxObserver."""
     obs = MinMaxObserver(dtype=torch.qint8, qscheme=torch.per_tensor_affine)
     obs(torch.as_tensor(x, dtype=torch.float32))
     scale, zero_point = obs.calculate_qparams()
@@ -244,7 +242,6 @@ _M0 = BUDGET_DEVICES["Cortex-M0+"]
 
 
 def _flash(model_bytes, device):
-    """Flash holds the model and the runtime's code."""
     return model_bytes + device["runtime_flash_bytes"]
 
 

@@ -1,8 +1,6 @@
 """Self-checks of chapters 00–02: MACs, an arena estimate, windows and frames, parameters, latency statistics."""
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 import torch
 
@@ -30,7 +28,6 @@ check_conv_macs = exercise(
                                "(+ 640 for the 64→10 linear = 1,919,872, the figure chapter 02 prints)"))
 
 
-@functools.cache
 def arena_bytes() -> int:
     """Largest int8 input+output bytes over the conv/pool/linear layers of vision_cnn(16) (BN and ReLU fuse)."""
     model, sizes = models.vision_cnn(16).eval(), []
