@@ -1,8 +1,7 @@
 """Work-arounds for known packaging traps, each in one named place.
 
-Trap: mediapipe ≥ 0.10.30 wheels lack ``_pywrap_metadata_version``, which the metadata writers
-import. It only reports the minimum metadata-parser version, "1.0.0" for the image-classifier
-metadata the course writes (labels, normalization); a stand-in module returns that.
+Trap: mediapipe ≥ 0.10.30 wheels lack ``_pywrap_metadata_version``, which the metadata writers import; a
+stand-in returns "1.0.0", the minimum parser version of the image-classifier metadata the course writes.
 """
 from __future__ import annotations
 

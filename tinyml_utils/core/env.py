@@ -14,16 +14,13 @@ import tempfile
 
 
 def seed_everything(seed: int = 0) -> None:
-    """Seed Python, NumPy and (if importable) PyTorch; make torch deterministic on CPU."""
+    """Seed Python, NumPy and PyTorch; make torch deterministic on CPU."""
+    import numpy as np
+    import torch
+
     random.seed(seed)
     os.environ.setdefault("PYTHONHASHSEED", str(seed))
-    import numpy as np
-
     np.random.seed(seed)
-    try:
-        import torch
-    except ImportError:  # pragma: no cover - torch is part of the course environment
-        return
     torch.manual_seed(seed)
     torch.use_deterministic_algorithms(True, warn_only=True)
 
@@ -56,11 +53,9 @@ def capture_output():
             with contextlib.redirect_stdout(py), contextlib.redirect_stderr(py):
                 yield out
         finally:
-            try:
+            with contextlib.suppress(Exception):
                 sys.stdout.flush()
                 sys.stderr.flush()
-            except Exception:  # pragma: no cover
-                pass
             os.dup2(saved[0], 1)
             os.dup2(saved[1], 2)
             os.close(saved[0])
@@ -71,7 +66,7 @@ def capture_output():
 
 @contextlib.contextmanager
 def capture_logger(name: str, level=logging.INFO):
-    """Collect the records of logger ``name`` (e.g. the Arm partitioner's rejection table)."""
+    """Collect the records of logger ``name``; the yielded list holds the text after the block."""
     buf = io.StringIO()
     handler = logging.StreamHandler(buf)
     handler.setFormatter(logging.Formatter("%(message)s"))
@@ -92,8 +87,8 @@ def capture_logger(name: str, level=logging.INFO):
 
 @contextlib.contextmanager
 def quiet(logs: bool = False):
-    """Silence a toolchain call: output captured as in :func:`capture_output`, the root logger at
-    WARNING and, unless ``logs``, records up to WARNING dropped."""
+    """:func:`capture_output` with the root logger at WARNING and, unless ``logs``, records up to
+    WARNING dropped."""
     root = logging.getLogger()
     old = root.level
     root.setLevel(logging.WARNING)

@@ -1,8 +1,7 @@
 """Writes that never leave half a file, and checksums that tell a damaged artifact.
 
-Trap: ``torch.save(obj, path)`` writes the file's name into the zip; :func:`torch_save` (a file
-object) and :func:`atomic_writer` (a temporary file with the target's name) keep ``.pt`` bytes
-reproducible.
+Trap: ``torch.save(obj, path)`` writes the file's name into the zip, so :func:`torch_save` saves
+through a file object and :func:`atomic_writer`'s temporary file keeps the target's name.
 """
 from __future__ import annotations
 
@@ -31,24 +30,22 @@ class ArtifactError(RuntimeError):
 
 
 @contextlib.contextmanager
-def atomic_writer(path: str | Path, suffix: str | None = None) -> Iterator[Path]:
+def atomic_writer(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path``, renamed over it on success, deleted on any error.
 
-    ``suffix`` defaults to the target's (Keras insists on ``.keras``). An empty result raises,
-    except for text files (:data:`_MAY_BE_EMPTY`)."""
+    An empty result raises, except for text files (:data:`_MAY_BE_EMPTY`)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    sfx = suffix if suffix is not None else path.suffix
     # the target's own name, in a private folder on the same file system (so the rename is atomic)
     tmpdir = Path(tempfile.mkdtemp(prefix=f".{path.stem}.partial-", dir=path.parent))
-    tmp = tmpdir / (path.stem + sfx)
+    tmp = tmpdir / path.name
     tmp.touch()
     try:
         yield tmp
         empty = tmp.is_file() and tmp.stat().st_size == 0 and path.suffix not in _MAY_BE_EMPTY
         if not tmp.exists() or empty:
             raise ArtifactError(path, "the writer produced no data", "see the error above")
-        if tmp.is_file():  # mkstemp makes the file owner-only; give it the usual umask permissions
+        if tmp.is_file():  # a writer may replace it with an owner-only file: give it umask permissions
             umask = os.umask(0)
             os.umask(umask)
             tmp.chmod(0o666 & ~umask)
@@ -63,9 +60,8 @@ def atomic_writer(path: str | Path, suffix: str | None = None) -> Iterator[Path]
 
 @contextlib.contextmanager
 def atomic_folder(folder: str | Path, marker: str = "manifest.json") -> Iterator[Path]:
-    """Build a folder in a private temporary sibling, renamed into place when the block ends.
-
-    When another process finished the same folder first (it holds ``marker``), theirs is kept."""
+    """Build a folder in a private sibling, renamed into place at the end; another process's finished
+    folder (it holds ``marker``) is kept."""
     folder = Path(folder)
     tmp = folder.with_name(f"{folder.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -127,10 +123,8 @@ def recorded_digest(path: str | Path) -> str | None:
 
 def verify(path: str | Path, fix: str = "delete it and rerun the chapter that builds it",
            digest: str | None = None, required: bool = False) -> str:
-    """Raise :class:`ArtifactError` if ``path`` is missing or differs from its recorded SHA-256
-    (``digest``, else its sidecar's); returns the file's SHA-256.
-
-    With no digest at all, ``required=True`` raises, else the file is accepted."""
+    """The file's SHA-256; :class:`ArtifactError` if it is missing, differs from ``digest`` or its
+    sidecar's, or (``required``) has neither."""
     path = Path(path)
     if not path.is_file():
         raise ArtifactError(path, "does not exist" if not path.exists() else "is not a file", fix)
