@@ -1,16 +1,15 @@
-"""What the eSpeak NG sets (:mod:`.keywords`, :mod:`.kws_eval`) share: the engine through ctypes, the
-fresh worker processes that run it, and the checksummed cache of what they generate.
+"""eSpeak NG through ctypes for :mod:`.keywords` and :mod:`.kws_eval`, its workers and their checksummed cache.
 
-Trap: eSpeak NG keeps state between utterances (pitch-flutter phase, gain), so synthesis runs in
-fresh worker processes over fixed chunks: the output never depends on what ran before, nor on
-the number of cores. Workers are ``subprocess`` runs (not ``multiprocessing``: it works the same from
-a notebook or pytest) that die with their parent.
+Trap: eSpeak NG keeps state between utterances (pitch-flutter phase, gain): each fixed chunk is spoken in a
+fresh ``subprocess`` (not ``multiprocessing``, whose spawn re-runs a script's top level) that dies with its
+parent, so the output never depends on what ran before, nor on the number of cores.
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import os
+import pickle
 import shutil
 from pathlib import Path
 
@@ -43,18 +42,14 @@ class ESpeak:
         import ctypes
 
         lib_path, data_path = espeak_paths()
-        lib = ctypes.CDLL(lib_path)
+        lib = ctypes.CDLL(lib_path)   # functions return int unless their restype says otherwise
         lib.espeak_Initialize.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
-        lib.espeak_Initialize.restype = ctypes.c_int
         lib.espeak_Info.argtypes = [ctypes.c_void_p]
         lib.espeak_Info.restype = ctypes.c_char_p
         lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
-        lib.espeak_SetVoiceByName.restype = ctypes.c_int
         lib.espeak_SetParameter.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
-        lib.espeak_SetParameter.restype = ctypes.c_int
         lib.espeak_Synth.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int,
                                      ctypes.c_uint, ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p]
-        lib.espeak_Synth.restype = ctypes.c_int
         rate = lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, data_path.encode(),
                                      _INITIALIZE_DONT_EXIT)
         if rate != ESPEAK_RATE:
@@ -97,19 +92,16 @@ class ESpeak:
         return np.concatenate(self._chunks)
 
 
-def _trim(audio: np.ndarray, rel_threshold: float = 0.02, pad: int = 160) -> np.ndarray:
-    """Cut leading/trailing samples below ``rel_threshold`` × peak, keeping ``pad`` samples."""
-    loud = np.flatnonzero(np.abs(audio) > rel_threshold * np.abs(audio).max())
-    if len(loud) == 0:
-        return audio
-    return audio[max(0, loud[0] - pad):loud[-1] + pad]
-
-
 def speech_16k(raw: np.ndarray) -> np.ndarray:
-    """eSpeak's int16 output trimmed of silence (10 ms kept) and resampled to 16 kHz, float64."""
+    """eSpeak's int16 output, trimmed to its samples above 2 % of the peak (plus 10 ms each side) and
+    resampled to 16 kHz: float64."""
     from scipy.signal import resample_poly
 
-    speech = _trim(raw.astype(np.float64) / 32768.0, pad=int(0.01 * ESPEAK_RATE))
+    speech = raw.astype(np.float64) / 32768.0
+    loud = np.flatnonzero(np.abs(speech) > 0.02 * np.abs(speech).max())
+    if len(loud):
+        pad = int(0.01 * ESPEAK_RATE)
+        speech = speech[max(0, loud[0] - pad):loud[-1] + pad]
     return resample_poly(speech, SAMPLE_RATE, ESPEAK_RATE)
 
 
@@ -119,8 +111,7 @@ def pcm16(audio: np.ndarray) -> np.ndarray:
 
 
 def _die_with_parent() -> None:
-    """In a worker, before exec: ask Linux to kill it when its parent dies (PR_SET_PDEATHSIG), so a
-    killed generation leaves no orphan workers. A no-op where prctl is unavailable."""
+    """In a worker, before exec: Linux kills it when its parent dies (PR_SET_PDEATHSIG); elsewhere a no-op."""
     import ctypes
     import signal
 
@@ -130,50 +121,32 @@ def _die_with_parent() -> None:
         pass
 
 
-def _run_worker(module: str, request_file: Path, out_file: Path) -> None:
+def _run_worker(func: str, args: tuple, out: Path):
     import subprocess
     import sys
 
-    package_root = str(Path(__file__).resolve().parents[2])
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
-    proc = subprocess.run([sys.executable, "-m", module, str(request_file), str(out_file)], env=env,
-                          capture_output=True, text=True, preexec_fn=_die_with_parent)
+    package_root = str(Path(__file__).resolve().parents[2])   # the workers import this very package
+    python_path = os.pathsep.join(filter(None, (package_root, os.environ.get("PYTHONPATH"))))
+    env = {**os.environ, "PYTHONPATH": python_path}
+    proc = subprocess.run([sys.executable, "-m", "tinyml_utils.data.espeak", func, str(out)], env=env,
+                          input=pickle.dumps(args), capture_output=True, preexec_fn=_die_with_parent)
     if proc.returncode != 0:
-        raise DataError(f"The eSpeak NG worker failed (exit code {proc.returncode}):\n{proc.stderr[-2000:]}")
+        raise DataError(f"The eSpeak NG worker failed (exit code {proc.returncode}):\n"
+                        f"{proc.stderr.decode(errors='replace')[-2000:]}")
+    return pickle.loads(out.read_bytes())
 
 
-def run_workers(module: str, requests: list, workdir: Path) -> tuple[str, list[dict]]:
-    """``python -m module IN.json OUT.npz`` for each request, in fresh processes (up to one per core).
-
-    Returns the eSpeak NG version the workers report and each OUT's arrays, in request order.
-    """
+def run_workers(func: str, requests: list[tuple]) -> tuple[str, list]:
+    """``func(*request)`` (``"module:function"``, returning ``(espeak_version, payload)``) for each request,
+    each in a fresh process, up to one per core: the eSpeak NG version and the payloads, in request order."""
+    import tempfile
     from concurrent.futures import ThreadPoolExecutor
 
-    workdir.mkdir(parents=True, exist_ok=True)
-    files = [(workdir / f"jobs{i}.json", workdir / f"out{i}.npz") for i in range(len(requests))]
-    for (req, _), request in zip(files, requests):
-        req.write_text(json.dumps(request))
-    with ThreadPoolExecutor(max_workers=max(1, min(len(files), os.cpu_count() or 1))) as pool:
-        list(pool.map(lambda f: _run_worker(module, *f), files))
-    outs = []
-    for _, out in files:
-        with np.load(out) as npz:
-            outs.append({k: npz[k] for k in npz.files})
-    versions = {str(o["version"]) for o in outs} - {""}
-    if len(versions) > 1:
-        raise DataError(f"The eSpeak NG workers ran different versions: {sorted(versions)}")
-    return (versions.pop() if versions else ""), outs
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    with tempfile.TemporaryDirectory(prefix="espeak_") as tmp, \
+            ThreadPoolExecutor(max(1, min(len(requests), os.cpu_count() or 1))) as pool:
+        outs = list(pool.map(lambda i: _run_worker(func, requests[i], Path(tmp) / f"out{i}.pkl"),
+                             range(len(requests))))
+    return next((version for version, _ in outs if version), ""), [payload for _, payload in outs]
 
 
 def config_hash(config: dict) -> str:
@@ -181,18 +154,16 @@ def config_hash(config: dict) -> str:
 
 
 def cached(name: str, config: dict, files: tuple[str, ...], generate) -> tuple[Path, dict]:
-    """The folder ``data_cache()/name/<config hash>`` and its manifest, generated on first use.
-
-    ``generate(folder)`` writes ``files`` into a temporary folder and returns the manifest's entries;
-    the manifest gets ``config``, ``config_hash`` and each file's SHA-256 (``files``). Every load checks
-    them; a missing or corrupt file raises :class:`DataError` naming it and the fix.
-    """
+    """The folder ``data_cache()/name/<config hash>`` and its manifest; ``generate(tmp_folder)`` writes
+    ``files`` on first use and returns the manifest's entries. Every load checks the files' SHA-256."""
     folder = paths.data_cache() / name / config_hash(config)
     path = folder / "manifest.json"
     if not path.exists():
+        import psutil
+
         for d in folder.parent.glob("*.tmp-*"):   # left by a generation whose process no longer runs
             pid = d.name.rsplit("-", 1)[-1]
-            if pid.isdigit() and not _pid_alive(int(pid)):
+            if pid.isdigit() and not psutil.pid_exists(int(pid)):
                 shutil.rmtree(d, ignore_errors=True)
         shutil.rmtree(folder, ignore_errors=True)  # a leftover without a manifest: never trust it
         with atomic_folder(folder) as tmp:
@@ -211,3 +182,12 @@ def cached(name: str, config: dict, files: tuple[str, ...], generate) -> tuple[P
     for f, digest in zip(files, digests):
         verify_checksum(folder / f, digest, fix)
     return folder, manifest
+
+
+if __name__ == "__main__":  # a worker: python -m tinyml_utils.data.espeak MODULE:FUNCTION OUT.pkl < ARGS.pkl
+    import importlib
+    import sys
+
+    _module, _name = sys.argv[1].split(":")
+    _result = getattr(importlib.import_module(_module), _name)(*pickle.load(sys.stdin.buffer))
+    Path(sys.argv[2]).write_bytes(pickle.dumps(_result))

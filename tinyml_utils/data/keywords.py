@@ -8,8 +8,6 @@ from ``default_rng((seed, split, class, index))``: one seed gives byte-identical
 """
 from __future__ import annotations
 
-import json
-import shutil
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -104,8 +102,8 @@ CARD = DataCard(
 _engine = None
 
 
-def _render_chunk(seed: int, jobs: list[tuple[str, dict]]) -> tuple[str, np.ndarray, list[dict]]:
-    """In a worker: eSpeak version, int16 clips (len(jobs), 16000) and the rows of ``(split, row)``
+def _render_chunk(seed: int, jobs: list[tuple[str, dict]]) -> tuple[str, tuple[np.ndarray, list[dict]]]:
+    """In a worker: eSpeak version, then int16 clips (len(jobs), 16000) and the rows of ``(split, row)``
     jobs, with the metadata only rendering knows (offset, duration)."""
     global _engine
     clips, rows = [], []
@@ -121,15 +119,15 @@ def _render_chunk(seed: int, jobs: list[tuple[str, dict]]) -> tuple[str, np.ndar
         rows.append(row)
     version = _engine.version if _engine is not None else ""
     x = np.stack(clips) if clips else np.zeros((0, CLIP_SAMPLES), np.int16)
-    return version, x, rows
+    return version, (x, rows)
 
 
-def _render_all(seed: int, jobs: list[tuple[str, dict]], workdir: Path) -> tuple[str, np.ndarray, list[dict]]:
+def _render_all(seed: int, jobs: list[tuple[str, dict]]) -> tuple[str, np.ndarray, list[dict]]:
     """:func:`_render_chunk` over every job in fresh workers, :data:`CHUNK` jobs each."""
-    requests = [{"seed": seed, "jobs": jobs[i:i + CHUNK]} for i in range(0, len(jobs), CHUNK)]
-    version, outs = run_workers("tinyml_utils.data.keywords", requests, workdir)
-    x = np.concatenate([o["x"] for o in outs]) if outs else np.zeros((0, CLIP_SAMPLES), np.int16)
-    return version, x, [row for o in outs for row in json.loads(str(o["rows"]))]
+    requests = [(seed, jobs[i:i + CHUNK]) for i in range(0, len(jobs), CHUNK)]
+    version, outs = run_workers("tinyml_utils.data.keywords:_render_chunk", requests)
+    x = np.concatenate([x for x, _ in outs]) if outs else np.zeros((0, CLIP_SAMPLES), np.int16)
+    return version, x, [row for _, rows in outs for row in rows]
 
 
 def _rng(seed: int, split: str, label: int, index: int) -> np.random.Generator:
@@ -189,8 +187,6 @@ def _speech_row(rng: np.random.Generator, word: str, variants: list[str]) -> dic
 def synthesize(words: list[str], n: int, split: str = "train", seed: int = 1234) -> np.ndarray:
     """``n`` clips of each of ``words`` with the ``split``'s voices and this recipe: float32 (len(words) · n,
     16000), word by word. Not cached. Draws use labels 100, 101, ... so they never repeat a dataset clip."""
-    import tempfile
-
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
     variants = _config(seed, {s: 1 for s in SPLITS})["variants"][split]
@@ -200,8 +196,7 @@ def synthesize(words: list[str], n: int, split: str = "train", seed: int = 1234)
             rng = _rng(seed, split, 100 + w, i)
             row = {"label": 100 + w, "class": word, "index": i, "noise": str(rng.choice(NOISES))}
             jobs.append((split, {**row, **_speech_row(rng, word, variants)}))
-    with tempfile.TemporaryDirectory(prefix="keywords_") as tmp:
-        _, x, _ = _render_all(seed, jobs, Path(tmp))
+    _, x, _ = _render_all(seed, jobs)
     return x.astype(np.float32) / np.float32(32768.0)
 
 
@@ -236,8 +231,7 @@ def _generate(config: dict, folder: Path) -> dict:
     t0 = time.perf_counter()
     plan = _plan(config)
     jobs = [(split, row) for split in SPLITS for row in plan[split]]
-    version, x_all, rows = _render_all(config["seed"], jobs, folder / "work")
-    shutil.rmtree(folder / "work", ignore_errors=True)
+    version, x_all, rows = _render_all(config["seed"], jobs)
     counts, examples, start = {}, {}, 0
     for split in SPLITS:
         n = len(plan[split])
@@ -283,10 +277,3 @@ def load(quick: bool = False, seed: int = 0, per_class: int | None = None) -> Da
     return Dataset("keywords", splits["train"], splits["val"], splits["test"], list(CLASSES),
                    card, meta)
 
-
-if __name__ == "__main__":  # the worker: python -m tinyml_utils.data.keywords JOBS.json OUT.npz
-    import sys
-
-    _request = json.loads(Path(sys.argv[1]).read_text())
-    _version, _x, _rows = _render_chunk(_request["seed"], [tuple(j) for j in _request["jobs"]])
-    np.savez(sys.argv[2], x=_x, rows=np.array(json.dumps(_rows)), version=np.array(_version))

@@ -7,8 +7,6 @@ of :data:`BLOCK_S` seconds each draw a noise, a speech level and an SNR. Every d
 """
 from __future__ import annotations
 
-import json
-import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -154,30 +152,22 @@ def plan(split: str, kind: str, duration_s: float, seed: int) -> list[dict]:
 
 
 def _speak(jobs: list[dict]) -> tuple[str, list[np.ndarray]]:
-    """In a worker: speak ``jobs`` (eSpeak NG → trim → 16 kHz float64 at unit peak)."""
+    """In a worker: speak ``jobs`` (eSpeak NG → trim → 16 kHz at unit peak → int16 PCM)."""
     from .espeak import ESpeak, speech_16k
 
     engine, out = ESpeak(), []
     for j in jobs:
         s = speech_16k(engine.say(j["text"], j["voice"], j["pitch"], j["pitch_range"], j["rate"], j["espeak_seed"]))
-        out.append(s / (np.abs(s).max() + 1e-12))
+        out.append(pcm16(s / (np.abs(s).max() + 1e-12)))
     return engine.version, out
 
 
-def _speak_all(jobs: list[dict], workdir: Path) -> tuple[str, list[np.ndarray]]:
-    """:func:`_speak` over every job in fresh workers, :data:`CHUNK` jobs each."""
-    requests = [jobs[i:i + CHUNK] for i in range(0, len(jobs), CHUNK)]
-    version, outs = run_workers("tinyml_utils.data.kws_eval", requests, workdir)
-    speech = []
-    for o in outs:
-        speech += np.split(o["x"].astype(np.float64) / 32768.0, np.cumsum(o["lengths"])[:-1])
-    return version, speech
-
-
-def render(blocks: list[dict], duration_s: float, workdir: Path) -> tuple[str, np.ndarray, list[dict]]:
+def render(blocks: list[dict], duration_s: float) -> tuple[str, np.ndarray, list[dict]]:
     """The stream of a :func:`plan`: eSpeak version, int16 PCM and event dicts."""
     jobs = [u for b in blocks for u in b["utterances"]]
-    version, speech = _speak_all(jobs, workdir) if jobs else ("", [])
+    requests = [(jobs[i:i + CHUNK],) for i in range(0, len(jobs), CHUNK)]
+    version, outs = run_workers("tinyml_utils.data.kws_eval:_speak", requests)
+    speech = [pcm.astype(np.float64) / 32768.0 for out in outs for pcm in out]
     n_block = int(BLOCK_S * SAMPLE_RATE)
     audio = np.zeros(len(blocks) * n_block)
     fade = np.linspace(0.0, 1.0, SAMPLE_RATE // 100)
@@ -218,8 +208,7 @@ def _config(split: str, kind: str, duration_s: float, seed: int) -> dict:
 
 
 def _generate(split: str, kind: str, duration_s: float, seed: int, folder: Path) -> dict:
-    version, audio, events = render(plan(split, kind, duration_s, seed), duration_s, folder / "work")
-    shutil.rmtree(folder / "work", ignore_errors=True)
+    version, audio, events = render(plan(split, kind, duration_s, seed), duration_s)
     np.savez(folder / "audio.npz", audio=audio)
     return {"espeak_version": version, "events": events}
 
@@ -244,11 +233,3 @@ def describe(stream: Stream, name: str) -> DataCard:
     return replace(CARD, name=f"kws_eval {name}: {stream.duration_s / 3600:.2f} h, {len(kw)} keywords, "
                               f"{len(stream.events) - len(kw)} non-keyword utterances")
 
-
-if __name__ == "__main__":  # the worker: python -m tinyml_utils.data.kws_eval JOBS.json OUT.npz
-    import sys
-
-    _version, _speech = _speak(json.loads(Path(sys.argv[1]).read_text()))
-    _pcm = [pcm16(s) for s in _speech]
-    np.savez(sys.argv[2], x=np.concatenate(_pcm) if _pcm else np.zeros(0, np.int16),
-             lengths=np.array([len(s) for s in _pcm], np.int64), version=np.array(_version))
