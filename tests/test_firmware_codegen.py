@@ -3,8 +3,8 @@ the numpy int8 model and the generated C (every kernel variant), all against Lit
 kernels (``OpResolverType.BUILTIN_REF``, intermediate tensors preserved), op by op and end to end.
 
 The models are tiny Keras nets converted by TensorFlow in a temp folder (every op the course's
-chapters 02, 08 and 09 deploy, plus AVERAGE_POOL_2D, RESHAPE, dilation, depth multiplier 2, RELU6
-and a per-tensor FULLY_CONNECTED), and the course's own vision CNN, DS-CNN and dense classifier with
+chapters 02, 08 and 09 deploy, plus SAME max pooling, dilation, depth multiplier 2, RELU6 and a
+per-tensor FULLY_CONNECTED), and the course's own vision CNN, DS-CNN and dense classifier with
 random weights through the course's converters (the architecture decides the ops, not the weights).
 """
 from __future__ import annotations
@@ -45,7 +45,7 @@ def _convert(model, shape, path, per_channel_dense: bool = True):
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     """Three tiny int8 files: 'convs' (PAD, strided VALID conv, depthwise ×2 RELU6, dilated conv,
-    MEAN, per-channel FC), 'pools' (SAME conv, MAX/AVERAGE pool, RESHAPE, per-tensor FC ×2) and
+    MEAN, per-channel FC), 'pools' (SAME conv, SAME max pool, MEAN, per-tensor FC ×2) and
     'softmax' (an op the kernels lack)."""
     import keras
 
@@ -60,8 +60,8 @@ def tiny(tmp_path_factory):
     convs = keras.Model(inp, L.Dense(5)(L.GlobalAveragePooling2D()(x)), name="convs")
     inp = keras.Input((9, 9, 3), batch_size=1)
     x = L.Conv2D(6, 3, strides=2, padding="same")(inp)
-    x = L.AveragePooling2D(2, strides=1, padding="same")(L.MaxPooling2D(2, padding="same")(x))
-    x = L.Dense(7, activation="relu")(L.Flatten()(x))
+    x = L.GlobalAveragePooling2D()(L.MaxPooling2D(2, padding="same")(x))
+    x = L.Dense(7, activation="relu")(x)
     pools = keras.Model(inp, L.Dense(4)(x), name="pools")
     inp = keras.Input((6,), batch_size=1)
     soft = keras.Model(inp, L.Dense(3, activation="softmax")(inp), name="softmax")

@@ -148,26 +148,24 @@ def _layer_c(layer: Layer, variant: str) -> tuple[str, str, str]:
                  f".act_max = {layer.act_max},\n    {refs}\n"
                  f"    .bias = {n}_bias, .mult = {n}_mult, .shift = {n}_shift,\n}};\n")
         return what, data, f"{fn}(&{n}, {{IN}}, {{OUT}}, {{SCRATCH}});"
-    if layer.op in ("MAX_POOL_2D", "AVERAGE_POOL_2D"):
-        what = f"{layer.op} {p['kh']}x{p['kw']} stride {p['stride_h']}x{p['stride_w']}, {shapes}"
+    if layer.op == "MAX_POOL_2D":
+        what = f"MAX_POOL_2D {p['kh']}x{p['kw']} stride {p['stride_h']}x{p['stride_w']}, {shapes}"
         data = (f"static const pool_params_t {n} = {{\n    .in_h = {ih}, .in_w = {iw}, .c = {ic}, .out_h = {oh}, "
                 f".out_w = {ow}, .k_h = {p['kh']}, .k_w = {p['kw']},\n    .stride_h = {p['stride_h']}, "
                 f".stride_w = {p['stride_w']}, .pad_top = {p['pad_top']}, .pad_left = {p['pad_left']}, "
                 f".act_min = {layer.act_min}, .act_max = {layer.act_max},\n}};\n")
-        fn = "max_pool2d_s8" if layer.op == "MAX_POOL_2D" else "avg_pool2d_s8"
-        return what, data, f"{fn}(&{n}, {{IN}}, {{OUT}});"
+        return what, data, f"max_pool2d_s8(&{n}, {{IN}}, {{OUT}});"
     if layer.op == "MEAN":
         what = f"MEAN over {ih}x{iw} (global average pool), {ih}x{iw}x{ic} -> {oc}, {p['rounding'].upper()} rounding"
         data = (f"static const mean_params_t {n} = {{\n    .h = {ih}, .w = {iw}, .c = {ic}, .in_zp = {layer.in_zp}, "
                 f".out_zp = {layer.out_zp}, .mult = {int(p['q'][0])}, .shift = {int(p['shift'][0])},\n}};\n")
         return what, data, f"mean_hw_s8(&{n}, {{IN}}, {{OUT}});"
-    if layer.op == "PAD":
-        pads = ", ".join(f"{{{int(a)}, {int(b)}}}" for a, b in p["pads"])
-        dims = ", ".join(str(d) for d in layer.in_shape)
-        data = f"static const pad_params_t {n} = {{\n    .in_dims = {{{dims}}}, .pads = {{{pads}}}, " \
-               f".value = {layer.out_zp},\n}};\n"
-        return f"PAD {shapes}", data, f"pad_s8(&{n}, {{IN}}, {{OUT}});"
-    return f"RESHAPE {shapes}", "", f"copy_s8({{IN}}, {{OUT}}, {layer.out_size});"
+    # PAD: the last op plan() supports
+    pads = ", ".join(f"{{{int(a)}, {int(b)}}}" for a, b in p["pads"])
+    dims = ", ".join(str(d) for d in layer.in_shape)
+    data = f"static const pad_params_t {n} = {{\n    .in_dims = {{{dims}}}, .pads = {{{pads}}}, " \
+           f".value = {layer.out_zp},\n}};\n"
+    return f"PAD {shapes}", data, f"pad_s8(&{n}, {{IN}}, {{OUT}});"
 
 
 def model_c(layers: list[Layer], model_name: str, variant: str) -> str:

@@ -10,8 +10,7 @@ import numpy as np
 from . import requant
 from .tflite_model import TFLiteModel
 
-SUPPORTED = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "MAX_POOL_2D", "AVERAGE_POOL_2D", "MEAN", "PAD",
-             "RESHAPE")
+SUPPORTED = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "MAX_POOL_2D", "MEAN", "PAD")
 
 
 class UnsupportedOpError(NotImplementedError):
@@ -92,7 +91,7 @@ def plan(model: TFLiteModel) -> list[Layer]:
                 raise UnsupportedOpError(f"{model.name}: {op.kind} {op.index}: {exc}") from exc
         if op.kind in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"):
             _weighted(model, op, layer)
-        elif op.kind in ("MAX_POOL_2D", "AVERAGE_POOL_2D"):
+        elif op.kind == "MAX_POOL_2D":
             _window(op, layer, int(op.options["filter_height"]), int(op.options["filter_width"]))
         elif op.kind == "MEAN":
             _mean(model, op, layer)
@@ -102,8 +101,8 @@ def plan(model: TFLiteModel) -> list[Layer]:
                 raise UnsupportedOpError(f"{model.name}: PAD {op.index} needs constant paddings and no pad value")
             pads = np.asarray(pads, dtype=np.int64).reshape(-1, 2)
             layer.params["pads"] = np.vstack([np.zeros((4 - len(pads), 2), np.int64), pads])
-        if op.kind in ("PAD", "RESHAPE", "MAX_POOL_2D") and (x.scale.tolist() != y.scale.tolist()
-                                                             or layer.in_zp != layer.out_zp):
+        requantizes = x.scale.tolist() != y.scale.tolist() or layer.in_zp != layer.out_zp
+        if op.kind in ("PAD", "MAX_POOL_2D") and requantizes:
             raise UnsupportedOpError(f"{model.name}: {op.kind} {op.index} changes the quantization; not supported")
         layers.append(layer)
     return layers

@@ -70,15 +70,6 @@ def max_pool_2d(x: np.ndarray, layer: Layer) -> np.ndarray:
     return _clamp(win.max(axis=(3, 4)).astype(np.int64), layer)
 
 
-def average_pool_2d(x: np.ndarray, layer: Layer) -> np.ndarray:
-    """Mean of the in-image values of each window, rounded half away from zero (as TFLite); clamp."""
-    valid = _windows(_pad_hw(np.ones((1, *x.shape[1:3], 1), np.int64), layer, 0), layer).sum(axis=(3, 4))
-    total = _windows(_pad_hw(x.astype(np.int64), layer, 0), layer).sum(axis=(3, 4))
-    half = valid // 2
-    avg = np.where(total > 0, (total + half) // valid, -((-total + half) // valid))
-    return _clamp(avg, layer)
-
-
 def mean(x: np.ndarray, layer: Layer) -> np.ndarray:
     """Global average pool: the sum over H×W minus ``n·zp_in``, requantized with 1/n folded in; clamp."""
     n = layer.params["count"]
@@ -91,13 +82,8 @@ def pad(x: np.ndarray, layer: Layer) -> np.ndarray:
     return np.pad(x, [tuple(r) for r in layer.params["pads"]], constant_values=layer.out_zp)
 
 
-def reshape(x: np.ndarray, layer: Layer) -> np.ndarray:
-    return x.reshape(layer.out_shape)
-
-
 KERNELS = {"CONV_2D": conv_2d, "DEPTHWISE_CONV_2D": depthwise_conv_2d, "FULLY_CONNECTED": fully_connected,
-           "MAX_POOL_2D": max_pool_2d, "AVERAGE_POOL_2D": average_pool_2d, "MEAN": mean, "PAD": pad,
-           "RESHAPE": reshape}
+           "MAX_POOL_2D": max_pool_2d, "MEAN": mean, "PAD": pad}
 
 
 def run(layers: list[Layer], x: np.ndarray) -> dict[int, np.ndarray]:
