@@ -1,8 +1,5 @@
-"""Anomaly scorers fitted on normal feature vectors only (higher score: more anomalous).
-
-Gaussian (Mahalanobis, one dense layer when deployed), k-means distance, and an autoencoder's
-reconstruction error; :func:`int8_scores` gives the scores of their int8 files in TFLite Micro.
-"""
+"""Anomaly scorers fitted on normal feature vectors only (higher score: more anomalous): Gaussian
+(Mahalanobis), k-means distance and an autoencoder's reconstruction error, float and int8."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -38,7 +35,7 @@ class GaussianScorer:
         return cls(mu, w)
 
     def transform(self, x: np.ndarray) -> np.ndarray:
-        """Whitened coordinates z = W (x − μ), (N, d)."""
+        """z = W (x − μ), (N, d)."""
         return (np.asarray(x, np.float64) - self.mean) @ self.whiten.T
 
     def score(self, x: np.ndarray) -> np.ndarray:
@@ -73,7 +70,7 @@ class KMeansScorer:
 
 def train_autoencoder(model, x_normal: np.ndarray, *, epochs: int = 200, lr: float = 3e-3, batch_size: int = 32,
                       seed: int = 0, weight_decay: float = 1e-4):
-    """Train ``model`` to reconstruct ``x_normal`` (MSE) with ``train.fit``; returns the History.
+    """Train ``model`` to reconstruct ``x_normal`` (MSE); returns the History.
 
     Trap: its "train_accuracy" column is meaningless here."""
     import torch.nn.functional as F
@@ -90,7 +87,7 @@ def reconstruction_scores(recon: np.ndarray, x: np.ndarray) -> np.ndarray:
 
 
 def int8_scores(tflite_path, x: np.ndarray, kind: str) -> np.ndarray:
-    """Scores of an int8 TFLite file run in TFLite Micro, from its dequantized output: ``kind="autoencoder"``
+    """Scores of an int8 file run in TFLite Micro, from its dequantized output: ``"autoencoder"``
     (reconstruction error against the float input) or ``"gaussian"`` (sum of squares)."""
     if kind not in ("autoencoder", "gaussian"):
         raise ValueError(f"kind must be 'autoencoder' or 'gaussian', got {kind!r}")

@@ -18,11 +18,6 @@ class Budget:
     max_duty: float = 0.5              # at most half the core: the rest is the application's
     cpi: float = 1.0                   # ASSUMED cycles per instruction (a board measures the real one)
     min_int8_accuracy: float = 0.85    # clip accuracy of the deployed int8 file on unseen voices
-    runtime_flash_bytes: int = 0       # generated C needs no interpreter: the ELF's flash is all of it
-
-    @property
-    def profile(self) -> devices.DeviceProfile:
-        return devices.profile(self.device)
 
 
 BUDGET = Budget()
@@ -32,10 +27,10 @@ def check_budget(*, instructions_per_hop: int, flash_bytes: int, sram_bytes: int
                  budget: Budget = BUDGET) -> bool:
     """Print one ✓/✗ line per budget line; True when all hold.
 
-    ``instructions_per_hop``: averaged per hop (a model run every k-th hop counts 1/k);
-    ``flash_bytes``, ``sram_bytes``: from ``ModelOnCore.memory()``; ``int8_accuracy`` in [0, 1].
+    ``instructions_per_hop``: averaged per hop (a model run every k-th hop counts 1/k); ``flash_bytes``
+    (the ELF's: generated C needs no interpreter) and ``sram_bytes`` from ``ModelOnCore.memory()``.
     """
-    dev = budget.profile
+    dev = devices.profile(budget.device)
     busy_ms = 1e3 * instructions_per_hop * budget.cpi / dev.clock_hz
     duty = busy_ms / budget.hop_ms
     lines = [
@@ -44,7 +39,7 @@ def check_budget(*, instructions_per_hop: int, flash_bytes: int, sram_bytes: int
          f"{busy_ms:.1f} ms at {dev.clock_hz / 1e6:.0f} MHz = {duty:.0%} of each {budget.hop_ms:g} ms hop "
          f"(budget {budget.max_duty:.0%})",
          "run the model every second hop, prune channels, or use the SIMD kernels"),
-        (flash_bytes + budget.runtime_flash_bytes <= dev.flash_bytes,
+        (flash_bytes <= dev.flash_bytes,
          f"flash: {flash_bytes:,} B of {dev.flash_bytes:,} B", "fewer or int8 weights"),
         (sram_bytes <= dev.sram_bytes, f"SRAM: {sram_bytes:,} B of {dev.sram_bytes:,} B",
          "smaller activations (fewer channels, larger strides)"),
@@ -57,6 +52,3 @@ def check_budget(*, instructions_per_hop: int, flash_bytes: int, sram_bytes: int
     ok = all(ok for ok, _, _ in lines)
     print(f"{'✓ within' if ok else '✗ over'} the budget of the {dev.name}")
     return ok
-
-
-__all__ = ["Budget", "BUDGET", "check_budget"]

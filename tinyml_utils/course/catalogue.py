@@ -1,8 +1,6 @@
 """What the chapters build and later chapters reuse, through the artifact store (:mod:`.store`).
-
-Every builder takes the run's ``Context`` and returns an :class:`Artifact` (a family: a list); a chapter
-that builds a file itself hands it over with :func:`save`. Keys name sources, recipe, seed and mode.
-"""
+Builders take the run's ``Context`` and return an :class:`Artifact`; a chapter that builds a file itself
+hands it over with :func:`save`."""
 from __future__ import annotations
 
 import time
@@ -32,8 +30,7 @@ STUDENT = "vision_student_distilled.pt"
 
 @dataclass
 class Artifact:
-    """One file of the store. ``model`` is ``None`` where the file itself is the product (a ``.pte``);
-    ``info`` is what its build reported (accuracies measured then...)."""
+    """One file of the store; ``model`` is ``None`` where the file is the product (a ``.pte``)."""
 
     name: str
     path: Path
@@ -66,7 +63,7 @@ def _vision_spec(ctx: Context, width, keras: bool = False) -> Spec:
 
 
 def vision_model(ctx: Context, width: int | str = "baseline", retrain: bool = False, data=None) -> Artifact:
-    """The trained PyTorch vision CNN at ``width`` (chapter 02's recipe :data:`recipes.VISION`)."""
+    """The trained PyTorch vision CNN at ``width`` (:data:`recipes.VISION`)."""
     spec = _vision_spec(ctx, width)
 
     def build():
@@ -92,7 +89,7 @@ def vision_model(ctx: Context, width: int | str = "baseline", retrain: bool = Fa
 
 def keras_vision_model(ctx: Context, width: int | str = "baseline", retrain: bool = False,
                        data=None) -> Artifact:
-    """The Keras 3 twin of :func:`vision_model`, trained with Keras' own ``fit`` (``.keras`` file)."""
+    """The Keras 3 twin of :func:`vision_model`, trained with Keras' own ``fit``."""
     import keras
 
     spec = _vision_spec(ctx, width, keras=True)
@@ -153,8 +150,7 @@ def _student_spec(ctx: Context) -> Spec:
 
 
 def distilled_student(ctx: Context, data=None) -> Artifact:
-    """Chapter 05's distilled width-8 student (:data:`recipes.STUDENT`, :data:`recipes.TEMPERATURE`,
-    :data:`recipes.ALPHA`), distilled from the teacher of the same seed."""
+    """Chapter 05's width-8 student, distilled from the teacher of the same seed."""
     spec = _student_spec(ctx)
 
     def build():
@@ -205,9 +201,8 @@ def _deployable_writer(ctx: Context, key: str, model, ds) -> Callable[[Path], ob
 
 
 def deployables(ctx: Context, names=DEPLOYABLES) -> list[Artifact]:
-    """Chapter 04's deployable files of the baselines, named by file without suffix: ``vision_fp32``
-    (float32 XNNPACK .pte), ``vision_int8_ptq`` / ``vision_int8_qat`` (int8 XNNPACK .pte, per-channel),
-    ``vision_keras_fp32`` / ``vision_keras_int8`` (TFLite, batch 1; int8 input and output)."""
+    """Chapter 04's deployable files of the baselines: XNNPACK ``.pte`` (int8 per-channel) and batch-1
+    TFLite (the int8 one with int8 input and output); an Artifact's name is the file's stem."""
     out = []
     for name in names:
         spec, key = _deployable_spec(ctx, name), name.rsplit(".", 1)[0]
@@ -223,9 +218,8 @@ def deployables(ctx: Context, names=DEPLOYABLES) -> list[Artifact]:
 
 
 def save(name: str, ctx: Context, write: Callable[[Path], object], info: dict | None = None) -> Artifact:
-    """Store a file a chapter built itself under its builder's key: a file of :data:`DEPLOYABLES`,
-    ``vision_pruned_<kind>.pt`` (written by :func:`tinyml_utils.compress.prune.save_pruned`) or
-    :data:`STUDENT` (its state dict). ``write(path)`` writes it."""
+    """Store a file a chapter built itself under its builder's key: one of :data:`DEPLOYABLES`,
+    ``vision_pruned_<kind>.pt`` (by ``prune.save_pruned``) or :data:`STUDENT` (its state dict)."""
     if name.startswith("vision_pruned_"):
         spec = _pruned_spec(ctx, name.removeprefix("vision_pruned_").removesuffix(".pt"))
         load = lambda p: prune.load_pruned(p)[0]  # noqa: E731
@@ -240,9 +234,8 @@ def save(name: str, ctx: Context, write: Callable[[Path], object], info: dict | 
 
 
 def deployment_candidates(ctx: Context, data=None, calib_n: int = 200) -> list[Artifact]:
-    """The int8 (full-integer, batch-1) TFLite files chapter 07 deploys: the baseline, chapter 03's
-    structured and 80 %-sparse models and chapter 05's student, each through its Keras twin
-    (``calib_n`` training images). ``model`` is the PyTorch model; ``info`` has ``technique`` and ``chapter``."""
+    """The full-integer batch-1 TFLite files chapter 07 deploys (baseline, chapter 03's pruned models,
+    chapter 05's student); ``model`` is the PyTorch model; ``info`` has ``technique`` and ``chapter``."""
     ds = _vision_data(data, ctx)
     calib = ds.train.subset(min(calib_n, len(ds.train)), seed=ctx.seed).x
     base = deployables(ctx, names=("vision_keras_int8.tflite",))[0]

@@ -1,10 +1,8 @@
-"""The int8 ``.tflite`` files chapter 12 puts on a Cortex-M, each with its test set, through the store:
-chapters 08's and 09's recipes rebuilt here, so chapter 12 runs on its own. ``x_test`` is float in the
-layout :class:`tinyml_utils.runtimes.LiteRT` takes (NCHW maps, feature rows); ``quantize_input`` makes it int8.
-"""
+"""The int8 ``.tflite`` files chapter 12 puts on a Cortex-M, each with its float test set (NCHW maps,
+feature rows), through the store: chapters 08's and 09's recipes are rebuilt here."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -18,19 +16,17 @@ from ..data.base import Split
 from . import catalogue, kws, recipes, store
 
 N_REPRESENTATIVE = 300        # calibration inputs of chapter 08's int8 PTQ
-MOTION_HIDDEN = (32, 16)      # chapter 09's dense classifier
+MOTION = {"hidden": (32, 16), "batch_size": 32, "lr": 3e-3, "n_representative": 200}   # chapter 09's dense net
 
 
 @dataclass
 class Deployable(catalogue.Artifact):
-    """An int8 file with its task, the chapter that trained it and its test set; ``info`` has
-    ``technique`` and what the build reported."""
+    """An int8 file with its task, the chapter that trained it and its test set."""
 
     task: str = ""
     chapter: str = ""
     x_test: np.ndarray | None = None
     y_test: np.ndarray | None = None
-    classes: list = field(default_factory=list)
 
 
 def _spec(ctx: Context, name: str, recipe: dict) -> store.Spec:
@@ -44,11 +40,11 @@ def vision(ctx: Context) -> Deployable:
     art = catalogue.deployables(ctx, names=("vision_keras_int8.tflite",))[0]
     ds = datasets.load("vision", quick=ctx.quick, seed=0)
     return Deployable("vision_cnn", art.path, info={"technique": "int8 PTQ (ch04)", **art.info}, task="vision",
-                      chapter="02", x_test=ds.test.x, y_test=ds.test.y, classes=list(ds.classes))
+                      chapter="02", x_test=ds.test.x, y_test=ds.test.y)
 
 
 def keywords(ctx: Context) -> Deployable:
-    """Chapter 08's DS-CNN (64 channels, CMSIS f32 MFCCs, its recipe), int8 PTQ on 300 training maps."""
+    """Chapter 08's DS-CNN (64 channels, CMSIS f32 MFCCs), int8 PTQ on 300 training maps."""
     r = recipes.KEYWORDS(ctx)
     ds = kws.load(ctx)
     feats = kws.featurize(ds, "cmsis_f32")
@@ -67,7 +63,7 @@ def keywords(ctx: Context) -> Deployable:
 
     _, info = store.load_or_build(spec, lambda p: p, build)
     return Deployable("dscnn", spec.path, info={"technique": "int8 PTQ (ch08)", **info}, task="keywords",
-                      chapter="08", x_test=feats.test.x, y_test=feats.test.y, classes=list(ds.classes))
+                      chapter="08", x_test=feats.test.x, y_test=feats.test.y)
 
 
 def motion(ctx: Context) -> Deployable:
@@ -80,28 +76,26 @@ def motion(ctx: Context) -> Deployable:
     fsplit = {s: Split(scaler.transform(feats[s]).astype(np.float32), getattr(ds, s).y) for s in feats}
     epochs = recipes.SENSORS(ctx).epochs
     spec = _spec(ctx, f"motion_dense_int8_s{ctx.seed}.tflite",
-                 {"kind": "motion_dense_int8", "hidden": MOTION_HIDDEN, "epochs": epochs, "batch_size": 32,
-                  "lr": 3e-3, "n_representative": 200})
+                 {"kind": "motion_dense_int8", "epochs": epochs, **MOTION})
 
     def build():
         measure.set_threads(1)
         env.seed_everything(ctx.seed)
-        dense = models.dense_net(len(names), MOTION_HIDDEN, ds.num_classes)
-        train.fit(dense, fsplit["train"], fsplit["val"], epochs=epochs, batch_size=32, lr=3e-3, seed=ctx.seed,
-                  desc="dense (ch09 recipe)")
+        dense = models.dense_net(len(names), MOTION["hidden"], ds.num_classes)
+        train.fit(dense, fsplit["train"], fsplit["val"], epochs=epochs, batch_size=MOTION["batch_size"],
+                  lr=MOTION["lr"], seed=ctx.seed, desc="dense (ch09 recipe)")
         info = {"float_test_accuracy": measure.accuracy(dense, fsplit["test"])}
         with env.quiet():
             twin = keras_twin.keras_twin(dense, batch_size=1)
 
         def write(p):
             with env.quiet():
-                tflite.int8(twin, fsplit["train"].x, p, n_representative=200)     # chapter 09's default
+                tflite.int8(twin, fsplit["train"].x, p, n_representative=MOTION["n_representative"])
         return None, write, info
 
     _, info = store.load_or_build(spec, lambda p: p, build)
     return Deployable("motion_dense", spec.path, info={"technique": "int8 PTQ (ch09)", **info}, task="motion",
-                      chapter="09", x_test=fsplit["test"].x, y_test=fsplit["test"].y,
-                      classes=[str(c) for c in ds.classes])
+                      chapter="09", x_test=fsplit["test"].x, y_test=fsplit["test"].y)
 
 
 def all_deployed(ctx: Context) -> list[Deployable]:

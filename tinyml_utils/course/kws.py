@@ -24,28 +24,25 @@ def load(ctx: Context):
     return data.load("keywords", quick=ctx.quick, seed=ctx.seed, **({"per_class": r.per_class} if r.per_class else {}))
 
 
-def front_end(name: str):
-    """The MFCC function called ``name``: ``numpy``, ``tf``, ``cmsis_f32`` or ``cmsis_q15``."""
-    if name in ("cmsis_f32", "cmsis_q15"):
-        return audio.CmsisMfcc(name.split("_")[1])
-    return {"numpy": audio.numpy_mfcc, "tf": audio.tf_mfcc}[name]
-
-
 def featurize(ds, front_end_name: str = "cmsis_f32"):
-    """A copy of the audio dataset ``ds`` with MFCC maps (N, 1, 49, 10) float32 as ``x``.
+    """A copy of the audio dataset ``ds`` with MFCC maps as ``x``; front ends: ``numpy``, ``tf``,
+    ``cmsis_f32``, ``cmsis_q15``.
 
     Trap: ``a[:, None]`` gives the new axis a stride of 0, which ``torch.as_tensor`` keeps and
     ExecuTorch's exporter rejects ("0 in strides"); ``.copy()`` gives fresh strides.
     """
-    fn = front_end(front_end_name)
+    if front_end_name.startswith("cmsis_"):
+        fn = audio.CmsisMfcc(front_end_name.removeprefix("cmsis_"))
+    else:
+        fn = {"numpy": audio.numpy_mfcc, "tf": audio.tf_mfcc}[front_end_name]
     splits = {s: Split(np.asarray(fn(getattr(ds, s).x), np.float32)[:, None].copy(), getattr(ds, s).y)
               for s in ("train", "val", "test")}
     return replace(ds, meta={**ds.meta, "front_end": front_end_name}, **splits)
 
 
 def mfcc_augment(max_shift: int = 5, noise: float = 0.3):
-    """Augmentation on MFCC maps for :func:`tinyml_utils.train.fit`: roll the batch by up to
-    ``max_shift`` frames (20 ms each) in time and add Gaussian noise of std ``noise``."""
+    """Augmentation for ``train.fit``: roll the batch by up to ``max_shift`` frames (20 ms each) in time
+    and add Gaussian noise of std ``noise``."""
 
     def augment(xb: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         shift = int(torch.randint(-max_shift, max_shift + 1, (1,), generator=gen))
@@ -63,8 +60,7 @@ def new_dscnn(width: int = 64, seed: int = 0, num_classes: int = 12) -> nn.Modul
 
 def train_dscnn(feats, r: Keywords, *, width: int = 64, seed: int = 0, epochs: int | None = None,
                 desc: str = "DS-CNN", augment=None):
-    """Train a DS-CNN on MFCC maps with the recipe (augmentation: :func:`mfcc_augment` unless
-    ``augment`` is given); returns ``(model, history)``."""
+    """Train a DS-CNN on MFCC maps with the recipe (augmentation: :func:`mfcc_augment` by default)."""
     model = new_dscnn(width, seed, len(feats.classes))
     hist = train.fit(model, feats.train, feats.val, epochs=epochs or r.epochs, lr=r.lr,
                      batch_size=r.batch_size, seed=seed, augment=augment or mfcc_augment(), desc=desc)
@@ -72,8 +68,8 @@ def train_dscnn(feats, r: Keywords, *, width: int = 64, seed: int = 0, epochs: i
 
 
 def distill_vs_scratch(teacher: nn.Module, feats, r: Keywords):
-    """Distilled vs from-scratch 64-channel DS-CNN students, one pair per seed of ``r.distill_seeds``
-    (same init, batches and augmentation within a pair): a DataFrame with a ``model`` column."""
+    """Distilled vs from-scratch 64-channel DS-CNN students, one pair (same init, batches and augmentation)
+    per seed of ``r.distill_seeds``: a DataFrame with a ``model`` column."""
     keep: dict = {}
     table = distill.compare_seeds(distill.TeacherCache(teacher), feats, r.distill_seeds,
                                   temperature=r.temperature, alpha=r.alpha, epochs=r.distill_epochs, lr=r.lr,
@@ -84,9 +80,8 @@ def distill_vs_scratch(teacher: nn.Module, feats, r: Keywords):
 
 
 def paired_verdict(table) -> dict:
-    """Mean ± std per method and the paired difference (distilled − scratch) with a 95 % t interval.
-
-    ``verdict`` is "helps", "hurts" or "no clear effect" (the interval straddles zero)."""
+    """Mean ± std per method and the paired difference (distilled − scratch) with a 95 % t interval;
+    ``verdict``: "helps", "hurts" or "no clear effect" (the interval straddles zero)."""
     from scipy import stats
 
     p = table.pivot(index="seed", columns="method", values="test_accuracy")
@@ -107,7 +102,7 @@ def paired_verdict(table) -> dict:
 def check_new_keyword(new_word_accuracy: float, old_accuracy_before: float, old_accuracy_after: float,
                       min_new: float = 0.6, max_old_drop: float = 0.05) -> bool:
     """The exercise's check, printed as ✓/✗ lines: the new word reaches ``min_new`` on held-out voices
-    and the old classes lose at most ``max_old_drop``. The bounds suit a full-mode model with frozen features."""
+    and the old classes lose at most ``max_old_drop`` (bounds for a full-mode model, frozen features)."""
     drop = old_accuracy_before - old_accuracy_after
     ok_new, ok_old = new_word_accuracy >= min_new, drop <= max_old_drop
     print(f"{'✓' if ok_new else '✗'} new word: {new_word_accuracy:.1%} on unseen voices (need ≥ {min_new:.0%})")
@@ -131,8 +126,8 @@ def eval_streams(ctx: Context, split: str) -> dict:
 
 
 def stream_runs(logits_fn, streams, frames: dict, stride: int = 2, smooth_n: int = 5):
-    """``[(t, smoothed posteriors, stream)]`` for :func:`tinyml_utils.measure.streaming.det_curve`;
-    ``frames``: the streams' MFCC frames by stream name, ``logits_fn`` takes NCHW float32 batches."""
+    """``[(t, smoothed posteriors, stream)]`` for ``streaming.det_curve``; ``frames``: the streams' MFCC
+    frames by stream name; ``logits_fn`` takes NCHW float32 batches."""
     from ..measure import streaming
 
     runs = []

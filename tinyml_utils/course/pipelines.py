@@ -1,4 +1,4 @@
-"""Pipelines that compose techniques: chapter 03's pruning recipes and chapter 05's closing pipeline."""
+"""Chapter 03's pruning recipes and chapter 05's closing pipeline (prune, distil, quantize, convert)."""
 from __future__ import annotations
 
 import contextlib
@@ -22,8 +22,7 @@ from . import recipes
 
 
 def unstructured_recipe(base: nn.Module, ds, ctx: Context, upto: float | None = None) -> list[prune.PruneStep]:
-    """Iterative magnitude pruning of ``base`` with :data:`recipes.UNSTRUCTURED` (targets up to
-    ``upto``); accuracies on the test split."""
+    """Iterative magnitude pruning of ``base`` (:data:`recipes.UNSTRUCTURED`, targets up to ``upto``)."""
     r = recipes.UNSTRUCTURED(ctx).upto(upto)
     augment = training.random_affine() if r.augment else None
     return prune.prune_and_finetune(base, ds.train, ds.val, list(r.schedule), epochs_per_step=list(r.epochs_per_step),
@@ -32,8 +31,7 @@ def unstructured_recipe(base: nn.Module, ds, ctx: Context, upto: float | None = 
 
 
 def structured_recipe(base: nn.Module, ds, ctx: Context):
-    """Channel-prune ``base`` to :data:`recipes.STRUCTURED`'s MAC target and fine-tune it:
-    ``(model, info)`` with test accuracies before/after fine-tuning."""
+    """Channel-prune ``base`` to :data:`recipes.STRUCTURED`'s MAC target and fine-tune it: ``(model, info)``."""
     r = recipes.STRUCTURED(ctx)
     example = torch.as_tensor(ds.test.x[:1])
     model, info = prune.channel_prune(base, example, r.target_macs_ratio)
@@ -48,14 +46,12 @@ def structured_recipe(base: nn.Module, ds, ctx: Context):
 
 def closing_pipeline(student: nn.Module, cache: distill.TeacherCache, ds, ctx: Context, *,
                      temperature: float = recipes.TEMPERATURE, alpha: float = recipes.ALPHA, calib_n: int = 512):
-    """Per channel-pruning ratio of :data:`recipes.PIPELINE`: prune every conv by it, fine-tune with the
-    distillation loss, PT2E QAT → int8 ``.pte``; a tf-keras twin by tfmot QAT → int8-in/out batch-1
-    ``.tflite``. Files go to ``ctx.scratch("pipelines")``.
+    """Per ratio of :data:`recipes.PIPELINE`: prune every conv, fine-tune with the distillation loss,
+    PT2E QAT → int8 ``.pte`` and tfmot QAT of a tf-keras twin → int8-in/out batch-1 ``.tflite``, into
+    ``ctx.scratch("pipelines")``. Returns ``(table, {ratio: dict(model, converted, pte, tflite, tag)})``.
 
-    Trap: tfmot needs :func:`tinyml_utils.models.keras.legacy_keras` before TensorFlow is first
-    imported; otherwise the TFLite files fall back to PTQ on ``calib_n`` images, with a warning.
-    Returns ``(table, variants)``: one row per ratio (test accuracies in [0, 1], bytes on disk, params,
-    MACs, channels) and ``{ratio: dict(model, converted, pte, tflite, tag)}``."""
+    Trap: tfmot needs ``models.keras.legacy_keras`` before TensorFlow is first imported; otherwise the
+    TFLite files fall back to PTQ on ``calib_n`` images, with a warning."""
     import pandas as pd
 
     r, q, seed = recipes.PIPELINE(ctx), recipes.QAT(ctx), ctx.seed
@@ -111,9 +107,8 @@ def closing_pipeline(student: nn.Module, cache: distill.TeacherCache, ds, ctx: C
 
 
 def smallest_within(table, baseline_accuracy: float, bound: float):
-    """The smallest file of a :func:`closing_pipeline` table whose test accuracy is at least
-    ``baseline_accuracy - bound``: ``(one row per file sorted by bytes, with "within"; the chosen
-    row or None)``."""
+    """The smallest file of a :func:`closing_pipeline` table within ``bound`` of ``baseline_accuracy``:
+    ``(files sorted by bytes with a "within" column, the chosen row or None)``."""
     import pandas as pd
 
     rows = []

@@ -1,8 +1,5 @@
-"""Every recipe of the course, typed, with its quick and full values (``recipes.VISION(ctx)``): training
-and compression recipes, then each chapter's other knobs (measurement sizes, claim bounds).
-
-Trap: a recipe is part of the store key of every artifact built with it; changing one rebuilds them.
-"""
+"""Every recipe of the course with its quick and full values (``recipes.VISION(ctx)``).
+Trap: a recipe is part of the store key of every artifact built with it; changing one rebuilds them."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
@@ -81,12 +78,11 @@ class Modes(Generic[R]):
         return self.quick if ctx.quick else self.full
 
 
-#: The vision family (chapter 02; also the teacher). Quick: a few epochs on the 1,000-digit subset.
+#: The vision family (chapter 02; also the teacher).
 VISION = Modes(full=Train(epochs=40, lr=1e-2, batch_size=64), quick=Train(epochs=8, lr=1e-2, batch_size=32))
 
-#: Chapter 03, gradual: Zhu & Gupta's polynomial schedule s_k = s_f + (s_i - s_f)(1 - k/n)^3 with
-#: s_i = 10 %, s_f = 90 %, n = 10 (= prune.polynomial_schedule(0.1, 0.9, 10); k = n/2 hits 80 % exactly):
-#: prune every 2 epochs, then 30 epochs at 90 %; the 144-weight first conv stays dense; augmented fine-tunes.
+#: Chapter 03, gradual: prune.polynomial_schedule(0.1, 0.9, 10) (k = n/2 hits 80 % exactly), pruning every
+#: 2 epochs, then 30 epochs at 90 %; the 144-weight first conv stays dense; augmented fine-tunes.
 _GRADUAL = (0.1, 0.3168, 0.4904, 0.6256, 0.7272, 0.8, 0.8488, 0.8784, 0.8936, 0.8992, 0.9)
 UNSTRUCTURED = Modes(
     full=IterativePrune(schedule=_GRADUAL, epochs_per_step=(2,) * 10 + (30,), lr=1e-2, batch_size=64,
@@ -113,8 +109,7 @@ TEMPERATURE, ALPHA = 4.0, 0.9
 
 @dataclass(frozen=True)
 class FewLabels(Recipe):
-    """Chapter 05's few-label setting: ``n_labelled`` labelled digits, ``n_seeds`` paired seeds, one
-    training recipe for both arms."""
+    """Chapter 05's few-label setting: one training recipe for both arms."""
 
     n_labelled: int
     n_seeds: int

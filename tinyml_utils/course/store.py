@@ -1,8 +1,5 @@
-"""The artifact store's mechanism: content keys, locks, sealed files, rebuild when stale.
-
-A file is reused only when its content key (sources' bytes, recipe, pinned library versions) matches,
-else rebuilt with one printed line saying why. ``Context.store`` holds keyed files only.
-"""
+"""The artifact store: a sealed file is reused only while its content key (sources' bytes, recipe, pinned
+library versions) matches, else rebuilt with one printed line saying why."""
 from __future__ import annotations
 
 import hashlib
@@ -36,18 +33,14 @@ class Spec:
         h = hashlib.sha256()
         for src in self.sources:
             h.update(hashlib.sha256(Path(src).read_bytes()).digest())
-        h.update(json.dumps(plain(self.recipe), sort_keys=True, default=str).encode())
+        h.update(json.dumps(self.recipe, sort_keys=True, default=_plain).encode())
         h.update(versions(*PINNED).encode())
         return h.hexdigest()[:20]
 
 
-def plain(obj):
-    """``obj`` with dataclasses turned into dicts (recursively through dicts), for JSON."""
-    if is_dataclass(obj):
-        return asdict(obj)
-    if isinstance(obj, dict):
-        return {k: plain(v) for k, v in obj.items()}
-    return obj
+def _plain(obj):
+    """JSON's ``default``: a dataclass as its dict, anything else (a path) as its ``str``."""
+    return asdict(obj) if is_dataclass(obj) else str(obj)
 
 
 def staleness(spec: Spec) -> tuple[dict | None, str]:
@@ -73,9 +66,9 @@ def save(spec: Spec, write: Callable[[Path], object], info: dict | None = None) 
     with io.atomic_writer(spec.path) as tmp:
         write(tmp)
     digest = io.seal(spec.path)
-    io.write_json(spec.meta_path, {"key": spec.key(), "sha256": digest, "recipe": plain(spec.recipe),
-                                   "versions": versions(*PINNED), "sources": [str(s) for s in spec.sources],
-                                   "info": plain(info or {})})
+    meta = {"key": spec.key(), "sha256": digest, "recipe": spec.recipe, "versions": versions(*PINNED),
+            "sources": spec.sources, "info": info or {}}
+    io.atomic_write_text(spec.meta_path, json.dumps(meta, indent=2, default=_plain) + "\n")
     return spec.path
 
 

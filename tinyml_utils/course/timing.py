@@ -1,8 +1,5 @@
-"""Timing claims that hold under load: the bounds the chapters assert and their shared measurements.
-
-The stability benchmark (:mod:`tinyml_utils.tools.stability`) checks the same bounds on stand-in
-models under load and reports how often each claim held.
-"""
+"""Timing claims that hold under load: the bounds the chapters assert (the stability benchmark,
+:mod:`tinyml_utils.tools.stability`, checks them on stand-in models) and their shared measurements."""
 from __future__ import annotations
 
 from typing import Any
