@@ -71,12 +71,9 @@ def fit(model: nn.Module, train: Split, val: Split | None = None, *, epochs: int
         patience: int | None = None, augment=None, loss_fn: LossFn | None = None,
         cosine: bool = True, optimizer: Callable[[list[nn.Parameter]], torch.optim.Optimizer] | None = None,
         desc: str = "train") -> History:
-    """Train ``model`` in place with AdamW (+ cosine decay) and return its :class:`History`.
-
-    With ``val``, the best epoch's weights are put back at the end, and with ``patience`` training
-    stops after that many epochs without a better validation accuracy. ``optimizer`` builds another
-    optimizer from the trainable parameters (``lr`` and ``weight_decay`` are then unused).
-    """
+    """Train ``model`` in place with AdamW (+ cosine decay); with ``val`` the best epoch's weights are
+    put back and ``patience`` stops early. ``optimizer`` (built from the trainable parameters) makes
+    ``lr`` and ``weight_decay`` unused."""
     if len(train) == 0:
         raise ValueError(f"fit({desc!r}): the training split is empty")
     if val is not None and len(val) == 0:
@@ -136,8 +133,8 @@ def fit(model: nn.Module, train: Split, val: Split | None = None, *, epochs: int
 
 def fit_keras(model, train: Split, val: Split, *, epochs: int, batch_size: int = 64, lr: float = 3e-3,
               seed: int = 0, keras=None):
-    """Compile and train a Keras vision model on the course's (NCHW) splits with AdamW, cosine decay
-    and shift/rotate augmentation, like :func:`fit`; returns Keras' History."""
+    """:func:`fit` for a Keras vision model on the course's (NCHW) splits: AdamW, cosine decay,
+    shift/rotate augmentation; returns Keras' History."""
     if keras is None:
         import keras
     import tensorflow as tf
@@ -173,8 +170,7 @@ def adapt_batchnorm(model: nn.Module, x: np.ndarray) -> nn.Module:
 
 @dataclass
 class LMHistory:
-    """:func:`train_lm`'s log, one row per evaluation: losses in nats per token; ``tokens_per_s`` over
-    training time only."""
+    """One row per evaluation: losses in nats per token; ``tokens_per_s`` over training time only."""
 
     rows: list[dict] = field(default_factory=list)
     tokens_per_s: float = float("nan")
@@ -189,9 +185,9 @@ class LMHistory:
 def train_lm(model: nn.Module, train_ids, val_ids, *, steps: int, batch: int = 16, seq_len: int = 128,
              lr: float = 3e-3, weight_decay: float = 0.1, warmup: int = 20, eval_every: int = 50,
              eval_tokens: int = 4096, seed: int = 0, threads: int = 1) -> LMHistory:
-    """Next-token training on random ``seq_len`` windows with AdamW, linear warm-up then cosine decay;
-    :func:`mean_nll` on the first ``eval_tokens`` of ``val_ids`` before step 1 and every ``eval_every``
-    steps. Trap: on a few shared cores more ``threads`` made each step *slower*."""
+    """Next-token training on random windows: AdamW, linear warm-up then cosine decay; :func:`mean_nll`
+    on ``val_ids[:eval_tokens]`` before step 1 and every ``eval_every`` steps.
+    Trap: on a few shared cores more ``threads`` made each step *slower*."""
     torch.set_num_threads(threads)
     gen = torch.Generator().manual_seed(seed)
     data = torch.as_tensor(np.asarray(train_ids), dtype=torch.long)

@@ -1,7 +1,6 @@
 """Keras twins of the PyTorch models (NHWC images, NWC IMU windows), for TensorFlow / LiteRT / tfmot.
 
-``keras=``: ``keras`` (Keras 3, the default) or ``tf_keras`` (for tfmot; see :func:`legacy_keras`).
-"""
+``keras=``: ``keras`` (Keras 3, the default) or ``tf_keras`` (for tfmot; see :func:`legacy_keras`)."""
 from __future__ import annotations
 
 import os
@@ -53,11 +52,11 @@ def vision_cnn_keras(width: int = 16, num_classes: int = 10, keras=None, batch_s
     return keras.Model(inp, out, name=f"vision_cnn_w{width}")
 
 
-def ds_cnn_keras(width: int = 64, num_classes: int = 12, keras=None, batch_size: int | None = None,
-                 input_shape=(49, 10, 1), channels: Sequence[int] | None = None, blocks: int = 4):
-    """The twin of :class:`tinyml_utils.models.DSCNN`, input (N, frames, coefficients, 1); ``channels``
-    overrides ``[first conv, pointwise 1, ..., pointwise blocks]``. Layers ``conv{i}``/``bn{i}``
-    follow the PyTorch module order (``keras_twin.keras_from_torch`` relies on it).
+def ds_cnn_keras(num_classes: int = 12, keras=None, batch_size: int | None = None, input_shape=(49, 10, 1),
+                 channels: Sequence[int] = (64,) * 5):
+    """The twin of :class:`tinyml_utils.models.DSCNN`, input (N, frames, coefficients, 1); ``channels``:
+    ``[first conv, pointwise 1, ...]``. Layers ``conv{i}``/``bn{i}`` follow the PyTorch module order
+    (``keras_twin.keras_from_torch`` relies on it).
 
     Trap: PyTorch pads the first conv by (5, 1) on both sides, Keras "same" would pad 4 above and 5
     below; the twin pads explicitly and uses "valid".
@@ -65,7 +64,7 @@ def ds_cnn_keras(width: int = 64, num_classes: int = 12, keras=None, batch_size:
     if keras is None:
         import keras
     L = keras.layers
-    chans = list(channels) if channels is not None else [width] * (blocks + 1)
+    chans = list(channels)
     inp = keras.Input(shape=input_shape, batch_size=batch_size, name="mfcc")
     x = L.ZeroPadding2D(((5, 5), (1, 1)), name="pad0")(inp)
     x = L.Conv2D(chans[0], (10, 4), strides=2, use_bias=False, name="conv1")(x)
@@ -84,14 +83,14 @@ def ds_cnn_keras(width: int = 64, num_classes: int = 12, keras=None, batch_size:
     return keras.Model(inp, out, name=f"ds_cnn_w{chans[0]}")
 
 
-def motion_cnn_keras(in_channels: int = 6, num_classes: int = 4, width: int = 16, samples: int = 30, keras=None,
-                     batch_size: int | None = None, channels: Sequence[int] | None = None):
+def motion_cnn_keras(in_channels: int = 6, num_classes: int = 4, samples: int = 30, keras=None,
+                     batch_size: int | None = None, channels: Sequence[int] = (16, 32)):
     """The twin of :class:`tinyml_utils.models.MotionCNN`. Trap: it takes (N, T, C), PyTorch (N, C, T);
     ``samples`` fixes T (TFLite Micro wants static shapes)."""
     if keras is None:
         import keras
     L = keras.layers
-    chans = list(channels) if channels is not None else [width, 2 * width]
+    chans = list(channels)
     inp = keras.Input(shape=(samples, in_channels), batch_size=batch_size, name="window")
     x = inp
     for i, c in enumerate(chans):

@@ -1,8 +1,8 @@
-"""A tiny language model: ExecuTorch's own Llama example (shipped in the executorch wheel) at the
-course's size, so its weights load unchanged into ExecuTorch's LLM exporter.
+"""A tiny language model: ExecuTorch's own Llama example (in the executorch wheel) at the course's size,
+so its weights load unchanged into ExecuTorch's LLM exporter.
 
-Trap: the Llama example returns only the last position's logits unless ``generate_full_logits``;
-:func:`build_model` asks for full logits by default (what a loss needs).
+Trap: the Llama example returns only the last position's logits unless ``generate_full_logits``, which
+:func:`build_model` sets (a loss needs every position's).
 """
 from __future__ import annotations
 
@@ -18,16 +18,14 @@ def model_params(vocab_size: int, **shape: Any) -> dict:
     return {**DEFAULT_SHAPE, **shape, "vocab_size": int(vocab_size)}
 
 
-def build_model(params: dict, max_seq_len: int = 128, full_logits: bool = True, seed: int | None = 0):
+def build_model(params: dict, max_seq_len: int = 128, seed: int = 0):
     """ExecuTorch's Llama ``Transformer`` without a KV cache; ``max_seq_len`` is the longest context in
     tokens (the RoPE table's length)."""
     from executorch.examples.models.llama.llama_transformer import construct_transformer
     from executorch.examples.models.llama.model_args import ModelArgs
 
-    if seed is not None:
-        torch.manual_seed(seed)
-    args = ModelArgs(max_seq_len=max_seq_len, max_context_len=max_seq_len,
-                     generate_full_logits=full_logits, **params)
+    torch.manual_seed(seed)
+    args = ModelArgs(max_seq_len=max_seq_len, max_context_len=max_seq_len, generate_full_logits=True, **params)
     return construct_transformer(args)
 
 
