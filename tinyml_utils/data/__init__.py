@@ -1,7 +1,4 @@
-"""The offline datasets behind one API, ``load(name, quick=..., seed=...)``: vision, motion, keywords.
-
-Nothing here opens a network connection; the full public sets are in :mod:`tinyml_utils.data.public`.
-"""
+"""The offline datasets behind one API, ``load(name, quick=..., seed=...)``: vision, motion, keywords."""
 from __future__ import annotations
 
 from importlib import import_module

@@ -1,8 +1,5 @@
-"""Keyword-spotting audio features: log-mel and MFCC in NumPy (TensorFlow's recipe), CMSIS-DSP and ``tf.signal``.
-
-The recipe (MLPerf Tiny KWS, the constants below): 16 kHz, frames of 480 samples every 320, periodic
-Hann, 512-point FFT, |X|, 40 HTK mel bands 20-4,000 Hz as ``tf.signal.linear_to_mel_weight_matrix``
-(DC bin unweighted), ``log(mel + 1e-6)``, first 10 DCT-II coefficients: 1 s gives a 49 × 10 map.
+"""Keyword-spotting features (MLPerf Tiny KWS recipe, the constants below): log-mel and MFCC in NumPy,
+CMSIS-DSP and ``tf.signal``; 1 s of 16 kHz audio gives a 49 × 10 MFCC map.
 
 Traps:
 - CMSIS-DSP's MFCC takes a frame as long as its FFT: 480 samples + 32 zeros, and the window is a periodic
@@ -33,9 +30,8 @@ MAX_FLOAT_PEAK = 2.0   # a float clip with a larger peak is int16 PCM cast to fl
 
 
 def check_audio(audio, min_samples: int, who: str = "audio", max_ndim: int | None = None) -> np.ndarray:
-    """``audio`` as float64, or a ``ValueError`` saying what the front ends expect: finite floats in
-    [-1, 1], samples on the last axis, at least ``min_samples`` of them. Catches int16 PCM (also cast to
-    float), a ``(samples, 1)`` column, empty and too-short clips, NaN/Inf."""
+    """``audio`` as float64, or a ``ValueError`` unless it is finite floats in [-1, 1] with at least
+    ``min_samples`` samples on the last axis (catches int16 PCM, also cast to float, and a (samples, 1) column)."""
     x = np.asarray(audio)
     if x.dtype.kind in "iu":
         raise ValueError(f"{who}: got {x.dtype} samples (PCM); the front end takes float audio in [-1, 1]: "
@@ -80,10 +76,8 @@ def _hz_to_mel(f):
 
 def mel_weight_matrix(n_mels: int = N_MELS, n_bins: int = FFT // 2 + 1, sample_rate: float = SAMPLE_RATE,
                       fmin: float = FMIN, fmax: float | None = None) -> np.ndarray:
-    """HTK mel filterbank (n_bins, n_mels) float64, equal to ``tf.signal.linear_to_mel_weight_matrix``.
-
-    ``n_bins`` = ``fft_length // 2 + 1``; band edges in Hz, ``fmax=None`` = Nyquist.
-    """
+    """HTK mel filterbank (n_bins = fft // 2 + 1, n_mels) float64, as ``tf.signal.linear_to_mel_weight_matrix``
+    (DC bin unweighted); edges in Hz, ``fmax=None`` = Nyquist."""
     fmax = sample_rate / 2.0 if fmax is None else float(fmax)
     if not 0.0 <= fmin < fmax <= sample_rate / 2.0:
         raise ValueError(f"need 0 <= fmin < fmax <= sample_rate/2, got fmin={fmin}, fmax={fmax}, "
@@ -99,10 +93,9 @@ def mel_weight_matrix(n_mels: int = N_MELS, n_bins: int = FFT // 2 + 1, sample_r
 
 def log_mel(audio: np.ndarray, sample_rate: int = SAMPLE_RATE, n_fft: int = FRAME, hop: int = HOP,
             n_mels: int = N_MELS, fmin: float = FMIN, fmax: float | None = None) -> np.ndarray:
-    """Natural-log mel spectrogram of ``audio`` (..., samples) in [-1, 1]: float32 (..., frames, n_mels).
+    """``log(mel(|FFT|) + 1e-6)`` of audio (..., samples) in [-1, 1]: float32 (..., frames, n_mels).
 
-    ``n_fft`` is the frame length in samples (no end padding); the FFT is the next power of two, as
-    TensorFlow's; magnitudes, not power; ``log(mel + 1e-6)`` keeps silence finite. ``fmax=None`` = Nyquist.
+    ``n_fft`` is the frame length (no end padding); the FFT is the next power of two, as TensorFlow's.
     """
     x = check_audio(audio, n_fft, "log_mel/mfcc")
     frames = np.lib.stride_tricks.sliding_window_view(x, n_fft, axis=-1)[..., ::hop, :]
@@ -115,8 +108,8 @@ def mfcc(audio: np.ndarray, sample_rate: int = SAMPLE_RATE, n_fft: int = FRAME, 
          n_mels: int = N_MELS, fmin: float = FMIN, fmax: float | None = None, n_mfcc: int = N_MFCC) -> np.ndarray:
     """The first ``n_mfcc`` DCT-II coefficients of :func:`log_mel`: float32 (..., frames, n_mfcc).
 
-    Scaled as ``tf.signal.mfccs_from_log_mel_spectrograms`` (unnormalized DCT-II × 1/sqrt(2 n_mels)):
-    SciPy's ``norm="ortho"`` for coefficients 1 and up, but coefficient 0 is sqrt(2) larger.
+    Trap: scaled as ``tf.signal`` (DCT-II × 1/sqrt(2 n_mels)): SciPy's ``norm="ortho"`` but coefficient 0 is
+    sqrt(2) larger.
     """
     if not 1 <= n_mfcc <= n_mels:
         raise ValueError(f"n_mfcc must be in [1, n_mels={n_mels}], got {n_mfcc}")
@@ -133,7 +126,7 @@ def numpy_mfcc(audio: np.ndarray) -> np.ndarray:
 
 
 def tf_mfcc(audio: np.ndarray) -> np.ndarray:
-    """The reference: the keyword recipe in ``tf.signal`` (periodic Hann, no end padding)."""
+    """The keyword recipe in ``tf.signal``, the reference."""
     import tensorflow as tf
 
     x = tf.constant(check_audio(audio, FRAME, "tf_mfcc").astype(np.float32))
@@ -151,8 +144,7 @@ def relative_l2(approx: np.ndarray, reference: np.ndarray) -> float:
 
 
 def padded_frames(audio: np.ndarray, frame: int = FRAME, hop: int = HOP, fft: int = FFT) -> np.ndarray:
-    """1-D ``audio`` cut into frames of ``frame`` samples every ``hop``, each zero-padded to ``fft``:
-    float64 (n_frames, fft), one row per CMSIS-DSP MFCC call."""
+    """1-D audio as frames zero-padded to ``fft``: float64 (n_frames, fft), one row per CMSIS-DSP MFCC call."""
     x = np.asarray(audio, dtype=np.float64)
     if x.ndim != 1:
         raise ValueError(f"padded_frames takes one 1-D signal, got shape {x.shape}")
@@ -164,11 +156,8 @@ def padded_frames(audio: np.ndarray, frame: int = FRAME, hop: int = HOP, fft: in
 
 @dataclass
 class CmsisMfcc:
-    """CMSIS-DSP's MFCC (``dtype`` ``"f32"`` or ``"q15"``) over whole clips: float32 (..., 49, 10).
-
-    Units as ``tf.signal``'s MFCCs (q15 outputs divided by 128). The q15 path turns the float audio into
-    int16 (× 32768, saturated), as a microphone driver delivers it.
-    """
+    """CMSIS-DSP's MFCC (``dtype`` ``"f32"`` or ``"q15"``) over whole clips: float32 (..., 49, 10), units as
+    ``tf.signal``'s (q15 outputs / 128). The q15 path feeds int16 (× 32768, saturated), as a microphone would."""
 
     dtype: str = "f32"
     frame: int = FRAME

@@ -28,7 +28,7 @@ class Split:
         return len(self.y)
 
     def subset(self, n: int, seed: int = 0) -> "Split":
-        """A class-stratified random subset of exactly ``min(n, len(self))`` examples (:func:`stratified_indices`)."""
+        """A class-stratified random subset of ``min(n, len(self))`` examples (:func:`stratified_indices`)."""
         if n >= len(self):
             return self
         idx = stratified_indices(self.y, n, seed)
@@ -105,12 +105,8 @@ def check_finite(x: np.ndarray, who: str, fix: str) -> None:
 
 
 def stratified_indices(y: np.ndarray, n: int, seed: int) -> np.ndarray:
-    """Exactly ``min(n, len(y))`` sorted indices spread as evenly over the classes as their sizes allow.
-
-    Examples are taken by their rank in their shuffled class, classes in a random order within a rank:
-    k classes give ``n // k`` each, the ``n % k`` left over come from random classes, and a class too
-    small for its share is made up by the others.
-    """
+    """Exactly ``min(n, len(y))`` sorted indices spread as evenly over the classes as their sizes allow: k classes
+    give ``n // k`` each, the ``n % k`` left over come from random classes, a class too small is made up by others."""
     rng = np.random.default_rng(seed)
     perms = [rng.permutation(np.flatnonzero(y == c)) for c in np.unique(y)]
     class_order = rng.permutation(len(perms))
@@ -133,7 +129,7 @@ def stratified_split(y: np.ndarray, fractions: tuple[float, ...], seed: int) -> 
 
 
 def verify_checksum(path: Path, expected_sha256: str, fix: str) -> None:
-    """Raise :class:`DataError` naming the file and the fix if it is missing or its SHA-256 differs."""
+    """A :class:`DataError` naming the file and ``fix`` if it is missing or its SHA-256 differs."""
     path = Path(path)
     if not path.exists():
         raise DataError(f"Missing dataset file: {path}. {fix}")

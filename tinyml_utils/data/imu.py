@@ -1,11 +1,10 @@
 """IMU features of windows (N, channels, T): window statistics and the DSP block, in NumPy and CMSIS-DSP.
 
 Traps:
-- CMSIS-DSP's ``arm_rfft_fast_f32`` takes powers of two from 32 to 4096 only, so a 30-sample window is
-  zero-padded to 32; the spectral peaks here use that padded transform (NumPy and CMSIS agree bin for
-  bin), the band energies of :func:`window_features` an unpadded 30-point DFT.
+- ``arm_rfft_fast_f32`` takes powers of two from 32 to 4096 only (a 30-sample window is zero-padded to 32,
+  as for the spectral peaks here; the band energies use an unpadded DFT) and packs ``[Re X0, Re X(N/2), Re X1,
+  Im X1, ...]``.
 - ``arm_std_f32``/``arm_var_f32`` divide by N − 1; the features here divide by N.
-- ``arm_rfft_fast_f32`` packs its output ``[Re X0, Re X(N/2), Re X1, Im X1, ...]``.
 """
 from __future__ import annotations
 
@@ -16,12 +15,11 @@ import numpy as np
 
 from .base import check_finite
 
-#: per-channel features the DSP block adds after those of ``window_features`` (then 2 per peak)
-EXTRA_STATS = ("skew", "kurt")
+EXTRA_STATS = ("skew", "kurt")   # per channel, after window_features' columns (then 2 per peak)
 
 
 def check_windows(windows, who: str = "windows", min_samples: int = 2) -> np.ndarray:
-    """``windows`` as float64, or a ``ValueError`` unless they are finite (N >= 1, channels, T >= min_samples)."""
+    """``windows`` as float64, or a ``ValueError`` unless finite, shaped (N >= 1, channels, T >= min_samples)."""
     x = np.asarray(windows)
     if x.dtype.kind not in "fiu":
         raise ValueError(f"{who}: expected numbers, got dtype {x.dtype}")
@@ -43,11 +41,8 @@ def fft_length_for(samples: int) -> int:
 
 def power_spectrum(windows: np.ndarray, sample_rate: float,
                    fft_length: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """``(freqs_hz, power)`` of windows (..., T): one-sided |X_k|² (..., fft_length // 2 + 1), unnormalized.
-
-    Power in sensor units², as ``arm_cmplx_mag_squared_f32`` after ``arm_rfft_fast_f32``, of the
-    mean-removed window zero-padded to ``fft_length`` (default :func:`fft_length_for`).
-    """
+    """``(freqs_hz, power)``: one-sided |X_k|² (..., fft_length // 2 + 1) in sensor units², unnormalized, of the
+    mean-removed windows (..., T) zero-padded to ``fft_length`` (default :func:`fft_length_for`), as CMSIS-DSP's."""
     x = np.asarray(windows, dtype=np.float64)
     n = fft_length or fft_length_for(x.shape[-1])
     if n < x.shape[-1]:
@@ -62,7 +57,7 @@ def _channel_names(channels) -> list[str]:
 
 
 def window_feature_names(channels: int | Sequence[str], sample_rate: float = 10.0, n_bands: int = 4) -> list[str]:
-    """Column names of :func:`window_features` (e.g. ``acc_x_band1.25-2.5Hz``); ``channels``: names or a count."""
+    """Column names of :func:`window_features` (e.g. ``acc_x_band1.25-2.5Hz``)."""
     edges = np.linspace(0.0, sample_rate / 2.0, n_bands + 1)
     names = []
     for ch in _channel_names(channels):
@@ -74,8 +69,8 @@ def window_feature_names(channels: int | Sequence[str], sample_rate: float = 10.
 def window_features(windows: np.ndarray, sample_rate: float = 10.0, n_bands: int = 4) -> np.ndarray:
     """Per channel mean, std, RMS and ``n_bands`` band energies: float32 (N, channels × (3 + n_bands)).
 
-    Equal bands from 0 Hz to Nyquist (lo <= f < hi, the last includes Nyquist). A band energy is the share
-    of the window's variance in the band (units², an unpadded Parseval-normalized DFT): they sum to std².
+    Equal bands 0 Hz..Nyquist (lo <= f < hi; the last includes Nyquist); a band energy is the window's variance
+    in the band (units², unpadded DFT): they sum to std².
     """
     x = check_windows(windows, "window_features")
     t = x.shape[-1]
@@ -97,18 +92,15 @@ def window_features(windows: np.ndarray, sample_rate: float = 10.0, n_bands: int
 
 def spectral_peaks(windows: np.ndarray, sample_rate: float, n_peaks: int = 2,
                    fft_length: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """``(freq_hz, power)`` (..., n_peaks) of the strongest local maxima of :func:`power_spectrum`.
-
-    DC excluded; a bin is a peak when >= both neighbours; a missing peak is 0 Hz with power 0.
-    """
+    """``(freq_hz, power)`` (..., n_peaks) of the strongest local maxima (>= both neighbours, DC excluded) of
+    :func:`power_spectrum`; a missing peak is 0 Hz with power 0."""
     return _pick_peaks(*power_spectrum(windows, sample_rate, fft_length), n_peaks)
 
 
 def _pick_peaks(freqs: np.ndarray, spec: np.ndarray, n_peaks: int) -> tuple[np.ndarray, np.ndarray]:
     s = spec[..., 1:]                                   # drop DC (the mean was removed anyway)
-    left = np.concatenate([np.full(s.shape[:-1] + (1,), -np.inf), s[..., :-1]], axis=-1)
-    right = np.concatenate([s[..., 1:], np.full(s.shape[:-1] + (1,), -np.inf)], axis=-1)
-    is_peak = (s >= left) & (s >= right) & (s > 0)
+    edged = np.pad(s, [(0, 0)] * (s.ndim - 1) + [(1, 1)], constant_values=-np.inf)
+    is_peak = (s >= edged[..., :-2]) & (s >= edged[..., 2:]) & (s > 0)
     ranked = np.where(is_peak, s, -1.0)
     order = np.argsort(-ranked, axis=-1, kind="stable")[..., :n_peaks]
     power = np.take_along_axis(ranked, order, axis=-1)
@@ -129,8 +121,7 @@ def _moments(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def dsp_feature_names(channels: int | Sequence[str], sample_rate: float = 10.0, n_bands: int = 4,
                       n_peaks: int = 2) -> list[str]:
-    """Column names of :func:`dsp_features`, by channel: those of :func:`window_feature_names`, then
-    ``_skew``, ``_kurt``, ``_peak{i}_hz``, ``_peak{i}_pow``."""
+    """Column names of :func:`dsp_features`."""
     chans = _channel_names(channels)
     base = window_feature_names(chans, sample_rate, n_bands)
     per = len(base) // len(chans)
@@ -145,10 +136,8 @@ def dsp_feature_names(channels: int | Sequence[str], sample_rate: float = 10.0, 
 
 def dsp_features(windows: np.ndarray, sample_rate: float = 10.0, n_bands: int = 4, n_peaks: int = 2,
                  fft_length: int | None = None) -> np.ndarray:
-    """The DSP block: per channel :func:`window_features`, skewness, kurtosis and :func:`spectral_peaks`.
-
-    float32 (N, channels × (3 + n_bands + 2 + 2 × n_peaks)), columns named by :func:`dsp_feature_names`.
-    """
+    """The DSP block: per channel :func:`window_features`, skewness, kurtosis and :func:`spectral_peaks`:
+    float32 (N, channels × (3 + n_bands + 2 + 2 × n_peaks))."""
     x = check_windows(windows, "dsp_features")
     n, c, _ = x.shape
     base = window_features(x, sample_rate, n_bands).reshape(n, c, -1)
@@ -187,8 +176,8 @@ class FeatureScaler:
 
 
 def cmsis_channel(x: np.ndarray, sample_rate: float, n_peaks: int = 2, fft_length: int | None = None) -> dict:
-    """CMSIS-DSP f32 statistics and spectrum of ONE channel (T,): ``mean``, ``rms``, ``std`` (rescaled to
-    divide by N), ``power`` (as :func:`power_spectrum`), ``peak_hz``/``peak_pow`` and ``max_bin``."""
+    """CMSIS-DSP f32 ``mean``, ``rms``, ``std`` (rescaled to divide by N), ``power`` (as :func:`power_spectrum`),
+    ``peak_hz``/``peak_pow`` and ``max_bin`` of ONE channel (T,)."""
     import cmsisdsp as dsp
 
     x = np.asarray(x, dtype=np.float32)
@@ -220,8 +209,8 @@ def estimated_ops(channels: int, samples: int, n_bands: int = 4, n_peaks: int = 
                   fft_length: int | None = None) -> dict:
     """An ESTIMATE (an operation count) of the block's float operations for one window, all channels.
 
-    Per channel: the statistics ≈ 12·T; the band DFT and the padded real FFT ≈ 2.5·N·log2(N) each
-    (N = FFT length); squared magnitudes 3·N/2; band sums and peak search ≈ 2·N.
+    Per channel: statistics ≈ 12·T; band DFT and padded real FFT ≈ 2.5·N·log2(N) each (N = FFT length);
+    squared magnitudes 3·N/2; band sums and peak search ≈ 2·N.
     """
     n = fft_length or fft_length_for(samples)
     per = 12 * samples + 2 * 2.5 * n * np.log2(n) + 3 * n / 2 * 2 + 2 * n + n_bands + 4 * n_peaks

@@ -1,10 +1,7 @@
-"""keywords: spoken keywords synthesized offline with eSpeak NG, synthetic noise mixed in.
+"""keywords: Speech Commands' 12-class layout spoken offline by eSpeak NG, with synthetic noise mixed in.
 
-Twelve classes in the layout of Speech Commands (ten keywords, ``unknown``, ``silence``), 1 s of 16 kHz
-audio each, float32 in [-1, 1]. eSpeak NG speaks a word with a random accent, voice variant (the
-"speaker"), pitch and rate; it is trimmed, resampled to 16 kHz, put at a random offset, mixed with a
-synthetic noise at a random SNR, scaled to a random peak and stored as 16-bit PCM. Every draw comes
-from ``default_rng((seed, split, class, index))``: one seed gives byte-identical arrays on any machine.
+Every draw comes from ``default_rng((seed, split, class, index))``: one seed gives byte-identical arrays on any
+machine.
 """
 from __future__ import annotations
 
@@ -99,27 +96,18 @@ CARD = DataCard(
               "with the generation recipe (`GENERATOR_VERSION`), so a new recipe regenerates.",
 )
 
-_engine = None
-
-
 def _render_chunk(seed: int, jobs: list[tuple[str, dict]]) -> tuple[str, tuple[np.ndarray, list[dict]]]:
-    """In a worker: eSpeak version, then int16 clips (len(jobs), 16000) and the rows of ``(split, row)``
-    jobs, with the metadata only rendering knows (offset, duration)."""
-    global _engine
-    clips, rows = [], []
+    """In a worker: eSpeak version, then int16 clips (len(jobs), 16000) and the ``(split, row)`` jobs' rows
+    with what only rendering knows (offset, duration)."""
+    engine, clips, rows = ESpeak(), [], []
     for split, row in jobs:
-        row = dict(row)
         speech = None
         if row["label"] != SILENCE_INDEX:
-            if _engine is None:
-                _engine = ESpeak()
-            speech = _engine.say(row["word"], row["voice"], row["pitch"], row["pitch_range"],
-                                 row["rate"], row["espeak_seed"])
+            speech = engine.say(row["word"], row["voice"], row["pitch"], row["pitch_range"],
+                                row["rate"], row["espeak_seed"])
         clips.append(_render(row, speech, seed, split))
         rows.append(row)
-    version = _engine.version if _engine is not None else ""
-    x = np.stack(clips) if clips else np.zeros((0, CLIP_SAMPLES), np.int16)
-    return version, (x, rows)
+    return engine.version, (np.stack(clips), rows)
 
 
 def _render_all(seed: int, jobs: list[tuple[str, dict]]) -> tuple[str, np.ndarray, list[dict]]:
@@ -245,12 +233,10 @@ def _generate(config: dict, folder: Path) -> dict:
 
 
 def load(quick: bool = False, seed: int = 0, per_class: int | None = None) -> Dataset:
-    """The 12-class keyword set, generated on first use and then read from the checksummed cache.
+    """The 12-class set, x (N, 16000) float32 in [-1, 1]: generated on first use, then read from the checksummed cache.
 
-    ``quick``: 30 / 10 / 10 clips a class instead of 200 / 50 / 50; ``per_class`` overrides it for train
-    (val and test get ``max(2, per_class // 4)``). x (N, 16000) float32 in [-1, 1]. ``meta``: ``sample_rate``,
-    ``config``, ``config_hash``, ``cache_dir``, ``espeak_version`` and per-example ``examples`` by split
-    (word, voice, pitch, rate, noise, SNR in dB, offset in s). A bad cache raises ``DataError`` naming the fix.
+    ``quick``: 30 / 10 / 10 clips a class, not 200 / 50 / 50; ``per_class`` sets train's (val and test get
+    ``max(2, per_class // 4)``). ``meta["examples"]``: each clip's word, voice, noise, SNR (dB), offset (s)...
     """
     if per_class is not None:
         if per_class < 1:

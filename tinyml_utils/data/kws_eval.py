@@ -1,9 +1,6 @@
-"""kws_eval: long keyword-spotting evaluation streams (16 kHz) synthesized offline with eSpeak NG.
+"""kws_eval: long keyword-spotting evaluation streams (16 kHz) spoken offline by eSpeak NG, as :data:`CARD` says.
 
-Two kinds, from one split's voices: ``negative`` (non-keyword speech from :data:`VOCABULARY`, pauses,
-noise-only stretches) and ``keyword`` (the same, with a keyword before every other utterance). Blocks
-of :data:`BLOCK_S` seconds each draw a noise, a speech level and an SNR. Every draw comes from
-``default_rng((seed, split, kind, block))``: one seed gives byte-identical audio on any machine.
+Every draw comes from ``default_rng((seed, split, kind, block))``: one seed gives byte-identical audio on any machine.
 """
 from __future__ import annotations
 
@@ -116,8 +113,8 @@ def _text(rng: np.random.Generator) -> str:
 
 
 def plan(split: str, kind: str, duration_s: float, seed: int) -> list[dict]:
-    """Every random choice of a stream, block by block (no audio yet): a list of blocks, each with
-    its noise, levels and utterances (text, voice, keyword label or -1, gap before it in s)."""
+    """Every random choice of a stream (no audio yet): blocks, each with its noise, levels and utterances
+    (text, voice, keyword label or -1, gap before it in s)."""
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
     if split not in SPLIT_INDEX:
@@ -214,8 +211,8 @@ def _generate(split: str, kind: str, duration_s: float, seed: int, folder: Path)
 
 
 def load(split: str, kind: str, duration_s: float, seed: int = 0) -> Stream:
-    """A ``kind`` stream (``negative`` or ``keyword``) of ``duration_s`` seconds with ``split``'s voices,
-    generated on first use (about 1 s of CPU a minute of audio), then read from the checksummed cache."""
+    """A ``negative`` or ``keyword`` stream with ``split``'s voices, generated on first use (about 1 s of CPU a
+    minute of audio), then read from the checksummed cache."""
     config = _config(split, kind, duration_s, seed)
     folder, manifest = cached("kws_eval", config, ("audio.npz",),
                               lambda tmp: _generate(split, kind, duration_s, seed, tmp))
@@ -228,7 +225,7 @@ def load(split: str, kind: str, duration_s: float, seed: int = 0) -> Stream:
 
 
 def describe(stream: Stream, name: str) -> DataCard:
-    """The data card of a loaded stream: what it is, and what it is not."""
+    """:data:`CARD` named with the stream's size."""
     kw = stream.keyword_events()
     return replace(CARD, name=f"kws_eval {name}: {stream.duration_s / 3600:.2f} h, {len(kw)} keywords, "
                               f"{len(stream.events) - len(kw)} non-keyword utterances")

@@ -1,7 +1,6 @@
 """motion: aeon's BasicMotions smart-watch IMU recordings (80 × 10 s at 10 Hz), cut into overlapping windows.
 
-The ``.ts`` files aeon ships are parsed here: aeon's own loader imports numba, which is not installed.
-Splits are by recording, never by window.
+Trap: aeon's own ``.ts`` loader imports numba, which is not installed, so the files are parsed here.
 """
 from __future__ import annotations
 
@@ -95,8 +94,7 @@ def load(quick: bool = False, seed: int = 0) -> Dataset:
 
 
 def rotate_imu(x: np.ndarray, axis: str = "x", degrees: float = 90.0) -> np.ndarray:
-    """Windows (N, 6, T) of [acc_xyz, gyr_xyz] as seen by a sensor rotated about ``axis`` (a watch worn
-    another way)."""
+    """Windows (N, 6, T) of [acc_xyz, gyr_xyz] as seen by a sensor rotated about ``axis``."""
     a = np.deg2rad(degrees)
     c, s = np.cos(a), np.sin(a)
     i, j = {"x": (1, 2), "y": (2, 0), "z": (0, 1)}[axis]

@@ -1,4 +1,4 @@
-"""Synthetic background noises for the keyword sets at 16 kHz, float64 at unit RMS, drawn from the rng passed in."""
+"""Synthetic background noises for the keyword sets: 16 kHz, float64 at unit RMS, drawn from the rng passed in."""
 from __future__ import annotations
 
 import numpy as np

@@ -1,8 +1,4 @@
-"""A keyword stream with known word times (:class:`Stream`), and its sliding feature windows.
-
-On a device the MFCC frames are computed once and kept in a ring buffer, so each inference costs
-``stride`` new frames of front end, not 49. Scoring a detector: :mod:`tinyml_utils.measure.streaming`.
-"""
+"""A keyword stream with known word times (:class:`Stream`), and its sliding feature windows."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -39,8 +35,8 @@ class Stream:
 
 def windows(frames: np.ndarray, window_frames: int = 49, stride: int = 2, hop_s: float = 0.02,
             frame_s: float = 0.03) -> tuple[np.ndarray, np.ndarray]:
-    """``(x, t)``: windows (n, window_frames, coefficients) of frames (one every ``hop_s`` s), one every
-    ``stride`` frames, and the time in s each window's last sample arrives (when a device could run it)."""
+    """``(x, t)``: windows (n, window_frames, coefficients) of frames, one every ``stride`` frames, and the time
+    in s each window's last sample arrives (when a device could run it)."""
     starts = np.arange(0, len(frames) - window_frames + 1, stride)
     x = np.stack([frames[s:s + window_frames] for s in starts])
     t = (starts + window_frames - 1) * hop_s + frame_s
@@ -49,8 +45,8 @@ def windows(frames: np.ndarray, window_frames: int = 49, stride: int = 2, hop_s:
 
 def stream_frames(front_end, audio: np.ndarray, frame: int = 480, hop: int = 320, chunk_frames: int = 3000
                   ) -> np.ndarray:
-    """``front_end(audio)`` computed ``chunk_frames`` frames at a time (an hour of audio would be an
-    (180,000, 512) array of padded frames); equal for a front end whose frame i reads [i·hop, i·hop + frame)."""
+    """``front_end(audio)`` computed ``chunk_frames`` frames at a time (memory); equal for a front end whose
+    frame i reads [i·hop, i·hop + frame)."""
     n = 1 + (len(audio) - frame) // hop
     out = [front_end(audio[i * hop:(min(n, i + chunk_frames) - 1) * hop + frame]) for i in range(0, n, chunk_frames)]
     return np.concatenate(out).astype(np.float32)

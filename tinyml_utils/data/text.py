@@ -1,7 +1,5 @@
 """text: an offline corpus (the standard library's ``help()`` texts) and a byte-level BPE tokenizer.
 
-One token stream, not labelled examples: it has a :data:`CARD` but is not in ``data.DATASETS``.
-
 Traps:
 - ASCII only: a byte-level BPE token can end inside a multi-byte UTF-8 character, and ExecuTorch's
   text runner, decoding token by token, fails on such a fragment.
@@ -24,12 +22,10 @@ CARD = DataCard(
                       "(accents dropped) is our processing, nothing is synthesized.",
     input_description="one ASCII character stream, tokenized into int64 BPE ids; training windows of "
                       "seq_len tokens, the next token as target",
+    caveats=["one small corpus of technical English: a model trained on it memorises it quickly",
+             "the text changes with the Python version that ships it (pydoc_data is regenerated per release)",
+             "the held-out part is the alphabetical tail of the topics, not a random sample"],
 )
-CARD.caveats += [
-    "one small corpus of technical English: a model trained on it memorises it quickly",
-    "the text changes with the Python version that ships it (pydoc_data is regenerated per release)",
-    "the held-out part is the alphabetical tail of the topics, not a random sample",
-]
 
 
 def to_ascii(text: str) -> str:
@@ -45,10 +41,8 @@ def corpus_text() -> str:
 
 
 def train_bpe(text: str, vocab_size: int = 512, min_frequency: int = 2):
-    """A byte-level BPE tokenizer (``tokenizers``) of ``vocab_size`` tokens trained on ``text``.
-
-    The 256 byte symbols are always in the vocabulary (any string encodes); no special tokens.
-    """
+    """A byte-level BPE tokenizer (``tokenizers``) trained on ``text``; the 256 byte symbols are always in the
+    vocabulary (any string encodes), no special tokens."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
     tok = Tokenizer(models.BPE())
@@ -62,12 +56,11 @@ def train_bpe(text: str, vocab_size: int = 512, min_frequency: int = 2):
 
 
 def encode(tok, text: str) -> np.ndarray:
-    """Token ids of ``text`` as an int64 array."""
+    """int64 token ids."""
     return np.asarray(tok.encode(text).ids, dtype=np.int64)
 
 
 def decode(tok, ids) -> str:
-    """Text of a sequence of token ids."""
     return tok.decode([int(i) for i in ids])
 
 
