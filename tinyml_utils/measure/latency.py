@@ -1,12 +1,12 @@
 """Latency (milliseconds): batch-1 timing of one model, and the interleaved comparison of several.
 
-Trap: a busy machine only *adds* time, so :func:`compare` runs interleaved rounds (order rotating),
-keeps a low quantile of each round and compares candidates by their **paired** per-round ratios:
-the median, with the 2nd smallest to 2nd largest ratio as interval (about 96 % coverage of the
-true median ratio for 9 rounds). Assert only effects beyond that interval.
+Trap: load only *adds* time, so :func:`compare` rotates the order each round, keeps each round's low
+quantile and compares by **paired** per-round ratios (median; 2nd smallest to 2nd largest as interval,
+about 96 % coverage for 9 rounds). Assert only effects beyond that interval.
 """
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 import time
@@ -19,24 +19,6 @@ import torch
 DEFAULT_THREADS = 1
 
 
-@dataclass
-class Latency:
-    """Batch-1 latency statistics in milliseconds."""
-
-    p50_ms: float
-    p95_ms: float
-    mean_ms: float
-    min_ms: float
-    max_ms: float
-    repeats: int
-    warmup: int
-    threads: int
-
-    def __str__(self) -> str:
-        return (f"{self.p50_ms:.3f} ms median (p95 {self.p95_ms:.3f} ms, {self.repeats} runs, "
-                f"{self.threads} thread{'s' if self.threads != 1 else ''})")
-
-
 def set_threads(threads: int = DEFAULT_THREADS) -> int:
     """Fix torch's intra-op threads (and OMP's for later-started runtimes); returns the value set."""
     os.environ["OMP_NUM_THREADS"] = str(threads)
@@ -44,45 +26,24 @@ def set_threads(threads: int = DEFAULT_THREADS) -> int:
     return threads
 
 
-def measure_latency(fn: Callable[[], Any], *, warmup: int = 20, repeats: int = 200,
-                    threads: int = DEFAULT_THREADS, max_seconds: float | None = 20.0) -> Latency:
-    """Time ``fn()`` (one batch-1 inference) after ``warmup`` untimed calls, garbage collection paused.
-
-    ``threads``: the caller's runtime thread count (torch's is set here), reported with the numbers.
-    ``max_seconds`` caps the timed phase (fewer repeats, at least 10, noted in ``repeats``).
-    """
-    set_threads(threads)
-    for _ in range(warmup):
-        fn()
-    gc.collect()
-    gc_was = gc.isenabled()
+@contextlib.contextmanager
+def _gc_paused():
+    was = gc.isenabled()
     gc.disable()
-    times = []
-    start = time.perf_counter()
     try:
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            fn()
-            times.append((time.perf_counter() - t0) * 1e3)
-            if max_seconds is not None and time.perf_counter() - start > max_seconds and len(times) >= 10:
-                break
+        yield
     finally:
-        if gc_was:
+        if was:
             gc.enable()
-    arr = np.asarray(times)
-    return Latency(float(np.median(arr)), float(np.percentile(arr, 95)), float(arr.mean()),
-                   float(arr.min()), float(arr.max()), len(arr), warmup, threads)
 
 
-def torch_latency(model, example_input, **kwargs) -> Latency:
-    """:func:`measure_latency` of an eager torch model in eval mode under ``torch.no_grad``."""
-    model.eval()
-
-    def run():
-        with torch.no_grad():
-            model(example_input)
-
-    return measure_latency(run, **kwargs)
+def _time_calls(fn: Callable[[], Any], calls: int) -> list[float]:
+    times = []
+    for _ in range(calls):
+        t0 = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t0) * 1e3)
+    return times
 
 
 @dataclass
@@ -112,6 +73,10 @@ class Timing:
         return float(min(min(r) for r in self.rounds_ms))
 
     @property
+    def max_ms(self) -> float:
+        return float(max(max(r) for r in self.rounds_ms))
+
+    @property
     def p50_ms(self) -> float:
         """Median of all calls (ms): what a user typically sees, load included."""
         return float(np.median(np.concatenate(self.rounds_ms)))
@@ -119,6 +84,50 @@ class Timing:
     @property
     def p95_ms(self) -> float:
         return float(np.quantile(np.concatenate(self.rounds_ms), 0.95))
+
+
+@dataclass
+class Latency(Timing):
+    """:func:`measure_latency`'s one round of calls, with the thread count it reports."""
+
+    threads: int = DEFAULT_THREADS
+
+    @property
+    def repeats(self) -> int:
+        return self.calls
+
+    def __str__(self) -> str:
+        return (f"{self.p50_ms:.3f} ms median (p95 {self.p95_ms:.3f} ms, {self.repeats} runs, "
+                f"{self.threads} thread{'s' if self.threads != 1 else ''})")
+
+
+def measure_latency(fn: Callable[[], Any], *, warmup: int = 20, repeats: int = 200,
+                    threads: int = DEFAULT_THREADS, max_seconds: float | None = 20.0) -> Latency:
+    """Time ``fn()`` (one batch-1 inference) ``repeats`` times after ``warmup`` untimed calls.
+
+    ``threads``: the caller's runtime thread count (torch's is set here), reported with the numbers.
+    ``max_seconds`` caps the timed phase (fewer repeats, at least 10).
+    """
+    set_threads(threads)
+    _time_calls(fn, warmup)
+    gc.collect()
+    times: list[float] = []
+    end = time.perf_counter() + (max_seconds if max_seconds is not None else float("inf"))
+    with _gc_paused():
+        while len(times) < repeats and (len(times) < 10 or time.perf_counter() <= end):
+            times += _time_calls(fn, 1)
+    return Latency("", [times], threads=threads)
+
+
+def torch_latency(model, example_input, **kwargs) -> Latency:
+    """:func:`measure_latency` of an eager torch model in eval mode under ``torch.no_grad``."""
+    model.eval()
+
+    def run():
+        with torch.no_grad():
+            model(example_input)
+
+    return measure_latency(run, **kwargs)
 
 
 @dataclass(frozen=True)
@@ -145,13 +154,12 @@ class Comparison:
 
     def ratio(self, a: str, b: str) -> Ratio:
         """Latency of ``a`` over latency of ``b`` (below 1: ``a`` is faster)."""
-        ra, rb = self.timings[a].per_round_ms, self.timings[b].per_round_ms
-        r = np.sort(ra / rb)
+        r = np.sort(self.timings[a].per_round_ms / self.timings[b].per_round_ms)
         k = 1 if len(r) >= 5 else 0
         return Ratio(float(np.median(r)), float(r[k]), float(r[len(r) - 1 - k]), len(r))
 
     def frame(self):
-        """pandas DataFrame, one row a candidate: low (the robust statistic), p50, p95 and min in ms."""
+        """pandas DataFrame, one row a candidate: low_ms, p50_ms, p95_ms, min_ms, calls."""
         import pandas as pd
 
         rows = [{"name": t.name, "low_ms": t.low_ms, "p50_ms": t.p50_ms, "p95_ms": t.p95_ms,
@@ -161,31 +169,19 @@ class Comparison:
 
 def compare(fns: dict[str, Callable[[], Any]], *, rounds: int = 9, calls: int = 30, warmup: int = 5,
             quantile: float = 0.1, max_seconds: float | None = 60.0) -> Comparison:
-    """Time several zero-argument callables interleaved (see the module docstring), ``calls`` each per
-    round, garbage collection paused. ``max_seconds`` caps the whole run (never fewer than 3 rounds)."""
+    """Time zero-argument callables interleaved (module docstring), ``calls`` each per round.
+    ``max_seconds`` caps the whole run (never fewer than 3 rounds)."""
     if not fns:
         raise ValueError("compare() needs at least one callable")
     names = list(fns)
     for n in names:
-        for _ in range(warmup):
-            fns[n]()
+        _time_calls(fns[n], warmup)
     timings = {n: Timing(n, quantile=quantile) for n in names}
-    gc_was = gc.isenabled()
-    gc.disable()
     t_start = time.perf_counter()
-    try:
+    with _gc_paused():
         for r in range(rounds):
-            order = names[r % len(names):] + names[:r % len(names)]
-            for n in order:
-                fn, ts = fns[n], []
-                for _ in range(calls):
-                    t0 = time.perf_counter()
-                    fn()
-                    ts.append((time.perf_counter() - t0) * 1e3)
-                timings[n].rounds_ms.append(ts)
+            for n in names[r % len(names):] + names[:r % len(names)]:
+                timings[n].rounds_ms.append(_time_calls(fns[n], calls))
             if max_seconds is not None and r >= 2 and time.perf_counter() - t_start > max_seconds:
                 break
-    finally:
-        if gc_was:
-            gc.enable()
     return Comparison(timings)
