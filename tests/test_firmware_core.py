@@ -101,13 +101,13 @@ def test_does_not_fit_names_the_region_and_the_bytes_over():
     with pytest.raises(toolchain.DoesNotFit) as e:
         toolchain.build(_big_flash(n), "cortex-m0plus")      # the M0+ profile: 128 KB flash
     err = e.value
-    assert err.region == "FLASH" and "flash overflows by" in str(err) and "Cortex-M0+" in str(err)
-    assert abs(err.over_bytes - (fits.flash_bytes - 128 * 1024)) <= 64     # alignment padding only
+    assert set(err.overflow) == {"FLASH"} and "flash overflows by" in str(err) and "Cortex-M0+" in str(err)
+    assert abs(err.overflow["FLASH"] - (fits.flash_bytes - 128 * 1024)) <= 64     # alignment padding only
     src = {"ram.c": "#include <stdint.h>\nint8_t g_input[40000]; int8_t g_output[4];\n"
                     "int model_invoke(void) { g_output[0] = g_input[39999]; return 0; }\n"}
     with pytest.raises(toolchain.DoesNotFit) as e:
         toolchain.build(src, "cortex-m0plus")                # 36 KB SRAM < 40,000 B + 4 KB stack
-    assert e.value.region == "RAM" and e.value.over_bytes > 40000 + 4096 - 36 * 1024 - 64
+    assert set(e.value.overflow) == {"RAM"} and e.value.overflow["RAM"] > 40000 + 4096 - 36 * 1024 - 64
     with pytest.raises(toolchain.DoesNotFit) as e:           # both regions too small: both named
         toolchain.build(_big_flash(n), "cortex-m0plus", memory=(16 * 1024, 1024))
     assert set(e.value.overflow) == {"FLASH", "RAM"} and "flash overflows" in str(e.value) and "SRAM" in str(e.value)

@@ -1,6 +1,5 @@
-"""An int8 ``.tflite`` → C: const weights, TFLite's multipliers and shifts, one kernel call per layer,
-an arena reused once a tensor is dead, and the kernels of :data:`VARIANTS`. The skeleton of
-``model.c`` (``g_input``, ``g_output``, ``model_invoke``, the per-layer markers) is ``c/model.c.in``.
+"""An int8 ``.tflite`` → C: const weights, TFLite's multipliers and shifts, one kernel call per layer, an
+arena reused once a tensor is dead, the kernels of :data:`VARIANTS`; ``model.c``'s skeleton is ``c/model.c.in``.
 """
 from __future__ import annotations
 
@@ -25,7 +24,7 @@ VARIANTS = {
 
 @dataclass
 class CProgram:
-    """Generated C: ``sources`` (file name → text, kernels included), the model's I/O tensors, its layers."""
+    """``sources``: file name → C text, kernels included."""
 
     model_name: str
     variant: str
@@ -40,7 +39,7 @@ class CProgram:
 
 
 def scratch_bytes(layer: Layer, variant: str) -> int:
-    """Bytes of work buffer a kernel needs (im2col column or per-pixel accumulators; none when naive)."""
+    """Bytes of work buffer a kernel needs (im2col column or per-pixel accumulators)."""
     if variant == "naive":
         return 0
     if layer.op == "DEPTHWISE_CONV_2D":                 # per-pixel accumulators
@@ -53,8 +52,8 @@ def scratch_bytes(layer: Layer, variant: str) -> int:
 
 
 def plan_arena(layers: list[Layer]) -> tuple[dict[int, int], int]:
-    """(tensor → offset, arena bytes) for the intermediate tensors: tensors whose lives overlap get
-    disjoint bytes (greedy first fit, largest first, 4-byte aligned)."""
+    """(tensor → offset, arena bytes) of the intermediate tensors: overlapping lives get disjoint bytes
+    (greedy first fit, largest first, 4-byte aligned)."""
     model_in, model_out = layers[0].input, layers[-1].output
     life: dict[int, list[int]] = {}
     size: dict[int, int] = {}
@@ -89,7 +88,7 @@ def _c_array(name: str, ctype: str, values, comment: str = "", per_line: int = 1
 
 
 def _sparse_rows(weights: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Compressed rows of the (out, depth) weight matrix: row starts, column indices, values."""
+    """Compressed rows of the (out, depth) weights: row starts, column indices, values."""
     rows = weights.reshape(weights.shape[0], -1)
     r, c = np.nonzero(rows)
     return np.concatenate([[0], np.cumsum(np.count_nonzero(rows, axis=1))]), c, rows[r, c]
@@ -169,7 +168,7 @@ def _layer_c(layer: Layer, variant: str) -> tuple[str, str, str]:
 
 
 def model_c(layers: list[Layer], model_name: str, variant: str) -> str:
-    """The text of ``model.c`` for ``layers``: ``c/model.c.in`` with the model's layers filled in."""
+    """``c/model.c.in`` with the model's layers filled in."""
     offsets, arena = plan_arena(layers)
     scratch = max([scratch_bytes(layer, variant) for layer in layers] + [4])
     model_in, model_out = layers[0].input, layers[-1].output
@@ -196,7 +195,7 @@ def model_c(layers: list[Layer], model_name: str, variant: str) -> str:
 
 
 def generate(tflite_path, variant: str = "naive") -> CProgram:
-    """The C program of an int8, batch-1 ``.tflite`` with the ``variant`` kernels (one of :data:`VARIANTS`)."""
+    """The C program of an int8, batch-1 ``.tflite`` with the ``variant`` kernels."""
     model = tflite_model.read(tflite_path)
     plans = layer_plans.plan(model)
     sources = {f: (C_DIR / f).read_text() for f in ("kernels.h", *VARIANTS[variant])}

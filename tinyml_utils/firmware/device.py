@@ -11,7 +11,7 @@ from .emulator import Count, Emulator
 
 
 def time_ms(instructions: float, clock_hz: float, cycles_per_instruction: float = 1.0) -> float:
-    """ESTIMATED milliseconds: instructions × an assumed cycles-per-instruction / an assumed clock (Hz)."""
+    """ESTIMATED milliseconds: instructions × an assumed CPI / an assumed clock (Hz)."""
     return 1e3 * float(instructions) * float(cycles_per_instruction) / float(clock_hz)
 
 
@@ -25,8 +25,8 @@ class Counts:
 
 
 class ModelOnCore:
-    """A generated C program built for ``core`` and loaded once into an :class:`~.emulator.Emulator`.
-    ``variant`` labels the records (default: the program's). Raises ``toolchain.DoesNotFit`` here."""
+    """A generated C program built for ``core`` and loaded once into an :class:`~.emulator.Emulator`;
+    raises ``toolchain.DoesNotFit`` here. ``variant`` labels the records (default: the program's)."""
 
     def __init__(self, program, core: str = "cortex-m4", opt: str = "-O2", *, variant: str | None = None):
         self.program = program
@@ -43,23 +43,23 @@ class ModelOnCore:
         return x.reshape(-1, self._in_n)
 
     def predict(self, x: np.ndarray) -> np.ndarray:
-        """(N, output size) int8 outputs of a batch of int8 inputs, one emulated inference each, no hook."""
+        """(N, output size) int8 outputs of N int8 inputs, one emulated inference each, no hook."""
         return np.stack([self.emulator.run(row)[: self._out_n] for row in self._batch(x)])
 
     def count(self, x: np.ndarray) -> Counts:
-        """Exact instruction counts (total and per layer) of each input in the batch ``x`` (slow: hooked)."""
+        """Exact instruction counts (total and per layer) of each input (slow: hooked)."""
         cs: list[Count] = [self.emulator.count(row) for row in self._batch(x)]
         return Counts(np.array([c.instructions for c in cs], dtype=np.int64),
                       np.array([c.per_layer for c in cs], dtype=np.int64), max(c.stack_high_water for c in cs))
 
     def memory(self) -> dict:
         """Bytes: flash and static SRAM from the ELF; ``sram_bytes`` = static SRAM + the stack high-water
-        of the counted runs (the high-water is 0 until :meth:`count` has run)."""
+        of the counted runs (0 until :meth:`count` has run)."""
         fw, hw = self.firmware, self.emulator.stack_high_water
         return {"flash_bytes": fw.flash_bytes, "static_sram_bytes": fw.static_sram_bytes,
                 "stack_high_water_bytes": hw, "sram_bytes": fw.static_sram_bytes + hw}
 
     def record(self) -> dict:
-        """What every figure of this model on this core depends on: model, variant, compiler, flags, core."""
+        """What every figure of this model on this core depends on."""
         return {"model": self.program.model_name, "variant": self.variant, **self.firmware.record(),
                 "emulator": "unicorn " + version("unicorn"), "measure": "instructions executed (not cycles)"}

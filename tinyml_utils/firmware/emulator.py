@@ -1,9 +1,8 @@
 """Run a built Cortex-M ELF on Unicorn: buffers by symbol, exact instruction counts, stack high-water.
 
-Traps: counts are **instructions executed, not cycles**, for the ELF's compiler and flags.
-``UC_HOOK_CODE`` undercounts (it skips condition-failed instructions in IT blocks): :meth:`Emulator.count`
-sums basic blocks. Unicorn's Cortex-M0 also runs Armv7-M instructions: only the compiler flags keep
-an M0+ build to its instruction set. The System Control Space (0xE000E000) is plain RAM here.
+Traps: ``UC_HOOK_CODE`` skips condition-failed IT-block instructions, so :meth:`Emulator.count` sums basic
+blocks. Unicorn's M0 also runs Armv7-M code: only the compiler flags keep an M0+ build to its instruction
+set. The System Control Space (0xE000E000) is plain RAM here.
 """
 from __future__ import annotations
 
@@ -21,7 +20,7 @@ _MAX_INSTRUCTIONS = 2_000_000_000     # a run past this is a hang
 
 @dataclass
 class Count:
-    """Instructions between the markers; ``per_layer[i]``: from ``marker_layer(i)`` to the next marker_layer."""
+    """Instructions between the markers; ``per_layer[i]``: from ``marker_layer(i)`` to the next one."""
 
     instructions: int
     per_layer: list[int]
@@ -79,7 +78,7 @@ class Emulator:
                                f"(ran past {_MAX_INSTRUCTIONS:,} instructions, or faulted)")
 
     def write(self, symbol: str, values, dtype=np.int8) -> None:
-        """Write ``values`` (as ``dtype``) into the global ``symbol``; raises if it does not fit."""
+        """Write ``values`` as ``dtype`` into the global ``symbol``; raises if it does not fit."""
         buf = np.ascontiguousarray(np.asarray(values).astype(dtype, copy=False)).tobytes()
         addr, size = self.symbols[symbol]
         if len(buf) > size:
@@ -87,7 +86,6 @@ class Emulator:
         self.uc.mem_write(addr, buf)
 
     def read(self, symbol: str, dtype=np.int8) -> np.ndarray:
-        """The global ``symbol`` as a numpy array of ``dtype``."""
         addr, size = self.symbols[symbol]
         return self.read_at(addr, size, dtype)
 
@@ -103,7 +101,7 @@ class Emulator:
         return int(np.int32(np.uint32(self.uc.reg_read(r.UC_ARM_REG_R0))))
 
     def read_at(self, address: int, nbytes: int, dtype=np.int8) -> np.ndarray:
-        """``nbytes`` of memory at ``address`` as ``dtype`` (e.g. through a pointer read by symbol)."""
+        """``nbytes`` of memory at ``address`` as ``dtype`` (e.g. through a pointer)."""
         return np.frombuffer(bytes(self.uc.mem_read(int(address), int(nbytes))), dtype=dtype).copy()
 
     def run(self, x, *, input_symbol: str = "g_input", output_symbol: str = "g_output",

@@ -45,7 +45,7 @@ class HostModel:
         ctypes.memmove(self._in, x.ctypes.data, x.size)
 
     def run(self, x: np.ndarray) -> np.ndarray:
-        """One inference: int8 input (any shape with the right size) → int8 output, the model's shape."""
+        """int8 input (any shape of the right size) → int8 output in the model's shape."""
         self._write(x)
         self.lib.model_invoke()
         return np.ctypeslib.as_array(self._out).copy().reshape(self.program.output.shape)
@@ -62,7 +62,7 @@ class HostModel:
 
 
 def build_host(program: CProgram) -> HostModel:
-    """Compile ``program.sources`` into a shared library for this machine, cached by content hash."""
+    """``program.sources`` as a shared library for this machine, cached by content hash."""
     cc, opt = host_compiler(), "-O2"
     key = hashlib.sha256(repr((sorted(program.sources.items()), opt, cc[-1])).encode()).hexdigest()[:16]
     out_dir = paths.build_dir() / "firmware-host" / f"{program.model_name}-{key}"
@@ -95,7 +95,6 @@ class LiteRTReference:
         self.output = self.interpreter.get_output_details()[0]
 
     def run(self, x: np.ndarray) -> np.ndarray:
-        """int8 input → int8 output (the model's shapes)."""
         self.interpreter.set_tensor(self.input["index"], np.asarray(x, np.int8).reshape(self.input["shape"]))
         self.interpreter.invoke()
         return self.interpreter.get_tensor(self.output["index"])
@@ -104,7 +103,7 @@ class LiteRTReference:
         return np.stack([self.run(x) for x in xs])
 
     def tensors(self, x: np.ndarray) -> dict[int, np.ndarray]:
-        """Run ``x``; every tensor the graph holds, by tensor index."""
+        """Run ``x``; every tensor the graph holds, by index."""
         self.run(x)
         out = {}
         for d in self.interpreter.get_tensor_details():

@@ -1,6 +1,5 @@
-"""A parsed int8 ``.tflite`` → :class:`Layer` plans: every number a kernel needs, derived once as
-TFLite's Prepare derives it. The numpy model and the C generator both read them, so they agree.
-"""
+"""A parsed int8 ``.tflite`` → :class:`Layer` plans: every number a kernel needs, derived as TFLite's
+Prepare derives it; the numpy model and the C generator both read them."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -14,7 +13,7 @@ SUPPORTED = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "MAX_POOL_2D", "
 
 
 class UnsupportedOpError(NotImplementedError):
-    """The model contains an op (or an op configuration) the course's C kernels do not implement."""
+    """An op or op configuration the course's C kernels do not implement."""
 
 
 @dataclass
@@ -42,7 +41,7 @@ class Layer:
 
     @property
     def param_bytes(self) -> int:
-        """Bytes of const data (weights dense, bias, multipliers, shifts)."""
+        """Bytes of const data (dense weights, bias, multipliers, shifts)."""
         keys = ("weights", "bias", "q", "shift")
         return sum(int(np.asarray(self.params[k]).nbytes) for k in keys if k in self.params)
 

@@ -1,9 +1,7 @@
-"""Chapter 08's MFCC front end as firmware: CMSIS-DSP's ``arm_mfcc_f32`` on a Cortex-M4 with its FPU.
+"""Chapter 08's MFCC front end as firmware: CMSIS-DSP's ``arm_mfcc_f32`` on a Cortex-M4 with its FPU,
+with the tables :class:`tinyml_utils.data.audio.CmsisMfcc` gives the Python bindings (equal within float rounding).
 
-C sources from the ``cmsisdsp`` sdist ``make setup`` keeps in ``<venv>/share/sdist/``; the tables are
-those :class:`tinyml_utils.data.audio.CmsisMfcc` gives the Python bindings (same function, within
-float rounding). The glue (``c/mfcc_glue.c.in``) brings its own ``logf`` (no libm) and initialises
-at reset, so a counted call is one frame's work. ``-D__GNUC_PYTHON__`` skips the headers the sdist lacks.
+Trap: the glue initialises at reset, so a counted call is one frame's work.
 """
 from __future__ import annotations
 
@@ -34,7 +32,7 @@ CMSIS_SOURCES = (
 
 
 def cmsis_root() -> Path:
-    """The ``cmsisdsp`` source distribution kept by ``make setup``, unpacked once under ``build/``."""
+    """The ``cmsisdsp`` sdist ``make setup`` keeps in ``<venv>/share/sdist/``, unpacked once under ``build/``."""
     v = version("cmsisdsp")
     src = Path(sys.prefix) / "share" / "sdist" / f"cmsisdsp-{v}.tar.gz"
     if not src.exists():
@@ -77,7 +75,7 @@ def program_sources() -> dict[str, str]:
 
 
 def build(core: str = "cortex-m4") -> toolchain.Firmware:
-    """The MFCC program (CMSIS-DSP's f32 sources, tables, glue) built for ``core`` with ``-O2``."""
+    """The MFCC program built for ``core`` with ``-O2`` (``-D__GNUC_PYTHON__`` skips headers the sdist lacks)."""
     if not toolchain.core(core).fpu:
         raise ValueError(f"{core} has no FPU: the f32 MFCC would run on soft-float; build it for cortex-m4")
     root = cmsis_root()

@@ -1,9 +1,7 @@
-"""Build C sources into a Cortex-M ELF with ``zig cc`` (pip-installed ``ziglang``), linked with the
-flash and SRAM sizes of a :mod:`tinyml_utils.deploy.devices` profile.
+"""Build C sources into a Cortex-M ELF with ``zig cc`` (pip ``ziglang``) for a device profile's flash and SRAM.
 
 Traps: the first build per target is slow (zig compiles compiler_rt into ``build/zig-cache``). Never
-pass ``-nostdlib``: M0+ programs then miss compiler_rt's division. No libm; ``c/libc/`` declares
-``string.h`` and ``math.h``. Counts depend on the compiler and flags: :meth:`Firmware.record`.
+pass ``-nostdlib``: M0+ programs then miss compiler_rt's division. No libm (``c/libc/`` has the headers).
 """
 from __future__ import annotations
 
@@ -26,7 +24,7 @@ STACK_BYTES = 4096          # the stack the linker script reserves
 
 @dataclass(frozen=True)
 class Core:
-    """A Cortex-M core: zig's target triple and CPU name, and the device profile whose memory it gets."""
+    """zig's target triple and CPU name, and the device profile whose memory the core gets."""
 
     name: str
     target: str
@@ -50,29 +48,27 @@ CORES: dict[str, Core] = {
 
 
 def core(name: str) -> Core:
-    """The :class:`Core` called ``name`` (``"cortex-m0plus"``, ``"cortex-m4"``, ``"cortex-m55"``)."""
     return CORES[name]
 
 
 class DoesNotFit(RuntimeError):
-    """``overflow``: bytes over per region ("FLASH", "RAM"); ``region`` / ``over_bytes``: the first."""
+    """``overflow``: bytes over per region ("FLASH", "RAM")."""
 
     def __init__(self, overflow: dict[str, int], device: str):
         self.overflow = {k: int(v) for k, v in sorted(overflow.items())}      # FLASH sorts before RAM
-        self.region, self.over_bytes = next(iter(self.overflow.items()))
         what = " and ".join(f"{'flash' if r == 'FLASH' else 'SRAM'} overflows by {n:,} bytes"
                             for r, n in self.overflow.items())
         super().__init__(f"does not fit the {device!r} memory sizes: {what}")
 
 
 class BuildError(RuntimeError):
-    """The compiler or linker failed for another reason than size; the message holds its output."""
+    """The compiler or linker failed for another reason than size; the message has its output."""
 
 
 @dataclass
 class Firmware:
-    """A built ELF and its build. Bytes from the ELF's allocated sections: flash = all but .bss and
-    .stack (.data's initial values count); static SRAM = .data + .bss. The stack used is measured apart."""
+    """A built ELF. Flash: allocated sections but .bss and .stack (.data's initial values count);
+    static SRAM: .data + .bss (the stack used is measured apart)."""
 
     elf: Path
     core: str
@@ -92,7 +88,7 @@ class Firmware:
         return self.sections.get(".data", 0) + self.sections.get(".bss", 0)
 
     def record(self) -> dict:
-        """The fields every measurement made on this firmware must carry."""
+        """The fields every measurement on this firmware must carry."""
         return {"compiler": self.compiler, "flags": " ".join(self.flags), "core": self.core, "opt": self.opt,
                 "device_profile": self.device, "flash_bytes": self.flash_bytes,
                 "static_sram_bytes": self.static_sram_bytes, "stack_reserved_bytes": self.stack_reserved_bytes}
@@ -123,9 +119,8 @@ _OVERFLOW = re.compile(r"will not fit in region '(\w+)': overflowed by (\d+) byt
 def build(program_sources: dict[str, str], core: str = "cortex-m4", opt: str = "-O2", *,
           extra_c: tuple[Path, ...] = (), include_dirs: tuple[Path, ...] = (), defines: tuple[str, ...] = (),
           name: str = "firmware", memory: tuple[int, int] | None = None) -> Firmware:
-    """Compile ``program_sources`` (file name → C text, defining ``int model_invoke(void)``) and the
-    startup code for the core's device profile, or ``memory`` = (flash, SRAM) bytes; ``extra_c`` are
-    compiled in place. Cached by a hash of every input. Raises :class:`DoesNotFit` or :class:`BuildError`."""
+    """Compile ``program_sources`` (file name → C text defining ``int model_invoke(void)``) with the startup
+    code, for the core's device profile or ``memory`` = (flash, SRAM) bytes; cached by a hash of every input."""
     c = CORES[core]
     where = f"{memory[0]:,} B flash, {memory[1]:,} B SRAM" if memory else c.device
     if memory is None:
@@ -168,10 +163,10 @@ def build(program_sources: dict[str, str], core: str = "cortex-m4", opt: str = "
 
 
 def section_sizes(elf: Path) -> dict[str, int]:
-    """Bytes of each allocated section of an ELF (``.text``, ``.rodata``, ``.data``, ``.bss``, ``.stack``…)."""
+    """Bytes of each allocated section of an ELF."""
+    from elftools.elf.constants import SH_FLAGS
     from elftools.elf.elffile import ELFFile
 
-    SHF_ALLOC = 0x2
     with open(elf, "rb") as f:
         return {s.name: int(s["sh_size"]) for s in ELFFile(f).iter_sections()
-                if s["sh_flags"] & SHF_ALLOC and s["sh_size"]}
+                if s["sh_flags"] & SH_FLAGS.SHF_ALLOC and s["sh_size"]}
