@@ -1,8 +1,7 @@
-"""Will it fit? Device profiles, latency/energy estimates and budget tables.
+"""Will it fit? Device profiles (clock, memory, NPU from the product briefs each ``source`` names),
+latency/energy estimates and budget tables.
 
-Clock, memory and NPU come from the product briefs named in each ``source``. Trap: power figures
-are order-of-magnitude assumptions, so every latency or energy figure here is an estimate.
-"""
+Trap: power figures are order-of-magnitude assumptions, so every latency or energy figure is an estimate."""
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
@@ -93,12 +92,12 @@ def profile(name: str) -> DeviceProfile:
     raise KeyError(f"no unique device profile matches {name!r}; known: {[p.name for p in DEVICE_PROFILES]}")
 
 
-def profiles_frame(profiles: list[DeviceProfile] | None = None):
+def profiles_frame():
     """The device table as a DataFrame in whole MHz, KB (1,024 bytes) and mW."""
     import pandas as pd
 
     rows = []
-    for p in profiles or DEVICE_PROFILES:
+    for p in DEVICE_PROFILES:
         rows.append({
             "device": p.name, "cpu": p.cpu, "cpu_MHz": round(p.clock_hz / 1e6),
             "sram_KB": round(p.sram_bytes / KB), "flash_KB": round(p.flash_bytes / KB),
@@ -126,12 +125,11 @@ def cpu_cycles_estimate(macs: int, dev: DeviceProfile) -> float:
 def fit_row(model: str, dev: DeviceProfile, *, model_bytes: int, arena_bytes: int, macs: int | None = None,
             npu_total_cycles: int | None = None, npu_sram_bytes: int | None = None,
             npu_flash_bytes: int | None = None) -> dict:
-    """One row of the budget table: does ``model`` fit ``dev``, and its estimated latency and energy.
+    """Does ``model`` fit ``dev``, and its estimated latency and energy: one row of the budget table.
 
-    SRAM: the larger of the arena and Vela's SRAM; flash: the model (Vela's optimised one on an NPU)
-    plus the device's runtime. Latency: Vela's total cycles at the NPU clock, else MACs at the CPU's.
-    Trap: Vela's ``npu_cycles`` leave out memory stalls and under-estimate.
-    """
+    SRAM: the larger of the arena and Vela's SRAM; flash: the model (Vela's on an NPU) plus the runtime.
+    Latency: Vela's total cycles at the NPU clock, else MACs at the CPU's.
+    Trap: Vela's ``npu_cycles`` leave out memory stalls and under-estimate."""
     sram_need = max(int(arena_bytes), int(npu_sram_bytes or 0))
     flash_model = int(npu_flash_bytes) if npu_flash_bytes is not None else int(model_bytes)
     flash_need = flash_model + dev.runtime_flash_bytes
@@ -156,20 +154,16 @@ def fit_row(model: str, dev: DeviceProfile, *, model_bytes: int, arena_bytes: in
 
 
 def fit_table(models: list[dict], profiles: list[DeviceProfile] | None = None):
-    """:func:`fit_row` for every model x device, as a DataFrame.
-
-    ``models``: dicts with ``name``, ``model_bytes``, ``arena_bytes``, ``macs`` and optionally
-    ``vela``: accelerator name -> Vela summary (:func:`tinyml_utils.convert.vela.vela_compile`).
-    """
+    """:func:`fit_row` for every model x device, as a DataFrame. ``models``: dicts with ``name``,
+    ``model_bytes``, ``arena_bytes``, ``macs``, optionally ``vela``: accelerator -> ``vela_compile``'s summary."""
     import pandas as pd
 
     rows = []
     for m in models:
         for dev in profiles or DEVICE_PROFILES:
-            v = (m.get("vela") or {}).get(dev.npu) if dev.has_ethos else None
+            v = ((m.get("vela") or {}).get(dev.npu) if dev.has_ethos else None) or {}
             rows.append(fit_row(
                 m["name"], dev, model_bytes=m["model_bytes"], arena_bytes=m["arena_bytes"], macs=m.get("macs"),
-                npu_total_cycles=v["total_cycles"] if v else None,
-                npu_sram_bytes=v["sram_bytes"] if v else None,
-                npu_flash_bytes=v["flash_bytes"] if v else None))
+                npu_total_cycles=v.get("total_cycles"), npu_sram_bytes=v.get("sram_bytes"),
+                npu_flash_bytes=v.get("flash_bytes")))
     return pd.DataFrame(rows)

@@ -1,8 +1,7 @@
 """An always-on energy model on a coin cell: classify on the device, or stream raw IMU samples over BLE.
 
-Every number here is an ESTIMATE from assumed cycle costs and powers (:func:`default_assumptions`;
-the MCU's power and clock from ``devices.DEVICE_PROFILES``); nothing was measured on hardware.
-"""
+Trap: every number is an ESTIMATE from assumed costs and powers (:func:`default_assumptions`, the MCU's
+from ``devices.DEVICE_PROFILES``); nothing was measured on hardware."""
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
@@ -80,9 +79,8 @@ def scheme_budget(scheme: str, dev: devices.DeviceProfile, a: dict[str, Assumpti
                   dsp_flops: float = 0.0, macs: float = 0.0) -> dict:
     """Estimated µJ per stride by component, the average power (µW) and coin-cell life (days).
 
-    ``"on-device"`` reads, runs ``dsp_flops`` and ``macs`` int8 MACs and sends ``result_bytes``;
-    ``"stream raw"`` reads and sends every sample. Both keep the IMU on.
-    """
+    ``"on-device"`` reads, runs ``dsp_flops`` and ``macs`` and sends ``result_bytes``; ``"stream raw"``
+    reads and sends every sample. Both keep the IMU on."""
     v = {k: x.value for k, x in a.items()}
     stride = v["stride_s"]
     samples = v["sample_rate_hz"] * stride
@@ -108,20 +106,14 @@ def scheme_budget(scheme: str, dev: devices.DeviceProfile, a: dict[str, Assumpti
     }
     total = sum(parts.values())
     avg_uw = total / stride
+    battery_j = v["battery_mAh"] * 1e-3 * 3600 * v["battery_V"] * v["battery_usable"]
     return {"scheme": scheme, "device": dev.name, **parts, "total_uJ": total, "active_ms": 1e3 * active_s,
-            "avg_power_uW": avg_uw, "battery_days": battery_life_days(avg_uw, a), "estimated": True}
-
-
-def battery_life_days(avg_power_uw: float, a: dict[str, Assumption]) -> float:
-    """Days a coin cell lasts at a constant average power (µW)."""
-    v = {k: x.value for k, x in a.items()}
-    joules = v["battery_mAh"] * 1e-3 * 3600 * v["battery_V"] * v["battery_usable"]
-    return joules / (avg_power_uw * 1e-6) / 86400
+            "avg_power_uW": avg_uw, "battery_days": battery_j / (avg_uw * 1e-6) / 86400, "estimated": True}
 
 
 def compare(designs: list[dict], a: dict[str, Assumption] | None = None):
-    """:func:`scheme_budget` of each design (dicts: ``name``, ``scheme``, ``device`` and for
-    on-device ``dsp_flops``, ``macs``) as a DataFrame indexed by design."""
+    """:func:`scheme_budget` of each design (``name``, ``scheme``, ``device``; on-device also
+    ``dsp_flops``, ``macs``) as a DataFrame indexed by design."""
     import pandas as pd
 
     a = a or default_assumptions()
