@@ -11,8 +11,7 @@ import numpy as np
 
 INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
 
-#: op → the rounding LiteRT's int8 reference kernels (BUILTIN_REF) use; each entry is checked
-#: against LiteRT in tests/test_firmware_codegen.py.
+#: op → the rounding LiteRT's int8 reference kernels (BUILTIN_REF) use
 ROUNDING = {
     "CONV_2D": "double",
     "DEPTHWISE_CONV_2D": "double",
@@ -72,7 +71,7 @@ def single_rounding(acc, q, shift) -> np.ndarray:
 
 
 def requantize(acc, q, shift, rounding: str) -> np.ndarray:
-    """:func:`double_rounding` or :func:`single_rounding` by name (an entry of :data:`ROUNDING`)."""
+    """:func:`double_rounding` or :func:`single_rounding` by name."""
     return {"double": double_rounding, "single": single_rounding}[rounding](acc, q, shift)
 
 
