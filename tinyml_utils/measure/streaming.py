@@ -1,9 +1,8 @@
 """Streaming keyword-spotting metrics: smoothing, detection, hits, false accepts, DET curves.
 
-Scoring rules (state them whenever you quote a number): a detection of class ``c`` at time ``t``
-(the end of its window) hits a not-yet-hit keyword event of class ``c`` with ``start <= t <= end +
-tolerance`` (two close words are two hits); a detection whose every such event is already hit is
-ignored (debounced); every other detection is a false accept. Delay = ``t - end`` in seconds.
+Rules (quote them with any number): a detection of class ``c`` at ``t`` (its window's end, s) hits an
+unhit ``c`` event with ``start <= t <= end + tolerance``; if all such events are hit it is ignored
+(debounced); any other detection is a false accept. Delay = ``t - end`` (s).
 """
 from __future__ import annotations
 
@@ -37,9 +36,8 @@ def detect(t: np.ndarray, probs: np.ndarray, threshold, keyword_labels: Sequence
            refractory_s: float = 1.0, mode: str = "rising") -> list[tuple[float, int, float]]:
     """Detections ``(time_s, label, score)`` from (smoothed) posteriors, at most one per ``refractory_s``.
 
-    ``threshold``: one number, or one per keyword (``keyword_labels`` order); the keyword named is the
-    one furthest above its threshold. ``mode="rising"`` fires when a window becomes above (or the
-    keyword changes); ``"peak"`` fires at the top of the run above, one inference later.
+    ``threshold``: one, or one per keyword (then the keyword furthest above its own wins). ``"rising"``
+    fires when a window goes above (or the keyword changes); ``"peak"`` at the top, one inference later.
     """
     if mode not in ("rising", "peak"):
         raise ValueError(f"mode must be 'rising' or 'peak', got {mode!r}")
@@ -58,7 +56,6 @@ def detect(t: np.ndarray, probs: np.ndarray, threshold, keyword_labels: Sequence
 
 
 def _fire(t, kws, best, score, above, refractory_s: float, mode: str) -> list[tuple[float, int, float]]:
-    """:func:`detect` once each window's keyword (``best``), ``score`` and ``above`` are known."""
     n = len(t)
     if mode == "rising":
         prev_above = np.concatenate([[False], above[:-1]])
@@ -78,8 +75,7 @@ def _fire(t, kws, best, score, above, refractory_s: float, mode: str) -> list[tu
 
 
 def _event_index(events: Sequence[Event], tolerance_s: float):
-    """The keyword events, and per label: sorted starts, their event indices, and the longest
-    ``end + tolerance - start`` (a detection at ``t`` can only hit events starting in ``[t - that, t]``)."""
+    """Keyword events, and per label: sorted starts, event indices, longest ``end + tolerance - start``."""
     kw = [e for e in events if e.keyword]
     by_label: dict = {}
     for k, e in enumerate(kw):
@@ -93,12 +89,9 @@ def _event_index(events: Sequence[Event], tolerance_s: float):
 
 def score(detections: Sequence[tuple[float, int, float]], events: Sequence[Event], duration_s: float,
           tolerance_s: float = 0.75, _index=None) -> dict:
-    """Hits, misses, false accepts and delays of ``detections`` against ``events`` (module rules).
-
-    Among fresh candidates, the event whose own span holds ``t`` wins, else the earliest. Returns
-    ``keywords``, ``hits``, ``misses``, ``false_accepts``, ``hit_rate``, ``fa_per_hour``, ``delays_s``,
-    ``delay_s_median`` (None when nothing was hit), ``matched`` (event index per detection, -1 = false
-    accept), ``hit`` (per keyword event) and ``fa_labels`` (class of each false accept).
+    """Hits, misses, false accepts and delays (module rules); among fresh events, one whose span holds
+    ``t`` wins, else the earliest. ``matched``: event index per detection (-1: false accept);
+    ``delay_s_median`` is None when nothing was hit.
     """
     kw, by_label = _index if _index is not None else _event_index(events, tolerance_s)
     hit = [False] * len(kw)
@@ -133,10 +126,8 @@ def score(detections: Sequence[tuple[float, int, float]], events: Sequence[Event
 def det_curve(runs: Sequence[tuple[np.ndarray, np.ndarray, Stream]], thresholds: Sequence[float],
               keyword_labels: Sequence[int], class_names: Sequence[str] | None = None, refractory_s: float = 1.0,
               tolerance_s: float = 0.75, mode: str = "rising"):
-    """A DET curve over ``runs`` (``(t, probs, stream)`` each; hours are the total audio): one row per
-    threshold and keyword (``keyword="all"`` overall) with ``keywords``, ``hits``, ``miss_rate``,
-    ``false_accepts`` (those named this keyword), ``hours``, ``fa_per_hour``.
-    """
+    """DET curve over ``runs`` of ``(t, probs, stream)``: one row per threshold and keyword (``"all"``
+    overall); a keyword's ``false_accepts`` are those named it, ``hours`` the total audio."""
     import pandas as pd
 
     names = list(class_names) if class_names is not None else [str(k) for k in range(max(keyword_labels) + 1)]
@@ -147,6 +138,7 @@ def det_curve(runs: Sequence[tuple[np.ndarray, np.ndarray, Stream]], thresholds:
     runs = [(t, probs[:, kws].argmax(1), keyword_score(probs, kws), s, _event_index(s.events, tolerance_s))
             for t, probs, s in runs]
     n_kw = Counter(e.label for *_, index in runs for e in index[0])
+    n_kw["all"] = n_kw.total()
     rows = []
     for th in thresholds:
         hits, fas = Counter(), Counter()
@@ -155,10 +147,9 @@ def det_curve(runs: Sequence[tuple[np.ndarray, np.ndarray, Stream]], thresholds:
             sc = score(dets, s.events, s.duration_s, tolerance_s, _index=index)
             hits.update(e.label for e, h in zip(index[0], sc["hit"]) if h)
             fas.update(sc["fa_labels"])
+        hits["all"], fas["all"] = hits.total(), fas.total()
         for k in ["all", *keyword_labels]:
-            n = sum(n_kw.values()) if k == "all" else n_kw[k]
-            h = sum(hits.values()) if k == "all" else hits[k]
-            f = sum(fas.values()) if k == "all" else fas[k]
+            n, h, f = n_kw[k], hits[k], fas[k]
             rows.append({"threshold": float(th), "keyword": k if k == "all" else names[k], "keywords": n, "hits": h,
                          "miss_rate": 1 - h / n if n else float("nan"), "false_accepts": f, "hours": hours,
                          "fa_per_hour": f / hours})
@@ -166,16 +157,14 @@ def det_curve(runs: Sequence[tuple[np.ndarray, np.ndarray, Stream]], thresholds:
 
 
 def keyword_score(probs: np.ndarray, keyword_labels: Sequence[int]) -> np.ndarray:
-    """Per window, the largest keyword posterior: the number :func:`detect` compares with one threshold."""
+    """Per window, the largest keyword posterior (what :func:`detect` compares with one threshold)."""
     return np.asarray(probs)[:, list(keyword_labels)].max(axis=1)
 
 
 def distinct_thresholds(runs: Sequence[tuple[np.ndarray, np.ndarray, Stream]], keyword_labels: Sequence[int],
                         lowest: float = 0.5) -> np.ndarray:
-    """Every distinct :func:`keyword_score` ``>= lowest`` over the runs, then one just above the largest:
-    the thresholds where a one-threshold detector's output changes, so a DET curve over them is exact
-    (a fixed grid stops short of the fewest false accepts the streams allow).
-    """
+    """Every distinct :func:`keyword_score` ``>= lowest``, then one just above the largest: where a
+    one-threshold detector changes, so a DET curve over them is exact (a grid can miss the quietest)."""
     s = np.concatenate([keyword_score(p, keyword_labels) for _, p, _ in runs])
     u = np.unique(s[s >= lowest])
     top = np.nextafter(u[-1] if len(u) else lowest, np.inf)
@@ -183,21 +172,17 @@ def distinct_thresholds(runs: Sequence[tuple[np.ndarray, np.ndarray, Stream]], k
 
 
 def _above_only(t, probs, stream, keyword_labels, lowest: float):
-    """The windows whose keyword score reaches ``lowest``, with their neighbours: for any threshold
-    ``>= lowest`` :func:`detect` gives the same detections on this subset as on the whole run."""
-    s = keyword_score(probs, keyword_labels)
-    on = s >= lowest
+    """Windows scoring ``>= lowest`` and their neighbours: the same detections at any threshold above."""
+    on = keyword_score(probs, keyword_labels) >= lowest
     keep = on.copy()
     keep[1:] |= on[:-1]
     keep[:-1] |= on[1:]
-    if keep.all():
-        return t, probs, stream
     return np.asarray(t)[keep], np.asarray(probs)[keep], stream
 
 
 def hit_rate_at(det, max_fa_per_hour: float, keyword: str = "all") -> dict:
-    """The best point of a :func:`det_curve` within ``max_fa_per_hour`` (ties: the higher threshold);
-    ``threshold`` is None (hit rate 0) when no threshold is that quiet."""
+    """The most hits of a :func:`det_curve` within ``max_fa_per_hour`` (ties: the higher threshold);
+    ``threshold`` None (hit rate 0) when no threshold is that quiet."""
     d = det[(det["keyword"] == keyword) & (det["fa_per_hour"] <= max_fa_per_hour)]
     if d.empty:
         full = det[det["keyword"] == keyword].iloc[0]
@@ -210,10 +195,8 @@ def hit_rate_at(det, max_fa_per_hour: float, keyword: str = "all") -> dict:
 
 
 def per_keyword_thresholds(det, max_fa_per_hour: float, keyword_names: Sequence[str]) -> list[float]:
-    """One threshold per keyword from a (validation) :func:`det_curve`: the most hits with all false
-    accepts together within ``max_fa_per_hour``, by a Lagrangian search over a price per false accept.
-    Trap: keywords are treated as independent (the shared refractory period is ignored).
-    """
+    """One threshold per keyword from a validation :func:`det_curve`: most hits with all false accepts
+    within ``max_fa_per_hour`` (Lagrangian search). Trap: ignores the shared refractory period."""
     per = {k: det[det["keyword"] == k].sort_values("threshold", ascending=False) for k in keyword_names}
     hours = float(det["hours"].iloc[0])
     best = [float(per[k]["threshold"].iloc[0]) for k in keyword_names]   # the strictest: fewest FAs
@@ -232,10 +215,8 @@ def per_keyword_thresholds(det, max_fa_per_hour: float, keyword_names: Sequence[
 
 def window_posteriors(logits_fn: Callable[[np.ndarray], np.ndarray], frames: np.ndarray, window_frames: int = 49,
                       stride: int = 2, batch: int = 2048, hop_s: float = 0.02, frame_s: float = 0.03):
-    """``(t, probs)`` of every window of a stream's feature frames, as
-    :func:`tinyml_utils.data.stream.windows` gives them but ``batch`` windows at a time (memory).
-    ``logits_fn`` takes (n, 1, window_frames, coefficients) float32.
-    """
+    """``(t, probs)`` of the windows :func:`tinyml_utils.data.stream.windows` gives, ``batch`` at a time;
+    ``logits_fn`` takes (n, 1, window_frames, coefficients) float32."""
     view = np.lib.stride_tricks.sliding_window_view(frames, (window_frames, frames.shape[1]))[::stride, 0]
     probs = np.concatenate([softmax(logits_fn(np.ascontiguousarray(view[i:i + batch], np.float32)[:, None]))
                             for i in range(0, len(view), batch)])
