@@ -1,7 +1,6 @@
-"""Results files ``NN_slug.json`` (``{"chapter", "quick", "records", "claims"}``): what every chapter
-writes and later chapters read. Fields that do not apply are omitted, never filled with a guess;
-:class:`Claims` raises on a failed claim, so a chapter cannot record one and carry on.
-"""
+"""Results files ``NN_slug.json`` (``{"chapter", "quick", "records", "claims"}``) that chapters write and read.
+
+Fields that do not apply are omitted, never guessed; :class:`Claims` raises on a failed claim."""
 from __future__ import annotations
 
 import math
@@ -83,9 +82,8 @@ def _read_dirs(ctx: Context) -> list[Path]:
 
 
 def load(chapter: str, ctx: Context, directory: Path | None = None) -> dict[str, Any]:
-    """Read one chapter's results file; the error says which chapter to run if it is missing.
-
-    Without ``directory``: this run's results folder, then in full mode the committed ``results/``."""
+    """One chapter's results file, from ``directory`` or this run's folder, then in full mode the committed
+    ``results/``; a missing one names the command that writes it."""
     dirs = [Path(directory)] if directory is not None else _read_dirs(ctx)
     path = next((d / f"{chapter}.json" for d in dirs if (d / f"{chapter}.json").exists()), dirs[0] / f"{chapter}.json")
     rerun = f"python -m tinyml_utils run {'--quick ' if ctx.quick else ''}{chapter.split('_')[0]}"
@@ -104,8 +102,8 @@ def load_all(ctx: Context, directory: Path | None = None) -> list[dict[str, Any]
 
 
 def file_bytes(record: dict[str, Any]) -> int | None:
-    """Raw bytes on disk of the file a record's runtime loads: ``size_bytes``, except for a zipped
-    size (``extra.size_is`` mentions zip), whose raw size is ``extra.dense_bytes``; ``None`` if unknown."""
+    """Raw bytes on disk of the file a record's runtime loads, or ``None``. Trap: a zipped ``size_bytes``
+    (``extra.size_is`` mentions zip) is not it; ``extra.dense_bytes`` is."""
     extra = record.get("extra") or {}
     if "zip" in str(extra.get("size_is", "")).lower():
         return extra.get("dense_bytes")

@@ -37,8 +37,7 @@ def chapters() -> list[Chapter]:
 
 
 def direct(chs: list[Chapter]) -> dict[str, tuple[str, ...]]:
-    """Each chapter's prerequisites minus those another prerequisite already builds on (the transitive
-    reduction): the arrows worth drawing."""
+    """Each chapter's prerequisites minus those another prerequisite builds on (the transitive reduction)."""
     pre = {c.number: set(c.prerequisites) for c in chs}
 
     def reach(n: str) -> set[str]:
@@ -89,6 +88,3 @@ def figure(path: Path | None = None):
     if path is not None:
         fig.savefig(path, bbox_inches="tight")
     return fig
-
-
-__all__ = ["Chapter", "chapters", "direct", "figure"]

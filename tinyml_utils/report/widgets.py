@@ -1,8 +1,7 @@
 """Sliders for a learner in JupyterLab, nothing anywhere else (the static figure stays for everyone).
 
-Trap: a widget where no frontend renders it leaves only its text fallback in the executed copy. A
-kernel a Jupyter server starts carries ``JPY_SESSION_NAME``; papermill's does not. ``TINYML_WIDGETS``
-= "1" or "0" overrides the detection (VS Code renders widgets too).
+Trap: unrendered, a widget leaves only its text fallback in the executed copy. A Jupyter server's kernel has
+``JPY_SESSION_NAME``, papermill's not; ``TINYML_WIDGETS`` = "1"/"0" overrides (VS Code renders widgets too).
 """
 from __future__ import annotations
 
@@ -29,8 +28,8 @@ def frontend_has_widgets() -> bool:
 
 def slider(draw: Callable[[float], object], low: float, high: float, step: float, value: float,
            description: str = "T") -> bool:
-    """Show a float slider that calls ``draw(value)`` on every move, where :func:`frontend_has_widgets`.
-    Returns whether a slider is shown (never raises)."""
+    """Show a float slider calling ``draw(value)`` on every move, where :func:`frontend_has_widgets`;
+    returns whether it is shown (never raises)."""
     if not frontend_has_widgets():
         return False
     try:
