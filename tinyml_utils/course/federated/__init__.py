@@ -1,11 +1,6 @@
-"""Federated learning with Flower 1.42 (Message API) on the motion set: one ServerApp and one ClientApp,
-run in Flower's Ray simulation (:func:`simulate`) or as a SuperLink and SuperNodes on 127.0.0.1
-(:func:`deploy_localhost`, as on real devices).
-
-Clients are non-IID (whole recordings of ``classes_per_client`` activities each); updates travel as
-fp32 weights or int8 deltas. Trap: each Ray worker is a fresh process, so the ClientApp imports only
-torch and this package's data and models (TensorFlow alone is about 1 GB).
-"""
+"""Federated learning with Flower 1.42 on the motion set: one ServerApp and one ClientApp, run in Ray simulation
+(:func:`simulate`) or as a SuperLink and SuperNodes on 127.0.0.1 (:func:`deploy_localhost`).
+Trap: each Ray worker is a fresh process, so the ClientApp imports only torch, data and models (not TensorFlow)."""
 from __future__ import annotations
 
 from .app import client_update

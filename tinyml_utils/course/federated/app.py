@@ -14,9 +14,7 @@ from .task import FLConfig, client_data, float_state, local_sgd, motion_data, ne
 
 def client_update(global_np: dict, partition_id: int, num_partitions: int, server_round: int,
                   cfg: FLConfig) -> tuple[dict, int, float]:
-    """One client's turn in one round: train the global weights on this client's partition.
-
-    Returns fp32 weights (or an int8 delta), the number of examples (FedAvg's weight) and the loss."""
+    """One client's round: ``(fp32 weights or int8 delta, examples (FedAvg's weight), loss)``."""
     import torch
 
     split = client_data(partition_id, num_partitions, cfg)              # stays on the device

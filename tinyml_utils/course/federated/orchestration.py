@@ -1,6 +1,8 @@
 """Two ways to run the same Flower apps: Ray simulation in this process, or separate processes on 127.0.0.1."""
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import json
 import os
 import shutil
@@ -8,7 +10,6 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import asdict
 from pathlib import Path
 
 from ...core import paths
@@ -30,22 +31,20 @@ def simulate(cfg: FLConfig, max_workers: int = 2, verbose: bool = False) -> dict
     from flwr.simulation import run_simulation
 
     out = Path(cfg.out or paths.build_dir() / "fl" / f"sim-{time.time_ns()}.json")
-    cfg = FLConfig(**{**asdict(cfg), "out": str(out)})
-    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+    cfg = dataclasses.replace(cfg, out=str(out))
+    os.environ.setdefault("RAY_DEDUP_LOGS", "0")              # read when ray is imported
     os.environ.setdefault("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "0")
-    backend = {"client_resources": {"num_cpus": 1, "num_gpus": 0.0},
-               "init_args": {"num_cpus": max_workers, "num_gpus": 0, "include_dashboard": False,
-                             "logging_level": logging.ERROR, "log_to_driver": verbose}}
     import ray
 
     t0 = time.perf_counter()
-    if not ray.is_initialized():  # our own init, so the workers can skip TensorFlow
+    if not ray.is_initialized():  # our own init (Flower then skips its own), so the workers can skip TensorFlow
         pythonpath = os.pathsep.join([*sys.path, os.environ.get("PYTHONPATH", "")])
         ray.init(runtime_env={"env_vars": {"PYTHONPATH": pythonpath, "TINYML_QUIET": "1"},
                               "worker_process_setup_hook": f"{__name__}.block_tensorflow"},
-                 **backend["init_args"])
+                 num_cpus=max_workers, num_gpus=0, include_dashboard=False, logging_level=logging.ERROR,
+                 log_to_driver=verbose)
     run_simulation(make_server_app(cfg), make_client_app(cfg), num_supernodes=cfg.num_clients,
-                   backend_config=backend, verbose_logging=verbose)
+                   backend_config={"client_resources": {"num_cpus": 1, "num_gpus": 0.0}}, verbose_logging=verbose)
     res = json.loads(out.read_text())
     res["wall_seconds"] = time.perf_counter() - t0
     return res
@@ -60,35 +59,18 @@ clientapp = make_client_app()
 
 
 def write_app(folder: Path, cfg: FLConfig) -> Path:
-    """A minimal Flower app folder: ``pyproject.toml`` (run-config defaults from ``cfg``) and its module."""
+    """A minimal Flower app folder: ``pyproject.toml`` (run-config defaults from ``cfg``; no dependencies, so
+    nothing is installed and no build backend is needed) and its module."""
+    import tomli_w
+
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     atomic_write_text(folder / "tinyml_fl_app.py", APP_MODULE)
-    config = "\n".join(f"{k} = {json.dumps(v)}" for k, v in cfg.run_config().items())
-    atomic_write_text(folder / "pyproject.toml", f"""[build-system]
-requires = ["hatchling"]
-build-backend = "hatchling.build"
-
-[project]
-name = "tinyml-fl-app"
-version = "1.0.0"
-description = "FedAvg on the motion set (tinyml_utils.course.federated)"
-license = "Apache-2.0"
-dependencies = []
-
-[tool.hatch.build.targets.wheel]
-packages = ["."]
-
-[tool.flwr.app]
-publisher = "tinyml-course"
-
-[tool.flwr.app.components]
-serverapp = "tinyml_fl_app:serverapp"
-clientapp = "tinyml_fl_app:clientapp"
-
-[tool.flwr.app.config]
-{config}
-""")
+    project = {"name": "tinyml-fl-app", "version": "1.0.0", "license": "Apache-2.0", "dependencies": [],
+               "description": "FedAvg on the motion set (tinyml_utils.course.federated)"}
+    app = {"publisher": "tinyml-course", "config": cfg.run_config(),
+           "components": {"serverapp": "tinyml_fl_app:serverapp", "clientapp": "tinyml_fl_app:clientapp"}}
+    atomic_write_text(folder / "pyproject.toml", tomli_w.dumps({"project": project, "tool": {"flwr": {"app": app}}}))
     return folder
 
 
@@ -117,19 +99,18 @@ def _tail(path: Path, lines: int = 15) -> str:
         return "(no log)"
 
 
-def _children(procs: list[subprocess.Popen], seen: dict) -> None:
-    """Remember the processes Flower spawned under ours, so they can be stopped after their parent died."""
+def _children(procs: list, seen: dict) -> None:
+    """Remember the processes Flower spawned under ours (``psutil.Popen``), so they can be stopped after their
+    parent died."""
     import psutil
 
     for p in procs:
-        try:
-            for c in psutil.Process(p.pid).children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            for c in p.children(recursive=True):
                 seen.setdefault(c.pid, c)
-        except psutil.Error:
-            pass
 
 
-def _watch(run: subprocess.Popen, watched: list[tuple[str, subprocess.Popen, Path]], seen: dict,
+def _watch(run, watched: list[tuple[str, object, Path]], seen: dict,
            timeout_s: float, workdir: Path) -> None:
     """Wait for ``flwr run``; a SuperLink or SuperNode that exits raises at once, naming its log (Flower
     would wait for it until the timeout)."""
@@ -154,12 +135,14 @@ def deploy_localhost(cfg: FLConfig, workdir: Path | None = None, timeout_s: floa
     every process. Returns the ServerApp's JSON plus ``wall_seconds`` and the log paths.
 
     Trap: ``--insecure`` (no TLS) is fine on one machine only."""
+    import psutil
+
     workdir = Path(workdir or paths.build_dir() / "fl" / "deploy")
     shutil.rmtree(workdir, ignore_errors=True)
     home = workdir / "flwr_home"
     home.mkdir(parents=True)
     out = workdir / "result.json"
-    cfg = FLConfig(**{**asdict(cfg), "out": str(out)})
+    cfg = dataclasses.replace(cfg, out=str(out))
     app = write_app(workdir / "app", cfg)
     bindir = Path(sys.executable).parent
     env = {**os.environ, "FLWR_HOME": str(home), "PATH": os.pathsep.join([str(bindir), os.environ.get("PATH", "")]),
@@ -168,13 +151,13 @@ def deploy_localhost(cfg: FLConfig, workdir: Path | None = None, timeout_s: floa
     link = _free_port()
     (home / "config.toml").write_text(
         f'[superlink]\ndefault = "localhost"\n\n[superlink.localhost]\naddress = "127.0.0.1:{link}"\ninsecure = true\n')
-    started: list[tuple[str, subprocess.Popen, Path]] = []   # (name, process, its log)
+    started: list[tuple[str, psutil.Popen, Path]] = []   # (name, process, its log)
     seen: dict = {}
 
-    def start(name: str, args: list[str]) -> subprocess.Popen:
+    def start(name: str, args: list[str]) -> psutil.Popen:
         path = workdir / f"{name}.log"
         with open(path, "w") as log:
-            proc = subprocess.Popen(args, cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT)
+            proc = psutil.Popen(args, cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT)
         started.append((name, proc, path))
         return proc
 
@@ -199,20 +182,15 @@ def deploy_localhost(cfg: FLConfig, workdir: Path | None = None, timeout_s: floa
     finally:
         procs = [p for _, p, _ in started]
         _children(procs, seen)   # Flower spawns SuperExec/ServerApp/ClientApp children: stop those too, by pid
-        for p in procs:
-            if p.poll() is None:
+        everything = [*procs, *seen.values()]
+        for p in everything:
+            with contextlib.suppress(psutil.Error):
                 p.terminate()
-        for c in seen.values():
-            try:
-                c.terminate()
-            except Exception:  # already gone
-                pass
-        for p in procs:
-            try:
-                p.wait(timeout=20)
-            except subprocess.TimeoutExpired:
+        _, alive = psutil.wait_procs(everything, timeout=20)
+        for p in alive:
+            with contextlib.suppress(psutil.Error):
                 p.kill()
-                p.wait(timeout=20)
+        psutil.wait_procs(alive, timeout=20)
     res["wall_seconds"] = time.perf_counter() - t0
     res["logs"] = [str(log) for _, _, log in started]
     return res

@@ -1,8 +1,6 @@
 """The server's strategy: Flower's FedAvg that counts bytes, decodes int8 updates and samples clients by seed."""
 from __future__ import annotations
 
-import time
-
 import numpy as np
 
 from .task import FLConfig, dequantize_update
@@ -22,10 +20,11 @@ def counting_fedavg(cfg: FLConfig, wait_s: float = 600.0):
     """A Flower ``FedAvg`` whose ``bytes[round]`` counts clients, downlink and uplink bytes and failed
     replies (FedAvg averages the others); int8 replies are decoded before averaging.
 
-    With ``cfg.fraction_train < 1`` it asks each node for its partition id once and samples with
-    :func:`sample_partitions` (``sampled[round]``). ``wait_s``: for ``cfg.num_clients`` nodes to connect."""
+    With ``cfg.fraction_train < 1`` it waits for ``cfg.num_clients`` nodes, asks each for its partition id once
+    (``wait_s`` for the replies) and samples with :func:`sample_partitions` (``sampled[round]``)."""
     from flwr.app import Array, ArrayRecord, ConfigRecord, Message, MessageType, RecordDict
     from flwr.serverapp.strategy import FedAvg
+    from flwr.serverapp.strategy.strategy_utils import sample_nodes
 
     class CountingFedAvg(FedAvg):
         def __init__(self, **kw):
@@ -35,16 +34,8 @@ def counting_fedavg(cfg: FLConfig, wait_s: float = 600.0):
             self._global: dict = {}
             self._node_of: dict[int, int] = {}      # partition id -> Flower node id
 
-        def _nodes(self, grid) -> list[int]:
-            t0 = time.monotonic()
-            while len(nodes := list(grid.get_node_ids())) < cfg.num_clients:
-                if time.monotonic() - t0 > wait_s:
-                    raise TimeoutError(f"only {len(nodes)} of {cfg.num_clients} nodes connected after {wait_s:.0f} s")
-                time.sleep(0.5)
-            return nodes
-
         def _partitions(self, grid) -> dict[int, int]:
-            nodes = self._nodes(grid)
+            _, nodes = sample_nodes(grid, cfg.num_clients, 0)   # waits for cfg.num_clients nodes
             if sorted(self._node_of.values()) != sorted(nodes):
                 asks = [Message(RecordDict({"config": ConfigRecord({})}), dst_node_id=n,
                                 message_type=MessageType.QUERY) for n in nodes]
@@ -77,7 +68,7 @@ def counting_fedavg(cfg: FLConfig, wait_s: float = 600.0):
             return msgs
 
         def aggregate_train(self, server_round, replies):
-            replies = [m for m in replies]
+            replies = list(replies)
             ok = [m for m in replies if not m.has_error()]
             self.bytes[server_round]["up_bytes"] = sum(m.content["arrays"].count_bytes() for m in ok)
             self.bytes[server_round]["failed"] = len(replies) - len(ok)   # replies lost (e.g. a transport error)
