@@ -15,6 +15,7 @@ from ..core.context import Context
 from ..data import audio, kws_eval
 from ..data.base import Split
 from ..data.keywords import SILENCE_INDEX, UNKNOWN_INDEX
+from ..measure import streaming
 from .recipes import KEYWORDS, Keywords, Modes
 
 
@@ -128,8 +129,6 @@ def eval_streams(ctx: Context, split: str) -> dict:
 def stream_runs(logits_fn, streams, frames: dict, stride: int = 2, smooth_n: int = 5):
     """``[(t, smoothed posteriors, stream)]`` for ``streaming.det_curve``; ``frames``: the streams' MFCC
     frames by stream name; ``logits_fn`` takes NCHW float32 batches."""
-    from ..measure import streaming
-
     runs = []
     for name, s in streams.items():
         t, p = streaming.window_posteriors(logits_fn, frames[name], stride=stride)
@@ -148,14 +147,13 @@ def straddle_windows(frames: np.ndarray, events, *, stride: int = 5, whole: floa
     labels = np.full(len(view), SILENCE_INDEX)
     keep = np.ones(len(view), bool)
     for e in events:
-        inside = np.clip(np.minimum(w1, e.end_s) - np.maximum(w0, e.start_s), 0, None) / (e.end_s - e.start_s)
+        overlap = np.clip(np.minimum(w1, e.end_s) - np.maximum(w0, e.start_s), 0, None)   # seconds
         if e.keyword:
+            inside = overlap / (e.end_s - e.start_s)
             labels[inside >= whole] = e.label
             keep &= ~((inside > part) & (inside < whole))
-    for e in events:   # speech that is not a whole keyword: unknown
-        inside = np.clip(np.minimum(w1, e.end_s) - np.maximum(w0, e.start_s), 0, None)
-        labels[(inside > 0) & (labels == SILENCE_INDEX)] = UNKNOWN_INDEX
-    # a window holding a whole keyword stays that keyword even if other speech is also in view
+        # speech that is not a whole keyword: unknown (a window holding a whole keyword stays that keyword)
+        labels[(overlap > 0) & (labels == SILENCE_INDEX)] = UNKNOWN_INDEX
     return Split(np.ascontiguousarray(view[keep], np.float32)[:, None], labels[keep].astype(np.int64))
 
 

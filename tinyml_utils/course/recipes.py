@@ -125,7 +125,6 @@ class FewLabels(Recipe):
 FEW_LABELS = Modes(full=FewLabels(n_labelled=50, n_seeds=5, epochs=6, lr=1e-2, batch_size=32),
                    quick=FewLabels(n_labelled=50, n_seeds=5, epochs=10, lr=1e-2, batch_size=32))
 
-#: Chapter 05, the closing pipeline.
 PIPELINE = Modes(full=Pipeline(prune_ratios=(0.0, 0.125, 0.25), finetune_epochs=20, finetune_lr=1e-2, batch_size=64),
                  quick=Pipeline(prune_ratios=(0.0, 0.25), finetune_epochs=3, finetune_lr=5e-3, batch_size=32))
 
@@ -134,7 +133,7 @@ PIPELINE = Modes(full=Pipeline(prune_ratios=(0.0, 0.125, 0.25), finetune_epochs=
 class Keywords(Recipe):
     """Chapter 08: everything keyword spotting trains, for one mode. Epochs, learning rates, seconds."""
 
-    per_class: int | None        # training clips per class (None: the keyword set's quick size)
+    per_class: int | None        # training clips per class (None: the keyword set's quick size, 30)
     epochs: int                  # DS-CNN from scratch
     lr: float
     batch_size: int
@@ -150,7 +149,6 @@ class Keywords(Recipe):
     stride: int                  # frames (20 ms each) between inferences
 
 
-#: Chapter 08. Quick: the keyword set's 30 clips a class, two distillation seeds.
 KEYWORDS = Modes(
     full=Keywords(per_class=500, epochs=20, lr=3e-3, batch_size=64, teacher_width=128, teacher_epochs=12,
                   distill_epochs=8, distill_seeds=(0, 1, 2, 3, 4), temperature=4.0, alpha=0.7, qat_epochs=2,
