@@ -1,3 +1,2 @@
 """Model → file converters: the torch→Keras twin, TFLite (fp32/int8/batch 1), ExecuTorch, ONNX,
-MediaPipe, the Arm backend (Ethos-U / TOSA / partner partitioners), the Vela compiler, and
-training programs that train on the device (:mod:`.training`)."""
+MediaPipe, the Arm backend (Ethos-U / TOSA), the Vela compiler, and programs that train on the device."""

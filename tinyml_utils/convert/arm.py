@@ -1,13 +1,9 @@
-"""ExecuTorch's Arm backend without an NPU: Ethos-U ``.pte`` (Vela inside), the TOSA reference
-check, the CoreML/Vulkan partitioners and a Qualcomm (QNN) attempt. Every cycle count is an
-estimate; nothing here executes on an NPU (an Ethos-U ``.pte`` needs a Corstone FVP or a board).
-"""
+"""ExecuTorch's Arm backend without an NPU: Ethos-U ``.pte`` (Vela inside) and the TOSA reference check.
+Every cycle count is an estimate; an Ethos-U ``.pte`` runs only on a Corstone FVP or a board."""
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
-from unittest import mock
 
 import numpy as np
 import torch
@@ -39,8 +35,7 @@ def arm_quantize(model, example, calib_x: np.ndarray, compile_spec):
 
 @dataclass
 class ArmLowering:
-    """An Arm-backend lowering: the ``.pte`` (if written), ExecuTorch's delegation table, the
-    partitioner's rejection report and Vela's console summary (estimates)."""
+    """An Arm-backend lowering; ``vela``: Vela's console summary (estimates)."""
 
     target: str
     pte_bytes: int
@@ -59,9 +54,8 @@ class ArmLowering:
 
 
 def ethos_u_pte(model, example, target: str, calib_x: np.ndarray, path=None) -> ArmLowering:
-    """Quantize, partition (Vela compiles each delegated subgraph) and serialize an ExecuTorch ``.pte``
-    for an Ethos-U ``target`` (``"ethos-u55-128"``, ``"ethos-u85-256"``). Trap: the host runtime
-    cannot run it (no Ethos-U backend on x86)."""
+    """Quantize, partition (Vela compiles each delegated subgraph) and serialize a ``.pte`` for an
+    Ethos-U ``target`` (``"ethos-u55-128"``). Trap: the host runtime has no Ethos-U backend to run it."""
     from executorch.backends.arm.ethosu import EthosUCompileSpec, EthosUPartitioner
     from executorch.devtools.backend_debug import get_delegation_info
     from executorch.exir import to_edge_transform_and_lower
@@ -130,60 +124,8 @@ def tosa_reference_check(model, example, calib_x: np.ndarray, inputs: np.ndarray
             "output_zero_point": int(zp_out), "tosa_bytes": len(lm.processed_bytes)}
 
 
-def partner_lower(model, example, backend: str, path=None) -> dict:
-    """Lower ``model`` with the ``"coreml"`` or ``"vulkan"`` partitioner. Trap: neither ``.pte`` runs
-    here (Core ML needs Apple hardware, Vulkan a GPU driver)."""
-    from executorch.devtools.backend_debug import get_delegation_info
-    from executorch.exir import to_edge_transform_and_lower
-
-    with quiet() as console:
-        if backend == "coreml":
-            from executorch.backends.apple.coreml.partition import CoreMLPartitioner as P
-        elif backend == "vulkan":
-            from executorch.backends.vulkan.partitioner.vulkan_partitioner import VulkanPartitioner as P
-        else:
-            raise ValueError(f"unknown backend {backend!r}: 'coreml' or 'vulkan'")
-        edge = to_edge_transform_and_lower(export_program(model.eval(), example, dynamic_batch=False),
-                                           partitioner=[P()])
-        buf = edge.to_executorch().buffer
-    info = get_delegation_info(edge.exported_program().graph_module)
-    if path is not None:
-        path = atomic_write_bytes(path, buf)
-    return {"backend": backend, "delegation": info.get_operator_delegation_dataframe(),
-            "delegated_nodes": info.num_delegated_nodes, "non_delegated_nodes": info.num_non_delegated_nodes,
-            "subgraphs": info.num_delegated_subgraphs, "pte_bytes": len(buf), "path": path,
-            "graph": str(edge.exported_program().graph_module.graph), "console": console[0]}
-
-
-def qnn_attempt(model, example) -> dict:
-    """Try ExecuTorch's Qualcomm (QNN) lowering; ``{"ok", "error", "native_log", "asks_for"}``.
-    Trap: with ``QNN_SDK_ROOT`` unset ExecuTorch downloads the SDK; it is set empty meanwhile."""
-    asks = ("Qualcomm's QNN / AI Engine Direct SDK: QNN_SDK_ROOT pointing at an installation and "
-            "LD_LIBRARY_PATH including $QNN_SDK_ROOT/lib/x86_64-linux-clang/ (libQnnHtp.so); "
-            "running the .pte needs a Snapdragon device")
-    sdk_root = {"QNN_SDK_ROOT": os.environ.get("QNN_SDK_ROOT", "")}
-    with mock.patch.dict(os.environ, sdk_root), quiet() as console:
-        try:
-            from executorch.backends.qualcomm.serialization.qc_schema import QcomChipset
-            from executorch.backends.qualcomm.utils.utils import (
-                generate_htp_compiler_spec,
-                generate_qnn_executorch_compiler_spec,
-                to_edge_transform_and_lower_to_qnn,
-            )
-
-            spec = generate_qnn_executorch_compiler_spec(
-                soc_model=QcomChipset.SM8650, backend_options=generate_htp_compiler_spec(use_fp16=True))
-            to_edge_transform_and_lower_to_qnn(model.eval(), (example,), spec)
-            result = {"ok": True, "error": None}
-        except Exception as err:  # the honest outcome without the vendor SDK
-            result = {"ok": False, "error": f"{type(err).__name__}: {err}"}
-    native = [ln for ln in console[0].splitlines() if "QNN" in ln or "Qnn" in ln]
-    return {**result, "native_log": "\n".join(native[-6:]), "asks_for": asks}
-
-
 def keras_with_unit_norm(keras_model):
-    """``keras_model`` with an L2-normalised output; its int8 TFLite keeps ``SQUARE`` in float, which
-    Vela leaves on the CPU."""
+    """``keras_model`` with an L2-normalised output; its int8 TFLite keeps ``SQUARE`` in float (CPU)."""
     import keras
 
     return keras.Model(keras_model.inputs, keras.layers.UnitNormalization(name="l2norm")(keras_model.outputs[0]),
