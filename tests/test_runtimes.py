@@ -146,14 +146,6 @@ def test_parity_layout_code_lines_and_log():
     assert measure.DEFAULT_THREADS == 1
 
 
-def test_open_runtime_picks_the_wrapper_by_suffix(tmp_path):
-    assert isinstance(R.open_runtime(tmp_path / "m.onnx"), R.OnnxRuntime)
-    assert isinstance(R.open_runtime(tmp_path / "m.tflite", xnnpack=False), R.LiteRT)
-    assert isinstance(R.open_runtime(tmp_path / "m.pte"), R.ExecuTorchPte)
-    with pytest.raises(ValueError, match="no runtime"):
-        R.open_runtime(tmp_path / "m.h5")
-
-
 _LOAD_DAMAGED = r'''
 import json, sys
 import numpy as np

@@ -1,9 +1,6 @@
 """The Runtime interface: a model file plus the runtime that executes it. Every wrapper takes
-**NCHW float32 in [0, 1]** and returns **float32 logits**, handling layout, int8 (de)quantization
-and batch-1 files itself. :meth:`Runtime.load` checks the file first and turns every load failure
-into one :class:`~tinyml_utils.core.io.ArtifactError` naming the file and the fix. Trap: ExecuTorch
-aborts the whole process on some damaged files, so the checks run *before* its loader sees the bytes.
-"""
+**NCHW float32 in [0, 1]** and returns **float32 logits**; every load failure is one ``ArtifactError``.
+Trap: ExecuTorch aborts the process on some damaged files, so the checks run *before* its loader."""
 from __future__ import annotations
 
 import importlib
@@ -22,7 +19,7 @@ FIX = "rebuild it: delete it and rerun the chapter (or the converter) that wrote
 
 
 def _pte(head: bytes, size: int) -> str:
-    """Identifier ``ET..`` at byte 4; an extended header ``eh00`` at byte 8 gives the sizes."""
+    # identifier ``ET..`` at byte 4; an extended header ``eh00`` at byte 8 gives the sizes
     if size < 16 or head[4:6] != b"ET":
         return f"is not an ExecuTorch program (no 'ET' identifier at byte 4; it starts {head[:8]!r})"
     if head[8:12] == b"eh00":
@@ -46,36 +43,31 @@ def _tflite(head: bytes, size: int) -> str:
 _HEAD_CHECKS = {".pte": _pte, ".tflite": _tflite}
 
 
-def check_model_bytes(data: bytes, suffix: str, name: str = "<bytes>") -> None:
-    """:func:`check_model_file` for a ``.pte`` or ``.tflite`` held in memory."""
-    problem = _HEAD_CHECKS[suffix](bytes(data[:64]), len(data)) if data else "is empty (0 bytes)"
+def _check_head(name, head: bytes, size: int, suffix: str) -> None:
+    check = _HEAD_CHECKS.get(suffix)
+    problem = "is empty (0 bytes)" if size == 0 else (check(head, size) if check else "")
     if problem:
         raise ArtifactError(name, problem, FIX)
 
 
+def check_model_bytes(data: bytes, suffix: str, name: str = "<bytes>") -> None:
+    """:func:`check_model_file` for a ``.pte`` or ``.tflite`` held in memory."""
+    _check_head(name, bytes(data[:64]), len(data), suffix)
+
+
 def check_model_file(path: str | Path) -> Path:
-    """Verify a model file before a native loader sees it: not empty, its ``.sha256`` sidecar (if
-    any) matches, and for ``.pte`` / ``.tflite`` the identifier and header sizes hold. Raises
-    :class:`ArtifactError` naming the file and the fix."""
+    """Raise :class:`ArtifactError` unless the file is non-empty, matches its ``.sha256`` sidecar (if
+    any) and, for ``.pte`` / ``.tflite``, has the identifier and the header sizes it promises."""
     path = Path(path)
     verify(path, FIX)
-    size = path.stat().st_size
-    suffix = path.suffix.lower()
-    if size == 0:
-        problem = "is empty (0 bytes)"
-    elif suffix in _HEAD_CHECKS:
-        with open(path, "rb") as f:
-            problem = _HEAD_CHECKS[suffix](f.read(64), size)
-    else:
-        problem = ""
-    if problem:
-        raise ArtifactError(path, problem, FIX)
+    with open(path, "rb") as f:
+        _check_head(path, f.read(64), path.stat().st_size, path.suffix.lower())
     return path
 
 
 class Runtime:
-    """A model file plus its runtime. Subclasses implement :meth:`_load` (the session from
-    ``self.path``) and :meth:`_predict` (NCHW float32 batch → float32 logits)."""
+    """A model file plus its runtime. Subclasses implement ``_load`` (the session from ``self.path``)
+    and ``_predict`` (NCHW float32 batch → float32 logits)."""
 
     framework = "?"
     #: True when the runtime has no thread setting to change (TFLite Micro, MediaPipe Tasks)
@@ -128,7 +120,7 @@ class Runtime:
 
     @property
     def size_bytes(self) -> int | None:
-        """Bytes of the artifact file on disk (``None`` when there is no file)."""
+        """Bytes of the file on disk (``None`` without a file)."""
         return file_bytes(self.path) if self.path is not None else None
 
     def latency(self, x1: np.ndarray, warmup: int = 20, repeats: int = 200, threads: int | None = None,
@@ -173,16 +165,13 @@ def import_modules(names) -> float:
 
 
 def batches(fn: Callable[[np.ndarray], np.ndarray], x: np.ndarray, batch_size: int) -> np.ndarray:
-    """``fn`` on ``batch_size`` rows at a time, concatenated."""
     return np.concatenate([fn(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
 
 
 def to_layout(x: np.ndarray, shape) -> np.ndarray:
     """Rearrange an NCHW batch for a model whose input tensor has ``shape`` (NCHW or NHWC)."""
     shape = tuple(int(s) for s in shape)
-    if len(shape) != 4 or x.ndim != 4:
-        return x
-    if shape[1:] == x.shape[1:]:
+    if len(shape) != 4 or x.ndim != 4 or shape[1:] == x.shape[1:]:
         return x
     n, c, h, w = x.shape
     if shape[1:] == (h, w, c):
@@ -215,7 +204,7 @@ class Int8IO:
 
 class TensorFileRuntime(Runtime):
     """A ``.tflite`` with one typed input and output. Subclasses set ``inp`` (details with ``shape``),
-    ``in_io`` and ``out_io`` (:class:`Int8IO`) in ``_load`` and implement ``run_raw``."""
+    ``in_io`` and ``out_io`` in ``_load`` and implement ``run_raw``."""
 
     def quantize_input(self, x: np.ndarray) -> np.ndarray:
         """NCHW float32 → the file's input tensor (its layout and dtype)."""

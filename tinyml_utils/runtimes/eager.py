@@ -12,9 +12,8 @@ from .base import Runtime, batches
 
 
 class TorchEager(Runtime):
-    """An eager PyTorch module or PT2E GraphModule. With ``path`` (a state dict) and ``arch``
-    (``{"fn": "tinyml_utils.models:vision_cnn", "kwargs": {...}}``) :meth:`load` builds the module,
-    and :func:`peak_memory` can rebuild the wrapper in another process."""
+    """An eager PyTorch module or PT2E GraphModule, or a state dict at ``path`` built by ``arch``
+    (``{"fn": "tinyml_utils.models:vision_cnn", "kwargs": {...}}``; then :func:`peak_memory` works)."""
 
     framework = "PyTorch eager"
     imports = ("torch",)

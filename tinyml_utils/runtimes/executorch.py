@@ -44,7 +44,6 @@ class ExecuTorchPte(Runtime):
         self.method = self.program.load_method("forward")
 
     def run_raw(self, x: np.ndarray) -> np.ndarray:
-        """One ``forward`` call on one example."""
         if not self._loaded:
             self.load()
         out = self.method.execute([self._torch.as_tensor(np.ascontiguousarray(x, dtype=np.float32))])

@@ -5,12 +5,9 @@ import numpy as np
 
 from .base import Int8IO, TensorFileRuntime
 
-#: op resolver name → what it means (pass the name as ``op_resolver``)
-OP_RESOLVERS = {
-    "auto": "LiteRT's default: the XNNPACK delegate takes the graph",
-    "builtin": "BUILTIN_WITHOUT_DEFAULT_DELEGATES: LiteRT's own optimized kernels",
-    "reference": "BUILTIN_REF: the slow reference kernels (TFLite's numerical spec)",
-}
+#: ``op_resolver`` → ``OpResolverType``: "auto" (default: the XNNPACK delegate), "builtin"
+#: (LiteRT's own optimized kernels), "reference" (the slow reference kernels: TFLite's numerical spec)
+OP_RESOLVERS = {"auto": None, "builtin": "BUILTIN_WITHOUT_DEFAULT_DELEGATES", "reference": "BUILTIN_REF"}
 
 
 def _io(detail: dict) -> Int8IO:
@@ -38,9 +35,8 @@ class LiteRT(TensorFileRuntime):
     def _load(self) -> None:
         from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
-        kind = {"auto": None, "builtin": OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
-                "reference": OpResolverType.BUILTIN_REF}[self.op_resolver]
-        kwargs = {} if kind is None else {"experimental_op_resolver_type": kind}
+        kind = OP_RESOLVERS[self.op_resolver]
+        kwargs = {} if kind is None else {"experimental_op_resolver_type": getattr(OpResolverType, kind)}
         self.interpreter = Interpreter(model_path=str(self.path), num_threads=self.threads or 1, **kwargs)
         self.interpreter.allocate_tensors()
         self._inp = self.interpreter.get_input_details()[0]
@@ -56,7 +52,6 @@ class LiteRT(TensorFileRuntime):
 
     @property
     def out(self) -> dict:
-        """The output tensor's details."""
         if not self._loaded:
             self.load()
         return self._out

@@ -1,26 +1,22 @@
-"""A language-model ``.pte`` (KV cache, dynamic length): prefill, decode, greedy, held-out scoring.
-
-``forward(tokens[1, n] int64, input_pos[1] int64) -> logits[1, vocab]`` of the **last** position;
-the cache keeps earlier ones (position 0 starts over). Traps: the LLM ops must be registered
-before loading (:func:`load_llm_ops`); ``predict`` takes token ids ``[1, n]``, not images.
-"""
+"""A language-model ``.pte`` with a KV cache: ``forward(tokens[1, n] int64, input_pos[1] int64)`` →
+logits ``[1, vocab]`` of the **last** position; the cache keeps earlier ones (position 0 starts over).
+Trap: ``predict`` takes token ids ``[1, n]``, not images."""
 from __future__ import annotations
 
 import numpy as np
 
 from ..data.text import windows
 from ..measure import nll_from_logits
+from .base import import_modules
 from .executorch import ExecuTorchPte
 
 LLM_OP_MODULES = ("executorch.extension.llm.custom_ops.custom_ops", "executorch.kernels.quantized")
 
 
 def load_llm_ops() -> None:
-    """Register the LLM custom ops (``custom_sdpa``, ``update_cache``) and quantized kernels."""
-    import importlib
-
-    for name in LLM_OP_MODULES:
-        importlib.import_module(name)
+    """Register the LLM custom ops (``custom_sdpa``, ``update_cache``) and quantized kernels, needed
+    before loading an LLM ``.pte`` outside :class:`ExecuTorchLM`."""
+    import_modules(LLM_OP_MODULES)
 
 
 class ExecuTorchLM(ExecuTorchPte):

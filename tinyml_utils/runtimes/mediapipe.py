@@ -52,12 +52,11 @@ class MediaPipeClassifier(Runtime):
         if u8.shape[1] == 1:
             u8 = np.repeat(u8, 3, axis=1)
         imgs = np.ascontiguousarray(np.transpose(u8, (0, 2, 3, 1)))
-        return np.stack([self._classify(np.ascontiguousarray(im)) for im in imgs])
+        return np.stack([self._classify(im) for im in imgs])
 
 
 def mediapipe_llm_status() -> dict:
-    """Whether the installed MediaPipe wheel has the LLM Inference API (``genai``) and which text
-    tasks it ships, read from its files without importing it."""
+    """The installed MediaPipe's LLM Inference API (``genai``) and text tasks (read, not imported)."""
     spec = importlib.util.find_spec("mediapipe")
     if spec is None or not spec.submodule_search_locations:
         return {"installed": False, "genai": False, "text_tasks": []}

@@ -1,4 +1,4 @@
-"""Cold start and peak memory of a runtime, measured in a fresh Python process."""
+"""Cold start and peak memory of a runtime in a fresh Python process (Linux: reads ``/proc``)."""
 from __future__ import annotations
 
 import json
@@ -35,7 +35,7 @@ def _proc_status_kb(key: str) -> int:
 
 
 def _memory_child(spec_json: str, x_path: str) -> None:
-    """Body of the fresh process of :func:`peak_memory`; prints one JSON line."""
+    # the fresh process of peak_memory; prints one JSON line
     t0 = time.perf_counter()
     spec = json.loads(spec_json)
     rt = RUNTIME_CLASSES[spec["cls"]](path=spec["path"], **spec["kwargs"])   # rebuilt from Runtime.spec
@@ -44,30 +44,20 @@ def _memory_child(spec_json: str, x_path: str) -> None:
     rt.check_file()   # hashing the file is not the runtime's memory
     import_total = time.perf_counter() - t0
     before = _proc_status_kb("VmRSS")
-    try:
-        Path("/proc/self/clear_refs").write_text("5")   # reset the high-water mark to current RSS
-        how = "VmHWM"
-    except OSError:
-        how = "ru_maxrss"
+    Path("/proc/self/clear_refs").write_text("5")   # reset the high-water mark to current RSS
     rt.load()
     rt.predict(x1)
-    if how == "VmHWM":
-        peak = _proc_status_kb("VmHWM")
-    else:
-        import resource
-
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print("PEAKMEM " + json.dumps({"peak_extra_bytes": max(0, peak - before) * 1024, "rss_before_bytes": before * 1024,
-                                   "import_s": import_s, "startup_s": import_total, "load_ms": rt.load_ms,
-                                   "how": how}), flush=True)
+    peak = _proc_status_kb("VmHWM")
+    result = {"peak_extra_bytes": max(0, peak - before) * 1024, "rss_before_bytes": before * 1024,
+              "import_s": import_s, "startup_s": import_total, "load_ms": rt.load_ms}
+    print("PEAKMEM " + json.dumps(result), flush=True)
     if hasattr(rt, "close"):
         rt.close()
 
 
 def peak_memory(rt: Runtime, x1: np.ndarray, timeout: float = 300.0) -> dict | None:
     """In a fresh Python process: framework import time (s), cold load time (ms) and extra peak
-    resident memory (bytes, :data:`PEAK_MEMORY_MEANING`) of load + one inference; ``None`` for a
-    wrapper with no file to rebuild from."""
+    resident memory (bytes, :data:`PEAK_MEMORY_MEANING`); ``None`` for a wrapper with no file."""
     spec = rt.spec()
     if spec is None:
         return None

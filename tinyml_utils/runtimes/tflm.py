@@ -1,5 +1,5 @@
-"""int8 ``.tflite`` files in TensorFlow Lite Micro's Python interpreter (the C++ library's kernels
-and arena planner, one image per invoke, one thread), with the arena it needs."""
+"""int8 ``.tflite`` files in TFLite Micro's Python interpreter (the C++ kernels and arena planner, one
+thread), with the arena it needs."""
 from __future__ import annotations
 
 import re
@@ -7,19 +7,7 @@ import re
 import numpy as np
 
 from ..core.env import capture_output
-from ..core.io import ArtifactError
-from .base import FIX, Int8IO, TensorFileRuntime, check_model_file
-
-
-def _interpreter(tflite_path, arena_size: int | None = None):
-    from tflite_micro.python.tflite_micro import runtime
-
-    data = check_model_file(tflite_path).read_bytes()
-    kwargs = {"arena_size": arena_size} if arena_size else {}
-    try:
-        return runtime.Interpreter.from_bytes(data, **kwargs)
-    except Exception as e:  # noqa: BLE001 - e.g. struct.error from flatbuffers on a damaged file
-        raise ArtifactError(tflite_path, f"TFLite Micro could not read it ({type(e).__name__}: {e})", FIX) from e
+from .base import Int8IO, TensorFileRuntime
 
 
 def _io(detail: dict) -> Int8IO:
@@ -38,15 +26,14 @@ def parse_arena_report(report: str) -> int:
 
 
 def tflm_arena_bytes(tflite_path) -> dict:
-    """``{"arena_bytes", "report"}`` after one inference on zeros. Trap: the report goes to C-level
-    stderr, captured at the file-descriptor level."""
-    interp = _interpreter(tflite_path)
-    det = interp.get_input_details(0)
-    interp.set_input(np.zeros(det["shape"], dtype=det["dtype"]), 0)
-    interp.invoke()
-    with capture_output() as text:
-        interp.print_allocations()
-    report = text[0] if text else ""
+    """``{"arena_bytes", "report"}`` after one inference on zeros in a fresh interpreter."""
+    rt = TFLiteMicro(tflite_path)
+    rt.load()
+    rt.interp.set_input(np.zeros(rt.inp["shape"], dtype=rt.inp["dtype"]), 0)
+    rt.interp.invoke()
+    with capture_output() as text:   # the report goes to C-level stderr
+        rt.interp.print_allocations()
+    report = text[0]
     return {"arena_bytes": parse_arena_report(report), "report": report}
 
 
@@ -63,7 +50,9 @@ class TFLiteMicro(TensorFileRuntime):
         super().__init__(path, **kwargs)
 
     def _load(self) -> None:
-        self.interp = _interpreter(self.path)
+        from tflite_micro.python.tflite_micro import runtime
+
+        self.interp = runtime.Interpreter.from_bytes(self.path.read_bytes())
         self.inp = self.interp.get_input_details(0)
         self.out = self.interp.get_output_details(0)
         self.in_io, self.out_io = _io(self.inp), _io(self.out)

@@ -1,8 +1,6 @@
 """SGD steps inside ExecuTorch and LiteRT on the files of :mod:`tinyml_utils.convert.training`; both
-draw the same batches for the same seed. Traps: a program's batch size is fixed; ExecuTorch's
-training extension is experimental in 1.5 (private loaders); every call changes the weights, so
-time steps on trainers kept for timing only.
-"""
+draw the same batches for the same seed. Traps: a program's batch size is fixed; ExecuTorch's training
+extension is experimental in 1.5; every call changes the weights, so time steps on spare trainers."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -13,11 +11,11 @@ import torch
 from torch import nn
 
 from ..core.io import ArtifactError
-from .base import FIX, check_model_bytes, check_model_file
+from .base import FIX, batches, check_model_bytes, check_model_file
 
 
 def _program_bytes(program, suffix: str) -> tuple[bytes, str]:
-    """The checked bytes of a training file given as a path or bytes, and a name for messages."""
+    # the checked bytes of a training file given as a path or bytes, and a name for messages
     if isinstance(program, (str, Path)):
         return check_model_file(program).read_bytes(), str(program)
     name = f"<training {suffix} in memory>"
@@ -121,9 +119,7 @@ class LiteRTTrainer:
 
     def infer(self, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
         """Float32 logits for every row of ``x`` (N, channels, samples)."""
-        outs = [self._infer(x=np.asarray(x[i:i + batch_size], np.float32))["logits"]
-                for i in range(0, len(x), batch_size)]
-        return np.concatenate(outs)
+        return batches(lambda b: self._infer(x=np.asarray(b, np.float32))["logits"], x, batch_size)
 
     predict = infer  # so measure.accuracy takes the trainer like any runtime
 
