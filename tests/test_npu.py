@@ -38,7 +38,7 @@ def test_system_configs_come_from_vela_ini():
     for acc in ("ethos-u55-128", "ethos-u65-256", "ethos-u85-256"):
         sc, mm = vela.default_system(acc)
         assert f"System_Config.{sc}" in cp and f"Memory_Mode.{mm}" in cp
-    assert float(vela.vela_system_configs()["System_Config.Ethos_U55_High_End_Embedded"]["core_clock"]) == 500e6
+    assert float(cp["System_Config.Ethos_U55_High_End_Embedded"]["core_clock"]) == 500e6
     with pytest.raises(ValueError):
         vela.default_system("hexagon")
 
@@ -53,7 +53,9 @@ def test_vela_compile_matches_its_csv(tiny_tflite, tmp_path, acc):
     assert s["npu_cycles"] == row["cycles_npu"] > 0 and s["total_cycles"] == row["cycles_total"]
     assert s["latency_ms"] == pytest.approx(1e3 * row["cycles_total"] / row["core_clock"])
     assert s["sram_bytes"] == pytest.approx(row["sram_memory_used"] * 1024, abs=1)
-    assert s["npu_clock_hz"] == float(vela.vela_system_configs()[f"System_Config.{s['system_config']}"]["core_clock"])
+    cp = configparser.ConfigParser()
+    cp.read(vela.vela_config_ini())
+    assert s["npu_clock_hz"] == float(cp[f"System_Config.{s['system_config']}"]["core_clock"])
     assert s["optimised_tflite"].exists()
     # MACs: conv (8x8 outputs x 8 channels x 9 taps) + dense 8x4, plus Vela's count for the pooling
     # windows (max pool 4x4x8 outputs x 4 taps, mean 4x4x8)

@@ -1,7 +1,5 @@
 """Eager models, ``ExportedProgram`` s and converted PT2E GraphModules → ExecuTorch ``.pte`` (XNNPACK).
-Trap: programs are exported for batch 1, what a device runs: with XNNPACK a dynamic batch fails at
-run time beyond a small batch (``set_inputs ... 0x10``).
-"""
+Trap: exported for batch 1; a dynamic batch with XNNPACK fails at run time (``set_inputs ... 0x10``)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -27,15 +25,11 @@ def _program(model, example):
 
 def to_executorch(model, example=None, path: str | Path | None = None, xnnpack: bool = True):
     """The ``.pte``, delegating what it can to XNNPACK: written to ``path`` (returned), or its bytes."""
+    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
     from executorch.exir import to_edge_transform_and_lower
 
-    program = _program(model, example)
-    partitioners = []
-    if xnnpack:
-        from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
-
-        partitioners = [XnnpackPartitioner()]
-    et = to_edge_transform_and_lower(program, partitioner=partitioners).to_executorch()
+    partitioners = [XnnpackPartitioner()] if xnnpack else []
+    et = to_edge_transform_and_lower(_program(model, example), partitioner=partitioners).to_executorch()
     return et.buffer if path is None else atomic_write_bytes(path, et.buffer)
 
 

@@ -1,7 +1,6 @@
 """The one torch → Keras weight copy (VisionCNN, DSCNN, MotionCNN, dense ``nn.Sequential``), for the
 TFLite route. Traps: conv kernels OIHW (OIW) → HWIO (WIO), depthwise (C, 1, kh, kw) → (kh, kw, C, 1);
-batch norm needs PyTorch's ε (1e-5; Keras defaults to 1e-3); dense kernels are transposed.
-"""
+batch norm needs PyTorch's ε (1e-5; Keras defaults to 1e-3); dense kernels are transposed."""
 from __future__ import annotations
 
 from ..models.keras import dense_keras, ds_cnn_keras, motion_cnn_keras, vision_cnn_keras
@@ -32,10 +31,9 @@ def keras_from_torch(torch_model, keras_model):
 
 
 def keras_twin(model, keras=None, batch_size: int | None = 1, image_hw=None, samples: int | None = None):
-    """A Keras twin of a trained course model, weights copied. ``keras``: the module (default Keras 3;
-    ``tf_keras`` for tfmot); ``batch_size=None`` for ``predict`` on many rows. Inputs: VisionCNN NHWC
-    of ``image_hw`` (28, 28), DSCNN NHWC of ``image_hw`` (49, 10), MotionCNN NWC of ``samples``
-    (required), dense (N, features)."""
+    """A Keras twin of a trained course model, weights copied; ``keras``: Keras 3 by default,
+    ``tf_keras`` for tfmot. Inputs: VisionCNN / DSCNN NHWC of ``image_hw`` (default (28, 28) /
+    (49, 10)), MotionCNN NWC of ``samples`` (required), dense (N, features)."""
     from torch import nn
 
     if isinstance(model, MotionCNN):

@@ -1,12 +1,6 @@
 """A tiny language model → ``.pte`` with ExecuTorch's LLM exporter (``export_llama``).
-
-Traps:
-
-- ``export.output_name`` is relative to the **current working directory**: pass an absolute path.
-- ``qmode="int8"`` dequantizes the weights inside the graph; the exporter folds that constant, so
-  the ``.pte`` stores fp32 weights and does not shrink. XNNPACK's native int8 scheme is ``8da8w``.
-- The exporter reads a *plain* state dict (``torch.save(model.state_dict())``).
-"""
+Trap: ``qmode="int8"`` dequantizes the weights in the graph and the exporter folds that constant, so
+the ``.pte`` keeps fp32 weights and does not shrink; XNNPACK's native int8 scheme is ``8da8w``."""
 from __future__ import annotations
 
 import json
@@ -26,7 +20,7 @@ VARIANTS: dict[str, tuple[str | None, int | None, str]] = {
 
 
 def save_checkpoint(model, params: dict, folder: str | Path) -> tuple[Path, Path]:
-    """Write ``ckpt.pth`` (the plain state dict) and ``params.json`` into ``folder`` atomically."""
+    """``folder/ckpt.pth`` (the plain state dict the exporter reads) and ``params.json``, atomically."""
     import torch
 
     folder = Path(folder)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import os
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -30,22 +29,8 @@ def batch1_clone(keras_model):
 
 
 def _convert(converter) -> bytes:
-    """``converter.convert()`` without the SavedModel chatter Keras prints on stdout."""
-    import contextlib
-    import io
-
-    import tensorflow as tf
-
-    logger = tf.get_logger()
-    level = logger.level
-    logger.setLevel("ERROR")  # "Assets written to ..." INFO lines
-    try:
-        with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
-            # the TF1 option quantized_input_stats is not needed: the representative data gives the scale
-            warnings.filterwarnings("ignore", message="Statistics for quantized inputs were expected")
-            return converter.convert()
-    finally:
-        logger.setLevel(level)
+    with quiet():   # Keras' SavedModel chatter, TF's INFO logs, a TF1 warning about input statistics
+        return converter.convert()
 
 
 def fp32(keras_model, path) -> Path:
@@ -92,8 +77,7 @@ def from_qat(qat_model, path, int8_io: bool = True) -> Path:
 
 
 def from_torch_int8(model, calib_x_nchw: np.ndarray, path, n_representative: int = 200) -> Path:
-    """Full-integer (int8 in/out, batch 1) TFLite of a VisionCNN or DSCNN through its Keras twin; the
-    input size is the NCHW calibration maps'."""
+    """Full-integer (int8 in/out, batch 1) TFLite of a VisionCNN or DSCNN through its Keras twin."""
     with quiet():
         twin = keras_twin(model, batch_size=1, image_hw=tuple(calib_x_nchw.shape[2:]))
         return int8(twin, to_nhwc(calib_x_nchw), path, int8_io=True, n_representative=n_representative)

@@ -1,15 +1,6 @@
-"""Files that train on the device: an ExecuTorch ``.pte`` (the experimental training extension:
-loss first, ``_export_forward_backward``, SGD in the runtime) and a ``.tflite`` with ``train`` /
-``infer`` / ``get_weights`` / ``set_weights`` signatures. :mod:`tinyml_utils.runtimes.training` runs them.
-
-Traps (ExecuTorch 1.5, TensorFlow 2.21):
-
-- BatchNorm must be in eval mode to export (train mode fails at ``to_edge``); its scale and shift still train.
-- ExecuTorch's portable kernels have no ``Conv1d`` backward: rewrite with :func:`conv1d_as_conv2d`.
-- A program has a fixed batch size; frozen parameters get no gradient (a different, smaller ``.pte``).
-- LiteRT: ``ReluGrad`` and ``Conv2DBackpropFilter`` are Flex ops the interpreter cannot run, hence a
-  custom-gradient ReLU and im2col + matmul. Keras 3 models convert but train wrongly; a ``tf.Module`` does not.
-"""
+"""Files that train on the device (ExecuTorch 1.5, TF 2.21): a ``.pte`` (loss first, then
+``_export_forward_backward``) and a ``.tflite`` with ``train``, ``infer``, ``get_weights``, ``set_weights``.
+Trap: a program has a fixed batch size; frozen parameters get no gradient (a smaller ``.pte``)."""
 from __future__ import annotations
 
 import copy
@@ -100,7 +91,7 @@ def export_training(model: nn.Module, example_x: torch.Tensor, example_y: torch.
     from executorch.exir import to_edge
     from torch.export.experimental import _export_forward_backward
 
-    model.eval()  # train-mode BatchNorm fails at to_edge with a spec violation
+    model.eval()  # train-mode BatchNorm fails at to_edge; its scale and shift still train
     names = set_trainable(model, trainable)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -150,7 +141,8 @@ def _motion_weights(model: nn.Module) -> list[np.ndarray]:
 def motion_tf_module(model: nn.Module, full: bool = True, kernel: int = 5):
     """A ``tf.Module`` twin of a MotionCNN (BN folded): ``train(x, y, lr)`` (one SGD step on all
     variables with ``full``, else the classifier's; the loss), ``infer(x)``, ``get_weights()`` /
-    ``set_weights(v0=..., ...)``. ``x``: (batch, channels, samples) float32, as for PyTorch."""
+    ``set_weights(v0=..., ...)``. ``x``: (batch, channels, samples) float32, as for PyTorch.
+    Trap: a Keras 3 model converts to the same signatures but trains wrongly in LiteRT."""
     import tensorflow as tf
 
     weights = _motion_weights(model)

@@ -1,9 +1,9 @@
-"""Arm's Vela compiler: an int8 ``.tflite`` compiled for an Ethos-U NPU, offline. Operators Vela
-cannot place stay TFLite operators for the CPU. Every cycle and latency figure is an **estimate**
-from Vela's performance model."""
+"""Arm's Vela compiler: an int8 ``.tflite`` compiled for an Ethos-U NPU; what it cannot place stays on
+the CPU. Every cycle and latency figure is an **estimate** from Vela's performance model."""
 from __future__ import annotations
 
 import csv
+import os
 import re
 import shutil
 import subprocess
@@ -21,11 +21,9 @@ VELA_TARGETS = ("ethos-u55-128", "ethos-u55-256", "ethos-u65-256")
 
 
 def vela_binary() -> str:
-    """The ``vela`` executable of this environment (next to the running Python, else on PATH)."""
-    cand = Path(sys.executable).parent / "vela"
-    if cand.exists():
-        return str(cand)
-    found = shutil.which("vela")
+    """The ``vela`` executable next to the running Python, else on PATH."""
+    here = Path(sys.executable).parent
+    found = shutil.which("vela", path=f"{here}{os.pathsep}{os.environ.get('PATH', '')}")
     if not found:
         raise FileNotFoundError("the `vela` command is not installed: pip install ethos-u-vela")
     return found
@@ -33,19 +31,9 @@ def vela_binary() -> str:
 
 def vela_config_ini() -> Path:
     """Vela's own ``Arm/vela.ini`` (system configs and memory modes)."""
-    import importlib.util
+    import importlib.resources
 
-    spec = importlib.util.find_spec("ethosu")  # a namespace package: no __file__
-    return Path(list(spec.submodule_search_locations)[0]) / "config_files" / "Arm" / "vela.ini"
-
-
-def vela_system_configs() -> dict[str, dict[str, str]]:
-    """Every section of Vela's ``vela.ini`` (``System_Config.*``, ``Memory_Mode.*``) as a dict."""
-    import configparser
-
-    cp = configparser.ConfigParser()
-    cp.read(vela_config_ini())
-    return {s: dict(cp[s]) for s in cp.sections()}
+    return Path(importlib.resources.files("ethosu") / "config_files/Arm/vela.ini")
 
 
 def default_system(accelerator: str) -> tuple[str, str]:
