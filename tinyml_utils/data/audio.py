@@ -10,8 +10,6 @@ Traps:
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from .base import check_finite
@@ -137,6 +135,11 @@ def tf_mfcc(audio: np.ndarray) -> np.ndarray:
     return mfcc[..., :N_MFCC].numpy()
 
 
+def pcm16(audio: np.ndarray) -> np.ndarray:
+    """Float audio in [-1, 1] as int16 PCM (× 32768, rounded, saturated)."""
+    return np.round(np.clip(audio, -1.0, 32767 / 32768) * 32768).astype(np.int16)
+
+
 def relative_l2(approx: np.ndarray, reference: np.ndarray) -> float:
     """‖approx − reference‖₂ / ‖reference‖₂ over all elements."""
     a, r = np.asarray(approx, np.float64), np.asarray(reference, np.float64)
@@ -154,28 +157,21 @@ def padded_frames(audio: np.ndarray, frame: int = FRAME, hop: int = HOP, fft: in
     return out
 
 
-@dataclass
 class CmsisMfcc:
     """CMSIS-DSP's MFCC (``dtype`` ``"f32"`` or ``"q15"``) over whole clips: float32 (..., 49, 10), units as
     ``tf.signal``'s (q15 outputs / 128). The q15 path feeds int16 (× 32768, saturated), as a microphone would."""
 
-    dtype: str = "f32"
-    frame: int = FRAME
-    hop: int = HOP
-    fft: int = FFT
-    n_mels: int = N_MELS
-    n_mfcc: int = N_MFCC
-    fmin: float = FMIN
-    fmax: float = FMAX
-    sample_rate: int = SAMPLE_RATE
+    frame, hop, fft = FRAME, HOP, FFT     # the keyword recipe (firmware.mfcc reads these)
+    n_mels, n_mfcc, fmin, fmax, sample_rate = N_MELS, N_MFCC, FMIN, FMAX, SAMPLE_RATE
 
-    def __post_init__(self) -> None:
+    def __init__(self, dtype: str = "f32") -> None:
         import cmsisdsp as dsp
         import cmsisdsp.datatype as dt
         import cmsisdsp.mfcc as cmfcc
 
-        if self.dtype not in ("f32", "q15"):
-            raise ValueError(f"dtype must be 'f32' or 'q15', got {self.dtype!r}")
+        if dtype not in ("f32", "q15"):
+            raise ValueError(f"dtype must be 'f32' or 'q15', got {dtype!r}")
+        self.dtype = dtype
         q15 = self.dtype == "q15"
         kind = dt.Q15 if q15 else dt.F32
         filt_len, filt_pos, coefs = cmfcc.melFilterMatrix(kind, self.fmin, self.fmax, self.n_mels,
@@ -200,8 +196,7 @@ class CmsisMfcc:
         if self.dtype == "f32":
             out = self._dsp.arm_mfcc_f32(self._inst, np.array(frame, dtype=np.float32), self._tmp)
             return np.asarray(out, dtype=np.float32)
-        q = np.clip(np.round(np.asarray(frame) * 32768.0), -32768, 32767).astype(np.int16)
-        status, out = self._dsp.arm_mfcc_q15(self._inst, q, self._tmp)
+        status, out = self._dsp.arm_mfcc_q15(self._inst, pcm16(np.asarray(frame)), self._tmp)
         if status != 0:
             raise RuntimeError(f"arm_mfcc_q15 returned status {status}")
         return np.asarray(out, dtype=np.float32) / Q87

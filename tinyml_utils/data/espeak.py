@@ -105,11 +105,6 @@ def speech_16k(raw: np.ndarray) -> np.ndarray:
     return resample_poly(speech, SAMPLE_RATE, ESPEAK_RATE)
 
 
-def pcm16(audio: np.ndarray) -> np.ndarray:
-    """Float audio in [-1, 1] as int16 PCM (× 32768, rounded, saturated)."""
-    return np.round(np.clip(audio, -1.0, 32767 / 32768) * 32768).astype(np.int16)
-
-
 def _die_with_parent() -> None:
     """In a worker, before exec: Linux kills it when its parent dies (PR_SET_PDEATHSIG); elsewhere a no-op."""
     import ctypes

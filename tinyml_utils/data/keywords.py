@@ -11,8 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
+from .audio import pcm16
 from .base import DataCard, Dataset, Split
-from .espeak import ESpeak, cached, espeak_paths, pcm16, run_workers, speech_16k
+from .espeak import ESpeak, cached, espeak_paths, run_workers, speech_16k
 from .noise import noise as make_noise
 
 GENERATOR_VERSION = 1          # bump when the generation recipe changes: it changes the cache key

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
+from .audio import pcm16
 from .base import DataCard
-from .espeak import cached, pcm16, run_workers
+from .espeak import cached, run_workers
 from .keywords import ACCENTS, KEYWORDS, NOISES, PITCH, PITCH_RANGE, RATE, UNKNOWN_INDEX, UNKNOWN_WORDS, VARIANTS
 from .noise import noise as make_noise
 from .stream import Event, Stream
