@@ -100,8 +100,7 @@ def _tail(path: Path, lines: int = 15) -> str:
 
 
 def _children(procs: list, seen: dict) -> None:
-    """Remember the processes Flower spawned under ours (``psutil.Popen``), so they can be stopped after their
-    parent died."""
+    """Remember the processes Flower spawned under ours (``psutil.Popen``), to stop them after their parent died."""
     import psutil
 
     for p in procs:

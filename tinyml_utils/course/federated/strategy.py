@@ -17,11 +17,9 @@ def sample_partitions(seed: int, server_round: int, num_partitions: int, size: i
 
 
 def counting_fedavg(cfg: FLConfig, wait_s: float = 600.0):
-    """A Flower ``FedAvg`` whose ``bytes[round]`` counts clients, downlink and uplink bytes and failed
-    replies (FedAvg averages the others); int8 replies are decoded before averaging.
-
-    With ``cfg.fraction_train < 1`` it waits for ``cfg.num_clients`` nodes, asks each for its partition id once
-    (``wait_s`` for the replies) and samples with :func:`sample_partitions` (``sampled[round]``)."""
+    """A Flower ``FedAvg`` that counts clients, down/uplink bytes and failed replies in ``bytes[round]`` and
+    decodes int8 replies; with ``cfg.fraction_train < 1`` it asks each node its partition id once (``wait_s``
+    for the replies) and samples with :func:`sample_partitions` (``sampled[round]``)."""
     from flwr.app import Array, ArrayRecord, ConfigRecord, Message, MessageType, RecordDict
     from flwr.serverapp.strategy import FedAvg
     from flwr.serverapp.strategy.strategy_utils import sample_nodes

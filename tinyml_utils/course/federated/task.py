@@ -57,8 +57,7 @@ def partition(y_windows: np.ndarray, windows_per_recording: int, num_clients: in
     out = []
     for c in range(num_clients):
         recs = np.concatenate([shards[s] for s in perm[c * classes_per_client:(c + 1) * classes_per_client]])
-        out.append(np.concatenate([np.arange(r * windows_per_recording, (r + 1) * windows_per_recording)
-                                   for r in np.sort(recs)]))
+        out.append((np.sort(recs)[:, None] * windows_per_recording + np.arange(windows_per_recording)).ravel())
     return out
 
 
@@ -69,7 +68,6 @@ def motion_data(seed: int):
 
 
 def client_data(partition_id: int, num_partitions: int, cfg: FLConfig):
-    """The training windows of one client."""
     ds = motion_data(cfg.seed)
     per_rec = len(ds.train.y) // ds.meta["recordings"]["train"]
     idx = partition(ds.train.y, per_rec, num_partitions, cfg.classes_per_client, cfg.seed)
