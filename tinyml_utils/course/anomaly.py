@@ -17,8 +17,7 @@ class GaussianScorer:
     """Squared Mahalanobis distance ``(x − μ)ᵀ Σ⁻¹ (x − μ) = ‖W (x − μ)‖²`` with ``Wᵀ W = Σ⁻¹``.
 
     Trap: with few windows and correlated features Σ is nearly singular; ``shrinkage`` blends it
-    towards its diagonal mean.
-    """
+    towards its diagonal mean."""
 
     mean: np.ndarray
     whiten: np.ndarray          # W, (d, d)

@@ -1,7 +1,5 @@
 """The capstone's budget (``book/capstone.md``) and the self-check that says which line a keyword spotter meets.
-
-Trap: a hop's time is estimated from the measured instruction count at an ASSUMED cycles per instruction.
-"""
+Trap: a hop's time is estimated from the measured instruction count at an ASSUMED cycles per instruction."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -28,8 +26,7 @@ def check_budget(*, instructions_per_hop: int, flash_bytes: int, sram_bytes: int
     """Print one ✓/✗ line per budget line; True when all hold.
 
     ``instructions_per_hop``: averaged per hop (a model run every k-th hop counts 1/k); ``flash_bytes``
-    (the ELF's: generated C needs no interpreter) and ``sram_bytes`` from ``ModelOnCore.memory()``.
-    """
+    (the ELF's: generated C needs no interpreter) and ``sram_bytes`` from ``ModelOnCore.memory()``."""
     dev = devices.profile(budget.device)
     busy_ms = 1e3 * instructions_per_hop * budget.cpi / dev.clock_hz
     duty = busy_ms / budget.hop_ms

@@ -21,8 +21,7 @@ from .recipes import KEYWORDS, Keywords, Modes
 
 def load(ctx: Context):
     """The keyword set for this mode (full mode: 500 training clips a class, 125 val and test)."""
-    r = KEYWORDS(ctx)
-    return data.load("keywords", quick=ctx.quick, seed=ctx.seed, **({"per_class": r.per_class} if r.per_class else {}))
+    return data.load("keywords", quick=ctx.quick, seed=ctx.seed, per_class=KEYWORDS(ctx).per_class)
 
 
 def featurize(ds, front_end_name: str = "cmsis_f32"):
@@ -30,8 +29,7 @@ def featurize(ds, front_end_name: str = "cmsis_f32"):
     ``cmsis_f32``, ``cmsis_q15``.
 
     Trap: ``a[:, None]`` gives the new axis a stride of 0, which ``torch.as_tensor`` keeps and
-    ExecuTorch's exporter rejects ("0 in strides"); ``.copy()`` gives fresh strides.
-    """
+    ExecuTorch's exporter rejects ("0 in strides"); ``.copy()`` gives fresh strides."""
     if front_end_name.startswith("cmsis_"):
         fn = audio.CmsisMfcc(front_end_name.removeprefix("cmsis_"))
     else:
@@ -91,12 +89,9 @@ def paired_verdict(table) -> dict:
     half = float(stats.t.ppf(0.975, n - 1) * d.std(ddof=1) / math.sqrt(n)) if n > 1 else float("inf")
     lo, hi = float(d.mean()) - half, float(d.mean()) + half
     verdict = "helps" if lo > 0 else "hurts" if hi < 0 else "no clear effect"
-
-    def std(col):
-        return float(p[col].std(ddof=1)) if n > 1 else 0.0
-
-    return {"n": n, "scratch_mean": float(p["scratch"].mean()), "scratch_std": std("scratch"),
-            "distilled_mean": float(p["distilled"].mean()), "distilled_std": std("distilled"),
+    std = {m: float(p[m].std(ddof=1)) if n > 1 else 0.0 for m in ("scratch", "distilled")}
+    return {"n": n, "scratch_mean": float(p["scratch"].mean()), "scratch_std": std["scratch"],
+            "distilled_mean": float(p["distilled"].mean()), "distilled_std": std["distilled"],
             "diff_mean": float(d.mean()), "diff_ci95": (lo, hi), "verdict": verdict}
 
 
