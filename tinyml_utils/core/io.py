@@ -31,9 +31,8 @@ class ArtifactError(RuntimeError):
 
 @contextlib.contextmanager
 def atomic_writer(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``, renamed over it on success, deleted on any error.
-
-    An empty result raises, except for text files (:data:`_MAY_BE_EMPTY`)."""
+    """Yield a temporary path beside ``path``, renamed over it on success, deleted on any error; an
+    empty result raises, except for text files (:data:`_MAY_BE_EMPTY`)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     # the target's own name, in a private folder on the same file system (so the rename is atomic)

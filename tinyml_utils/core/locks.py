@@ -19,9 +19,8 @@ class LockTimeout(TimeoutError):
 
 @contextlib.contextmanager
 def file_lock(path: str | Path, timeout: float | None = None, what: str = "") -> Iterator[Path]:
-    """Hold an exclusive lock on ``path`` (created if missing) for the ``with`` block; re-entrant in a thread.
-
-    Waits up to ``timeout`` s (default ``TINYML_LOCK_TIMEOUT``, else 3600; ``0`` tries once)."""
+    """Hold an exclusive lock on ``path`` (created if missing), re-entrant in a thread; waits up to ``timeout``
+    s (default ``TINYML_LOCK_TIMEOUT``, else 3600; ``0`` tries once)."""
     path = Path(path).resolve()
     if timeout is None:
         timeout = float(os.environ.get("TINYML_LOCK_TIMEOUT") or 3600.0)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 def c_array_header(tflite_path, out_h, var_name: str = "g_model", align: int = 16) -> Path:
     """Write ``tflite_path`` as a C header: ``alignas(16) const unsigned char g_model[]`` plus
-    ``g_model_len``, the form TFLite Micro's examples compile into flash. Returns the header path."""
+    ``g_model_len``, the form TFLite Micro's examples compile into flash."""
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", var_name):
         raise ValueError(f"{var_name!r} is not a valid C identifier")
     data = Path(tflite_path).read_bytes()

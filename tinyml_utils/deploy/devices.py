@@ -12,11 +12,8 @@ MB = 1024 * 1024
 
 @dataclass(frozen=True)
 class DeviceProfile:
-    """One deployment target. Units: Hz, bytes, milliwatts.
-
-    ``npu``: Vela's accelerator name (``"ethos-u55-128"``), free text for NPUs Vela does not model,
-    or ``None``. ``cpu_macs_per_cycle``: the assumed int8 throughput of CMSIS-NN class kernels.
-    """
+    """One deployment target in Hz, bytes and mW. ``npu``: Vela's accelerator name (``"ethos-u55-128"``),
+    free text for NPUs Vela does not model, or ``None``. ``cpu_macs_per_cycle``: assumed, CMSIS-NN class int8."""
 
     name: str
     cpu: str
@@ -126,7 +123,6 @@ def fit_row(model: str, dev: DeviceProfile, *, model_bytes: int, arena_bytes: in
             npu_total_cycles: int | None = None, npu_sram_bytes: int | None = None,
             npu_flash_bytes: int | None = None) -> dict:
     """Does ``model`` fit ``dev``, and its estimated latency and energy: one row of the budget table.
-
     SRAM: the larger of the arena and Vela's SRAM; flash: the model (Vela's on an NPU) plus the runtime.
     Latency: Vela's total cycles at the NPU clock, else MACs at the CPU's.
     Trap: Vela's ``npu_cycles`` leave out memory stalls and under-estimate."""
@@ -141,13 +137,11 @@ def fit_row(model: str, dev: DeviceProfile, *, model_bytes: int, arena_bytes: in
         how = f"MACs / {dev.cpu_macs_per_cycle:g} per cycle @ {dev.clock_hz / 1e6:.0f} MHz"
     else:
         lat, how = None, "-"
-    fits_sram = sram_need <= dev.sram_bytes
-    fits_flash = flash_need <= dev.flash_bytes
     return {
         "model": model, "device": dev.name, "sram_need_B": sram_need, "sram_B": dev.sram_bytes,
         "flash_need_B": flash_need, "flash_B": dev.flash_bytes,
         "sram_use_%": 100 * sram_need / dev.sram_bytes, "flash_use_%": 100 * flash_need / dev.flash_bytes,
-        "fits": bool(fits_sram and fits_flash),
+        "fits": sram_need <= dev.sram_bytes and flash_need <= dev.flash_bytes,
         "latency_ms (est.)": lat, "latency_from": how,
         "energy_uJ (est.)": estimated_energy_uj(lat, dev.active_power_mw) if lat is not None else None,
     }

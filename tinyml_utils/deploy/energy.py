@@ -78,7 +78,6 @@ def flop_cycles(dev: devices.DeviceProfile, a: dict[str, Assumption]) -> float:
 def scheme_budget(scheme: str, dev: devices.DeviceProfile, a: dict[str, Assumption], *,
                   dsp_flops: float = 0.0, macs: float = 0.0) -> dict:
     """Estimated µJ per stride by component, the average power (µW) and coin-cell life (days).
-
     ``"on-device"`` reads, runs ``dsp_flops`` and ``macs`` and sends ``result_bytes``; ``"stream raw"``
     reads and sends every sample. Both keep the IMU on."""
     v = {k: x.value for k, x in a.items()}

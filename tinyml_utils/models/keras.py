@@ -56,11 +56,8 @@ def ds_cnn_keras(num_classes: int = 12, keras=None, batch_size: int | None = Non
                  channels: Sequence[int] = (64,) * 5):
     """The twin of :class:`tinyml_utils.models.DSCNN`, input (N, frames, coefficients, 1); ``channels``:
     ``[first conv, pointwise 1, ...]``. Layers ``conv{i}``/``bn{i}`` follow the PyTorch module order
-    (``keras_twin.keras_from_torch`` relies on it).
-
-    Trap: PyTorch pads the first conv by (5, 1) on both sides, Keras "same" would pad 4 above and 5
-    below; the twin pads explicitly and uses "valid".
-    """
+    (``keras_twin.keras_from_torch`` relies on it). Trap: PyTorch pads the first conv by (5, 1) on both
+    sides, Keras "same" would pad 4 above and 5 below; the twin pads explicitly and uses "valid"."""
     if keras is None:
         import keras
     L = keras.layers
