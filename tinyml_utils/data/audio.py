@@ -91,10 +91,8 @@ def mel_weight_matrix(n_mels: int = N_MELS, n_bins: int = FFT // 2 + 1, sample_r
 
 def log_mel(audio: np.ndarray, sample_rate: int = SAMPLE_RATE, n_fft: int = FRAME, hop: int = HOP,
             n_mels: int = N_MELS, fmin: float = FMIN, fmax: float | None = None) -> np.ndarray:
-    """``log(mel(|FFT|) + 1e-6)`` of audio (..., samples) in [-1, 1]: float32 (..., frames, n_mels).
-
-    ``n_fft`` is the frame length (no end padding); the FFT is the next power of two, as TensorFlow's.
-    """
+    """``log(mel(|FFT|) + 1e-6)`` of audio (..., samples) in [-1, 1]: float32 (..., frames, n_mels); ``n_fft`` is
+    the frame length (no end padding), the FFT the next power of two, as TensorFlow's."""
     x = check_audio(audio, n_fft, "log_mel/mfcc")
     frames = np.lib.stride_tricks.sliding_window_view(x, n_fft, axis=-1)[..., ::hop, :]
     spec = np.abs(np.fft.rfft(frames * window(n_fft, n_fft), n=1 << (n_fft - 1).bit_length(), axis=-1))
@@ -106,8 +104,7 @@ def mfcc(audio: np.ndarray, sample_rate: int = SAMPLE_RATE, n_fft: int = FRAME, 
          n_mels: int = N_MELS, fmin: float = FMIN, fmax: float | None = None, n_mfcc: int = N_MFCC) -> np.ndarray:
     """The first ``n_mfcc`` DCT-II coefficients of :func:`log_mel`: float32 (..., frames, n_mfcc).
 
-    Trap: scaled as ``tf.signal`` (DCT-II × 1/sqrt(2 n_mels)): SciPy's ``norm="ortho"`` but coefficient 0 is
-    sqrt(2) larger.
+    Trap: scaled as ``tf.signal`` (× 1/sqrt(2 n_mels)): SciPy's ``norm="ortho"``, but coefficient 0 is sqrt(2) larger.
     """
     if not 1 <= n_mfcc <= n_mels:
         raise ValueError(f"n_mfcc must be in [1, n_mels={n_mels}], got {n_mfcc}")

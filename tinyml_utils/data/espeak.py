@@ -144,14 +144,11 @@ def run_workers(func: str, requests: list[tuple]) -> tuple[str, list]:
     return next((version for version, _ in outs if version), ""), [payload for _, payload in outs]
 
 
-def config_hash(config: dict) -> str:
-    return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
-
-
 def cached(name: str, config: dict, files: tuple[str, ...], generate) -> tuple[Path, dict]:
     """The folder ``data_cache()/name/<config hash>`` and its manifest; ``generate(tmp_folder)`` writes
     ``files`` on first use and returns the manifest's entries. Every load checks the files' SHA-256."""
-    folder = paths.data_cache() / name / config_hash(config)
+    digest = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
+    folder = paths.data_cache() / name / digest
     path = folder / "manifest.json"
     if not path.exists():
         import psutil

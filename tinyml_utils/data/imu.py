@@ -67,11 +67,8 @@ def window_feature_names(channels: int | Sequence[str], sample_rate: float = 10.
 
 
 def window_features(windows: np.ndarray, sample_rate: float = 10.0, n_bands: int = 4) -> np.ndarray:
-    """Per channel mean, std, RMS and ``n_bands`` band energies: float32 (N, channels × (3 + n_bands)).
-
-    Equal bands 0 Hz..Nyquist (lo <= f < hi; the last includes Nyquist); a band energy is the window's variance
-    in the band (units², unpadded DFT): they sum to std².
-    """
+    """Per channel mean, std, RMS and ``n_bands`` band energies: float32 (N, channels × (3 + n_bands)); equal bands
+    0 Hz..Nyquist (lo <= f < hi, the last includes Nyquist), each the variance in it (units², unpadded DFT)."""
     x = check_windows(windows, "window_features")
     t = x.shape[-1]
     mean = x.mean(axis=-1)

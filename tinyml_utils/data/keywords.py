@@ -234,11 +234,8 @@ def _generate(config: dict, folder: Path) -> dict:
 
 
 def load(quick: bool = False, seed: int = 0, per_class: int | None = None) -> Dataset:
-    """The 12-class set, x (N, 16000) float32 in [-1, 1]: generated on first use, then read from the checksummed cache.
-
-    ``quick``: 30 / 10 / 10 clips a class, not 200 / 50 / 50; ``per_class`` sets train's (val and test get
-    ``max(2, per_class // 4)``). ``meta["examples"]``: each clip's word, voice, noise, SNR (dB), offset (s)...
-    """
+    """The 12-class set, x (N, 16000) float32 in [-1, 1], generated on first use, then read from the checksummed
+    cache; ``per_class`` overrides train's count (val and test get ``max(2, per_class // 4)``)."""
     if per_class is not None:
         if per_class < 1:
             raise ValueError(f"per_class must be >= 1, got {per_class}")

@@ -119,11 +119,9 @@ def speech_commands(root: str | Path | None = None, version: str = "v0.02", *, s
                     max_per_class: int | None = None) -> Dataset:
     """Google Speech Commands in the 12-class layout of :mod:`.keywords`: x (N, 16000) float32, zero-padded.
 
-    As TensorFlow's training script: all keyword clips; ``unknown`` samples the other words and
-    ``silence`` cuts 1 s clips from the background recordings (random offset and volume), each
-    ``unknown_fraction`` / ``silence_fraction`` of the split's keyword count. ``root`` holds the archive
-    or its extracted folder. ``max_per_class`` saves memory (full v0.02 train: ~2.4 GB of float32).
-    ``meta["files"]``: each example's source, ``word/name.wav`` or ``_background_noise_/name.wav@<start>``.
+    As TensorFlow's training script: all keyword clips, plus ``unknown`` (other words) and ``silence`` (1 s of
+    background recordings) clips, each a fraction of the split's keyword count. ``max_per_class`` saves memory
+    (full v0.02 train: ~2.4 GB). ``meta["files"]``: ``word/name.wav`` or ``_background_noise_/name.wav@<start>``.
     """
     if version not in SPEECH_COMMANDS_SHA256:
         raise ValueError(f"version must be one of {sorted(SPEECH_COMMANDS_SHA256)}, got {version!r}")
@@ -194,10 +192,7 @@ def speech_commands(root: str | Path | None = None, version: str = "v0.02", *, s
 
 
 def _read_idx(path: Path) -> np.ndarray:
-    """One gzip-compressed idx file of unsigned bytes: big-endian header (0, 0, type, ndim, then ndim uint32 sizes).
-
-    Trap: the header is not checked; the file's published SHA-256 already was.
-    """
+    """One gzip-compressed idx file of unsigned bytes (header unchecked: the file's SHA-256 was)."""
     with gzip.open(path, "rb") as f:
         raw = f.read()
     ndim = raw[3]
@@ -206,10 +201,8 @@ def _read_idx(path: Path) -> np.ndarray:
 
 
 def mnist_full(root: str | Path | None = None, *, val_fraction: float = 1 / 12, seed: int = 0) -> Dataset:
-    """All 70,000 MNIST digits from the four original idx files in ``root``: x (N, 1, 28, 28) float32 in [0, 1].
-
-    Validation is ``val_fraction`` of the training file (stratified, by ``seed``); test is the official test file.
-    """
+    """All 70,000 MNIST digits from the four original idx files in ``root``: x (N, 1, 28, 28) float32 in [0, 1];
+    validation is ``val_fraction`` of the training file (stratified), test the official test file."""
     root = Path(root) if root is not None else paths.data_cache() / "mnist"
     arrays = {}
     for name, expected in MNIST_SHA256.items():
