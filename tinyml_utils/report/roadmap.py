@@ -38,16 +38,10 @@ def chapters() -> list[Chapter]:
 
 def direct(chs: list[Chapter]) -> dict[str, tuple[str, ...]]:
     """Each chapter's prerequisites minus those another prerequisite builds on (the transitive reduction)."""
-    pre = {c.number: set(c.prerequisites) for c in chs}
+    import networkx as nx
 
-    def reach(n: str) -> set[str]:
-        out: set[str] = set()
-        for p in pre.get(n, ()):
-            out |= {p} | reach(p)
-        return out
-
-    return {c.number: tuple(p for p in c.prerequisites
-                            if not any(p in reach(q) for q in c.prerequisites if q != p)) for c in chs}
+    kept = nx.transitive_reduction(nx.DiGraph([(p, c.number) for c in chs for p in c.prerequisites]))
+    return {c.number: tuple(p for p in c.prerequisites if kept.has_edge(p, c.number)) for c in chs}
 
 
 def figure(path: Path | None = None):
