@@ -17,10 +17,10 @@ import numpy as np
 
 from ..core import paths
 from ..core.io import atomic_folder, sha256_file
+from .audio import SAMPLE_RATE
 from .base import DataError, verify_checksum
 
 ESPEAK_RATE = 22_050           # Hz, eSpeak NG's native output rate
-SAMPLE_RATE = 16_000           # Hz, the generated audio's rate
 _AUDIO_OUTPUT_SYNCHRONOUS = 2
 _INITIALIZE_DONT_EXIT = 0x8000
 _POS_CHARACTER = 1

@@ -11,13 +11,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .audio import pcm16
+from .audio import SAMPLE_RATE, pcm16
 from .base import DataCard, Dataset, Split
 from .espeak import ESpeak, cached, espeak_paths, run_workers, speech_16k
 from .noise import noise as make_noise
 
 GENERATOR_VERSION = 1          # bump when the generation recipe changes: it changes the cache key
-SAMPLE_RATE = 16_000           # Hz, output sample rate
 CLIP_SAMPLES = SAMPLE_RATE     # 1 s per example
 
 KEYWORDS = ["yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go"]

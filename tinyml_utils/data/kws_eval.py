@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .audio import pcm16
+from .audio import SAMPLE_RATE, pcm16
 from .base import DataCard
 from .espeak import cached, run_workers
 from .keywords import ACCENTS, KEYWORDS, NOISES, PITCH, PITCH_RANGE, RATE, UNKNOWN_INDEX, UNKNOWN_WORDS, VARIANTS
@@ -17,7 +17,6 @@ from .noise import noise as make_noise
 from .stream import Event, Stream
 
 GENERATOR_VERSION = 1
-SAMPLE_RATE = 16_000
 KINDS = ("negative", "keyword")
 SPLIT_INDEX = {"train": 0, "val": 1, "test": 2}
 SNR_DB = (25.0, 15.0, 10.0, 5.0)   # speech-to-noise ratio of a block (speech RMS over noise RMS)

@@ -3,8 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-SAMPLE_RATE = 16_000           # Hz, the keyword clips' rate
-CLIP_SAMPLES = SAMPLE_RATE     # 1 s
+from .audio import SAMPLE_RATE
 
 
 def _unit_rms(x: np.ndarray) -> np.ndarray:
@@ -55,8 +54,8 @@ def _babble(rng: np.random.Generator, n: int) -> np.ndarray:
     return _unit_rms((voices * env * rng.uniform(0.5, 1.0, (talkers, 1))).sum(axis=0))
 
 
-def noise(kind: str, rng: np.random.Generator, n: int = CLIP_SAMPLES) -> np.ndarray:
-    """``n`` samples of white, pink (1/f), brown (1/f²), hum or babble noise."""
+def noise(kind: str, rng: np.random.Generator, n: int = SAMPLE_RATE) -> np.ndarray:
+    """``n`` samples (default 1 s) of white, pink (1/f), brown (1/f²), hum or babble noise."""
     if kind == "white":
         return _unit_rms(rng.standard_normal(n))
     if kind == "pink":

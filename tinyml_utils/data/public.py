@@ -18,7 +18,7 @@ import numpy as np
 from ..core import paths
 from .base import DataCard, DataError, Dataset, Split, stratified_split, verify_checksum
 from .keywords import CLASSES as KEYWORD_CLASSES
-from .keywords import KEYWORDS, SILENCE_INDEX, UNKNOWN_INDEX
+from .keywords import CLIP_SAMPLES, KEYWORDS, SAMPLE_RATE, SILENCE_INDEX, UNKNOWN_INDEX
 
 # From TensorFlow Datasets, tensorflow_datasets/url_checksums/speech_commands.txt
 # (v0.02 archive: 2,428,923,189 bytes).
@@ -34,8 +34,6 @@ MNIST_SHA256 = {
 }
 MNIST_URL = "https://storage.googleapis.com/cvdf-datasets/mnist/{name}"
 
-SAMPLE_RATE = 16_000
-CLIP_SAMPLES = SAMPLE_RATE
 BACKGROUND = "_background_noise_"
 # Background recordings are cut in time so that no silence clip of one split overlaps another's.
 NOISE_SPANS = {"train": (0.0, 0.8), "val": (0.8, 0.9), "test": (0.9, 1.0)}
