@@ -110,7 +110,6 @@ void max_pool2d_s8(const pool_params_t *p, const int8_t *in, int8_t *out);
 void avg_pool2d_s8(const pool_params_t *p, const int8_t *in, int8_t *out);
 void mean_hw_s8(const mean_params_t *p, const int8_t *in, int8_t *out);
 void pad_s8(const pad_params_t *p, const int8_t *in, int8_t *out);
-void copy_s8(const int8_t *in, int8_t *out, int n);
 
 /* im2col column of output pixel (oy, ox) (kernels_common.c) */
 void im2col_s16(const conv_params_t *p, const int8_t *in, int oy, int ox, int16_t *col);

@@ -1,4 +1,4 @@
-/* Kernels every variant shares: pooling, global average (MEAN), padding, copy (they move or compare
+/* Kernels every variant shares: pooling, global average (MEAN), padding (they move or compare
  * bytes and do few multiplies: no faster variant to teach), and the im2col helper of the faster
  * conv variants. */
 #include "kernels.h"
@@ -16,7 +16,9 @@ static int32_t window_max(const pool_params_t *p, const int8_t *in, window_t w, 
 }
 
 /* AVERAGE_POOL_2D's reduction: the sum divided by the count of in-image values, rounding half
- * away from zero: (sum +- count/2) / count, as TFLite's reference kernel. */
+ * away from zero: (sum +- count/2) / count, as TFLite's reference kernel. The generator emits no
+ * AVERAGE_POOL_2D (no course model has one); it stays because deleting it changes how clang
+ * compiles pool2d, and so MAX_POOL_2D's instruction counts. */
 static int32_t window_avg(const pool_params_t *p, const int8_t *in, window_t w, int c) {
     int32_t sum = 0, count = (w.y1 - w.y0) * (w.x1 - w.x0);
     for (int y = w.y0; y < w.y1; y++)
@@ -67,11 +69,6 @@ void pad_s8(const pad_params_t *p, const int8_t *in, int8_t *out) {
                          + p->pads[3][0];
                 memcpy(out + oi, in + ((n * p->in_dims[1] + y) * p->in_dims[2] + x) * row, (size_t)row);
             }
-}
-
-/* RESHAPE: the same bytes (the generator aliases when it can; this is the fallback). */
-void copy_s8(const int8_t *in, int8_t *out, int n) {
-    if (in != out) memmove(out, in, (size_t)n);
 }
 
 /* im2col: the receptive field of output pixel (oy, ox), k_h * k_w * in_c values, copied into a
