@@ -25,12 +25,10 @@ class Context:
 
     @property
     def results(self) -> Path:
-        """Where this run writes its results files (see :func:`paths.results_dir`)."""
         return paths.results_dir(self.quick)
 
     @property
     def executed(self) -> Path:
-        """Papermill-executed copies of the chapters."""
         return paths.executed_dir(self.quick)
 
     def scratch(self, name: str) -> Path:
