@@ -1,8 +1,7 @@
-"""Pruning: unstructured magnitude pruning (``torch.nn.utils.prune``), structured channel pruning
-(``torch_pruning``) and the Keras path (``tensorflow_model_optimization``).
+"""Pruning: magnitude (``torch.nn.utils.prune``), channels (``torch_pruning``), Keras (tfmot).
 
-Trap: unstructured zeros keep every tensor's shape (the file compresses, a dense runtime still
-multiplies by every zero); only channel pruning gives fewer MACs.
+Trap: unstructured zeros keep every shape (the file compresses, a dense runtime still multiplies
+by every zero); only channel pruning gives fewer MACs.
 """
 from __future__ import annotations
 
@@ -32,20 +31,16 @@ def prunable_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
 
 
 def _masked(m: nn.Module) -> int:
-    """Weights the layer's pruning mask already removes. Trap: exact zeros without a mask are not
-    counted (L1 ranking picks them first, so they count toward the amount)."""
+    """Weights already masked. Trap: unmasked exact zeros are not counted (L1 ranking picks them first)."""
     mask = getattr(m, "weight_mask", None)
     return 0 if mask is None else int((mask == 0).sum())
 
 
 def magnitude_prune(model: nn.Module, sparsity: float, scope: str = "global",
                     layers: Sequence[str] | None = None) -> nn.Module:
-    """Zero the smallest-magnitude weights (L1) until ``sparsity`` (fraction in [0, 1)) of the chosen
-    layers' weights are zero, with ``torch.nn.utils.prune`` masks. In place; returns ``model``.
-
-    ``scope``: ``"global"`` ranks all chosen weights together, ``"layerwise"`` gives every layer the
-    same sparsity, ``"global_normalized"`` ranks ``|w| / RMS(w of its layer)`` globally (fair where
-    batch norm undoes a layer's scale). ``sparsity`` is the total, not an increment; biases stay.
+    """Mask the smallest |w| until ``sparsity`` (total, not an increment) of the chosen layers' weights
+    are zero. In place; biases stay. ``scope``: ``"global"`` ranks all weights together,
+    ``"layerwise"`` each layer alone, ``"global_normalized"`` ranks ``|w| / RMS(layer)`` globally.
     """
     if not 0.0 <= sparsity < 1.0:
         raise ValueError(f"sparsity must be in [0, 1), got {sparsity}")
@@ -75,7 +70,7 @@ def magnitude_prune(model: nn.Module, sparsity: float, scope: str = "global",
 
 
 def make_permanent(model: nn.Module) -> nn.Module:
-    """Fold every pruning mask into its weight (``prune.remove``), leaving a plain module. In place."""
+    """Fold every pruning mask into its weight (``prune.remove``). In place."""
     for _, m in model.named_modules():
         for hook in list(m._forward_pre_hooks.values()):
             if isinstance(hook, torch_prune.BasePruningMethod):
@@ -106,8 +101,7 @@ def sparsity_report(model: nn.Module):
 
 
 def sensitivity(model: nn.Module, split, sparsities: Iterable[float]):
-    """Per-layer sensitivity: prune one layer at a time (no fine-tune); a DataFrame ``layer, sparsity,
-    accuracy, drop`` (drop from the unpruned accuracy, as a fraction)."""
+    """Accuracy with one layer pruned at a time, no fine-tune: ``layer, sparsity, accuracy, drop``."""
     import pandas as pd
 
     base = accuracy(model, split)
@@ -123,10 +117,8 @@ def sensitivity(model: nn.Module, split, sparsities: Iterable[float]):
 
 def polynomial_sparsity(t: float, *, initial: float, final: float, begin: float = 0, n: int,
                         every: float = 1) -> float:
-    """Zhu & Gupta's (2017) gradual schedule, the target sparsity at step ``t``:
-    ``s_f + (s_i - s_f) * (1 - (t - t0) / (n * dt)) ** 3``, clamped to ``[t0, t0 + n * dt]``, with
-    ``initial``/``final`` = ``s_i``/``s_f``, ``begin`` = ``t0``, ``every`` = ``dt`` (in ``t``'s unit).
-    ``tfmot.sparsity.keras.PolynomialDecay`` computes the same curve (``end_step = t0 + n * dt``)."""
+    """Zhu & Gupta's (2017) target sparsity at step ``t``: ``final + (initial - final) * (1 - (t -
+    begin) / (n * every)) ** 3``, ``t`` clamped to ``[begin, begin + n * every]`` (tfmot's PolynomialDecay)."""
     if n < 1 or every <= 0:
         raise ValueError(f"need n >= 1 and every > 0, got n={n}, every={every}")
     progress = min(max((t - begin) / (n * every), 0.0), 1.0)
@@ -134,15 +126,13 @@ def polynomial_sparsity(t: float, *, initial: float, final: float, begin: float 
 
 
 def polynomial_schedule(initial: float, final: float, n: int) -> tuple[float, ...]:
-    """The ``n + 1`` targets of :func:`polynomial_sparsity` at its pruning steps, ``initial`` to
-    ``final``: a schedule for :func:`prune_and_finetune`."""
+    """The ``n + 1`` targets of :func:`polynomial_sparsity`, ``initial`` to ``final``."""
     return tuple(polynomial_sparsity(k, initial=initial, final=final, n=n) for k in range(n + 1))
 
 
 @dataclass
 class PruneStep:
-    """One point on a prune(+fine-tune) path: accuracies in [0, 1] before and after fine-tuning,
-    cumulative epochs and seconds, and a mask-free copy of the model."""
+    """One prune(+fine-tune) step: accuracies before/after fine-tuning, cumulative epochs and seconds."""
 
     sparsity: float
     accuracy_pruned: float
@@ -157,11 +147,9 @@ def prune_and_finetune(model: nn.Module, train, val, schedule: Sequence[float], 
                        lr: float = 2e-3, batch_size: int = 64, scope: str = "global",
                        skip: Sequence[str] = (), seed: int = 0,
                        augment=None, eval_split=None, desc: str = "prune") -> list[PruneStep]:
-    """Iterative magnitude pruning of a copy of ``model``: for each target in ``schedule`` (increasing
-    total sparsity), prune and fine-tune ``epochs_per_step`` epochs (an int or one per step).
-
-    Accuracies are measured on ``eval_split`` (default ``val``). Layers in ``skip`` stay dense;
-    targets stay fractions of *all* conv/linear weights, so the other layers go a little further.
+    """Iterative magnitude pruning of a copy: prune to each ``schedule`` target, fine-tune, measure on
+    ``eval_split`` (default ``val``). Trap: targets are fractions of *all* conv/linear weights, so
+    with ``skip`` (layers kept dense) the others go further.
     """
     eval_split = eval_split if eval_split is not None else val
     m = copy.deepcopy(model)
@@ -187,7 +175,7 @@ def prune_and_finetune(model: nn.Module, train, val, schedule: Sequence[float], 
 
 
 def steps_frame(steps: Sequence[PruneStep], **columns):
-    """A DataFrame of :class:`PruneStep` results (no model column), plus constant ``columns``."""
+    """:class:`PruneStep` results without the model, plus constant ``columns``."""
     import pandas as pd
 
     return pd.DataFrame([{**columns, "sparsity": s.sparsity, "accuracy_pruned": s.accuracy_pruned,
@@ -195,14 +183,11 @@ def steps_frame(steps: Sequence[PruneStep], **columns):
 
 
 def prune_channels(model: nn.Module, example: torch.Tensor, ratio: float) -> nn.Module:
-    """A copy of ``model`` without ``ratio`` of the channels of every prunable group (L2 magnitude of
-    the dependency group: conv filter, its batch norm, the next layer's input slice), by
-    ``torch_pruning``. The classifier (last Linear) stays whole."""
+    """A copy without ``ratio`` of every dependency group's channels (``torch_pruning``, group L2
+    magnitude); the classifier (last Linear) stays whole."""
     import torch_pruning as tp
 
     m = copy.deepcopy(model).eval()
-    if ratio <= 0:
-        return m
     classifier = [mod for mod in m.modules() if isinstance(mod, nn.Linear)][-1:]
     pruner = tp.pruner.MetaPruner(m, example, importance=tp.importance.GroupMagnitudeImportance(p=2),
                                   pruning_ratio=ratio, ignored_layers=classifier)
@@ -211,9 +196,8 @@ def prune_channels(model: nn.Module, example: torch.Tensor, ratio: float) -> nn.
 
 
 def channel_prune(model: nn.Module, example: torch.Tensor, target_macs_ratio: float = 0.5):
-    """Channel-prune a copy of ``model`` to at most ``target_macs_ratio`` of its MACs, bisecting for
-    the smallest uniform channel ratio that meets it. Returns ``(pruned copy, info)``: channel
-    ratio, MACs and params before/after, channels per layer."""
+    """``(pruned copy, info)`` at most ``target_macs_ratio`` of the MACs: the smallest channel ratio
+    that meets it, by bisection."""
     base_macs, base_params = count_macs(model, example), count_params(model)
     lo, hi = 0.0, 0.95
     best = None
@@ -241,9 +225,10 @@ def channels(model: nn.Module) -> dict[str, int]:
     """Output channels (conv) or features (linear) of every prunable layer."""
     return {n: int(m.weight.shape[0]) for n, m in prunable_layers(model)}
 
+
 def rebuild_like(model: nn.Module, state_dict: dict) -> nn.Module:
-    """Resize ``model``'s conv / batch-norm / linear layers to the shapes in ``state_dict`` (as a
-    channel-pruned model has them) and load the weights. In place; returns ``model``."""
+    """Resize conv / batch-norm / linear layers to a (channel-pruned) ``state_dict``'s shapes and load it.
+    In place."""
     for name, m in list(model.named_modules()):
         key = f"{name}.weight" if name else "weight"
         if key not in state_dict:
@@ -265,7 +250,7 @@ def rebuild_like(model: nn.Module, state_dict: dict) -> nn.Module:
 
 
 def save_pruned(model: nn.Module, path: str | Path, info: dict | None = None) -> Path:
-    """Save a pruned ``VisionCNN`` (masks made permanent): state dict, base width, ``info`` (JSON-able)."""
+    """Save a pruned ``VisionCNN`` (masks made permanent) with its base width and JSON-able ``info``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     make_permanent(model)
@@ -275,29 +260,26 @@ def save_pruned(model: nn.Module, path: str | Path, info: dict | None = None) ->
 
 
 def load_pruned(path: str | Path) -> tuple[nn.Module, dict]:
-    """``(model in eval mode, info)`` from :func:`save_pruned`'s file, rebuilt at its (narrower) shapes;
-    ``weights_only``: no pickled code is loaded."""
+    """``(model in eval mode, info)`` from :func:`save_pruned`'s file (``weights_only``: no pickled code)."""
     blob = torch.load(Path(path), weights_only=True)
     if blob.get("format") != FORMAT:
         raise ValueError(f"{path} is not a tinyml_utils.prune file (format {blob.get('format')!r})")
     model = rebuild_like(vision_cnn(int(blob["width"])), blob["state_dict"])
     return model.eval(), dict(blob.get("info", {}))
 
+
 def keras_prune(keras_model, train, val, *, final_sparsity: float = 0.8, epochs: int = 2, batch_size: int = 64,
                 lr: float = 1e-3, seed: int = 0, keras=None):
-    """Magnitude-prune a copy of a tf_keras model with tfmot (``PolynomialDecay`` from 0 to
-    ``final_sparsity`` over the first 60 % of the steps, then fine-tuning), ``strip_pruning`` applied.
-    The first conv (``conv1``, the most fragile) stays dense. Returns ``(model, keras History)``.
-    Trap: needs ``keras=tf_keras`` (:func:`tinyml_utils.models.keras.legacy_keras`).
+    """``(pruned copy, History)`` of a tf_keras model by tfmot: ``PolynomialDecay`` 0 to ``final_sparsity``
+    over the first 60 % of steps, then fine-tuning; ``conv1`` stays dense. Trap: needs ``keras=tf_keras``.
     """
     import tensorflow_model_optimization as tfmot
 
     if keras is None:
         import tf_keras as keras
     keras.utils.set_random_seed(seed)
-    source = keras_model
-    keras_model = keras.models.clone_model(source)  # work on a copy: the caller's model stays dense
-    keras_model.set_weights(source.get_weights())
+    base = keras.models.clone_model(keras_model)   # a copy: the wrappers below share its layers
+    base.set_weights(keras_model.get_weights())
     steps_per_epoch = int(np.ceil(len(train) / batch_size))
     end_step = max(1, int(0.6 * epochs * steps_per_epoch))
     schedule = tfmot.sparsity.keras.PolynomialDecay(initial_sparsity=0.0, final_sparsity=final_sparsity,
@@ -308,7 +290,7 @@ def keras_prune(keras_model, train, val, *, final_sparsity: float = 0.8, epochs:
             return tfmot.sparsity.keras.prune_low_magnitude(layer, pruning_schedule=schedule)
         return layer
 
-    pruned = keras.models.clone_model(keras_model, clone_function=wrap)
+    pruned = keras.models.clone_model(base, clone_function=wrap)
     pruned.compile(optimizer=keras.optimizers.Adam(lr),
                    loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
     hist = pruned.fit(to_nhwc(train.x), train.y, validation_data=(to_nhwc(val.x), val.y), epochs=epochs,
