@@ -49,11 +49,7 @@ def atomic_writer(path: str | Path) -> Iterator[Path]:
             os.umask(umask)
             tmp.chmod(0o666 & ~umask)
         os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
-    finally:
+    finally:  # on an error, the partial file goes with its folder
         shutil.rmtree(tmpdir, ignore_errors=True)
 
 
