@@ -30,9 +30,7 @@ class Deployable(catalogue.Artifact):
 
 
 def _spec(ctx: Context, name: str, recipe: dict) -> store.Spec:
-    folder = ctx.store / "ch12"
-    folder.mkdir(parents=True, exist_ok=True)
-    return store.Spec(folder / name, {**recipe, "seed": ctx.seed, "quick": ctx.quick})
+    return store.Spec(ctx.store / "ch12" / name, {**recipe, "seed": ctx.seed, "quick": ctx.quick})
 
 
 def vision(ctx: Context) -> Deployable:
