@@ -36,28 +36,24 @@ def keras_twin(model, keras=None, batch_size: int | None = 1, image_hw=None, sam
     (49, 10)), MotionCNN NWC of ``samples`` (required), dense (N, features)."""
     from torch import nn
 
+    convs = [m for m in model.modules() if isinstance(m, (nn.Conv1d, nn.Conv2d))]
+    lins = [m for m in model.modules() if isinstance(m, nn.Linear)]
     if isinstance(model, MotionCNN):
         if samples is None:
             raise ValueError("keras_twin: a MotionCNN twin needs samples= (the window length, static for TFLM)")
-        convs = [m for m in model.modules() if isinstance(m, nn.Conv1d)]
         km = motion_cnn_keras(convs[0].in_channels, model.classifier.out_features, keras=keras,
                               batch_size=batch_size, samples=samples, channels=[c.out_channels for c in convs])
     elif isinstance(model, nn.Sequential) and all(isinstance(m, (nn.Linear, nn.ReLU)) for m in model):
-        lins = [m for m in model if isinstance(m, nn.Linear)]
         if [type(m) for m in model] != [nn.Linear, nn.ReLU] * (len(lins) - 1) + [nn.Linear]:
             raise TypeError("keras_twin: a dense Sequential must alternate Linear and ReLU, ending in Linear")
         km = dense_keras(lins[0].in_features, [m.out_features for m in lins[:-1]], lins[-1].out_features,
                          keras=keras, batch_size=batch_size)
     elif isinstance(model, DSCNN):
-        convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
-        linear = [m for m in model.modules() if isinstance(m, nn.Linear)][-1]
-        km = ds_cnn_keras(num_classes=linear.out_features, keras=keras, batch_size=batch_size,
+        km = ds_cnn_keras(num_classes=lins[-1].out_features, keras=keras, batch_size=batch_size,
                           input_shape=(*(image_hw or (49, 10)), convs[0].in_channels),
                           channels=[c.out_channels for c in convs if c.groups == 1])
     elif any(isinstance(m, nn.Conv2d) for m in model.modules()):
-        convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
-        linear = [m for m in model.modules() if isinstance(m, nn.Linear)][-1]
-        km = vision_cnn_keras(convs[0].out_channels, num_classes=linear.out_features, keras=keras,
+        km = vision_cnn_keras(convs[0].out_channels, num_classes=lins[-1].out_features, keras=keras,
                               batch_size=batch_size, input_shape=(*(image_hw or (28, 28)), convs[0].in_channels),
                               channels=[c.out_channels for c in convs])
     else:

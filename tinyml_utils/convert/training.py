@@ -59,12 +59,9 @@ class LossFirst(nn.Module):
 
 def set_trainable(model: nn.Module, prefixes: Sequence[str] | None = None) -> list[str]:
     """Let only parameters whose name starts with one of ``prefixes`` train (``None``: all); their names."""
-    names = []
     for n, p in model.named_parameters():
-        p.requires_grad_(prefixes is None or any(n.startswith(s) for s in prefixes))
-        if p.requires_grad:
-            names.append(n)
-    return names
+        p.requires_grad_(prefixes is None or n.startswith(tuple(prefixes)))
+    return [n for n, p in model.named_parameters() if p.requires_grad]
 
 
 @dataclass

@@ -9,13 +9,13 @@ from .executorch import ExecuTorchPte, set_executorch_threads, try_run_pte
 from .litert import OP_RESOLVERS, LiteRT
 from .llm import ExecuTorchLM, load_llm_ops
 from .mediapipe import MediaPipeClassifier, mediapipe_llm_status
-from .memory import PEAK_MEMORY_MEANING, RUNTIME_CLASSES, peak_memory
+from .memory import PEAK_MEMORY_MEANING, peak_memory
 from .onnx import OnnxRuntime
 from .tflm import TFLiteMicro, tflm_arena_bytes
 
 __all__ = ["Int8IO", "Runtime", "import_modules", "to_layout", "TorchEager", "ExecuTorchPte",
            "set_executorch_threads", "try_run_pte", "OP_RESOLVERS", "LiteRT", "ExecuTorchLM", "load_llm_ops",
            "MediaPipeClassifier", "mediapipe_llm_status",
-           "PEAK_MEMORY_MEANING", "RUNTIME_CLASSES", "peak_memory", "OnnxRuntime",
+           "PEAK_MEMORY_MEANING", "peak_memory", "OnnxRuntime",
            "TFLiteMicro", "tflm_arena_bytes"]
 

@@ -74,6 +74,8 @@ class Runtime:
     fixed_threads = False
     #: the modules this runtime needs imported (timed separately from :meth:`load`)
     imports: tuple[str, ...] = ()
+    #: the constructor's keyword arguments :meth:`spec` records (read back from attributes of the same name)
+    spec_attrs: tuple[str, ...] = ("name", "precision", "threads")
 
     def __init__(self, path: str | Path | None = None, *, name: str | None = None, precision: str = "fp32",
                  threads: int | None = DEFAULT_THREADS):
@@ -145,12 +147,8 @@ class Runtime:
         """How to rebuild this wrapper in a fresh process (for :func:`peak_memory`), or ``None``."""
         if self.path is None:
             return None
-        return {"cls": type(self).__name__, "path": str(self.path),
-                "kwargs": {"name": self.name, "precision": self.precision, "threads": self.threads,
-                           **self._spec_kwargs()}}
-
-    def _spec_kwargs(self) -> dict:
-        return {}
+        return {"cls": f"{type(self).__module__}:{type(self).__qualname__}", "path": str(self.path),
+                "kwargs": {a: getattr(self, a) for a in self.spec_attrs}}
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r}, path={self.path}, threads={self.threads})"

@@ -17,6 +17,7 @@ class TorchEager(Runtime):
 
     framework = "PyTorch eager"
     imports = ("torch",)
+    spec_attrs = Runtime.spec_attrs + ("arch",)
 
     def __init__(self, model=None, path: str | Path | None = None, *, arch: dict | None = None, **kwargs):
         super().__init__(path, **kwargs)
@@ -43,6 +44,3 @@ class TorchEager(Runtime):
 
     def spec(self) -> dict | None:
         return None if self.arch is None else super().spec()
-
-    def _spec_kwargs(self) -> dict:
-        return {"arch": self.arch}

@@ -22,6 +22,7 @@ class LiteRT(TensorFileRuntime):
 
     framework = "LiteRT"
     imports = ("ai_edge_litert.interpreter",)
+    spec_attrs = TensorFileRuntime.spec_attrs + ("op_resolver",)
 
     def __init__(self, path, *, op_resolver: str | None = None, xnnpack: bool = True, reference: bool = False,
                  **kwargs):
@@ -69,6 +70,3 @@ class LiteRT(TensorFileRuntime):
         if not self._loaded:
             self.load()
         return [d["op_name"] for d in self.interpreter._get_ops_details() if d["op_name"] != "DELEGATE"]
-
-    def _spec_kwargs(self) -> dict:
-        return {"op_resolver": self.op_resolver}

@@ -24,13 +24,11 @@ class ExecuTorchLM(ExecuTorchPte):
 
     framework = "ExecuTorch LLM"
     imports = ExecuTorchPte.imports + LLM_OP_MODULES
+    spec_attrs = ExecuTorchPte.spec_attrs + ("max_seq_len",)
 
     def __init__(self, path, *, max_seq_len: int = 128, **kwargs):
         super().__init__(path, **kwargs)
         self.max_seq_len = max_seq_len
-
-    def _spec_kwargs(self) -> dict:
-        return {"max_seq_len": self.max_seq_len}
 
     def step(self, ids, pos: int) -> np.ndarray:
         """Logits (float32, [vocab]) after feeding ``ids`` at positions ``pos``, ``pos + 1``, ..."""

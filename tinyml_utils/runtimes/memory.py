@@ -1,6 +1,7 @@
 """Cold start and peak memory of a runtime in a fresh Python process (Linux: reads ``/proc``)."""
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import re
@@ -13,16 +14,6 @@ from pathlib import Path
 import numpy as np
 
 from .base import Runtime, import_modules
-from .eager import TorchEager
-from .executorch import ExecuTorchPte
-from .litert import LiteRT
-from .llm import ExecuTorchLM
-from .mediapipe import MediaPipeClassifier
-from .onnx import OnnxRuntime
-from .tflm import TFLiteMicro
-
-RUNTIME_CLASSES = {c.__name__: c for c in (TorchEager, ExecuTorchPte, ExecuTorchLM, LiteRT, OnnxRuntime,
-                                           MediaPipeClassifier, TFLiteMicro)}
 
 PEAK_MEMORY_MEANING = ("extra peak resident memory (VmHWM after load + one batch-1 inference minus VmRSS "
                        "just before load) in a fresh Python process that had already imported the "
@@ -38,7 +29,8 @@ def _memory_child(spec_json: str, x_path: str) -> None:
     # the fresh process of peak_memory; prints one JSON line
     t0 = time.perf_counter()
     spec = json.loads(spec_json)
-    rt = RUNTIME_CLASSES[spec["cls"]](path=spec["path"], **spec["kwargs"])   # rebuilt from Runtime.spec
+    module, name = spec["cls"].split(":")
+    rt = getattr(importlib.import_module(module), name)(path=spec["path"], **spec["kwargs"])
     import_s = import_modules(rt.imports)
     x1 = np.load(x_path)
     rt.check_file()   # hashing the file is not the runtime's memory

@@ -12,6 +12,7 @@ class OnnxRuntime(Runtime):
 
     framework = "ONNX Runtime"
     imports = ("onnxruntime",)
+    spec_attrs = Runtime.spec_attrs + ("optimize",)
 
     def __init__(self, path, *, optimize: bool = True, **kwargs):
         super().__init__(path, **kwargs)
@@ -31,6 +32,3 @@ class OnnxRuntime(Runtime):
 
     def _predict(self, x: np.ndarray) -> np.ndarray:
         return batches(lambda b: self.session.run(None, {self.input_name: b})[0], x, 256)
-
-    def _spec_kwargs(self) -> dict:
-        return {"optimize": self.optimize}
