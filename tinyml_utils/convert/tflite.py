@@ -42,24 +42,18 @@ def fp32(keras_model, path) -> Path:
 
 
 def int8(keras_model, representative_x_nhwc: np.ndarray, path, int8_io: bool = True,
-                n_representative: int = 200) -> Path:
+         n_representative: int = 200) -> Path:
     """Full-integer TFLite (batch 1) calibrated on the first ``n_representative`` NHWC float images.
     ``int8_io=False`` keeps float32 input/output tensors around the int8 graph."""
     import tensorflow as tf
 
     rep = np.asarray(representative_x_nhwc[:n_representative], dtype=np.float32)
-
-    def gen():
-        for i in range(len(rep)):
-            yield [rep[i:i + 1]]
-
     conv = tf.lite.TFLiteConverter.from_keras_model(batch1_clone(keras_model))
     conv.optimizations = [tf.lite.Optimize.DEFAULT]
-    conv.representative_dataset = gen
+    conv.representative_dataset = lambda: ([rep[i:i + 1]] for i in range(len(rep)))   # one image at a time
     conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     if int8_io:
-        conv.inference_input_type = tf.int8
-        conv.inference_output_type = tf.int8
+        conv.inference_input_type = conv.inference_output_type = tf.int8
     return atomic_write_bytes(path, _convert(conv))
 
 
@@ -71,8 +65,7 @@ def from_qat(qat_model, path, int8_io: bool = True) -> Path:
     conv = tf.lite.TFLiteConverter.from_keras_model(qat_model)
     conv.optimizations = [tf.lite.Optimize.DEFAULT]
     if int8_io:
-        conv.inference_input_type = tf.int8
-        conv.inference_output_type = tf.int8
+        conv.inference_input_type = conv.inference_output_type = tf.int8
     return atomic_write_bytes(path, _convert(conv))
 
 
