@@ -13,6 +13,7 @@ import torch
 from tinyml_utils import train
 from tinyml_utils.compress import quantize as Q
 from tinyml_utils.data.base import Split
+from tinyml_utils.models.export import export_program
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +24,7 @@ def trained_qat():
 
     model, x = tiny_model_and_images(64)
     split = Split(x, (np.arange(len(x)) % 10).astype(np.int64))
-    gm = Q._export_module(Q.fold_batchnorm(model), torch.as_tensor(x[:2]))
+    gm = export_program(Q.fold_batchnorm(model), torch.as_tensor(x[:2])).module()
     prepared = prepare_qat_pt2e(gm, Q.xnnpack_quantizer(weight_bits=4, is_qat=True))
     train.fit(prepared, split, None, epochs=3, lr=5e-2, batch_size=8, seed=0)
     return prepared, x

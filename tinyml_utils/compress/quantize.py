@@ -1,5 +1,4 @@
-"""Quantization: the arithmetic, PT2E post-training quantization (PTQ) and quantization-aware
-training (QAT) for ExecuTorch/XNNPACK, per-layer error, and tfmot QAT for the TFLite route.
+"""Quantization: the arithmetic, PT2E PTQ and QAT for ExecuTorch/XNNPACK, per-layer error, tfmot QAT.
 
 ``q = clamp(round(x / scale) + zero_point, qmin, qmax)``, ``x_hat = (q - zero_point) * scale``.
 """
@@ -21,8 +20,7 @@ from ..models.keras import legacy_keras
 
 @dataclass
 class QParams:
-    """Quantization parameters. ``scale`` float32 and ``zero_point`` int64 tensors, shape () per
-    tensor or (C,) per channel along ``axis``; integers live in [qmin, qmax]."""
+    """``scale`` float32 and ``zero_point`` int64, shape () per tensor or (C,) per channel along ``axis``."""
 
     scale: torch.Tensor
     zero_point: torch.Tensor
@@ -30,17 +28,12 @@ class QParams:
     qmax: int
     axis: int | None = None
 
-    @property
-    def bits(self) -> int:
-        return int(np.ceil(np.log2(self.qmax - self.qmin + 1)))
-
 
 def _as_tensor(x):
     return x.detach() if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x, dtype=np.float32))
 
 
 def _bcast(v, x, axis: int | None):
-    """Reshape a per-channel vector ``v`` so it broadcasts against ``x`` along ``axis``."""
     if axis is None or v.ndim == 0:
         return v
     shape = [1] * x.ndim
@@ -56,12 +49,9 @@ def int_range(bits: int = 8, symmetric: bool = True) -> tuple[int, int]:
 
 
 def choose_qparams(x, bits: int = 8, symmetric: bool = True, per_channel_axis: int | None = None) -> QParams:
-    """Min/max quantization parameters of ``x`` (PyTorch's MinMaxObserver rule), one scale per slice
-    along ``per_channel_axis`` or one for the tensor.
-
-    Symmetric: ``zero_point = 0``, ``scale = max|x| / ((qmax - qmin) / 2)``. Affine: [min(x, 0),
-    max(x, 0)] spread over [qmin, qmax], ``zero_point = qmin - round(min / scale)`` (0.0 exact).
-    """
+    """Min/max parameters (PyTorch's MinMaxObserver rule), per tensor or per slice along the axis.
+    Symmetric: ``scale = max|x| / ((qmax - qmin) / 2)``, zero point 0. Affine: [min(x, 0), max(x, 0)]
+    over [qmin, qmax], ``zero_point = qmin - round(min / scale)`` (0.0 exact)."""
     eps = float(np.finfo(np.float32).eps)
     x = _as_tensor(x).float()
     qmin, qmax = int_range(bits, symmetric)
@@ -82,8 +72,7 @@ def choose_qparams(x, bits: int = 8, symmetric: bool = True, per_channel_axis: i
 
 
 def quantize_affine(x, scale, zero_point, qmin: int, qmax: int, axis: int | None = None):
-    """float → integers: ``clamp(round(x / scale) + zero_point, qmin, qmax)`` (round half to even,
-    like PyTorch). Per-channel ``scale``/``zero_point`` broadcast along ``axis``. Returns int32."""
+    """float → int32 ``clamp(round(x / scale) + zero_point, qmin, qmax)``, round half to even."""
     x = _as_tensor(x).float()
     scale, zero_point = _as_tensor(scale).float(), torch.as_tensor(zero_point)
     q = torch.round(x / _bcast(scale, x, axis)) + _bcast(zero_point, x, axis)
@@ -105,8 +94,7 @@ def fake_quantize(x, bits: int = 8, symmetric: bool = True, per_channel_axis: in
 
 
 def sqnr_db(reference, approx) -> float:
-    """Signal-to-quantization-noise ratio in dB: ``10 log10(sum(ref^2) / sum((ref - approx)^2))``.
-    Every 1 bit more is worth about 6 dB; infinite if they are equal."""
+    """``10 log10(sum(ref^2) / sum((ref - approx)^2))`` in dB (about 6 dB a bit); inf if equal."""
     r = np.asarray(_as_tensor(reference), dtype=np.float64)
     a = np.asarray(_as_tensor(approx), dtype=np.float64)
     noise = float(((r - a) ** 2).sum())
@@ -114,8 +102,7 @@ def sqnr_db(reference, approx) -> float:
 
 
 def weight_error_table(model, bits: Sequence[int] = (8, 4)):
-    """SQNR (dB) of each conv/linear weight under per-tensor and per-channel symmetric quantization
-    at each bit width; a DataFrame, one row per layer."""
+    """SQNR (dB) of each conv/linear weight, per-tensor and per-channel symmetric, at each bit width."""
     import pandas as pd
 
     rows = []
@@ -144,20 +131,14 @@ def xnnpack_quantizer(per_channel: bool = True, weight_bits: int = 8, is_qat: bo
     return XNNPACKQuantizer().set_global(cfg)
 
 
-def _export_module(model, example):
-    """The dynamic-batch GraphModule ``prepare_pt2e`` takes."""
-    return export_program(model, example).module()
-
-
 def ptq_pt2e(model, calib_x, per_channel: bool = True, weight_bits: int = 8):
-    """Post-training int8 quantization of a copy of ``model`` with PT2E and the XNNPACK quantizer,
-    calibrated on ``calib_x`` (N, ...) float32. Returns the converted GraphModule (float in, float
-    out; int8 weights and quantize/dequantize pairs in its graph)."""
+    """PT2E int8 PTQ of a copy (XNNPACK quantizer), calibrated on ``calib_x``: a GraphModule, float in
+    and out, int8 weights and quantize/dequantize pairs inside."""
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
     m = copy.deepcopy(model).eval()
     calib = torch.as_tensor(np.asarray(calib_x, dtype=np.float32))
-    gm = _export_module(m, calib[:2])
+    gm = export_program(m, calib[:2]).module()   # dynamic batch
     prepared = prepare_pt2e(gm, xnnpack_quantizer(per_channel, weight_bits))
     with torch.no_grad():
         for i in range(0, len(calib), 256):
@@ -168,8 +149,7 @@ def ptq_pt2e(model, calib_x, per_channel: bool = True, weight_bits: int = 8):
 
 
 def fold_batchnorm(model):
-    """An eval-mode copy of ``model`` with every BatchNorm that directly follows a Conv in an
-    ``nn.Sequential`` folded into that conv (and replaced by Identity)."""
+    """An eval copy with each BatchNorm right after a Conv in an ``nn.Sequential`` folded into it."""
     m = copy.deepcopy(model).eval()
     for seq in [mod for mod in m.modules() if isinstance(mod, nn.Sequential)]:
         for i in range(len(seq) - 1):
@@ -182,18 +162,14 @@ def fold_batchnorm(model):
 def qat_pt2e(model, train, val=None, epochs: int = 3, lr: float = 5e-4, batch_size: int = 64,
              weight_bits: int = 8, seed: int = 0, augment=None, calib_n: int = 256,
              return_history: bool = False, desc: str = "QAT", fold_bn: bool = False):
-    """Quantization-aware training of a copy of ``model`` with PT2E (per-channel XNNPACK quantizer):
-    observers calibrated on ``calib_n`` training images, :func:`tinyml_utils.train.fit`, then
-    ``convert_pt2e``. Returns the converted GraphModule (and the History if ``return_history``).
-
-    Below 8-bit weights :func:`sync_observers` runs before converting. At 8 bits it does not: on
-    chapter 08's DS-CNN syncing measured lower accuracy (cause not found). ``fold_bn=True`` folds
-    batch norm in first: frozen statistics, and no torchao QAT conv-BN rewrites (slow on a CPU).
+    """PT2E QAT of a copy (per-channel XNNPACK quantizer, observers calibrated on ``calib_n`` images),
+    then ``convert_pt2e``. ``fold_bn``: BN folded first (frozen statistics, no slow conv-BN rewrites).
+    Trap: :func:`sync_observers` runs below 8 bits only (at 8 it lowered chapter 08's accuracy).
     """
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_qat_pt2e
 
     m = fold_batchnorm(model) if fold_bn else copy.deepcopy(model).eval()
-    gm = _export_module(m, torch.as_tensor(np.asarray(train.x[:2], dtype=np.float32)))
+    gm = export_program(m, torch.as_tensor(np.asarray(train.x[:2], dtype=np.float32))).module()
     prepared = prepare_qat_pt2e(gm, xnnpack_quantizer(True, weight_bits, is_qat=True))
     training.set_eval(prepared)   # observers see real data; BN running statistics stay
     with torch.no_grad():
@@ -209,12 +185,9 @@ def qat_pt2e(model, train, val=None, epochs: int = 3, lr: float = 5e-4, batch_si
 
 
 def sync_observers(prepared):
-    """Set each symmetric (weight) observer's min/max to the range its fake quantizer's scale spans,
-    so ``convert_pt2e`` uses the scales the model trained with. In place; returns ``prepared``.
-
-    Trap: torch's fused fake quantizer divides ``max|w|`` by ``(qmax - qmin + 1) / 2``, its observer
-    by ``(qmax - qmin) / 2``: 1/255 apart at 8 bits, but 1/15 at 4 bits, where every weight would
-    round differently from the trained ones."""
+    """Set each symmetric (weight) observer's range to its fake quantizer's scale, so ``convert_pt2e``
+    uses the trained scales. In place. Trap: the fake quantizer divides ``max|w|`` by ``(qmax - qmin
+    + 1) / 2``, the observer by ``(qmax - qmin) / 2``: 1/255 apart at 8 bits, 1/15 at 4."""
     for fq in prepared.modules():
         obs = getattr(fq, "activation_post_process", None)
         if type(fq).__name__ != "FusedMovingAvgObsFakeQuantize" or not hasattr(obs, "min_val"):
@@ -223,32 +196,24 @@ def sync_observers(prepared):
             continue        # affine (activation): fake quantizer and observer already agree
         scale = fq.scale.detach().float()
         hi = scale * (fq.quant_max - fq.quant_min) / 2
-        lo = -hi
-        obs.min_val.copy_(lo.reshape(obs.min_val.shape))
+        obs.min_val.copy_((-hi).reshape(obs.min_val.shape))
         obs.max_val.copy_(hi.reshape(obs.max_val.shape))
     return prepared
 
 
 def layer_error(float_model, converted, x):
-    """SQNR (dB) of each ``nn.ReLU``/``nn.Linear`` output of the float model against the matching
-    ``aten.relu``/``aten.linear`` node of the converted graph (after its quantize→dequantize pair),
-    on inputs ``x``; a DataFrame. Errors accumulate: layer k inherits the errors of layers < k.
+    """SQNR (dB) of each ``nn.ReLU``/``nn.Linear`` output of the float model against the converted
+    graph's matching ``aten.relu``/``aten.linear`` (after its quantize→dequantize pair) on ``x``.
+    Trap: errors accumulate, layer k inherits those of layers < k.
     """
     import pandas as pd
 
     x = torch.as_tensor(np.asarray(x, dtype=np.float32))
     fm = copy.deepcopy(float_model).eval()
-    names, ref = [], []
-
-    def hook(name):
-        def fn(module, inputs, output):  # returns None: the output is left unchanged
-            names.append(name)
-            ref.append(output.detach())
-        return fn
-
+    ref: list[tuple[str, torch.Tensor]] = []
     for n, mod in fm.named_modules():   # fm is a throwaway copy: the hooks stay on it
-        if isinstance(mod, (nn.ReLU, nn.Linear)):
-            mod.register_forward_hook(hook(n))
+        if isinstance(mod, (nn.ReLU, nn.Linear)):   # list.append returns None: the output stays
+            mod.register_forward_hook(lambda _m, _inputs, out, n=n: ref.append((n, out.detach())))
     with torch.no_grad():
         fm(x)
 
@@ -267,30 +232,20 @@ def layer_error(float_model, converted, x):
     if len(targets) != len(ref):
         raise ValueError(f"layer_error: the float model has {len(ref)} ReLU/Linear outputs but the "
                          f"converted graph has {len(targets)} relu/linear nodes; they must match one to one")
-    captured: dict = {}
-
-    class _Capture(torch.fx.Interpreter):
-        def run_node(self, n):
-            r = super().run_node(n)
-            if n in targets:
-                captured[n] = r.detach()
-            return r
-
+    graph_run = torch.fx.Interpreter(converted, garbage_collect_values=False)   # .env keeps every node's value
     training.set_eval(converted)
     with torch.no_grad():
-        _Capture(converted).run(x)
-    rows = []
-    for i, (name, r, node, kind) in enumerate(zip(names, ref, targets, kinds)):
-        rows.append({"layer": name, "order": i, "kind": kind,
-                     "sqnr_db": sqnr_db(r, captured[node]), "numel_per_example": r[0].numel()})
+        graph_run.run(x)
+    rows = [{"layer": name, "order": i, "kind": kind, "sqnr_db": sqnr_db(r, graph_run.env[node]),
+             "numel_per_example": r[0].numel()}
+            for i, ((name, r), node, kind) in enumerate(zip(ref, targets, kinds))]
     return pd.DataFrame(rows).set_index("layer")
 
 
 def tfmot_qat(make_twin: Callable, train, val, *, epochs: int = 2, lr: float = 5e-4, batch_size: int = 64,
               seed: int = 0, keras=None):
-    """tfmot ``quantize_model`` QAT of a tf-keras twin (``make_twin(batch_size)`` builds it with its
-    float weights), fine-tuned with :func:`tinyml_utils.train.fit_keras`. Returns ``(qat_model,
-    history, qat_batch1)``, the last a batch-1 copy for :func:`tinyml_utils.convert.tflite.from_qat`.
+    """``(qat_model, history, qat_batch1)``: tfmot QAT of ``make_twin(batch_size)``, a tf-keras twin with
+    float weights; ``qat_batch1`` is for :func:`tinyml_utils.convert.tflite.from_qat`.
     Trap: needs :func:`tinyml_utils.models.keras.legacy_keras` before TensorFlow is first imported.
     """
     tf_keras = keras if keras is not None else legacy_keras()
