@@ -1,8 +1,7 @@
 """Knowledge distillation (Hinton, Vinyals & Dean, 2015): a small student learns from a big teacher.
 
-``loss = alpha * T**2 * KL(softmax(z_t / T) || softmax(z_s / T)) + (1 - alpha) * CE(z_s, y)``; the
-``T**2`` keeps the soft term's gradients the same size at every temperature. Examples labelled
-:data:`UNLABELLED` (-1) get the soft term only. The teacher runs in eval mode under ``no_grad``.
+``loss = alpha * T**2 * KL(softmax(z_t / T) || softmax(z_s / T)) + (1 - alpha) * CE(z_s, y)``;
+examples labelled :data:`UNLABELLED` (-1) get the soft term only.
 """
 from __future__ import annotations
 
@@ -31,13 +30,12 @@ def soft_targets(logits: torch.Tensor, temperature: float) -> torch.Tensor:
 
 def distillation_terms(student_logits: torch.Tensor, teacher_logits: torch.Tensor, y: torch.Tensor,
                        temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """The two terms of the loss, unweighted, in nats per example: ``(KL(p_t || p_s) at T, cross-entropy
-    at T=1)``, the latter over the labelled examples only (0 when the batch has none)."""
+    """``(KL(p_t || p_s) at T, cross-entropy at T=1)``, unweighted, nats per example; the cross-entropy
+    over labelled examples only (0 when none)."""
     T = float(temperature)
     log_p_s = F.log_softmax(student_logits / T, dim=1)
     log_p_t = F.log_softmax(teacher_logits.detach() / T, dim=1)
-    p_t = log_p_t.exp()
-    soft = (p_t * (log_p_t - log_p_s)).sum(dim=1).mean()
+    soft = F.kl_div(log_p_s, log_p_t, reduction="none", log_target=True).sum(dim=1).mean()
     labelled = y != UNLABELLED
     if bool(labelled.any()):
         hard = F.cross_entropy(student_logits[labelled], y[labelled])
@@ -58,8 +56,8 @@ def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor
 
 
 class TeacherCache:
-    """The teacher's logits per input batch, keyed by a hash of the batch's bytes: runs with the same
-    seed draw the same batches, so only the first runs the teacher (``hits``/``misses`` count)."""
+    """The teacher's logits (eval mode, no grad) per input batch, keyed by a hash of its bytes: runs with
+    the same seed draw the same batches, so only the first runs the teacher."""
 
     max_items = 200_000
 
@@ -93,8 +91,7 @@ class TeacherCache:
 
 def make_loss_fn(teacher: nn.Module | TeacherCache, temperature: float = DEFAULT_TEMPERATURE,
                  alpha: float = DEFAULT_ALPHA):
-    """A ``loss_fn(logits, y, x)`` for :func:`tinyml_utils.train.fit` that distils ``teacher`` (a plain
-    module gets its own :class:`TeacherCache`)."""
+    """A ``loss_fn(logits, y, x)`` for :func:`tinyml_utils.train.fit` that distils ``teacher``."""
     cache = teacher if isinstance(teacher, TeacherCache) else TeacherCache(teacher)
     for p in cache.teacher.parameters():
         p.requires_grad_(False)
@@ -118,8 +115,7 @@ def distill(student: nn.Module, teacher: nn.Module | TeacherCache, train, val=No
             temperature: float = DEFAULT_TEMPERATURE, alpha: float = DEFAULT_ALPHA, epochs: int = 30,
             seed: int = 0, lr: float = 1e-2, batch_size: int = 64, augment="default", desc: str | None = None,
             **fit_kwargs):
-    """Train ``student`` in place with the distillation loss; returns the ``train.History``. Only the
-    loss differs from :func:`train_scratch`."""
+    """Train ``student`` in place as :func:`train_scratch` does, with the distillation loss."""
     return train_scratch(student, train, val, epochs=epochs, seed=seed, lr=lr, batch_size=batch_size,
                          augment=augment, loss_fn=make_loss_fn(teacher, temperature, alpha),
                          desc=desc or f"distill T={temperature:g} a={alpha:g}", **fit_kwargs)
@@ -132,12 +128,8 @@ def new_student(width: int | str = "student", seed: int = 0) -> nn.Module:
 
 
 def few_labels(train, n_labelled: int, seed: int = 0):
-    """The few-label setting: ``(labelled, transfer)`` Splits from ``train``.
-
-    ``transfer``: every image, all labels but ``n_labelled`` (class-stratified, by ``seed``) replaced
-    by :data:`UNLABELLED`. ``labelled``: only the few, repeated to about ``len(train)`` rows, so the
-    from-scratch control takes as many steps per epoch.
-    """
+    """``(labelled, transfer)``: ``transfer`` keeps ``n_labelled`` stratified labels, the rest
+    :data:`UNLABELLED`; ``labelled`` repeats those few to about ``len(train)`` rows (as many steps)."""
     from ..data.base import Split, stratified_indices
 
     idx = stratified_indices(train.y, n_labelled, seed)
@@ -152,10 +144,9 @@ def compare_seeds(teacher: nn.Module | TeacherCache, ds, seeds, *, temperature: 
                   epochs: int, lr: float, batch_size: int, width: int | str = "student",
                   keep: dict | None = None, make_student: Callable[[int], nn.Module] | None = None,
                   augment="default", n_labelled: int | None = None, methods=("scratch", "distilled")):
-    """Distilled vs from-scratch students over ``seeds`` (same init per seed): a DataFrame, one row per
-    (seed, method), accuracies in [0, 1]. ``keep`` (a dict) receives the students by (method, seed);
-    ``make_student(seed)`` replaces the vision student of ``width``. With ``n_labelled``, the
-    :func:`few_labels` setting: no epoch is selected on validation (``val_accuracy`` is NaN)."""
+    """Distilled vs from-scratch students (same init per seed), one row per (seed, method). ``keep``
+    receives the students by (method, seed). With ``n_labelled`` (:func:`few_labels`), ``val_accuracy``
+    is NaN: no epoch is selected on validation."""
     import pandas as pd
 
     rows = []
