@@ -47,8 +47,7 @@ def parity(scores: np.ndarray, reference: np.ndarray) -> dict:
 
 
 def evaluate(model, x: np.ndarray, y: np.ndarray, reference: np.ndarray | None = None) -> dict:
-    """Accuracy of ``model`` on (x, y) and, given reference logits, :func:`parity` against them.
-    Returns ``{"accuracy", "max_abs_diff", "top1_agreement", "logits"}``."""
+    """``{"accuracy", "logits"}`` of ``model`` on (x, y), plus :func:`parity` given reference logits."""
     out_logits = logits(model, x)
     out = {"accuracy": top1(out_logits, y), "logits": out_logits}
     if reference is not None:
@@ -57,23 +56,22 @@ def evaluate(model, x: np.ndarray, y: np.ndarray, reference: np.ndarray | None =
 
 
 def roc_auc(is_anomaly: np.ndarray, scores: np.ndarray) -> float:
-    """Area under the ROC curve (ties count one half): the Mann–Whitney rank statistic with average
-    ranks, equal to ``sklearn.metrics.roc_auc_score``. Needs both classes present."""
+    """Area under the ROC curve (ties count one half): the Mann–Whitney rank statistic."""
+    from scipy.stats import rankdata
+
     y = np.asarray(is_anomaly).astype(bool).ravel()
     s = np.asarray(scores, dtype=np.float64).ravel()
     n_pos, n_neg = int(y.sum()), int((~y).sum())
     if n_pos == 0 or n_neg == 0:
         raise ValueError(f"roc_auc needs anomalies and normal windows; got {n_pos} and {n_neg}")
-    _, inverse, counts = np.unique(s, return_inverse=True, return_counts=True)
-    ranks = (np.cumsum(counts) - (counts - 1) / 2.0)[inverse]   # the average 1-based rank of each tie run
+    ranks = rankdata(s)   # 1-based, ties share their average rank
     return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
 
 
 def roc_points(is_anomaly: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(false-positive rate, true-positive rate) at every threshold, from (0, 0) to (1, 1)."""
+    """(false-positive rate, true-positive rate) at every distinct score, from (0, 0) to (1, 1)."""
+    from sklearn.metrics import roc_curve
+
     y = np.asarray(is_anomaly).astype(bool).ravel()
-    s = np.asarray(scores, dtype=np.float64).ravel()
-    thr = np.unique(s)[::-1]
-    tpr = [0.0] + [float((s[y] >= t).mean()) for t in thr]
-    fpr = [0.0] + [float((s[~y] >= t).mean()) for t in thr]
-    return np.asarray(fpr), np.asarray(tpr)
+    fpr, tpr, _ = roc_curve(y, np.asarray(scores, np.float64).ravel(), drop_intermediate=False)
+    return fpr, tpr

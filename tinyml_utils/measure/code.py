@@ -19,20 +19,18 @@ class ConversionLog:
     rows: list[dict[str, Any]] = field(default_factory=list)
 
     def step(self, runtime: str, step: str, fn: Callable[[], Any], *, required: bool = False):
-        """Run ``fn()`` and record it; on failure record the error and return ``None`` (re-raise when
-        ``required``)."""
-        t0 = time.perf_counter()
+        """Run ``fn()`` and record it; on failure record the error and return None (raise if ``required``)."""
+        t0, out, error = time.perf_counter(), None, None
         try:
             out = fn()
-            self.rows.append({"runtime": runtime, "step": step, "ok": True,
-                              "seconds": time.perf_counter() - t0, "error": ""})
-            return out
         except Exception as e:  # noqa: BLE001 - a failing conversion is a result to report
-            self.rows.append({"runtime": runtime, "step": step, "ok": False,
-                              "seconds": time.perf_counter() - t0, "error": f"{type(e).__name__}: {e}"[:300]})
-            if required:
-                raise
-            return None
+            error = e
+        message = "" if error is None else f"{type(error).__name__}: {error}"[:300]
+        self.rows.append({"runtime": runtime, "step": step, "ok": error is None,
+                          "seconds": time.perf_counter() - t0, "error": message})
+        if error is not None and required:
+            raise error
+        return out
 
     def frame(self):
         import pandas as pd

@@ -14,9 +14,8 @@ from .accuracy import logits
 
 @torch.no_grad()
 def bn_drift_score(model: nn.Module, x: np.ndarray) -> float:
-    """How far the first BatchNorm layer's inputs on ``x`` are from its running statistics: the mean
-    over channels of ``|log(var / running_var)| + (mean - running_mean)^2 / running_var`` (about 0
-    for data like the training data)."""
+    """Mean over the first BatchNorm's channels of ``|log(var / running_var)| + (mean - running_mean)^2
+    / running_var`` on ``x`` (about 0 for data like the training data)."""
     bn = next(m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm))
     feats = {}
     hook = bn.register_forward_hook(lambda m, inp, out: feats.setdefault("x", inp[0]))

@@ -17,11 +17,10 @@ from .latency import Comparison, compare
 
 
 def nll_from_logits(logits: np.ndarray, targets: np.ndarray) -> float:
-    """Mean negative log-likelihood (nats per token) of ``targets`` under ``logits`` [tokens, vocab],
-    in float64."""
-    z = np.asarray(logits, dtype=np.float64)
-    z = z - z.max(axis=1, keepdims=True)
-    logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+    """Mean negative log-likelihood (nats per token, float64) of ``targets`` under ``logits`` [T, vocab]."""
+    from scipy.special import log_softmax
+
+    logp = log_softmax(np.asarray(logits, dtype=np.float64), axis=1)
     return float(-logp[np.arange(len(targets)), np.asarray(targets)].mean())
 
 

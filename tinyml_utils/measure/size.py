@@ -20,8 +20,7 @@ def count_nonzero_params(model) -> int:
 
 
 def count_macs(model, example_input) -> int:
-    """Multiply-accumulates of one eval-mode forward pass: PyTorch's ``FlopCounterMode`` FLOPs / 2
-    (conv, linear and matmul only)."""
+    """Multiply-accumulates of one eval-mode forward: ``FlopCounterMode`` FLOPs / 2 (conv, linear, matmul)."""
     was_training = model.training
     model.eval()
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
@@ -36,8 +35,8 @@ def file_bytes(path: str | Path) -> int:
 
 
 def state_dict_bytes(model, path: str | Path | None = None) -> int:
-    """Bytes of ``torch.save(model.state_dict())`` on disk, written to ``path`` or a temporary file.
-    Trap: an in-memory buffer differs by a few hundred bytes (the zip stores the file name)."""
+    """Bytes of ``torch.save(model.state_dict())`` on disk (``path`` or a temporary file). Trap: an
+    in-memory buffer differs by a few hundred bytes (the zip stores the file name)."""
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -47,7 +46,7 @@ def state_dict_bytes(model, path: str | Path | None = None) -> int:
 
 
 def zipped_bytes(path: str | Path) -> int:
-    """Bytes of the file after DEFLATE compression (level 9): what sparsity saves in a download."""
+    """Bytes of the file after DEFLATE level 9 (what sparsity saves in a download)."""
     import zlib
 
     return len(zlib.compress(Path(path).read_bytes(), 9))
@@ -59,9 +58,8 @@ def artifact_bytes(path: str | Path) -> dict[str, int]:
 
 
 def graph_constant_bytes(gm) -> dict[str, int]:
-    """Bytes of the tensors a (converted PT2E) GraphModule's graph reads, by dtype: the weight
-    payload an artifact must carry at least. Trap: the state dict can keep unused float originals,
-    so only ``get_attr`` nodes are counted."""
+    """Bytes by dtype of the tensors a (converted PT2E) graph reads: the least payload an artifact carries.
+    Trap: the state dict can keep unused float originals, so only ``get_attr`` nodes count."""
     seen, out = set(), {}
     for node in gm.graph.nodes:
         if node.op != "get_attr":
@@ -79,8 +77,8 @@ def graph_constant_bytes(gm) -> dict[str, int]:
 
 
 def float_payload_bytes(model) -> int:
-    """Bytes of a float model's weights after batch-norm folding (what an fp32 ``.pte`` carries):
-    conv/linear weights plus one float32 bias per output channel."""
+    """Bytes of a float model's conv/linear weights plus one float32 bias per output channel: what an
+    fp32 ``.pte`` carries after batch-norm folding."""
     total = 0
     for mod in model.modules():
         if isinstance(mod, (nn.Conv1d, nn.Conv2d, nn.Linear)):
