@@ -13,8 +13,7 @@ def _is_keras(model) -> bool:
 
 
 def logits(model, x: np.ndarray, batch_size: int = 512) -> np.ndarray:
-    """Float32 logits (N, classes) on NCHW float32 ``x``: a torch module (exported ones too), a Keras
-    model (fed NHWC), or anything with ``predict(x)`` (a :mod:`tinyml_utils.runtimes` wrapper)."""
+    """Float32 logits (N, classes) on NCHW ``x`` of a torch module, Keras model (fed NHWC) or runtime."""
     if isinstance(model, torch.nn.Module):
         return predict(model, x, batch_size)
     if _is_keras(model):

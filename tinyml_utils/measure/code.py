@@ -1,5 +1,4 @@
-"""Effort of a conversion path: which steps succeeded and how long they took (seconds), and how many
-lines of code it needs (its own functions plus the ``tinyml_utils`` code they reach)."""
+"""Effort of a conversion path: its steps (ok, seconds) and the lines of ``tinyml_utils`` code it reaches."""
 from __future__ import annotations
 
 import inspect

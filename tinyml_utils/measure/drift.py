@@ -1,7 +1,6 @@
 """Drift statistics a deployed model can compute without labels.
 
-Trap: a drift that only mixes channels (a rotated sensor) keeps each channel's energy and moves
-these statistics much less than a scale change.
+Trap: a drift that only mixes channels (a rotated sensor) moves them much less than a scale change.
 """
 from __future__ import annotations
 

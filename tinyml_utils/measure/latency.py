@@ -103,11 +103,8 @@ class Latency(Timing):
 
 def measure_latency(fn: Callable[[], Any], *, warmup: int = 20, repeats: int = 200,
                     threads: int = DEFAULT_THREADS, max_seconds: float | None = 20.0) -> Latency:
-    """Time ``fn()`` (one batch-1 inference) ``repeats`` times after ``warmup`` untimed calls.
-
-    ``threads``: the caller's runtime thread count (torch's is set here), reported with the numbers.
-    ``max_seconds`` caps the timed phase (fewer repeats, at least 10).
-    """
+    """Time ``fn()`` ``repeats`` times after ``warmup`` calls; ``max_seconds`` caps it (at least 10 calls).
+    ``threads``: the caller's runtime thread count (torch's is set here), reported with the numbers."""
     set_threads(threads)
     _time_calls(fn, warmup)
     gc.collect()
@@ -169,8 +166,7 @@ class Comparison:
 
 def compare(fns: dict[str, Callable[[], Any]], *, rounds: int = 9, calls: int = 30, warmup: int = 5,
             quantile: float = 0.1, max_seconds: float | None = 60.0) -> Comparison:
-    """Time zero-argument callables interleaved (module docstring), ``calls`` each per round.
-    ``max_seconds`` caps the whole run (never fewer than 3 rounds)."""
+    """Time callables interleaved (module docstring); ``max_seconds`` caps the run at 3 rounds or more."""
     if not fns:
         raise ValueError("compare() needs at least one callable")
     names = list(fns)

@@ -1,8 +1,5 @@
-"""A language model's quality and speed: perplexity, and prefill/decode tokens per second.
-
-Perplexity = exp(mean negative log-likelihood in nats per token) over the non-overlapping windows
-of :func:`tinyml_utils.data.text.windows` (the same windows for an eager model and a ``.pte``).
-"""
+"""A language model's quality and speed: perplexity (exp of the mean NLL in nats per token, over
+:func:`tinyml_utils.data.text.windows`'s non-overlapping windows) and prefill/decode tokens per second."""
 from __future__ import annotations
 
 import math
@@ -31,8 +28,7 @@ def perplexity_from_nll(nll_per_token: float) -> float:
 
 @torch.no_grad()
 def mean_nll(model, ids, seq_len: int = 128, max_tokens: int | None = None) -> float:
-    """Mean negative log-likelihood (nats per token) of ``ids`` under an eager full-logits model (each
-    window starts with an empty context)."""
+    """Mean NLL (nats per token) of ``ids`` under an eager model, each window from an empty context."""
     total, count = 0.0, 0
     model.eval()
     for x, y in windows(ids, seq_len, max_tokens):
@@ -45,8 +41,7 @@ def mean_nll(model, ids, seq_len: int = 128, max_tokens: int | None = None) -> f
 
 @dataclass
 class TokenSpeed:
-    """Tokens per second of one program: prefill and ``decode_tok_s`` from the rounds' low quantile,
-    ``decode_tok_s_median`` from the median call (load included)."""
+    """Tokens per second: from the rounds' low quantile, ``decode_tok_s_median`` from the median call."""
 
     prefill_tok_s: float
     decode_tok_s: float
@@ -68,10 +63,9 @@ def _decoder(lm, first: int):
 
 def token_speed(lms: dict, prefill_tokens: int = 64, *, rounds: int = 5, calls: int = 32,
                 quantile: float = 0.1, max_seconds: float | None = 60.0) -> tuple[dict[str, TokenSpeed], Comparison]:
-    """Interleaved :func:`compare` of KV-cache programs (``lm.step(ids, pos)``, ``lm.max_seq_len``):
-    ``"<name> prefill"`` (the prompt at position 0) and ``"<name> decode"`` (one token a call).
-    Returns ``(speeds, Comparison)``. Trap: a decode call's cost grows with its position, so every
-    program's decode cycles over the same positions, ``prefill_tokens`` … ``max_seq_len - 1``."""
+    """Interleaved :func:`compare` of KV-cache programs (``lm.step(ids, pos)``): ``"<name> prefill"``
+    and ``"<name> decode"`` (one token a call). Trap: decode cost grows with position, so every
+    program cycles over the same positions, ``prefill_tokens`` … ``max_seq_len - 1``."""
     prompt = [(7 * i + 3) % 256 for i in range(prefill_tokens)]
     fns = {}
     for name, lm in lms.items():
