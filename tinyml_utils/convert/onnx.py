@@ -36,11 +36,10 @@ def quantize_onnx_int8(fp32_path: str | Path, calib_x: np.ndarray, path: str | P
 
     class _Reader(CalibrationDataReader):
         def __init__(self):
-            self._it = iter(range(len(calib)))
+            self._it = ({input_name: calib[i:i + 1]} for i in range(len(calib)))
 
         def get_next(self):
-            i = next(self._it, None)
-            return None if i is None else {input_name: calib[i:i + 1]}
+            return next(self._it, None)
 
     with tempfile.TemporaryDirectory() as tmp:
         pre = Path(tmp) / "pre.onnx"

@@ -184,6 +184,14 @@ class Int8IO:
     def __init__(self, dtype, scale: float | None, zero_point: int | None):
         self.dtype, self.scale, self.zero_point = np.dtype(dtype), scale, zero_point
 
+    @classmethod
+    def of(cls, detail: dict) -> Int8IO:
+        """From a LiteRT or TFLite Micro tensor's details (per-tensor ``quantization_parameters``)."""
+        q = detail["quantization_parameters"]
+        if detail["dtype"] in (np.int8, np.uint8) and len(q["scales"]):
+            return cls(detail["dtype"], float(q["scales"][0]), int(q["zero_points"][0]))
+        return cls(detail["dtype"], None, None)
+
     @property
     def is_int(self) -> bool:
         return self.dtype in (np.int8, np.uint8) and self.scale is not None

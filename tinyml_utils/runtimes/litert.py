@@ -10,12 +10,6 @@ from .base import Int8IO, TensorFileRuntime
 OP_RESOLVERS = {"auto": None, "builtin": "BUILTIN_WITHOUT_DEFAULT_DELEGATES", "reference": "BUILTIN_REF"}
 
 
-def _io(detail: dict) -> Int8IO:
-    scale, zp = detail["quantization"]
-    quantized = detail["dtype"] in (np.int8, np.uint8)
-    return Int8IO(detail["dtype"], scale if quantized else None, zp if quantized else None)
-
-
 class LiteRT(TensorFileRuntime):
     """A ``.tflite`` in LiteRT's interpreter. ``op_resolver``: one of :data:`OP_RESOLVERS`
     (``xnnpack=False`` means ``"builtin"``, ``reference=True`` means ``"reference"``)."""
@@ -42,7 +36,7 @@ class LiteRT(TensorFileRuntime):
         self.interpreter.allocate_tensors()
         self._inp = self.interpreter.get_input_details()[0]
         self._out = self.interpreter.get_output_details()[0]
-        self.in_io, self.out_io = _io(self._inp), _io(self._out)
+        self.in_io, self.out_io = Int8IO.of(self._inp), Int8IO.of(self._out)
 
     @property
     def inp(self) -> dict:

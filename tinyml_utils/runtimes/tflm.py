@@ -10,13 +10,6 @@ from ..core.env import capture_output
 from .base import Int8IO, TensorFileRuntime
 
 
-def _io(detail: dict) -> Int8IO:
-    q = detail["quantization_parameters"]
-    if detail["dtype"] in (np.int8, np.uint8) and len(q["scales"]):
-        return Int8IO(detail["dtype"], float(q["scales"][0]), int(q["zero_points"][0]))
-    return Int8IO(detail["dtype"], None, None)
-
-
 def parse_arena_report(report: str) -> int:
     """Total arena bytes from TFLM's ``print_allocations`` text (``Arena allocation total N bytes``)."""
     m = re.search(r"Arena allocation total (\d+) bytes", report)
@@ -55,7 +48,7 @@ class TFLiteMicro(TensorFileRuntime):
         self.interp = runtime.Interpreter.from_bytes(self.path.read_bytes())
         self.inp = self.interp.get_input_details(0)
         self.out = self.interp.get_output_details(0)
-        self.in_io, self.out_io = _io(self.inp), _io(self.out)
+        self.in_io, self.out_io = Int8IO.of(self.inp), Int8IO.of(self.out)
 
     def run_raw(self, xq: np.ndarray) -> np.ndarray:
         """One inference on an already-quantized batch-1 input; the raw output tensor (a copy)."""
