@@ -48,24 +48,19 @@ def magnitude_prune(model: nn.Module, sparsity: float, scope: str = "global",
     if layers is not None and len(chosen) != len(set(layers)):
         known = [n for n, _ in prunable_layers(model)]
         raise ValueError(f"unknown layer in {list(layers)}; prunable layers are {known}")
-    if scope in ("global", "global_normalized"):
-        total = sum(m.weight.numel() for _, m in chosen)
-        extra = int(round(sparsity * total)) - sum(_masked(m) for _, m in chosen)
+    if scope not in ("global", "global_normalized", "layerwise"):
+        raise ValueError(f"scope must be 'global', 'global_normalized' or 'layerwise', got {scope!r}")
+    groups = [[m] for _, m in chosen] if scope == "layerwise" else [[m for _, m in chosen]]
+    for group in groups:
+        extra = int(round(sparsity * sum(m.weight.numel() for m in group))) - sum(_masked(m) for m in group)
         scores = None
         if scope == "global_normalized":
             scores = {(m, "weight"): m.weight.detach().abs() / m.weight.detach().pow(2).mean().sqrt().clamp_min(1e-12)
-                      for _, m in chosen}
+                      for m in group}
         if extra > 0:
             # integer amount = number of *still unpruned* weights to remove (PruningContainer semantics)
-            torch_prune.global_unstructured([(m, "weight") for _, m in chosen], importance_scores=scores,
+            torch_prune.global_unstructured([(m, "weight") for m in group], importance_scores=scores,
                                             pruning_method=torch_prune.L1Unstructured, amount=extra)
-    elif scope == "layerwise":
-        for _, m in chosen:
-            extra = int(round(sparsity * m.weight.numel())) - _masked(m)
-            if extra > 0:
-                torch_prune.l1_unstructured(m, "weight", amount=extra)
-    else:
-        raise ValueError(f"scope must be 'global', 'global_normalized' or 'layerwise', got {scope!r}")
     return model
 
 
