@@ -159,12 +159,9 @@ def compare_seeds(teacher: nn.Module | TeacherCache, ds, seeds, *, temperature: 
         for method in methods:
             student = make_student(seed) if make_student is not None else new_student(width, seed)
             t0 = time.perf_counter()
-            common = dict(epochs=epochs, seed=seed, lr=lr, batch_size=batch_size, augment=augment)
-            if method == "distilled":
-                hist = distill(student, teacher, sets[method], val, temperature=temperature, alpha=alpha,
-                               desc=f"distilled seed {seed}", **common)
-            else:
-                hist = train_scratch(student, sets[method], val, desc=f"scratch seed {seed}", **common)
+            kd = {"loss_fn": make_loss_fn(teacher, temperature, alpha)} if method == "distilled" else {}
+            hist = train_scratch(student, sets[method], val, epochs=epochs, seed=seed, lr=lr, batch_size=batch_size,
+                                 augment=augment, desc=f"{method} seed {seed}", **kd)
             val_acc = hist.best_val_accuracy if val is not None else float("nan")
             rows.append({"seed": seed, "method": method, "val_accuracy": val_acc,
                          "test_accuracy": accuracy(student, ds.test), "seconds": time.perf_counter() - t0})
