@@ -26,7 +26,6 @@ FORMAT = "tinyml_utils.prune/v1"
 
 
 def prunable_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
-    """``(name, module)`` of every conv and linear layer."""
     return [(n, m) for n, m in model.named_modules() if isinstance(m, PRUNABLE_TYPES)]
 
 
@@ -87,12 +86,11 @@ def sparsity_report(model: nn.Module):
     rows = [{"layer": n, "type": type(m).__name__, "shape": tuple(m.weight.shape),
              "weights": m.weight.numel(), "zeros": int((m.weight == 0).sum())}
             for n, m in prunable_layers(model)]
-    df = pd.DataFrame(rows)
-    total = {"layer": "total", "type": "", "shape": "", "weights": int(df["weights"].sum()),
-             "zeros": int(df["zeros"].sum())}
-    df = pd.concat([df, pd.DataFrame([total])], ignore_index=True)
+    df = pd.DataFrame(rows).set_index("layer")
+    df.loc["total"] = {"type": "", "shape": "", "weights": int(df["weights"].sum()),
+                       "zeros": int(df["zeros"].sum())}
     df["sparsity"] = (df["zeros"] / df["weights"]).round(4)
-    return df.set_index("layer")
+    return df
 
 
 def sensitivity(model: nn.Module, split, sparsities: Iterable[float]):

@@ -119,12 +119,7 @@ def measure_latency(fn: Callable[[], Any], *, warmup: int = 20, repeats: int = 2
 def torch_latency(model, example_input, **kwargs) -> Latency:
     """:func:`measure_latency` of an eager torch model in eval mode under ``torch.no_grad``."""
     model.eval()
-
-    def run():
-        with torch.no_grad():
-            model(example_input)
-
-    return measure_latency(run, **kwargs)
+    return measure_latency(torch.no_grad()(lambda: model(example_input)), **kwargs)
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 :func:`tinyml_utils.data.text.windows`'s non-overlapping windows) and prefill/decode tokens per second."""
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 
@@ -51,12 +52,11 @@ class TokenSpeed:
 
 
 def _decoder(lm, first: int):
-    pos = [first]
+    positions = itertools.cycle(range(first, lm.max_seq_len))
 
     def decode_one() -> None:
-        p = pos[0]
+        p = next(positions)
         lm.step([p % 256], p)
-        pos[0] = p + 1 if p + 1 < lm.max_seq_len else first
 
     return decode_one
 

@@ -11,15 +11,14 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 
 import numpy as np
+from scipy.special import softmax as scipy_softmax
 
 from ..data.stream import Event, Stream
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
-    z = np.asarray(logits, np.float64)
-    z = z - z.max(axis=-1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=-1, keepdims=True)
+    """Float64 softmax over the last axis."""
+    return scipy_softmax(np.asarray(logits, np.float64), axis=-1)
 
 
 def smooth(probs: np.ndarray, n: int) -> np.ndarray:
