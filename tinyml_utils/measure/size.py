@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+from collections import Counter
 from pathlib import Path
 
 import torch
@@ -60,20 +61,15 @@ def artifact_bytes(path: str | Path) -> dict[str, int]:
 def graph_constant_bytes(gm) -> dict[str, int]:
     """Bytes by dtype of the tensors a (converted PT2E) graph reads: the least payload an artifact carries.
     Trap: the state dict can keep unused float originals, so only ``get_attr`` nodes count."""
-    seen, out = set(), {}
+    tensors = {}   # one entry per distinct storage
     for node in gm.graph.nodes:
-        if node.op != "get_attr":
-            continue
-        t = functools.reduce(getattr, str(node.target).split("."), gm)
-        if not isinstance(t, torch.Tensor):
-            continue
-        key = (t.data_ptr(), t.numel(), t.dtype)
-        if key in seen or t.numel() == 0:
-            continue
-        seen.add(key)
-        k = str(t.dtype).replace("torch.", "")
-        out[k] = out.get(k, 0) + t.numel() * t.element_size()
-    return out
+        t = functools.reduce(getattr, str(node.target).split("."), gm) if node.op == "get_attr" else None
+        if isinstance(t, torch.Tensor) and t.numel() > 0:
+            tensors[(t.data_ptr(), t.numel(), t.dtype)] = t
+    out = Counter()
+    for t in tensors.values():
+        out[str(t.dtype).replace("torch.", "")] += t.numel() * t.element_size()
+    return dict(out)
 
 
 def float_payload_bytes(model) -> int:
