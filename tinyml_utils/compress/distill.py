@@ -24,7 +24,6 @@ UNLABELLED = -1
 
 
 def soft_targets(logits: torch.Tensor, temperature: float) -> torch.Tensor:
-    """``softmax(logits / T)``: class probabilities softened by the temperature."""
     return F.softmax(logits / temperature, dim=1)
 
 

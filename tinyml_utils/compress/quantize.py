@@ -80,7 +80,6 @@ def quantize_affine(x, scale, zero_point, qmin: int, qmax: int, axis: int | None
 
 
 def dequantize(q, scale, zero_point, axis: int | None = None):
-    """integers → float: ``(q - zero_point) * scale``."""
     q = torch.as_tensor(q)
     scale, zero_point = _as_tensor(scale).float(), torch.as_tensor(zero_point)
     return (q.to(torch.float32) - _bcast(zero_point, q, axis)) * _bcast(scale, q, axis)

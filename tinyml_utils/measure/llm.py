@@ -23,7 +23,6 @@ def nll_from_logits(logits: np.ndarray, targets: np.ndarray) -> float:
 
 
 def perplexity_from_nll(nll_per_token: float) -> float:
-    """Perplexity = exp(mean negative log-likelihood in nats per token)."""
     return float(math.exp(nll_per_token))
 
 

@@ -11,7 +11,6 @@ from torch.utils.flop_counter import FlopCounterMode
 
 
 def count_params(model) -> int:
-    """Number of parameters (weights and biases) of a torch module."""
     return int(sum(p.numel() for p in model.parameters()))
 
 
@@ -31,7 +30,6 @@ def count_macs(model, example_input) -> int:
 
 
 def file_bytes(path: str | Path) -> int:
-    """Size of a file on disk, in bytes."""
     return Path(path).stat().st_size
 
 
