@@ -133,7 +133,6 @@ def det_curve(runs: Sequence[tuple[np.ndarray, np.ndarray, Stream]], thresholds:
     hours = sum(s.duration_s for _, _, s in runs) / 3600.0
     thresholds = np.asarray(thresholds, np.float64)
     kws = np.asarray(list(keyword_labels))
-    runs = [_above_only(t, probs, s, keyword_labels, float(thresholds.min())) for t, probs, s in runs]
     runs = [(t, probs[:, kws].argmax(1), keyword_score(probs, kws), s, _event_index(s.events, tolerance_s))
             for t, probs, s in runs]
     n_kw = Counter(e.label for *_, index in runs for e in index[0])
@@ -168,15 +167,6 @@ def distinct_thresholds(runs: Sequence[tuple[np.ndarray, np.ndarray, Stream]], k
     u = np.unique(s[s >= lowest])
     top = np.nextafter(u[-1] if len(u) else lowest, np.inf)
     return np.concatenate([u, [top]])
-
-
-def _above_only(t, probs, stream, keyword_labels, lowest: float):
-    """Windows scoring ``>= lowest`` and their neighbours: the same detections at any threshold above."""
-    on = keyword_score(probs, keyword_labels) >= lowest
-    keep = on.copy()
-    keep[1:] |= on[:-1]
-    keep[:-1] |= on[1:]
-    return np.asarray(t)[keep], np.asarray(probs)[keep], stream
 
 
 def hit_rate_at(det, max_fa_per_hour: float, keyword: str = "all") -> dict:
