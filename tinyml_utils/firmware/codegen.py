@@ -104,6 +104,10 @@ def _wrap(items: list[str], width: int = 96) -> str:
     return "\n    ".join(lines + [line.rstrip(", ")])
 
 
+def _struct(ctype: str, name: str, fields: str) -> str:
+    return f"static const {ctype} {name} = {{\n    {fields}\n}};\n"
+
+
 #: op → (kernel, weight layout) of the ops with weights
 _WEIGHTED = {"CONV_2D": ("conv2d_s8", "OHWI"), "DEPTHWISE_CONV_2D": ("depthwise_conv2d_s8", "1HWC"),
              "FULLY_CONNECTED": ("fully_connected_s8", "[out][in]")}
@@ -142,29 +146,27 @@ def _layer_c(layer: Layer, variant: str) -> tuple[str, str, str]:
                     f".stride_h = {p['stride_h']}, .stride_w = {p['stride_w']}, "
                     f".dil_h = {p['dil_h']}, .dil_w = {p['dil_w']}, .pad_top = {p['pad_top']}, "
                     f".pad_left = {p['pad_left']}, .depth_multiplier = {p.get('depth_multiplier', 1)},")
-        data += (f"static const conv_params_t {n} = {{\n    {geom}\n"
-                 f"    .in_zp = {layer.in_zp}, .out_zp = {layer.out_zp}, .act_min = {layer.act_min}, "
-                 f".act_max = {layer.act_max},\n    {refs}\n"
-                 f"    .bias = {n}_bias, .mult = {n}_mult, .shift = {n}_shift,\n}};\n")
+        data += _struct("conv_params_t", n, f"{geom}\n    .in_zp = {layer.in_zp}, .out_zp = {layer.out_zp}, "
+                        f".act_min = {layer.act_min}, .act_max = {layer.act_max},\n    {refs}\n"
+                        f"    .bias = {n}_bias, .mult = {n}_mult, .shift = {n}_shift,")
         return what, data, f"{fn}(&{n}, {{IN}}, {{OUT}}, {{SCRATCH}});"
     if layer.op == "MAX_POOL_2D":
         what = f"MAX_POOL_2D {p['kh']}x{p['kw']} stride {p['stride_h']}x{p['stride_w']}, {shapes}"
-        data = (f"static const pool_params_t {n} = {{\n    .in_h = {ih}, .in_w = {iw}, .c = {ic}, .out_h = {oh}, "
-                f".out_w = {ow}, .k_h = {p['kh']}, .k_w = {p['kw']},\n    .stride_h = {p['stride_h']}, "
-                f".stride_w = {p['stride_w']}, .pad_top = {p['pad_top']}, .pad_left = {p['pad_left']}, "
-                f".act_min = {layer.act_min}, .act_max = {layer.act_max},\n}};\n")
-        return what, data, f"max_pool2d_s8(&{n}, {{IN}}, {{OUT}});"
-    if layer.op == "MEAN":
+        ctype, kernel = "pool_params_t", "max_pool2d_s8"
+        fields = (f".in_h = {ih}, .in_w = {iw}, .c = {ic}, .out_h = {oh}, .out_w = {ow}, "
+                  f".k_h = {p['kh']}, .k_w = {p['kw']},\n    .stride_h = {p['stride_h']}, "
+                  f".stride_w = {p['stride_w']}, .pad_top = {p['pad_top']}, .pad_left = {p['pad_left']}, "
+                  f".act_min = {layer.act_min}, .act_max = {layer.act_max},")
+    elif layer.op == "MEAN":
         what = f"MEAN over {ih}x{iw} (global average pool), {ih}x{iw}x{ic} -> {oc}, {p['rounding'].upper()} rounding"
-        data = (f"static const mean_params_t {n} = {{\n    .h = {ih}, .w = {iw}, .c = {ic}, .in_zp = {layer.in_zp}, "
-                f".out_zp = {layer.out_zp}, .mult = {int(p['q'][0])}, .shift = {int(p['shift'][0])},\n}};\n")
-        return what, data, f"mean_hw_s8(&{n}, {{IN}}, {{OUT}});"
-    # PAD: the last op plan() supports
-    pads = ", ".join(f"{{{int(a)}, {int(b)}}}" for a, b in p["pads"])
-    dims = ", ".join(str(d) for d in layer.in_shape)
-    data = f"static const pad_params_t {n} = {{\n    .in_dims = {{{dims}}}, .pads = {{{pads}}}, " \
-           f".value = {layer.out_zp},\n}};\n"
-    return f"PAD {shapes}", data, f"pad_s8(&{n}, {{IN}}, {{OUT}});"
+        ctype, kernel = "mean_params_t", "mean_hw_s8"
+        fields = (f".h = {ih}, .w = {iw}, .c = {ic}, .in_zp = {layer.in_zp}, .out_zp = {layer.out_zp}, "
+                  f".mult = {int(p['q'][0])}, .shift = {int(p['shift'][0])},")
+    else:  # PAD: the last op plan() supports
+        what, ctype, kernel = f"PAD {shapes}", "pad_params_t", "pad_s8"
+        pads = ", ".join(f"{{{int(a)}, {int(b)}}}" for a, b in p["pads"])
+        fields = f".in_dims = {{{', '.join(map(str, layer.in_shape))}}}, .pads = {{{pads}}}, .value = {layer.out_zp},"
+    return what, _struct(ctype, n, fields), f"{kernel}(&{n}, {{IN}}, {{OUT}});"
 
 
 def model_c(layers: list[Layer], model_name: str, variant: str) -> str:
