@@ -179,15 +179,23 @@ def test_speech_commands_corrupt_archive_raises_naming_it(tmp_path):
     assert not (root / "speech_commands_v0.02").exists()
 
 
-def test_speech_commands_missing_says_how_to_fix(tmp_path):
+@pytest.mark.parametrize("loader, file, url, digest", [
+    ("speech_commands", "speech_commands_v0.02.tar.gz",
+     "https://download.tensorflow.org/data/speech_commands_v0.02.tar.gz", ("SPEECH_COMMANDS_SHA256", "v0.02")),
+    ("mnist_full", "train-images-idx3-ubyte.gz",
+     "https://storage.googleapis.com/cvdf-datasets/mnist/train-images-idx3-ubyte.gz",
+     ("MNIST_SHA256", "train-images-idx3-ubyte.gz"))])
+def test_missing_file_says_what_to_fetch_and_where(tmp_path, loader, file, url, digest):
     with pytest.raises(DataError) as err:
-        public.speech_commands(root=tmp_path)
+        getattr(public, loader)(root=tmp_path)
     msg = str(err.value)
-    assert str(tmp_path / "speech_commands_v0.02.tar.gz") in msg and "place" in msg
-    assert "https://download.tensorflow.org/data/speech_commands_v0.02.tar.gz" in msg
-    assert public.SPEECH_COMMANDS_SHA256["v0.02"] in msg
+    assert str(tmp_path / file) in msg and "place" in msg
+    assert url in msg and getattr(public, digest[0])[digest[1]] in msg
+
+
+def test_speech_commands_unknown_version():
     with pytest.raises(ValueError, match="version"):
-        public.speech_commands(root=tmp_path, version="v9")
+        public.speech_commands(version="v9")
 
 
 # --------------------------------------------------------------------------------------------
@@ -218,15 +226,6 @@ def test_mnist_checksum_mismatch_names_the_file(tmp_path):
     with pytest.raises(DataError) as err:
         public.mnist_full(root=tmp_path)
     assert str(tmp_path / "train-images-idx3-ubyte.gz") in str(err.value)
-
-
-def test_mnist_missing_says_how_to_fix(tmp_path):
-    with pytest.raises(DataError) as err:
-        public.mnist_full(root=tmp_path)
-    msg = str(err.value)
-    assert str(tmp_path / "train-images-idx3-ubyte.gz") in msg and "place" in msg
-    assert "https://storage.googleapis.com/cvdf-datasets/mnist/train-images-idx3-ubyte.gz" in msg
-    assert public.MNIST_SHA256["train-images-idx3-ubyte.gz"] in msg
 
 
 def test_published_checksums_look_like_sha256():
