@@ -66,7 +66,7 @@ def test_kmeans_scorer_nearest_centroid():
 
 
 def test_autoencoder_shape_and_training_lowers_error():
-    torch.manual_seed(0)   # unseeded, the test depended on what ran before it (after/before: 0.17-0.54 over 12 seeds)
+    torch.manual_seed(1)   # unseeded, it depended on what ran before it (after/before 0.17-0.54 over seeds 0-11)
     rng = np.random.default_rng(4)
     z = rng.normal(size=(128, 3))
     x = (z @ rng.normal(size=(3, 12))).astype(np.float32)     # 12 features on a 3-d subspace
@@ -75,7 +75,7 @@ def test_autoencoder_shape_and_training_lowers_error():
     anomaly.train_autoencoder(ae, x, epochs=60, lr=1e-2, batch_size=64)
     after = anomaly.reconstruction_scores(ae(torch.as_tensor(x)).detach().numpy(), x).mean()
     assert [m.out_features for m in ae if isinstance(m, torch.nn.Linear)] == [8, 3, 8, 12]
-    assert after < 0.75 * before
+    assert after < 0.5 * before
 
 
 @pytest.fixture(scope="module")

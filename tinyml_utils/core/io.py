@@ -12,7 +12,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 SIDECAR = ".sha256"
 _MAY_BE_EMPTY = {".txt", ".log", ".json", ".md"}
@@ -143,9 +143,9 @@ def torch_save(obj: Any, path: str | Path) -> Path:
     return Path(path)
 
 
-def write_json(path: str | Path, doc: Any) -> Path:
-    """``json.dumps(doc, indent=2)`` written atomically."""
-    return atomic_write_text(path, json.dumps(doc, indent=2) + "\n")
+def write_json(path: str | Path, doc: Any, default: Callable[[Any], Any] | None = None) -> Path:
+    """``json.dumps(doc, indent=2, default=default)`` written atomically."""
+    return atomic_write_text(path, json.dumps(doc, indent=2, default=default) + "\n")
 
 
 def read_json(path: str | Path, fix: str) -> Any:

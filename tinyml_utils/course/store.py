@@ -68,7 +68,7 @@ def save(spec: Spec, write: Callable[[Path], object], info: dict | None = None) 
     digest = io.seal(spec.path)
     meta = {"key": spec.key(), "sha256": digest, "recipe": spec.recipe, "versions": versions(*PINNED),
             "sources": spec.sources, "info": info or {}}
-    io.atomic_write_text(spec.meta_path, json.dumps(meta, indent=2, default=_plain) + "\n")
+    io.write_json(spec.meta_path, meta, default=_plain)
     return spec.path
 
 

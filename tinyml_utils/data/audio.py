@@ -158,8 +158,15 @@ class CmsisMfcc:
     """CMSIS-DSP's MFCC (``dtype`` ``"f32"`` or ``"q15"``) over whole clips: float32 (..., 49, 10), units as
     ``tf.signal``'s (q15 outputs / 128). The q15 path feeds int16 (× 32768, saturated), as a microphone would."""
 
-    frame, hop, fft = FRAME, HOP, FFT     # the keyword recipe (firmware.mfcc reads these)
-    n_mels, n_mfcc, fmin, fmax, sample_rate = N_MELS, N_MFCC, FMIN, FMAX, SAMPLE_RATE
+    # the keyword recipe (firmware.mfcc reads these)
+    frame = FRAME
+    hop = HOP
+    fft = FFT
+    n_mels = N_MELS
+    n_mfcc = N_MFCC
+    fmin = FMIN
+    fmax = FMAX
+    sample_rate = SAMPLE_RATE
 
     def __init__(self, dtype: str = "f32") -> None:
         import cmsisdsp as dsp

@@ -99,7 +99,8 @@ CARD = DataCard(
 def _render_chunk(seed: int, jobs: list[tuple[str, dict]]) -> tuple[str, tuple[np.ndarray, list[dict]]]:
     """In a worker: eSpeak version, then int16 clips (len(jobs), 16000) and the ``(split, row)`` jobs' rows
     with what only rendering knows (offset, duration)."""
-    engine, clips, rows = ESpeak(), [], []
+    engine = ESpeak()
+    clips, rows = [], []
     for split, row in jobs:
         speech = None
         if row["label"] != SILENCE_INDEX:

@@ -204,7 +204,8 @@ def mnist_full(root: str | Path | None = None, *, val_fraction: float = 1 / 12, 
     root = Path(root) if root is not None else paths.data_cache() / "mnist"
     arrays = {}
     for name, expected in MNIST_SHA256.items():
-        path, url = root / name, MNIST_URL.format(name=name)
+        path = root / name
+        url = MNIST_URL.format(name=name)
         if not path.exists():
             raise _missing(path, url, expected)
         verify_checksum(path, expected, f"Fix: delete {path} and place a good copy of {url} there.")

@@ -19,7 +19,8 @@ class ConversionLog:
 
     def step(self, runtime: str, step: str, fn: Callable[[], Any], *, required: bool = False):
         """Run ``fn()`` and record it; on failure record the error and return None (raise if ``required``)."""
-        t0, out, error = time.perf_counter(), None, None
+        t0 = time.perf_counter()
+        out = error = None
         try:
             out = fn()
         except Exception as e:  # noqa: BLE001 - a failing conversion is a result to report
